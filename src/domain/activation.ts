@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/** An XDM attribute path such as `person.name.firstName`. */
+export const xdmPathSchema = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'must be a dotted XDM path such as person.email')
+  .refine((p) => !['segmentMembership', 'identityMap', 'profileId'].includes(p.split('.')[0] ?? ''), {
+    message: 'must not start with segmentMembership, identityMap or profileId',
+  });
+
+const epochMillis = z.number().int().nonnegative();
+
+/** A segment mapped to a destination, with the metadata Adobe's toggles can add to records. */
+export const mappedSegmentSchema = z.object({
+  id: z.string().min(1).max(256),
+  name: z.string().min(1).max(1024).optional(),
+  createdAt: epochMillis.optional(),
+  updatedAt: epochMillis.optional(),
+  mappingCreatedAt: epochMillis.optional(),
+  mappingUpdatedAt: epochMillis.optional(),
+});
+export type MappedSegment = z.infer<typeof mappedSegmentSchema>;
+
+/** What a destination exports: the mapped segments and the mapped profile attributes. */
+export const activationSchema = z.object({
+  segments: z
+    .array(mappedSegmentSchema)
+    .min(1, 'must map at least one segment')
+    .refine((s) => new Set(s.map((x) => x.id)).size === s.length, 'must not map a segment twice'),
+  attributes: z.array(xdmPathSchema).refine((a) => new Set(a).size === a.length, 'must not list an attribute twice'),
+});
+export type Activation = z.infer<typeof activationSchema>;

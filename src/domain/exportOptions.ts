@@ -1,0 +1,10 @@
+import { z } from 'zod';
+
+/** Record-shaping options of a destination (Adobe's toggles plus the post-2023 status style). */
+export const exportOptionsSchema = z.object({
+  includeSegmentNames: z.boolean().default(false),
+  includeSegmentTimestamps: z.boolean().default(false),
+  /** `existing`: members already exported are sent as `existing` (the seed); `realized`: always `realized` (Adobe since 2023). */
+  statusStyle: z.enum(['existing', 'realized']).default('existing'),
+});
+export type ExportOptions = z.infer<typeof exportOptionsSchema>;

@@ -1,0 +1,67 @@
+import type { Activation } from '../domain/activation';
+import type { ProfileSnapshot } from '../domain/profile';
+import type { Projection } from '../domain/projection';
+
+/** A profile snapshot as stored, with the change sequence of its latest write. */
+export interface StoredProfile {
+  seq: number;
+  profileId: string;
+  snapshot: ProfileSnapshot;
+}
+
+export interface LedgerEntry {
+  profileId: string;
+  projection: Projection;
+}
+
+export interface DeadLetter {
+  destinationId: string;
+  profileId: string;
+  reason: string;
+  /** The record body (JSON text) that could not be sent. */
+  record: string;
+  createdAt?: Date;
+}
+
+/** Non-secret destination settings as kept for listing and for the CLI. */
+export interface DestinationRow {
+  id: string;
+  /** Non-secret settings as JSON (never a secret value, only references). */
+  settings: unknown;
+  activation: Activation | null;
+}
+
+/**
+ * The durable store: profile snapshots with a change sequence, the export ledger, dead letters
+ * and non-secret destination settings. SQLite (embedded) and PostgreSQL (shared by many
+ * workers) implement it and pass the same contract tests.
+ */
+export interface Store {
+  /**
+   * Writes snapshots; each write gives the profile a new, higher sequence (the newest snapshot
+   * of a profile replaces the older one, so readers see changes coalesced). Within one call a
+   * later element wins over an earlier one with the same profileId.
+   */
+  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }>;
+  /** Profiles whose latest write has seq > afterSeq, ordered by seq, at most `limit`. */
+  readProfilesSince(afterSeq: number, limit: number): Promise<StoredProfile[]>;
+  countProfilesSince(afterSeq: number): Promise<number>;
+  maxSeq(): Promise<number>;
+  /**
+   * Members (status realized or existing) of any of `segmentIds`, ordered by profileId,
+   * with profileId > afterProfileId (null: from the start), at most `limit`.
+   */
+  readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]>;
+
+  readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>>;
+  writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void>;
+
+  addDeadLetters(entries: DeadLetter[]): Promise<void>;
+  listDeadLetters(destinationId: string): Promise<DeadLetter[]>;
+
+  saveDestination(row: DestinationRow): Promise<void>;
+  getDestination(id: string): Promise<DestinationRow | undefined>;
+  listDestinations(): Promise<DestinationRow[]>;
+
+  close(): Promise<void>;
+}
