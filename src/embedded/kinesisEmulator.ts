@@ -1,0 +1,38 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import kinesalite from 'kinesalite';
+
+export interface KinesisEmulator {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts kinesalite in this process: fast, no JVM, persistent when given a directory.
+ * Stream state changes (create, delete) take effect at once so tests and `dev` need no waiting.
+ */
+export async function startKinesisEmulator(options: { port?: number; host?: string; path?: string } = {}): Promise<KinesisEmulator> {
+  const host = options.host ?? '127.0.0.1';
+  const server: Server = kinesalite({
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: 100,
+    ...(options.path ? { path: options.path } : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://${host}:${port}`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
