@@ -65,3 +65,23 @@ export interface Store {
 
   close(): Promise<void>;
 }
+
+/**
+ * The input of one upsertProfiles call with duplicates removed: the last snapshot of each profile
+ * wins and takes the position of its last occurrence, so both stores hand out the same seqs.
+ */
+export function latestPerProfile<T extends { profileId: string }>(profiles: readonly T[]): T[] {
+  const latest = new Map<string, T>();
+  for (const p of profiles) {
+    latest.delete(p.profileId);
+    latest.set(p.profileId, p);
+  }
+  return [...latest.values()];
+}
+
+/** Segments a snapshot is a member of (status realized or existing), as the membership index keeps them. */
+export function memberSegmentIds(snapshot: ProfileSnapshot): string[] {
+  return Object.entries(snapshot.segmentMembership?.ups ?? {})
+    .filter(([, entry]) => entry.status !== 'exited')
+    .map(([segmentId]) => segmentId);
+}

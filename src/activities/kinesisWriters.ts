@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import type { DestinationSettings } from '../domain/destination';
+import { resolveCredentials } from '../aws/credentials';
+import { createKinesisClient } from '../kinesis/client';
+import { DEFAULT_LIMITS } from '../kinesis/batcher';
+import { KinesisRecordWriter } from '../kinesis/recordWriter';
+
+/**
+ * One Kinesis writer per destination and worker process, so its connections and adaptive rate
+ * limit carry over from one export activity to the next. Changed settings get a fresh writer.
+ */
+export class KinesisWriters {
+  private readonly writers = new Map<string, { fingerprint: string; writer: KinesisRecordWriter; close(): void }>();
+
+  forDestination(destinationId: string, settings: DestinationSettings): KinesisRecordWriter {
+    const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+    const existing = this.writers.get(destinationId);
+    if (existing?.fingerprint === fingerprint) return existing.writer;
+    existing?.close();
+    const client = createKinesisClient({
+      region: settings.region,
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      credentials: resolveCredentials(settings.credentials),
+    });
+    const writer = new KinesisRecordWriter(client, settings.stream, {
+      limits: { ...DEFAULT_LIMITS, maxRecordBytes: settings.maxRecordBytes },
+    });
+    this.writers.set(destinationId, { fingerprint, writer, close: () => client.destroy() });
+    return writer;
+  }
+
+  close(): void {
+    for (const { close } of this.writers.values()) close();
+    this.writers.clear();
+  }
+}

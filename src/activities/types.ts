@@ -1,0 +1,38 @@
+import type { Activation } from '../domain/activation';
+import type { DestinationSettings } from '../domain/destination';
+
+export interface SaveDestinationInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation | null;
+}
+
+export interface ExportPageInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** Decide profiles whose latest change has a sequence above this. */
+  afterSeq: number;
+  pageSize: number;
+}
+
+export interface ExportPageResult {
+  /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
+  lastSeq: number;
+  /** True when the page was full, so more changes may follow. */
+  more: boolean;
+  /** Profiles changed after lastSeq, not yet decided. */
+  remaining: number;
+  decided: number;
+  exported: number;
+  skipped: number;
+  deadLettered: number;
+  putCalls: number;
+  throttled: number;
+}
+
+/** The activities the workflows call, as the worker registers them. */
+export interface Activities {
+  saveDestination(input: SaveDestinationInput): Promise<void>;
+  exportPage(input: ExportPageInput): Promise<ExportPageResult>;
+}

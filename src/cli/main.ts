@@ -1,0 +1,198 @@
+import { createReadStream } from 'node:fs';
+import { Command, Option } from 'commander';
+import { ActivationClient } from '../client/activationClient';
+import { databaseUrlFromEnv, temporalConfigFromEnv } from '../config';
+import type { DestinationSettingsInput } from '../domain/destination';
+import { startDevStack } from '../embedded/devStack';
+import { openStore } from '../store/openStore';
+import { connectWorker, createActivationWorker } from '../worker';
+import { describeError } from './errors';
+import { emit, fail } from './output';
+
+const temporal = temporalConfigFromEnv();
+
+interface GlobalOptions {
+  json?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Runs a command with a client and store, closing both, and reports failures as one line. */
+async function withClient<T>(fn: (client: ActivationClient) => Promise<T>): Promise<T> {
+  const store = await openStore(databaseUrlFromEnv());
+  let client: ActivationClient | undefined;
+  try {
+    client = await ActivationClient.connect(temporal, store);
+    return await fn(client);
+  } finally {
+    await client?.close();
+    await store.close();
+  }
+}
+
+function json(cmd: Command): boolean {
+  return Boolean(cmd.optsWithGlobals<GlobalOptions>().json);
+}
+
+const program = new Command('kinesis-activation')
+  .description('Stream profile segment exports to Amazon Kinesis, durably, on Temporal.')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(`kinesis-activation: ${str.trim().split('\n')[0]}\n`) });
+
+program
+  .command('dev')
+  .description('embedded stack in the foreground: Temporal dev server with Web UI, Kinesis emulator, worker')
+  .option('--data-dir <dir>', 'where Temporal history, the store and the emulator keep data', '.data')
+  .option('--temporal-port <port>', 'Temporal frontend port', '7233')
+  .option('--ui-port <port>', 'Temporal Web UI port', '8233')
+  .option('--kinesis-port <port>', 'Kinesis emulator port', '4567')
+  .option('--stream <name>', 'stream created in the emulator', 'activation-stream')
+  .option('--shards <n>', 'shards of that stream', '2')
+  .action(async (opts: { dataDir: string; temporalPort: string; uiPort: string; kinesisPort: string; stream: string; shards: string }, cmd: Command) => {
+    const stack = await startDevStack({
+      dataDir: opts.dataDir,
+      temporalPort: Number(opts.temporalPort),
+      uiPort: Number(opts.uiPort),
+      kinesisPort: Number(opts.kinesisPort),
+      stream: opts.stream,
+      shards: Number(opts.shards),
+    });
+    const info = { temporalAddress: stack.temporalAddress, temporalUi: stack.uiUrl, kinesisEndpoint: stack.kinesisEndpoint, stream: stack.stream, databaseUrl: stack.databaseUrl };
+    emit(
+      json(cmd),
+      info,
+      [
+        'kinesis-activation dev is running (Ctrl-C stops everything)',
+        `  Temporal:        ${stack.temporalAddress}`,
+        `  Temporal Web UI: ${stack.uiUrl}`,
+        `  Kinesis:         ${stack.kinesisEndpoint} (stream "${stack.stream}")`,
+        `  Store:           ${stack.databaseUrl}`,
+        '',
+        'Try, in another terminal:',
+        `  export KINESIS_SECRET=local`,
+        `  npx kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
+      ].join('\n'),
+    );
+    const stop = (): void => void stack.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await stack.running;
+  });
+
+program
+  .command('worker')
+  .description('the worker alone, against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and the store in DATABASE_URL')
+  .action(async () => {
+    const store = await openStore(databaseUrlFromEnv());
+    const connection = await connectWorker(temporal);
+    const { worker, close } = await createActivationWorker({ connection, namespace: temporal.namespace, taskQueue: temporal.taskQueue, store });
+    process.stderr.write(`worker polling task queue ${temporal.taskQueue} on ${temporal.address} (namespace ${temporal.namespace})\n`);
+    try {
+      await worker.run();
+    } finally {
+      close();
+      await connection.close();
+      await store.close();
+    }
+  });
+
+const destination = program.command('destination').description('Kinesis destinations (connections)');
+destination
+  .command('create')
+  .description('create a destination and start its actor; prints the new id')
+  .requiredOption('--name <name>', 'connection name')
+  .requiredOption('--region <region>', 'AWS region, e.g. us-east-1')
+  .requiredOption('--stream <stream>', 'an existing Kinesis data stream')
+  .option('--description <text>', 'connection description')
+  .option('--endpoint <url>', 'Kinesis endpoint override (local emulators)')
+  .option('--id <id>', 'destination id (default: a new UUID)')
+  .option('--access-key-id <id>', 'AWS access key id')
+  .option('--secret-access-key-env <VAR>', 'environment variable on the worker that holds the secret access key')
+  .option('--role-arn <arn>', 'IAM role to assume')
+  .option('--external-id <id>', 'external id for the role')
+  .option('--include-segment-names', 'add segment names to records')
+  .option('--include-segment-timestamps', 'add segment and mapping timestamps to records')
+  .addOption(new Option('--status-style <style>', 'status of members already exported').choices(['existing', 'realized']).default('existing'))
+  .option('--max-record-bytes <n>', 'largest record the stream takes (up to 10 MiB for streams that opted in)')
+  .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+    const settings: DestinationSettingsInput = {
+      name: String(opts.name),
+      region: String(opts.region),
+      stream: String(opts.stream),
+      ...(opts.description ? { description: String(opts.description) } : {}),
+      ...(opts.endpoint ? { endpoint: String(opts.endpoint) } : {}),
+      credentials: opts.roleArn
+        ? { type: 'assumeRole', roleArn: String(opts.roleArn), ...(opts.externalId ? { externalId: String(opts.externalId) } : {}) }
+        : opts.accessKeyId || opts.secretAccessKeyEnv
+          ? { type: 'accessKey', accessKeyId: String(opts.accessKeyId ?? ''), secretAccessKeyEnv: String(opts.secretAccessKeyEnv ?? '') }
+          : { type: 'default' },
+      exportOptions: {
+        includeSegmentNames: Boolean(opts.includeSegmentNames),
+        includeSegmentTimestamps: Boolean(opts.includeSegmentTimestamps),
+        statusStyle: opts.statusStyle === 'realized' ? 'realized' : 'existing',
+      },
+      ...(opts.maxRecordBytes ? { maxRecordBytes: Number(opts.maxRecordBytes) } : {}),
+    };
+    const { id } = await withClient((client) => client.createDestination(settings, opts.id ? String(opts.id) : undefined));
+    emit(json(cmd), { id }, id);
+  });
+
+program
+  .command('activate <id>')
+  .description('map segments and attributes to a destination; current members are exported')
+  .requiredOption('--segment <SEG[=NAME]>', 'segment id, optionally with its name (repeat)', collect, [])
+  .option('--attribute <PATH>', 'XDM attribute path such as person.email (repeat)', collect, [])
+  .action(async (id: string, opts: { segment: string[]; attribute: string[] }, cmd: Command) => {
+    const now = Date.now();
+    const segments = opts.segment.map((spec) => {
+      const [segmentId = '', ...name] = spec.split('=');
+      return { id: segmentId, ...(name.length ? { name: name.join('=') } : {}), mappingCreatedAt: now, mappingUpdatedAt: now };
+    });
+    const status = await withClient((client) => client.activate(id, { segments, attributes: opts.attribute }));
+    emit(json(cmd), status, `activated ${segments.length} segment(s) and ${opts.attribute.length} attribute(s) on ${id}`);
+  });
+
+program
+  .command('ingest <file>')
+  .description('NDJSON profile snapshots from FILE or - (stdin); prints accepted and rejected counts')
+  .action(async (file: string, _opts: unknown, cmd: Command) => {
+    const input = file === '-' ? process.stdin : createReadStream(file);
+    const result = await withClient((client) => client.ingest(input));
+    const lines = [`accepted ${result.accepted}, rejected ${result.rejected.length}`, ...result.rejected.map((r) => `line ${r.line}: ${r.reason}`)];
+    emit(json(cmd), { accepted: result.accepted, rejected: result.rejected, notified: result.notified }, lines.join('\n'));
+  });
+
+program
+  .command('status <id>')
+  .description("a destination's state, pending profiles, counters and last error")
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    const status = await withClient((client) => client.status(id));
+    const c = status.counters;
+    emit(
+      json(cmd),
+      status,
+      [
+        `${status.name} (${status.destinationId}) -> ${status.stream}: ${status.state}`,
+        `pending ${status.pending}; received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`,
+        ...(status.lastError ? [`last error: ${status.lastError}`] : []),
+      ].join('\n'),
+    );
+  });
+
+for (const [name, what] of [
+  ['pause', 'stop exporting until resumed'],
+  ['resume', 'resume exporting (also clears an error)'],
+] as const) {
+  program
+    .command(`${name} <id>`)
+    .description(what)
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      await withClient((client) => (name === 'pause' ? client.pause(id) : client.resume(id)));
+      emit(json(cmd), { id, [name === 'pause' ? 'paused' : 'resumed']: true }, `${name}d ${id}`);
+    });
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => fail(describeError(err, temporal)));

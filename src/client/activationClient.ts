@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { ZodType } from 'zod';
+import { activationSchema } from '../domain/activation';
+import type { Activation } from '../domain/activation';
+import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
+import type { DestinationSettingsInput } from '../domain/destination';
+import { parseProfileLine } from '../domain/ndjson';
+import { formatZodError } from '../domain/validationError';
+import type { TemporalConfig } from '../config';
+import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
+import type { ProfileSnapshot } from '../domain/profile';
+import type { Store } from '../store/store';
+import { activateUpdate, configureUpdate, pauseSignal, profilesChangedSignal, resumeSignal, statusQuery } from '../workflows/messages';
+import type { DestinationStatus } from '../workflows/messages';
+import { destinationWorkflow } from '../workflows';
+
+/** A bad argument: one line naming the field; nothing was changed. */
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+}
+
+export interface IngestResult {
+  accepted: number;
+  rejected: { line: number; reason: string }[];
+  /** Change sequence of the last snapshot written. */
+  lastSeq: number;
+  /** Destinations told about the changes. */
+  notified: string[];
+}
+
+/** Snapshots written to the store per transaction while ingesting. */
+const INGEST_BATCH = 5000;
+
+/**
+ * The typed API over the Temporal client that the CLI is a thin layer on: create and steer
+ * destination actors, ingest profile snapshots, read status.
+ */
+export class ActivationClient {
+  constructor(
+    readonly client: Client,
+    readonly store: Store,
+    readonly taskQueue: string,
+  ) {}
+
+  static async connect(config: TemporalConfig, store: Store): Promise<ActivationClient> {
+    const connection = await Connection.connect({
+      address: config.address,
+      ...(config.tls !== undefined ? { tls: config.tls } : {}),
+      ...(config.apiKey ? { apiKey: config.apiKey } : {}),
+    });
+    return new ActivationClient(new Client({ connection, namespace: config.namespace }), store, config.taskQueue);
+  }
+
+  async close(): Promise<void> {
+    await this.client.connection.close();
+  }
+
+  /** Validates the settings and starts the destination's actor; returns the new destination id. */
+  async createDestination(input: DestinationSettingsInput, id: string = randomUUID()): Promise<{ id: string }> {
+    const settings = parse(destinationSettingsSchema, input);
+    parse(destinationIdSchema, id, 'id');
+    await this.client.workflow.start(destinationWorkflow, {
+      workflowId: destinationWorkflowId(id),
+      taskQueue: this.taskQueue,
+      args: [{ destinationId: id, settings }],
+      memo: { name: settings.name, description: settings.description ?? '' },
+      typedSearchAttributes: [
+        { key: DESTINATION_ID, value: id },
+        { key: KINESIS_STREAM, value: settings.stream },
+        { key: DESTINATION_STATE, value: 'idle' },
+      ],
+      staticSummary: `Kinesis destination ${settings.name} -> stream ${settings.stream} (${settings.region})`,
+    });
+    return { id };
+  }
+
+  async configure(id: string, input: DestinationSettingsInput): Promise<DestinationStatus> {
+    const settings = parse(destinationSettingsSchema, input);
+    return this.handle(id).executeUpdate(configureUpdate, { args: [settings] });
+  }
+
+  /** Maps segments and attributes; the destination back-fills current members. */
+  async activate(id: string, activation: Activation): Promise<DestinationStatus> {
+    const parsed = parse(activationSchema, activation);
+    return this.handle(id).executeUpdate(activateUpdate, { args: [parsed] });
+  }
+
+  async status(id: string): Promise<DestinationStatus> {
+    return this.handle(id).query(statusQuery);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.handle(id).signal(pauseSignal);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.handle(id).signal(resumeSignal);
+  }
+
+  /**
+   * Reads NDJSON profile snapshots, stores the valid ones (a rejected line never stops the
+   * others) and tells every destination that changes are waiting.
+   */
+  async ingest(input: Readable, onProgress?: (linesRead: number) => void): Promise<IngestResult> {
+    const result: IngestResult = { accepted: 0, rejected: [], lastSeq: 0, notified: [] };
+    let batch: { profileId: string; snapshot: ProfileSnapshot }[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const { lastSeq } = await this.store.upsertProfiles(batch);
+      result.lastSeq = lastSeq;
+      result.accepted += batch.length;
+      batch = [];
+    };
+    let lineNumber = 0;
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      lineNumber++;
+      const parsed = parseProfileLine(line, lineNumber);
+      if (parsed.kind === 'rejected') result.rejected.push(parsed.rejected);
+      if (parsed.kind === 'accepted') batch.push(parsed.accepted);
+      if (batch.length >= INGEST_BATCH) {
+        await flush();
+        onProgress?.(lineNumber);
+      }
+    }
+    await flush();
+    onProgress?.(lineNumber);
+    if (result.accepted > 0) result.notified = await this.notifyDestinations(result.lastSeq, result.accepted);
+    return result;
+  }
+
+  private async notifyDestinations(seq: number, count: number): Promise<string[]> {
+    const notified: string[] = [];
+    for (const destination of await this.store.listDestinations()) {
+      try {
+        await this.handle(destination.id).signal(profilesChangedSignal, { seq, count });
+        notified.push(destination.id);
+      } catch (err) {
+        // A deleted destination's actor is gone; the others still hear of the change.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
+    return notified;
+  }
+
+  private handle(id: string) {
+    return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(parse(destinationIdSchema, id, 'id')));
+  }
+}
+
+function parse<T>(schema: ZodType<T>, value: unknown, field?: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const message = formatZodError(parsed.error);
+  throw new InvalidInputError(field ? `${field}: ${message.replace(/^: /, '')}` : message);
+}

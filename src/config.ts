@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import type { TLSConfig } from '@temporalio/client';
+
+export const DEFAULT_TASK_QUEUE = 'kinesis-activation';
+export const DEFAULT_DATA_DIR = '.data';
+export const DEFAULT_SQLITE_FILE = `${DEFAULT_DATA_DIR}/store.sqlite`;
+
+/** How to reach Temporal: the standard TEMPORAL_* environment variables. */
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  tls?: TLSConfig | boolean;
+  apiKey?: string;
+}
+
+export function temporalConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
+  const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH;
+  const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH;
+  const caPath = env.TEMPORAL_TLS_SERVER_CA_CERT_PATH;
+  let tls: TLSConfig | boolean | undefined;
+  if (certPath && keyPath) {
+    tls = {
+      clientCertPair: { crt: readFileSync(certPath), key: readFileSync(keyPath) },
+      ...(caPath ? { serverRootCACertificate: readFileSync(caPath) } : {}),
+    };
+  } else if (env.TEMPORAL_TLS === 'true' || env.TEMPORAL_API_KEY) {
+    tls = true; // API keys need TLS, as Temporal Cloud requires
+  }
+  return {
+    address: env.TEMPORAL_ADDRESS ?? 'localhost:7233',
+    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.KINESIS_ACTIVATION_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+    ...(tls !== undefined ? { tls } : {}),
+    ...(env.TEMPORAL_API_KEY ? { apiKey: env.TEMPORAL_API_KEY } : {}),
+  };
+}
+
+/** The store: DATABASE_URL (postgres:// URL or SQLite file path), else a SQLite file under ./.data. */
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DATABASE_URL ?? DEFAULT_SQLITE_FILE;
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { exportOptionsSchema } from './exportOptions';
+
+const MiB = 1024 * 1024;
+
+/** An environment variable name: where the worker finds a secret. The secret itself never travels. */
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name such as KINESIS_SECRET');
+
+/**
+ * How the worker authenticates to AWS. Only references to secrets are kept here, so settings
+ * can sit in Temporal history, memo and the store.
+ */
+export const credentialsSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('accessKey'),
+    accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be an AWS access key id (16-128 upper-case letters and digits)'),
+    secretAccessKeyEnv: envVarName,
+  }),
+  z.object({
+    type: z.literal('assumeRole'),
+    roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\-/]{1,512}$/, 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/kinesis-writer'),
+    externalId: z.string().min(2).max(1224).optional(),
+    sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@-').optional(),
+  }),
+  z.object({ type: z.literal('default') }),
+]);
+export type Credentials = z.infer<typeof credentialsSchema>;
+
+/** A Kinesis destination (a connection, as in the seed), without any secret value. */
+export const destinationSettingsSchema = z.object({
+  name: z.string().trim().min(1, 'must not be empty').max(256),
+  description: z.string().max(1024).optional(),
+  region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/, 'must be an AWS region such as us-east-1'),
+  stream: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -)'),
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  credentials: credentialsSchema.default({ type: 'default' }),
+  exportOptions: exportOptionsSchema.default({ includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' }),
+  /** Streams can opt in to records up to 10 MiB. */
+  maxRecordBytes: z.number().int().min(1024).max(10 * MiB).default(MiB),
+});
+export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
+export type DestinationSettingsInput = z.input<typeof destinationSettingsSchema>;
+
+export const destinationIdSchema = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 of a-z A-Z 0-9 _ -');
+
+/** One destination actor per destination: its workflow id is derived from the destination id. */
+export function destinationWorkflowId(destinationId: string): string {
+  return `destination-${destinationId}`;
+}

@@ -1,0 +1,90 @@
+import type { Activation } from './activation';
+import { buildExportRecord, exportedIdentityMap, mappedAttributeValues } from './exportRecord';
+import type { ExportOptions } from './exportOptions';
+import type { ProfileSnapshot, SegmentStatus } from './profile';
+import type { ExportRecord, Projection } from './projection';
+import { jsonEqual, ownValue } from './xdmPath';
+
+export type SkipReason =
+  /** Never exported and in no mapped segment. */
+  | 'not-in-mapped-segment'
+  /** Nothing mapped changed since the last export: memberships, identities and mapped attributes are the same. */
+  | 'no-mapped-change'
+  /** Its exit from every mapped segment was exported already and it has not re-entered one. */
+  | 'exited-already-exported';
+
+export type ExportDecision =
+  | { kind: 'export'; record: ExportRecord; projection: Projection }
+  | { kind: 'skip'; reason: SkipReason };
+
+type SegmentState = { status: SegmentStatus; lastQualificationTime: string } | undefined;
+
+/**
+ * Decides whether a snapshot is exported, given the projection of its last export (null when
+ * never exported), and builds the record plus the projection to store once Kinesis acknowledged
+ * it (DESIGN §4). Only mapped segments and mapped attributes are looked at.
+ */
+export function decideExport(
+  snapshot: ProfileSnapshot,
+  previous: Projection | null,
+  activation: Activation,
+  options: ExportOptions,
+): ExportDecision {
+  const segmentIds = activation.segments.map((s) => s.id);
+  const ups = snapshot.segmentMembership?.ups ?? {};
+  const current = (id: string): SegmentState => ownValue(ups, id);
+  const before = (id: string): SegmentState => (previous === null ? undefined : ownValue(previous.segments, id));
+
+  const isMemberNow = segmentIds.some((id) => isMember(current(id)));
+  const wasMember = segmentIds.some((id) => isMember(before(id)));
+  if (!isMemberNow && !wasMember) {
+    return { kind: 'skip', reason: previous === null ? 'not-in-mapped-segment' : 'exited-already-exported' };
+  }
+
+  const projection: Projection = {
+    segments: Object.fromEntries(
+      segmentIds.flatMap((id) => {
+        const exported = exportedSegment(current(id), before(id), options);
+        return exported === undefined ? [] : [[id, exported]];
+      }),
+    ),
+    attributes: mappedAttributeValues(snapshot, activation.attributes),
+    identityMap: exportedIdentityMap(snapshot.identityMap),
+  };
+  if (previous !== null && !mappedChange(previous, projection, activation)) return { kind: 'skip', reason: 'no-mapped-change' };
+  return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };
+}
+
+function isMember(state: SegmentState): boolean {
+  return state?.status === 'realized' || state?.status === 'existing';
+}
+
+/**
+ * A mapped segment's entry in the next export: `realized` when entered since the last export,
+ * `existing` (or `realized` in the post-2023 style) when still a member, `exited` when left.
+ * An exit keeps the last known qualification time when the snapshot no longer lists the segment.
+ */
+function exportedSegment(now: SegmentState, before: SegmentState, options: ExportOptions): SegmentState {
+  if (now !== undefined && isMember(now)) {
+    const status = isMember(before) && options.statusStyle === 'existing' ? 'existing' : 'realized';
+    return { status, lastQualificationTime: now.lastQualificationTime };
+  }
+  if (before !== undefined && isMember(before)) {
+    return { status: 'exited', lastQualificationTime: now?.lastQualificationTime ?? before.lastQualificationTime };
+  }
+  return undefined;
+}
+
+/**
+ * Whether anything the destination sees changed: membership of a mapped segment, the exported
+ * identity map, or a mapped attribute. Status style and qualification times alone do not count.
+ */
+function mappedChange(previous: Projection, next: Projection, activation: Activation): boolean {
+  const membershipChanged = activation.segments.some(
+    ({ id }) => isMember(ownValue(previous.segments, id)) !== isMember(ownValue(next.segments, id)),
+  );
+  const attributeChanged = activation.attributes.some(
+    (path) => !jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path)),
+  );
+  return membershipChanged || attributeChanged || !jsonEqual(previous.identityMap, next.identityMap);
+}

@@ -1,0 +1,64 @@
+import type { Activation, MappedSegment } from './activation';
+import type { ExportOptions } from './exportOptions';
+import type { IdentityMap, ProfileSnapshot } from './profile';
+import type { ExportedIdentity, ExportedSegmentMembership, ExportRecord, Projection } from './projection';
+import { cloneJson, getXdmValue, ownValue, setXdmValue } from './xdmPath';
+
+type ProjectedSegment = Projection['segments'][string];
+
+/** Segment metadata keys added by `includeSegmentTimestamps`, in the order they appear in a record. */
+const TIMESTAMP_KEYS = ['createdAt', 'updatedAt', 'mappingCreatedAt', 'mappingUpdatedAt'] as const;
+
+/** The identity map as exported: every namespace in snapshot order, each identity reduced to `{ id }` as in the seed. */
+export function exportedIdentityMap(identityMap: IdentityMap): Record<string, ExportedIdentity[]> {
+  return Object.fromEntries(
+    Object.entries(identityMap).map(([namespace, identities]) => [namespace, identities.map(({ id }) => ({ id }))]),
+  );
+}
+
+/**
+ * Mapped XDM path -> value for the mapped attributes the profile has. `null` counts as not
+ * having the attribute (XDM's unset), so it is neither exported nor different from absent.
+ */
+export function mappedAttributeValues(snapshot: ProfileSnapshot, paths: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(
+    paths.flatMap((path) => {
+      const value = getXdmValue(snapshot, path);
+      return value === undefined || value === null ? [] : [[path, cloneJson(value)]];
+    }),
+  );
+}
+
+/**
+ * Renders a projection as the seed's JSON record: mapped attributes nested by path (mapping
+ * order), then `segmentMembership.ups` (mapping order), then `identityMap`.
+ */
+export function buildExportRecord(projection: Projection, activation: Activation, options: ExportOptions): ExportRecord {
+  const attributes: Record<string, unknown> = {};
+  for (const path of activation.attributes) {
+    const value = ownValue(projection.attributes, path);
+    if (value !== undefined) setXdmValue(attributes, path, value);
+  }
+  const ups = Object.fromEntries(
+    activation.segments.flatMap((segment) => {
+      const projected = ownValue(projection.segments, segment.id);
+      return projected === undefined ? [] : [[segment.id, segmentEntry(projected, segment, options)]];
+    }),
+  );
+  return { ...attributes, segmentMembership: { ups }, identityMap: projection.identityMap };
+}
+
+function segmentEntry(projected: ProjectedSegment, segment: MappedSegment, options: ExportOptions): ExportedSegmentMembership {
+  const entry: ExportedSegmentMembership = {
+    lastQualificationTime: projected.lastQualificationTime,
+    status: projected.status,
+  };
+  if (options.includeSegmentNames && segment.name !== undefined) entry.name = segment.name;
+  if (options.includeSegmentTimestamps) {
+    for (const key of TIMESTAMP_KEYS) {
+      const value = segment[key];
+      if (value !== undefined) entry[key] = value;
+    }
+  }
+  return entry;
+}

@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { xdmPathSchema } from './activation';
+import type { ProfileSnapshot } from './profile';
+import { identitiesIn } from './profileId';
+import { getXdmValue } from './xdmPath';
+
+/** Kinesis accepts partition keys of 1 to 256 characters. */
+export const MAX_PARTITION_KEY_LENGTH = 256;
+
+/**
+ * How a record's partition key is chosen. Every strategy falls back to the profile-id hash, so a
+ * profile always has a key and, as long as its input does not change, always lands on one shard.
+ */
+export const partitionKeyStrategySchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('profileIdHash') }),
+  z.object({ type: z.literal('identityNamespace'), namespace: z.string().min(1) }),
+  z.object({ type: z.literal('attribute'), path: xdmPathSchema }),
+]);
+export type PartitionKeyStrategy = z.infer<typeof partitionKeyStrategySchema>;
+
+export const defaultPartitionKeyStrategy: PartitionKeyStrategy = { type: 'profileIdHash' };
+
+/** The partition key of a profile's record: 1..256 characters. */
+export function partitionKeyOf(strategy: PartitionKeyStrategy, profileId: string, snapshot: ProfileSnapshot): string {
+  const chosen = chosenKey(strategy, snapshot);
+  return chosen === undefined || chosen === '' ? profileIdHash(profileId) : truncate(chosen);
+}
+
+/** Hex SHA-256 of the profile id: stable across processes and spread evenly over shards. */
+export function profileIdHash(profileId: string): string {
+  return createHash('sha256').update(profileId, 'utf8').digest('hex');
+}
+
+function chosenKey(strategy: PartitionKeyStrategy, snapshot: ProfileSnapshot): string | undefined {
+  switch (strategy.type) {
+    case 'profileIdHash':
+      return undefined;
+    case 'identityNamespace':
+      return identitiesIn(snapshot.identityMap, strategy.namespace)?.[0]?.id;
+    case 'attribute':
+      return stringify(getXdmValue(snapshot, strategy.path));
+  }
+}
+
+function stringify(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Cuts to 256 UTF-16 units without splitting a surrogate pair, so the key stays valid Unicode. */
+function truncate(key: string): string {
+  if (key.length <= MAX_PARTITION_KEY_LENGTH) return key;
+  const cut = key.slice(0, MAX_PARTITION_KEY_LENGTH);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}

@@ -1,0 +1,72 @@
+/** A JSON value, as profile attributes are. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+type JsonObject = Record<string, unknown>;
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * An own property only: keys such as `constructor` or `__proto__` are valid XDM path steps and
+ * segment ids, and must never resolve to something inherited from Object.prototype.
+ */
+export function ownValue<V>(source: Readonly<Record<string, V>>, key: string): V | undefined {
+  return Object.hasOwn(source, key) ? source[key] : undefined;
+}
+
+/** Sets an own data property, so a `__proto__` key stays data instead of replacing the prototype. */
+export function setOwn(target: JsonObject, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * The value at a dotted XDM path (`person.name` gives the whole object), or undefined when a step
+ * is missing or not an object. Arrays are not indexed: XDM paths address object fields only.
+ */
+export function getXdmValue(source: unknown, path: string): unknown {
+  let current = source;
+  for (const key of path.split('.')) {
+    if (!isJsonObject(current)) return undefined;
+    current = ownValue(current, key);
+  }
+  return current;
+}
+
+/**
+ * Writes a copy of `value` at a dotted path, creating (or replacing non-object) intermediate
+ * objects. Copying keeps the target from sharing objects with its source, so setting
+ * `person.email` after `person` cannot modify the snapshot the value came from.
+ */
+export function setXdmValue(target: JsonObject, path: string, value: unknown): void {
+  const dot = path.indexOf('.');
+  if (dot < 0) {
+    setOwn(target, path, cloneJson(value));
+    return;
+  }
+  const key = path.slice(0, dot);
+  const existing = ownValue(target, key);
+  const child = isJsonObject(existing) ? existing : {};
+  if (child !== existing) setOwn(target, key, child);
+  setXdmValue(child, path.slice(dot + 1), value);
+}
+
+/** Deep copy of a JSON value (plain objects and arrays; primitives as they are). */
+export function cloneJson<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  if (!isJsonObject(value)) return value;
+  const copy: JsonObject = {};
+  for (const [key, item] of Object.entries(value)) setOwn(copy, key, cloneJson(item));
+  return copy as T;
+}
+
+/** Structural equality of JSON values: object key order is irrelevant, array order is not; a missing key equals undefined. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => jsonEqual(item, b[i]));
+  }
+  if (!isJsonObject(a) || !isJsonObject(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((key) => jsonEqual(ownValue(a, key), ownValue(b, key)));
+}

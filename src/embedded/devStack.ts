@@ -1,0 +1,90 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { DEFAULT_TASK_QUEUE } from '../config';
+import { createKinesisClient } from '../kinesis/client';
+import { openStore } from '../store/openStore';
+import type { Store } from '../store/store';
+import { connectWorker, createActivationWorker } from '../worker';
+import { ensureStream } from './ensureStream';
+import { startKinesisEmulator } from './kinesisEmulator';
+import { startTemporalDevServer } from './temporalDevServer';
+
+export interface DevStackOptions {
+  dataDir: string;
+  temporalPort: number;
+  uiPort: number;
+  kinesisPort: number;
+  stream: string;
+  shards: number;
+}
+
+export interface DevStack {
+  temporalAddress: string;
+  uiUrl: string;
+  kinesisEndpoint: string;
+  stream: string;
+  databaseUrl: string;
+  /** Resolves when the worker stops (after `stop`, or on a fatal worker error). */
+  running: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded default: Temporal dev server with its Web UI (history in a file under the data
+ * directory), kinesalite with a ready stream, the SQLite store and one worker, all local.
+ */
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const temporal = await startTemporalDevServer({
+      port: options.temporalPort,
+      uiPort: options.uiPort,
+      dbFilename: resolve(dataDir, 'temporal.sqlite'),
+    });
+    stops.push(() => temporal.stop());
+
+    mkdirSync(resolve(dataDir, 'kinesis'), { recursive: true });
+    const kinesis = await startKinesisEmulator({ port: options.kinesisPort, path: resolve(dataDir, 'kinesis') });
+    stops.push(() => kinesis.stop());
+    const kinesisClient = createKinesisClient({ region: 'us-east-1', endpoint: kinesis.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    await ensureStream(kinesisClient, options.stream, options.shards);
+    kinesisClient.destroy();
+
+    const databaseUrl = resolve(dataDir, 'store.sqlite');
+    const store: Store = await openStore(databaseUrl);
+    stops.push(() => store.close());
+
+    const connection = await connectWorker({ address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE });
+    stops.push(() => connection.close());
+    const { worker, close }: { worker: Worker; close(): void } = await createActivationWorker({
+      connection,
+      namespace: temporal.namespace,
+      taskQueue: DEFAULT_TASK_QUEUE,
+      store,
+    });
+    const running = worker.run().finally(close);
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+    });
+
+    return {
+      temporalAddress: temporal.address,
+      uiUrl: temporal.uiUrl ?? '',
+      kinesisEndpoint: kinesis.endpoint,
+      stream: options.stream,
+      databaseUrl,
+      running,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

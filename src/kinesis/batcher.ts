@@ -1,0 +1,114 @@
+import { recordSize } from './outgoingRecord';
+import type { OutgoingRecord } from './outgoingRecord';
+
+const MiB = 1024 * 1024;
+
+/** PutRecords limits; every byte count is data plus partition key. */
+export interface BatchLimits {
+  maxRecordsPerCall: number;
+  maxBytesPerCall: number;
+  maxRecordBytes: number;
+}
+
+/** The service limits of a stream with the default 1 MiB maximum record size. */
+export const DEFAULT_LIMITS: Readonly<BatchLimits> = Object.freeze({
+  maxRecordsPerCall: 500,
+  maxBytesPerCall: 5 * MiB,
+  maxRecordBytes: 1 * MiB,
+});
+
+/** The largest record a stream can opt in to. */
+export const MAX_RECORD_BYTES_CEILING = 10 * MiB;
+const MAX_PARTITION_KEY_LENGTH = 256;
+
+/**
+ * Limits for a stream whose maximum record size was raised: such streams also accept PutRecords
+ * requests of up to 10 MiB (AWS doubled the request size along with large-record support).
+ */
+export function limitsForMaxRecordBytes(maxRecordBytes: number): BatchLimits {
+  const limits: BatchLimits = {
+    ...DEFAULT_LIMITS,
+    maxRecordBytes,
+    maxBytesPerCall: maxRecordBytes > DEFAULT_LIMITS.maxRecordBytes ? MAX_RECORD_BYTES_CEILING : DEFAULT_LIMITS.maxBytesPerCall,
+  };
+  validateLimits(limits);
+  return limits;
+}
+
+/** Rejects limits the service would not honour, so a misconfiguration fails before any call. */
+export function validateLimits(limits: BatchLimits): void {
+  const { maxRecordsPerCall, maxBytesPerCall, maxRecordBytes } = limits;
+  if (!Number.isInteger(maxRecordsPerCall) || maxRecordsPerCall < 1 || maxRecordsPerCall > DEFAULT_LIMITS.maxRecordsPerCall) {
+    throw new RangeError(`maxRecordsPerCall must be an integer in 1..${DEFAULT_LIMITS.maxRecordsPerCall}, got ${maxRecordsPerCall}`);
+  }
+  if (!(maxRecordBytes >= 1 && maxRecordBytes <= MAX_RECORD_BYTES_CEILING)) {
+    throw new RangeError(`maxRecordBytes must be in 1..${MAX_RECORD_BYTES_CEILING}, got ${maxRecordBytes}`);
+  }
+  // A valid record must always fit an empty batch, or it could never be sent.
+  if (!(maxBytesPerCall >= maxRecordBytes && maxBytesPerCall <= MAX_RECORD_BYTES_CEILING)) {
+    throw new RangeError(`maxBytesPerCall must be in ${maxRecordBytes}..${MAX_RECORD_BYTES_CEILING}, got ${maxBytesPerCall}`);
+  }
+}
+
+/** A record that can never be sent, with the reason (for the dead-letter table). */
+export interface RejectedRecord {
+  record: OutgoingRecord;
+  reason: string;
+}
+
+/** Why the service would reject this record whatever the batch, or undefined when it is sendable. */
+export function rejectReason(record: OutgoingRecord, limits: BatchLimits): string | undefined {
+  // `length` counts UTF-16 code units, never fewer than the characters the service counts, so a
+  // key accepted here is never rejected there.
+  const keyLength = record.partitionKey.length;
+  if (keyLength === 0) return 'partition key is empty (1..256 characters required)';
+  if (keyLength > MAX_PARTITION_KEY_LENGTH) return `partition key has ${keyLength} characters (at most ${MAX_PARTITION_KEY_LENGTH})`;
+  const size = recordSize(record);
+  if (size > limits.maxRecordBytes) {
+    return `record is ${size} bytes (data plus partition key), over the stream's maximum of ${limits.maxRecordBytes}`;
+  }
+  return undefined;
+}
+
+/** What a batch being filled holds so far. */
+export interface BatchLoad {
+  records: number;
+  bytes: number;
+}
+
+/** Whether a sendable record of `size` bytes still fits a batch holding `load`. */
+export function fitsInBatch(load: BatchLoad, size: number, limits: BatchLimits): boolean {
+  return load.records < limits.maxRecordsPerCall && load.bytes + size <= limits.maxBytesPerCall;
+}
+
+/**
+ * Packs records into PutRecords batches in input order (a batch is closed when the next record
+ * does not fit), and sets aside the records that can never be sent.
+ */
+export function packBatches(
+  records: readonly OutgoingRecord[],
+  limits: BatchLimits = DEFAULT_LIMITS,
+): { batches: OutgoingRecord[][]; oversize: RejectedRecord[] } {
+  validateLimits(limits);
+  const batches: OutgoingRecord[][] = [];
+  const oversize: RejectedRecord[] = [];
+  let current: OutgoingRecord[] = [];
+  let load: BatchLoad = { records: 0, bytes: 0 };
+  for (const record of records) {
+    const reason = rejectReason(record, limits);
+    if (reason !== undefined) {
+      oversize.push({ record, reason });
+      continue;
+    }
+    const size = recordSize(record);
+    if (!fitsInBatch(load, size, limits)) {
+      batches.push(current);
+      current = [];
+      load = { records: 0, bytes: 0 };
+    }
+    current.push(record);
+    load = { records: load.records + 1, bytes: load.bytes + size };
+  }
+  if (current.length > 0) batches.push(current);
+  return { batches, oversize };
+}

@@ -1,0 +1,179 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { ClientBase } from 'pg';
+
+/**
+ * One numbered schema step. Applied versions are recorded in `schema_migrations`; a step is
+ * never edited once released, a change is a new step. The dialects differ in types (json,
+ * timestamptz, identity columns, collations), so each step carries the SQL of both.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+/*
+ * Ids are compared byte-wise on both dialects (SQLite's BINARY, PostgreSQL's "C" collation), so
+ * paging by profile id gives the same order on either store and does not depend on the
+ * database's locale (a glibc locale upgrade cannot reorder or corrupt these indexes).
+ * Times are epoch milliseconds on SQLite and timestamptz on PostgreSQL.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'profiles and segment membership',
+    sqlite: `
+      CREATE TABLE profiles (
+        profile_id TEXT NOT NULL PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        snapshot TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      -- Writers are serialized by SQLite's write lock; this row is the change sequence, kept apart
+      -- from max(seq) so a seq is never handed out twice even if profiles are deleted some day.
+      CREATE TABLE sequences (
+        name TEXT NOT NULL PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO sequences (name, value) VALUES ('profile_seq', 0);
+      CREATE TABLE profile_segments (
+        segment_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL REFERENCES profiles (profile_id) ON DELETE CASCADE,
+        PRIMARY KEY (segment_id, profile_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX profile_segments_by_profile ON profile_segments (profile_id);
+    `,
+    postgres: `
+      CREATE SEQUENCE profile_seq AS bigint;
+      CREATE TABLE profiles (
+        profile_id text COLLATE "C" NOT NULL PRIMARY KEY,
+        seq bigint NOT NULL UNIQUE,
+        -- json (not jsonb): kept as written, cheaper to store, never queried inside.
+        snapshot json NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE profile_segments (
+        segment_id text COLLATE "C" NOT NULL,
+        profile_id text COLLATE "C" NOT NULL REFERENCES profiles (profile_id) ON DELETE CASCADE,
+        PRIMARY KEY (segment_id, profile_id)
+      );
+      CREATE INDEX profile_segments_by_profile ON profile_segments (profile_id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'export ledger and dead letters',
+    sqlite: `
+      CREATE TABLE ledger (
+        destination_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        projection TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (destination_id, profile_id)
+      );
+      CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        record TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX dead_letters_by_destination ON dead_letters (destination_id, id);
+    `,
+    postgres: `
+      CREATE TABLE ledger (
+        destination_id text COLLATE "C" NOT NULL,
+        profile_id text COLLATE "C" NOT NULL,
+        projection json NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (destination_id, profile_id)
+      );
+      CREATE TABLE dead_letters (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        destination_id text COLLATE "C" NOT NULL,
+        profile_id text COLLATE "C" NOT NULL,
+        reason text NOT NULL,
+        record text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX dead_letters_by_destination ON dead_letters (destination_id, id);
+    `,
+  },
+  {
+    version: 3,
+    name: 'destinations',
+    sqlite: `
+      CREATE TABLE destinations (
+        id TEXT NOT NULL PRIMARY KEY,
+        settings TEXT NOT NULL,
+        activation TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+    postgres: `
+      CREATE TABLE destinations (
+        id text COLLATE "C" NOT NULL PRIMARY KEY,
+        settings json NOT NULL,
+        activation json,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+];
+
+const SQLITE_MIGRATIONS_TABLE = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`;
+
+const POSTGRES_MIGRATIONS_TABLE = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer NOT NULL PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`;
+
+/** Advisory lock key ("ka" + 1) that serializes migration runs of all workers sharing a database. */
+const POSTGRES_MIGRATION_LOCK = 0x6b61_0001;
+
+function pending(applied: Set<number>): Migration[] {
+  return migrations.filter((m) => !applied.has(m.version));
+}
+
+/**
+ * Applies the missing steps in one IMMEDIATE transaction: it takes SQLite's write lock up front,
+ * so a second process opening the same file waits (busy timeout) and then finds nothing to do.
+ */
+export function migrateSqlite(db: BetterSqlite3.Database): void {
+  db.transaction(() => {
+    db.exec(SQLITE_MIGRATIONS_TABLE);
+    const versions = db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[];
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of pending(new Set(versions))) {
+      db.exec(m.sqlite);
+      record.run(m.version, m.name, Date.now());
+    }
+  }).immediate();
+}
+
+/**
+ * Applies the missing steps. The caller runs this inside one transaction: the transaction-level
+ * advisory lock makes workers starting together against one database wait for each other
+ * (CREATE TABLE IF NOT EXISTS alone still fails on concurrent creation), and is released at
+ * commit or rollback.
+ */
+export async function migratePostgres(client: ClientBase): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1)', [POSTGRES_MIGRATION_LOCK]);
+  await client.query(POSTGRES_MIGRATIONS_TABLE);
+  const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+  for (const m of pending(new Set(rows.map((r) => r.version)))) {
+    await client.query(m.postgres);
+    await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+  }
+}

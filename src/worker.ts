@@ -1,0 +1,38 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkerOptions } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { KinesisWriters } from './activities/kinesisWriters';
+import type { TemporalConfig } from './config';
+import type { Store } from './store/store';
+import { ensureSearchAttributes } from './temporal/searchAttributeRegistration';
+
+export interface ActivationWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  store: Store;
+  /** A prebuilt workflow bundle (tests bundle once); otherwise the workflows are bundled now. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+/** The worker: destination workflows plus the activities bound to the store and Kinesis. */
+export async function createActivationWorker(options: ActivationWorkerOptions): Promise<{ worker: Worker; close(): void }> {
+  const writers = new KinesisWriters();
+  await ensureSearchAttributes(options.connection, options.namespace);
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities({ store: options.store, writers }),
+  });
+  return { worker, close: () => writers.close() };
+}
+
+export async function connectWorker(config: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect({
+    address: config.address,
+    ...(config.tls !== undefined ? { tls: config.tls } : {}),
+    ...(config.apiKey ? { apiKey: config.apiKey } : {}),
+  });
+}

@@ -1,0 +1,1 @@
+export { destinationWorkflow } from './destination';

@@ -1,0 +1,62 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Activation } from '../domain/activation';
+import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
+
+export type DestinationState = 'idle' | 'exporting' | 'paused' | 'error';
+
+export interface ExportCounters {
+  /** Profiles the destination decided on (exported or skipped or dead-lettered). */
+  received: number;
+  exported: number;
+  skipped: number;
+  deadLettered: number;
+}
+
+/** What `status` answers (and the CLI prints with --json). */
+export interface DestinationStatus {
+  destinationId: string;
+  name: string;
+  stream: string;
+  state: DestinationState;
+  /** Profiles changed in the store that this destination has not decided on yet. */
+  pending: number;
+  counters: ExportCounters;
+  lastError: string | null;
+  /** The change sequence up to which every profile has been decided. */
+  checkpoint: number;
+  activation: Activation | null;
+}
+
+/** Sent after profile snapshots were written to the store, up to change sequence `seq`. */
+export interface ProfilesChanged {
+  seq: number;
+  count: number;
+}
+
+export const statusQuery = defineQuery<DestinationStatus>('status');
+export const profilesChangedSignal = defineSignal<[ProfilesChanged]>('profilesChanged');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Replaces the destination's settings; answers once they are saved. */
+export const configureUpdate = defineUpdate<DestinationStatus, [DestinationSettingsInput]>('configure');
+/** Maps segments and attributes; the destination then exports every current member. */
+export const activateUpdate = defineUpdate<DestinationStatus, [Activation]>('activate');
+
+export interface DestinationWorkflowInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  /** Carried over by continue-as-new; absent on the first run. */
+  carried?: CarriedState;
+}
+
+/** JSON-safe state carried across continue-as-new. */
+export interface CarriedState {
+  activation: Activation | null;
+  paused: boolean;
+  checkpoint: number;
+  knownSeq: number;
+  rescan: boolean;
+  pending: number;
+  counters: ExportCounters;
+  lastError: string | null;
+}
