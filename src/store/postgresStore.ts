@@ -1,0 +1,289 @@
+import { Pool } from 'pg';
+import type { PoolClient, PoolConfig } from 'pg';
+import type { Activation } from '../domain/activation';
+import type { ProfileSnapshot } from '../domain/profile';
+import type { Projection } from '../domain/projection';
+import { migratePostgres } from './migrations';
+import { latestPerProfile, memberSegmentIds } from './store';
+import type { DeadLetter, DestinationRow, LedgerEntry, Store, StoredProfile } from './store';
+
+/**
+ * Advisory lock key ("ka" + 2) held by every profile writer until its commit.
+ *
+ * Why: a sequence hands out values in call order but transactions commit in any order. Without
+ * the lock, writer A could take seqs 1-10, writer B 11-20, B commits, a reader pages up to 20 and
+ * moves its cursor there, then A commits rows 1-10 behind the cursor: they would never be read.
+ * With the lock, a writer takes its seqs only after the previous writer committed, and
+ * PostgreSQL makes a commit visible before it releases the transaction's locks, so every
+ * committed seq is below every seq still in flight: a reader at any snapshot sees a gap-free
+ * prefix (gaps only from rolled-back writes) and a seq cursor never skips a row.
+ * Cost: profile writes are serialized; a page of thousands of profiles is one multi-row statement
+ * held for milliseconds, and readers are never blocked. (The alternative, reading only below the
+ * smallest seq of any in-flight writer, needs a table of in-flight writers that a crashed
+ * worker could leave behind.)
+ */
+const PROFILE_WRITE_LOCK = 0x6b61_0002;
+
+interface ProfileRow {
+  /** bigint arrives as a string; seqs stay far below 2^53. */
+  seq: string;
+  profile_id: string;
+  snapshot: ProfileSnapshot;
+}
+
+interface DestinationDbRow {
+  id: string;
+  settings: unknown;
+  activation: Activation | null;
+}
+
+function toStoredProfile(row: ProfileRow): StoredProfile {
+  return { seq: Number(row.seq), profileId: row.profile_id, snapshot: row.snapshot };
+}
+
+/*
+ * Batches travel as parallel arrays expanded by unnest(), so one statement writes a whole page.
+ * JSON values are sent as text and cast on the server: pg would otherwise turn a JavaScript
+ * array into a PostgreSQL array literal instead of JSON.
+ */
+const UPSERT_PROFILES = `
+  WITH written AS (
+    INSERT INTO profiles (profile_id, seq, snapshot, updated_at)
+    SELECT t.profile_id, nextval('profile_seq'), t.snapshot, now()
+    FROM unnest($1::text[], $2::json[]) WITH ORDINALITY AS t (profile_id, snapshot, ord)
+    -- Volatile output expressions run after the sort: seqs follow the input order.
+    ORDER BY t.ord
+    ON CONFLICT (profile_id) DO UPDATE
+      SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at
+    RETURNING seq
+  )
+  SELECT max(seq) AS last_seq FROM written`;
+
+/*
+ * Brings the membership rows of the written profiles ($1) to the wanted pairs ($2, $3). Both
+ * parts see the same snapshot and touch disjoint rows (stale pairs are deleted, wanted pairs are
+ * inserted unless present), so an unchanged membership writes nothing.
+ */
+const SYNC_MEMBERSHIP = `
+  WITH wanted AS (
+    SELECT * FROM unnest($2::text[], $3::text[]) AS w (profile_id, segment_id)
+  ), removed AS (
+    DELETE FROM profile_segments ps
+    WHERE ps.profile_id = ANY ($1::text[])
+      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.profile_id = ps.profile_id AND w.segment_id = ps.segment_id)
+  )
+  INSERT INTO profile_segments (segment_id, profile_id)
+  SELECT segment_id, profile_id FROM wanted
+  ON CONFLICT DO NOTHING`;
+
+/*
+ * For each requested segment, an index range scan on (segment_id, profile_id) that stops after
+ * `limit` rows; the union is ordered and cut to `limit`. A page costs segments x limit, whatever
+ * the segments' sizes, and a profile in two segments comes once.
+ */
+const READ_SEGMENT_MEMBERS = `
+  SELECT p.seq, p.profile_id, p.snapshot
+  FROM (
+    SELECT DISTINCT m.profile_id
+    FROM unnest($1::text[]) AS s (segment_id)
+    CROSS JOIN LATERAL (
+      SELECT ps.profile_id FROM profile_segments ps
+      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $2
+      ORDER BY ps.profile_id LIMIT $3
+    ) m
+    ORDER BY m.profile_id LIMIT $3
+  ) ids
+  JOIN profiles p ON p.profile_id = ids.profile_id
+  ORDER BY p.profile_id`;
+
+const WRITE_LEDGER = `
+  INSERT INTO ledger (destination_id, profile_id, projection, updated_at)
+  SELECT $1, t.profile_id, t.projection, now()
+  FROM unnest($2::text[], $3::json[]) AS t (profile_id, projection)
+  ON CONFLICT (destination_id, profile_id) DO UPDATE
+    SET projection = EXCLUDED.projection, updated_at = EXCLUDED.updated_at`;
+
+const ADD_DEAD_LETTERS = `
+  INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at)
+  SELECT t.destination_id, t.profile_id, t.reason, t.record, coalesce(t.created_at, now())
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY
+    AS t (destination_id, profile_id, reason, record, created_at, ord)
+  ORDER BY t.ord`;
+
+const SAVE_DESTINATION = `
+  INSERT INTO destinations (id, settings, activation) VALUES ($1, $2::json, $3::json)
+  ON CONFLICT (id) DO UPDATE
+    SET settings = EXCLUDED.settings, activation = EXCLUDED.activation, updated_at = now()`;
+
+/** The shared store for many workers: a pg connection pool on one PostgreSQL database. */
+export class PostgresStore implements Store {
+  private closed = false;
+
+  private constructor(private readonly pool: Pool) {}
+
+  /** Connects to `url` (postgres://...), applies pending migrations and returns the store. */
+  static async open(url: string, poolConfig: Omit<PoolConfig, 'connectionString'> = {}): Promise<PostgresStore> {
+    const pool = new Pool({ ...poolConfig, connectionString: url });
+    // An idle connection that breaks (server restart, network) is dropped from the pool and the
+    // next query opens a new one; without a listener the 'error' event would crash the process.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool);
+    try {
+      await store.transaction((client) => migratePostgres(client));
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
+    const latest = latestPerProfile(profiles);
+    if (latest.length === 0) return { lastSeq: await this.maxSeq() };
+    const ids = latest.map((p) => p.profileId);
+    const memberIds: string[] = [];
+    const memberSegments: string[] = [];
+    for (const { profileId, snapshot } of latest) {
+      for (const segmentId of memberSegmentIds(snapshot)) {
+        memberIds.push(profileId);
+        memberSegments.push(segmentId);
+      }
+    }
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
+        ids,
+        latest.map((p) => JSON.stringify(p.snapshot)),
+      ]);
+      await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
+      return { lastSeq: Number(rows[0]?.last_seq) };
+    });
+  }
+
+  async readProfilesSince(afterSeq: number, limit: number): Promise<StoredProfile[]> {
+    const { rows } = await this.pool.query<ProfileRow>(
+      'SELECT seq, profile_id, snapshot FROM profiles WHERE seq > $1 ORDER BY seq LIMIT $2',
+      [afterSeq, limit],
+    );
+    return rows.map(toStoredProfile);
+  }
+
+  async countProfilesSince(afterSeq: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [afterSeq]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async maxSeq(): Promise<number> {
+    const { rows } = await this.pool.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
+    return Number(rows[0]?.max ?? 0);
+  }
+
+  async readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]> {
+    if (segmentIds.length === 0) return [];
+    const { rows } = await this.pool.query<ProfileRow>(READ_SEGMENT_MEMBERS, [
+      [...new Set(segmentIds)],
+      afterProfileId ?? '',
+      limit,
+    ]);
+    return rows.map(toStoredProfile);
+  }
+
+  async readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
+    if (profileIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<{ profile_id: string; projection: Projection }>(
+      'SELECT profile_id, projection FROM ledger WHERE destination_id = $1 AND profile_id = ANY ($2::text[])',
+      [destinationId, profileIds],
+    );
+    return new Map(rows.map((r) => [r.profile_id, r.projection]));
+  }
+
+  async writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void> {
+    // One statement may not update a row twice: the last entry of a profile wins.
+    const latest = latestPerProfile(entries);
+    if (latest.length === 0) return;
+    await this.pool.query(WRITE_LEDGER, [
+      destinationId,
+      latest.map((e) => e.profileId),
+      latest.map((e) => JSON.stringify(e.projection)),
+    ]);
+  }
+
+  async addDeadLetters(entries: DeadLetter[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.pool.query(ADD_DEAD_LETTERS, [
+      entries.map((e) => e.destinationId),
+      entries.map((e) => e.profileId),
+      entries.map((e) => e.reason),
+      entries.map((e) => e.record),
+      entries.map((e) => e.createdAt ?? null),
+    ]);
+  }
+
+  async listDeadLetters(destinationId: string): Promise<DeadLetter[]> {
+    const { rows } = await this.pool.query<{
+      destination_id: string;
+      profile_id: string;
+      reason: string;
+      record: string;
+      created_at: Date;
+    }>(
+      `SELECT destination_id, profile_id, reason, record, created_at FROM dead_letters
+       WHERE destination_id = $1 ORDER BY id`,
+      [destinationId],
+    );
+    return rows.map((r) => ({
+      destinationId: r.destination_id,
+      profileId: r.profile_id,
+      reason: r.reason,
+      record: r.record,
+      createdAt: r.created_at,
+    }));
+  }
+
+  async saveDestination(row: DestinationRow): Promise<void> {
+    await this.pool.query(SAVE_DESTINATION, [
+      row.id,
+      JSON.stringify(row.settings ?? null),
+      row.activation === null ? null : JSON.stringify(row.activation),
+    ]);
+  }
+
+  async getDestination(id: string): Promise<DestinationRow | undefined> {
+    const { rows } = await this.pool.query<DestinationDbRow>(
+      'SELECT id, settings, activation FROM destinations WHERE id = $1',
+      [id],
+    );
+    return rows[0];
+  }
+
+  async listDestinations(): Promise<DestinationRow[]> {
+    const { rows } = await this.pool.query<DestinationDbRow>('SELECT id, settings, activation FROM destinations ORDER BY id');
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    // pool.end() throws when called twice; closing a closed store is a no-op.
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** Runs `work` in one transaction on one pooled connection; a connection that failed to roll back is discarded. */
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      const rolledBack = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      client.release(!rolledBack);
+      throw err;
+    }
+  }
+}

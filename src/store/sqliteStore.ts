@@ -1,0 +1,253 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Activation } from '../domain/activation';
+import type { ProfileSnapshot } from '../domain/profile';
+import type { Projection } from '../domain/projection';
+import { migrateSqlite } from './migrations';
+import { latestPerProfile, memberSegmentIds } from './store';
+import type { DeadLetter, DestinationRow, LedgerEntry, Store, StoredProfile } from './store';
+
+interface ProfileRow {
+  seq: number;
+  profile_id: string;
+  snapshot: string;
+}
+
+interface DeadLetterRow {
+  destination_id: string;
+  profile_id: string;
+  reason: string;
+  record: string;
+  created_at: number;
+}
+
+interface DestinationDbRow {
+  id: string;
+  settings: string;
+  activation: string | null;
+}
+
+function toStoredProfile(row: ProfileRow): StoredProfile {
+  return { seq: row.seq, profileId: row.profile_id, snapshot: JSON.parse(row.snapshot) as ProfileSnapshot };
+}
+
+function toDestination(row: DestinationDbRow): DestinationRow {
+  return {
+    id: row.id,
+    settings: JSON.parse(row.settings),
+    activation: row.activation === null ? null : (JSON.parse(row.activation) as Activation),
+  };
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    // Reserves `count` seqs at once; the transaction holds SQLite's write lock, so no other
+    // writer (in this or another process) can commit a seq in between.
+    reserveSeqs: db
+      .prepare<[number], number>("UPDATE sequences SET value = value + ? WHERE name = 'profile_seq' RETURNING value")
+      .pluck(),
+    upsertProfile: db.prepare<[string, number, string, number]>(
+      `INSERT INTO profiles (profile_id, seq, snapshot, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (profile_id) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+    ),
+    segmentsOf: db.prepare<[string], string>('SELECT segment_id FROM profile_segments WHERE profile_id = ?').pluck(),
+    addMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)'),
+    removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
+    readSince: db.prepare<[number, number], ProfileRow>(
+      'SELECT seq, profile_id, snapshot FROM profiles WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+    countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
+    maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
+    // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
+    segmentPage: db
+      .prepare<[string, string, number], string>(
+        'SELECT profile_id FROM profile_segments WHERE segment_id = ? AND profile_id > ? ORDER BY profile_id LIMIT ?',
+      )
+      .pluck(),
+    // Id lists travel as one JSON array parameter, so the statement stays prepared for any length.
+    profilesByIds: db.prepare<[string, number], ProfileRow>(
+      `SELECT seq, profile_id, snapshot FROM profiles
+       WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id LIMIT ?`,
+    ),
+    readLedger: db.prepare<[string, string], { profile_id: string; projection: string }>(
+      `SELECT profile_id, projection FROM ledger
+       WHERE destination_id = ? AND profile_id IN (SELECT value FROM json_each(?))`,
+    ),
+    writeLedger: db.prepare<[string, string, string, number]>(
+      `INSERT INTO ledger (destination_id, profile_id, projection, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (destination_id, profile_id) DO UPDATE SET projection = excluded.projection, updated_at = excluded.updated_at`,
+    ),
+    addDeadLetter: db.prepare<[string, string, string, string, number]>(
+      'INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    listDeadLetters: db.prepare<[string], DeadLetterRow>(
+      `SELECT destination_id, profile_id, reason, record, created_at FROM dead_letters
+       WHERE destination_id = ? ORDER BY id`,
+    ),
+    saveDestination: db.prepare<[string, string, string | null, number]>(
+      `INSERT INTO destinations (id, settings, activation, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+       ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, activation = excluded.activation, updated_at = excluded.updated_at`,
+    ),
+    getDestination: db.prepare<[string], DestinationDbRow>('SELECT id, settings, activation FROM destinations WHERE id = ?'),
+    listDestinations: db.prepare<[], DestinationDbRow>('SELECT id, settings, activation FROM destinations ORDER BY id'),
+  };
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode (readers never block the writer), shared
+ * safely by several processes on one host (a worker and the CLI). better-sqlite3 is synchronous;
+ * the methods still return promises to satisfy the Store interface.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof prepareStatements>;
+
+  /** Opens (creating the parent directory) and migrates the file at `path`, or an in-memory database for ':memory:'. */
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      migrateSqlite(this.db);
+      this.stmt = prepareStatements(this.db);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
+    return this.run(() => {
+      const latest = latestPerProfile(profiles);
+      if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+      // IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits instead of failing
+      // with SQLITE_BUSY when upgrading a read transaction.
+      return this.db
+        .transaction(() => {
+          const lastSeq = this.stmt.reserveSeqs.get(latest.length);
+          if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
+          const now = Date.now();
+          let seq = lastSeq - latest.length;
+          for (const { profileId, snapshot } of latest) {
+            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), now);
+            this.syncMembership(profileId, memberSegmentIds(snapshot));
+          }
+          return { lastSeq };
+        })
+        .immediate();
+    });
+  }
+
+  /** Changes only the membership rows that differ, so an unchanged membership writes nothing. */
+  private syncMembership(profileId: string, segmentIds: string[]): void {
+    const wanted = new Set(segmentIds);
+    for (const segmentId of this.stmt.segmentsOf.all(profileId)) {
+      if (!wanted.delete(segmentId)) this.stmt.removeMember.run(segmentId, profileId);
+    }
+    for (const segmentId of wanted) this.stmt.addMember.run(segmentId, profileId);
+  }
+
+  readProfilesSince(afterSeq: number, limit: number): Promise<StoredProfile[]> {
+    return this.run(() => this.stmt.readSince.all(afterSeq, limit).map(toStoredProfile));
+  }
+
+  countProfilesSince(afterSeq: number): Promise<number> {
+    return this.run(() => this.stmt.countSince.get(afterSeq) ?? 0);
+  }
+
+  maxSeq(): Promise<number> {
+    return this.run(() => this.stmt.maxSeq.get() ?? 0);
+  }
+
+  /**
+   * Takes the next `limit` ids of each segment (bounded index range scans), then lets SQLite
+   * order the union byte-wise and cut it to `limit`: the cost of a page does not grow with the
+   * segment's size, and a profile in two segments comes once.
+   */
+  readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]> {
+    return this.run(() => {
+      const candidates = new Set<string>();
+      for (const segmentId of new Set(segmentIds)) {
+        for (const id of this.stmt.segmentPage.all(segmentId, afterProfileId ?? '', limit)) candidates.add(id);
+      }
+      if (candidates.size === 0) return [];
+      return this.stmt.profilesByIds.all(JSON.stringify([...candidates]), limit).map(toStoredProfile);
+    });
+  }
+
+  readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
+    return this.run(() => {
+      const rows = profileIds.length === 0 ? [] : this.stmt.readLedger.all(destinationId, JSON.stringify(profileIds));
+      return new Map(rows.map((r) => [r.profile_id, JSON.parse(r.projection) as Projection]));
+    });
+  }
+
+  writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void> {
+    return this.run(() => {
+      const now = Date.now();
+      this.db
+        .transaction(() => {
+          for (const e of entries) this.stmt.writeLedger.run(destinationId, e.profileId, JSON.stringify(e.projection), now);
+        })
+        .immediate();
+    });
+  }
+
+  addDeadLetters(entries: DeadLetter[]): Promise<void> {
+    return this.run(() => {
+      const now = Date.now();
+      this.db
+        .transaction(() => {
+          for (const e of entries) {
+            this.stmt.addDeadLetter.run(e.destinationId, e.profileId, e.reason, e.record, e.createdAt?.getTime() ?? now);
+          }
+        })
+        .immediate();
+    });
+  }
+
+  listDeadLetters(destinationId: string): Promise<DeadLetter[]> {
+    return this.run(() =>
+      this.stmt.listDeadLetters.all(destinationId).map((r) => ({
+        destinationId: r.destination_id,
+        profileId: r.profile_id,
+        reason: r.reason,
+        record: r.record,
+        createdAt: new Date(r.created_at),
+      })),
+    );
+  }
+
+  saveDestination(row: DestinationRow): Promise<void> {
+    return this.run(() => {
+      const activation = row.activation === null ? null : JSON.stringify(row.activation);
+      this.stmt.saveDestination.run(row.id, JSON.stringify(row.settings ?? null), activation, Date.now());
+    });
+  }
+
+  getDestination(id: string): Promise<DestinationRow | undefined> {
+    return this.run(() => {
+      const row = this.stmt.getDestination.get(id);
+      return row && toDestination(row);
+    });
+  }
+
+  listDestinations(): Promise<DestinationRow[]> {
+    return this.run(() => this.stmt.listDestinations.all().map(toDestination));
+  }
+
+  close(): Promise<void> {
+    return this.run(() => {
+      if (this.db.open) this.db.close();
+    });
+  }
+
+  /** Runs synchronous work as a promise; a throw becomes a rejection, as callers of an async store expect. */
+  private run<T>(work: () => T): Promise<T> {
+    return new Promise((resolve) => resolve(work()));
+  }
+}

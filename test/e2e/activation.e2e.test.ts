@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { profileIdHash } from '../../src/domain/partitionKey';
+import { createKinesisClient } from '../../src/kinesis/client';
+import { ensureStream } from '../../src/embedded/ensureStream';
+import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import { waitFor } from '../../src/embedded/waitFor';
+import { openStore } from '../../src/store/openStore';
+import type { Store } from '../../src/store/store';
+import { destinationWorkflowId } from '../../src/domain/destination';
+import type { DestinationStatus } from '../../src/workflows/messages';
+import { runCli } from '../support/cli';
+import { readAllRecords } from '../support/kinesisStream';
+import { withWorker } from '../support/temporal';
+
+const FIXTURE = resolve(__dirname, '..', 'fixtures', 'e2e-profiles.ndjson');
+const STREAM = 'e2e-activation';
+
+/** What the fixture must produce, keyed by profile id: exactly these records, in the seed's shape. */
+const EXPECTED: Record<string, unknown> = {
+  'p-ann': {
+    person: { email: 'yourstruly@adobe.com', name: { firstName: 'Ann' } },
+    segmentMembership: {
+      ups: { 'seg-propensity': { lastQualificationTime: '2020-05-25T21:24:39Z', status: 'realized', name: 'High propensity to convert' } },
+    },
+    identityMap: {
+      ecid: [{ id: '14575006536349286404619648085736425115' }],
+      email_lc_sha256: [{ id: '655332b5fa2aea4498bf7a290cff017cb4' }],
+    },
+  },
+  'email_lc_sha256:66baf76ef9de8b42df8903f00e0e3dc0b7': {
+    person: { email: 'bob@example.com' },
+    segmentMembership: {
+      ups: {
+        'seg-propensity': { lastQualificationTime: '2020-05-25T23:37:33Z', status: 'realized', name: 'High propensity to convert' },
+        'seg-churn': { lastQualificationTime: '2021-01-02T03:04:05Z', status: 'realized' },
+      },
+    },
+    identityMap: { email_lc_sha256: [{ id: '66baf76ef9de8b42df8903f00e0e3dc0b7' }], ecid: [{ id: '66478888669296734530114754794777368480' }] },
+  },
+  'p-eve': {
+    segmentMembership: { ups: { 'seg-churn': { lastQualificationTime: '2022-02-02T02:02:02Z', status: 'realized' } } },
+    identityMap: { ECID: [{ id: '555' }], phone_sha256: [{ id: 'abc' }, { id: 'def' }] },
+  },
+};
+
+describe('end-to-end activation through the CLI, a real Temporal dev server and a Kinesis emulator', function () {
+  let dir: string;
+  let emulator: KinesisEmulator;
+  let kinesis: KinesisClient;
+  let store: Store;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ka-e2e-'));
+    emulator = await startKinesisEmulator();
+    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    await ensureStream(kinesis, STREAM, 2);
+    store = await openStore(join(dir, 'store.sqlite'));
+  });
+
+  after(async () => {
+    kinesis.destroy();
+    await store.close();
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('turns an NDJSON file into exactly the expected seed-format records', async () => {
+    process.env.E2E_KINESIS_SECRET = 'e2e-secret-value';
+    await withWorker(store, async ({ temporal, client, taskQueue }) => {
+      const env = {
+        TEMPORAL_ADDRESS: temporal.server.address,
+        TEMPORAL_NAMESPACE: temporal.server.namespace,
+        KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
+        DATABASE_URL: join(dir, 'store.sqlite'),
+      };
+      const created = await runCli(
+        ['destination', 'create', '--json', '--name', 'e2e', '--description', 'end-to-end test', '--region', 'us-east-1', '--stream', STREAM,
+          '--endpoint', emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0001', '--secret-access-key-env', 'E2E_KINESIS_SECRET', '--include-segment-names'],
+        env,
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const { id } = JSON.parse(created.stdout) as { id: string };
+
+      const activated = await runCli(
+        ['activate', id, '--segment', 'seg-propensity=High propensity to convert', '--segment', 'seg-churn', '--attribute', 'person.email', '--attribute', 'person.name.firstName'],
+        env,
+      );
+      assert.equal(activated.code, 0, activated.stderr);
+
+      const ingested = await runCli(['ingest', FIXTURE, '--json'], env);
+      assert.equal(ingested.code, 0, ingested.stderr);
+      const report = JSON.parse(ingested.stdout) as { accepted: number; rejected: { line: number; reason: string }[] };
+      assert.equal(report.accepted, 7);
+      assert.deepEqual(report.rejected.map((r) => r.line), [6, 7, 10]);
+      assert.match(report.rejected[0]?.reason ?? '', /^invalid JSON/);
+      assert.match(report.rejected[1]?.reason ?? '', /identityMap/);
+      assert.match(report.rejected[2]?.reason ?? '', /segmentMembership\.ups\.seg-propensity\.status/);
+
+      const done = await waitFor(
+        async () => {
+          const status = await client.status(id);
+          return status.state === 'idle' && status.pending === 0 && status.counters.received === 5 ? status : undefined;
+        },
+        { timeoutMs: 60_000, what: 'the destination to decide every ingested profile' },
+      );
+      assert.deepEqual(done.counters, { received: 5, exported: 3, skipped: 2, deadLettered: 0 });
+
+      const records = await readAllRecords(kinesis, STREAM);
+      const byKey = new Map(Object.entries(EXPECTED).map(([profileId, body]) => [profileIdHash(profileId), { profileId, body }]));
+      assert.equal(records.length, byKey.size, 'one record per exported profile, no more');
+      for (const record of records) {
+        const expected = byKey.get(record.partitionKey);
+        assert.ok(expected, `unexpected partition key ${record.partitionKey}`);
+        assert.deepEqual(JSON.parse(record.data), expected.body, `record of ${expected.profileId}`);
+      }
+      const ann = records.find((r) => r.partitionKey === profileIdHash('p-ann'));
+      assert.deepEqual(Object.keys(JSON.parse(ann?.data ?? '{}') as object), ['person', 'segmentMembership', 'identityMap'], 'seed key order');
+
+      const status = await runCli(['status', id, '--json'], env);
+      assert.equal(status.code, 0, status.stderr);
+      const parsed = JSON.parse(status.stdout) as DestinationStatus;
+      assert.equal(parsed.state, 'idle');
+      assert.equal(parsed.lastError, null);
+      assert.deepEqual(parsed.counters, done.counters);
+
+      // The recorded history replays against the current workflow code.
+      const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, destinationWorkflowId(id));
+    });
+  });
+
+  it('rejects bad input with one line naming the field and starts nothing', async () => {
+    await withWorker(store, async ({ temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const bad = await runCli(['destination', 'create', '--name', 'x', '--region', 'mars-1', '--stream', STREAM, '--id', 'bad-region'], env);
+      assert.equal(bad.code, 1);
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+      assert.match(bad.stderr, /region/);
+      const listed = await temporal.env.client.workflow.count(`WorkflowId = '${destinationWorkflowId('bad-region')}'`);
+      assert.equal(listed.count, 0);
+    });
+  });
+});

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { ActivationClient } from '../../src/client/activationClient';
+import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
+import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
+import type { Store } from '../../src/store/store';
+import { createActivationWorker } from '../../src/worker';
+import { onShutdown } from './services';
+
+export interface TestTemporal {
+  server: TemporalDevServer;
+  env: TestWorkflowEnvironment;
+  bundle: WorkflowBundleWithSourceMap;
+}
+
+let shared: Promise<TestTemporal> | undefined;
+
+/**
+ * A real `temporal server start-dev` (in memory, headless) shared by the test process, with the
+ * workflows bundled once; each test runs its own worker on its own task queue.
+ */
+export function getTestTemporal(): Promise<TestTemporal> {
+  shared ??= (async () => {
+    const server = await startTemporalDevServer({ headless: true });
+    const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
+    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
+    onShutdown(async () => {
+      await env.teardown();
+      await server.stop();
+    });
+    return { server, env, bundle };
+  })();
+  return shared;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+export interface WorkerContext {
+  temporal: TestTemporal;
+  client: ActivationClient;
+  taskQueue: string;
+}
+
+/** Runs `fn` while a fresh worker (own task queue, given store) polls; the worker stops after. */
+export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Promise<T>): Promise<T> {
+  const temporal = await getTestTemporal();
+  const taskQueue = `test-${randomUUID()}`;
+  const { worker, close } = await createActivationWorker({
+    connection: temporal.env.nativeConnection,
+    namespace: temporal.server.namespace,
+    taskQueue,
+    store,
+    workflowBundle: temporal.bundle,
+  });
+  const client = new ActivationClient(temporal.env.client, store, taskQueue);
+  try {
+    return await worker.runUntil(fn({ temporal, client, taskQueue }));
+  } finally {
+    close();
+  }
+}
