@@ -52,6 +52,8 @@ program
   .option('--stream <name>', 'stream created in the emulator', 'activation-stream')
   .option('--shards <n>', 'shards of that stream', '2')
   .action(async (opts: { dataDir: string; temporalPort: string; uiPort: string; kinesisPort: string; stream: string; shards: string }, cmd: Command) => {
+    // The emulator accepts any secret; destinations created from the walk-through reference this one.
+    process.env.KINESIS_SECRET ??= 'local';
     const stack = await startDevStack({
       dataDir: opts.dataDir,
       temporalPort: Number(opts.temporalPort),
@@ -72,8 +74,7 @@ program
         `  Store:           ${stack.databaseUrl}`,
         '',
         'Try, in another terminal:',
-        `  export KINESIS_SECRET=local`,
-        `  npx kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
+        `  ./bin/kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
       ].join('\n'),
     );
     const stop = (): void => void stack.stop().then(() => process.exit(0));
