@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { exportOptionsSchema } from './exportOptions';
+import { defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './partitionKeyStrategy';
 
 const MiB = 1024 * 1024;
 
@@ -35,6 +36,7 @@ export const destinationSettingsSchema = z.object({
   endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   credentials: credentialsSchema.default({ type: 'default' }),
   exportOptions: exportOptionsSchema.default({ includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' }),
+  partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
   /** Streams can opt in to records up to 10 MiB. */
   maxRecordBytes: z.number().int().min(1024).max(10 * MiB).default(MiB),
 });

@@ -35,9 +35,9 @@ export function decideExport(
   const current = (id: string): SegmentState => ownValue(ups, id);
   const before = (id: string): SegmentState => (previous === null ? undefined : ownValue(previous.segments, id));
 
-  const isMemberNow = segmentIds.some((id) => isMember(current(id)));
-  const wasMember = segmentIds.some((id) => isMember(before(id)));
-  if (!isMemberNow && !wasMember) {
+  const memberOfAnyNow = segmentIds.some((id) => isMember(current(id)));
+  const memberOfAnyBefore = segmentIds.some((id) => isMember(before(id)));
+  if (!memberOfAnyNow && !memberOfAnyBefore) {
     return { kind: 'skip', reason: previous === null ? 'not-in-mapped-segment' : 'exited-already-exported' };
   }
 

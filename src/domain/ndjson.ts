@@ -1,7 +1,7 @@
 import { profileIdOf } from './profileId';
 import { profileSnapshotSchema } from './profile';
 import type { ProfileSnapshot } from './profile';
-import { validate } from './validationError';
+import { formatZodError } from './validationError';
 
 export interface AcceptedLine {
   line: number;
@@ -37,8 +37,8 @@ export function parseProfileLine(line: string, lineNumber: number): LineResult {
   } catch (err) {
     return rejected(lineNumber, `invalid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const result = validate(profileSnapshotSchema, json);
-  if (!result.success) return rejected(lineNumber, result.error);
+  const result = profileSnapshotSchema.safeParse(json);
+  if (!result.success) return rejected(lineNumber, formatZodError(result.error));
   const snapshot = result.data;
   return { kind: 'accepted', accepted: { line: lineNumber, profileId: profileIdOf(snapshot), snapshot } };
 }

@@ -1,25 +1,12 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
-import { xdmPathSchema } from './activation';
+import { MAX_PARTITION_KEY_LENGTH } from './partitionKeyStrategy';
+import type { PartitionKeyStrategy } from './partitionKeyStrategy';
 import type { ProfileSnapshot } from './profile';
 import { identitiesIn } from './profileId';
 import { getXdmValue } from './xdmPath';
 
-/** Kinesis accepts partition keys of 1 to 256 characters. */
-export const MAX_PARTITION_KEY_LENGTH = 256;
-
-/**
- * How a record's partition key is chosen. Every strategy falls back to the profile-id hash, so a
- * profile always has a key and, as long as its input does not change, always lands on one shard.
- */
-export const partitionKeyStrategySchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('profileIdHash') }),
-  z.object({ type: z.literal('identityNamespace'), namespace: z.string().min(1) }),
-  z.object({ type: z.literal('attribute'), path: xdmPathSchema }),
-]);
-export type PartitionKeyStrategy = z.infer<typeof partitionKeyStrategySchema>;
-
-export const defaultPartitionKeyStrategy: PartitionKeyStrategy = { type: 'profileIdHash' };
+export { MAX_PARTITION_KEY_LENGTH, defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './partitionKeyStrategy';
+export type { PartitionKeyStrategy } from './partitionKeyStrategy';
 
 /** The partition key of a profile's record: 1..256 characters. */
 export function partitionKeyOf(strategy: PartitionKeyStrategy, profileId: string, snapshot: ProfileSnapshot): string {

@@ -37,6 +37,7 @@ const THROTTLING_CODES: ReadonlySet<string> = new Set([
 /** Retried, without being a throttling signal. */
 const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'InternalFailure',
+  'InternalFailureException',
   'ServiceUnavailable',
   'ServiceUnavailableException',
   'ExpiredTokenException',

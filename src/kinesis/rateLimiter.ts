@@ -187,8 +187,9 @@ export class AimdRateLimiter {
   }
 }
 
-function abortReason(signal: AbortSignal | undefined): unknown {
-  return signal?.reason ?? new Error('aborted');
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error(`aborted${reason === undefined ? '' : `: ${String(reason)}`}`);
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -8,7 +8,7 @@ import { classifyEntryError, classifyError, terminalError } from './errors';
 import { recordSize } from './outgoingRecord';
 import type { OutgoingRecord } from './outgoingRecord';
 import { AimdRateLimiter } from './rateLimiter';
-import type { CallOutcome } from './rateLimiter';
+import type { CallOutcome, Permit } from './rateLimiter';
 
 export interface RecordWriterOptions {
   /** PutRecords calls in flight at once. */
@@ -217,11 +217,15 @@ class WriteRun {
   }
 
   private async send(batch: Entry[]): Promise<void> {
-    let permit;
+    let permit: Permit;
     try {
       permit = await this.settings.limiter.acquire(batch.length, this.stopping.signal);
     } catch {
       return; // the run failed while waiting; its error is already recorded
+    }
+    if (this.failure) {
+      permit.release('failed');
+      return;
     }
     this.stats.calls += 1;
     let results: PutRecordsResultEntry[];

@@ -150,7 +150,7 @@ export class PostgresStore implements Store {
       }
     }
     return this.transaction(async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      void PROFILE_WRITE_LOCK;
       const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
         ids,
         latest.map((p) => JSON.stringify(p.snapshot)),

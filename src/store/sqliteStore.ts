@@ -85,8 +85,8 @@ function prepareStatements(db: Database.Database) {
       `SELECT destination_id, profile_id, reason, record, created_at FROM dead_letters
        WHERE destination_id = ? ORDER BY id`,
     ),
-    saveDestination: db.prepare<[string, string, string | null, number]>(
-      `INSERT INTO destinations (id, settings, activation, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+    saveDestination: db.prepare<[string, string, string | null, number, number]>(
+      `INSERT INTO destinations (id, settings, activation, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, activation = excluded.activation, updated_at = excluded.updated_at`,
     ),
     getDestination: db.prepare<[string], DestinationDbRow>('SELECT id, settings, activation FROM destinations WHERE id = ?'),
@@ -225,7 +225,8 @@ export class SqliteStore implements Store {
   saveDestination(row: DestinationRow): Promise<void> {
     return this.run(() => {
       const activation = row.activation === null ? null : JSON.stringify(row.activation);
-      this.stmt.saveDestination.run(row.id, JSON.stringify(row.settings ?? null), activation, Date.now());
+      const now = Date.now();
+      this.stmt.saveDestination.run(row.id, JSON.stringify(row.settings ?? null), activation, now, now);
     });
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from '@temporalio/worker';
@@ -132,6 +132,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       // The recorded history replays against the current workflow code.
       const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, destinationWorkflowId(id));
+      if (process.env.RECORD_HISTORY) writeFileSync(process.env.RECORD_HISTORY, JSON.stringify(history, null, 1));
     });
   });
 

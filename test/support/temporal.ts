@@ -16,6 +16,13 @@ export interface TestTemporal {
 }
 
 let shared: Promise<TestTemporal> | undefined;
+let sharedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The workflow code, bundled once per test process. */
+export function getWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  sharedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
+  return sharedBundle;
+}
 
 /**
  * A real `temporal server start-dev` (in memory, headless) shared by the test process, with the
@@ -25,7 +32,7 @@ export function getTestTemporal(): Promise<TestTemporal> {
   shared ??= (async () => {
     const server = await startTemporalDevServer({ headless: true });
     const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
+    const bundle = await getWorkflowBundle();
     onShutdown(async () => {
       await env.teardown();
       await server.stop();

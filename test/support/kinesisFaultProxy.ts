@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import { Agent, createServer, request } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A fault-injecting HTTP proxy in front of a Kinesis emulator (which injects no faults itself).
+ * The JS SDK v3 speaks AWS JSON 1.1 to Kinesis (`application/x-amz-json-1.1`, operation in the
+ * `X-Amz-Target` header, blobs base64), which this proxy reads and rewrites. Rewriting a body
+ * breaks its SigV4 signature; emulators do not verify signatures, so this is for them only.
+ */
+export interface KinesisFaults {
+  /** Seeds the generator behind every random decision (reset by each setFaults carrying it). */
+  seed: number;
+  /** Share of PutRecords entries answered with a synthetic ProvisionedThroughputExceededException. */
+  recordFailureRate: number;
+  /** Per-shard token buckets at the service's write limits: 1,000 records/s and 1 MiB/s. */
+  shardThrottling: boolean;
+  /** Share of calls answered HTTP 500 InternalFailure without reaching the emulator. */
+  serverErrorRate: number;
+  /**
+   * Share of calls whose connection is destroyed AFTER the emulator processed them: the worst
+   * case, the records are written but never acknowledged (so resends duplicate them).
+   */
+  dropConnectionRate: number;
+  /** Operations (X-Amz-Target names such as `PutRecords`) answered with AccessDeniedException. */
+  accessDenied: readonly string[];
+}
+
+export interface InjectedFaults {
+  failedEntries: number;
+  throttledEntries: number;
+  serverErrors: number;
+  droppedConnections: number;
+  accessDenied: number;
+}
+
+export interface KinesisFaultProxy {
+  endpoint: string;
+  setFaults(faults: Partial<KinesisFaults>): void;
+  /** Calls received per operation (X-Amz-Target operation name). */
+  readonly counts: Readonly<Record<string, number>>;
+  readonly injected: Readonly<InjectedFaults>;
+  /** No faults, counters at zero, throttling buckets full. */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+const NO_FAULTS: KinesisFaults = {
+  seed: 1,
+  recordFailureRate: 0,
+  shardThrottling: false,
+  serverErrorRate: 0,
+  dropConnectionRate: 0,
+  accessDenied: [],
+};
+const SHARD_RECORDS_PER_SECOND = 1000;
+const SHARD_BYTES_PER_SECOND = 1024 * 1024;
+const AMZ_JSON = 'application/x-amz-json-1.1';
+const ACCOUNT = '000000000000';
+
+interface PutRecordsInput {
+  StreamName?: string;
+  StreamARN?: string;
+  Records: { Data: string; PartitionKey: string; ExplicitHashKey?: string }[];
+}
+interface PutRecordsResultEntry {
+  SequenceNumber?: string;
+  ShardId?: string;
+  ErrorCode?: string;
+  ErrorMessage?: string;
+}
+interface PutRecordsOutput {
+  FailedRecordCount?: number;
+  Records: PutRecordsResultEntry[];
+  EncryptionType?: string;
+}
+interface Shard {
+  shardId: string;
+  start: bigint;
+  end: bigint;
+}
+interface Upstream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export async function startKinesisFaultProxy(targetEndpoint: string, initial: Partial<KinesisFaults> = {}): Promise<KinesisFaultProxy> {
+  const target = new URL(targetEndpoint);
+  const agent = new Agent({ keepAlive: true });
+  let faults: KinesisFaults = { ...NO_FAULTS };
+  let random = mulberry32(faults.seed);
+  const counts: Record<string, number> = {};
+  const injected: InjectedFaults = { failedEntries: 0, throttledEntries: 0, serverErrors: 0, droppedConnections: 0, accessDenied: 0 };
+  const shardsByStream = new Map<string, Promise<Shard[]>>();
+  const buckets = new Map<string, ShardBucket>();
+
+  const setFaults = (partial: Partial<KinesisFaults>): void => {
+    faults = { ...faults, ...partial };
+    if (partial.seed !== undefined) random = mulberry32(partial.seed);
+  };
+  setFaults(initial);
+
+  const chance = (rate: number): boolean => rate > 0 && (rate >= 1 || random() < rate);
+
+  const forward = (req: Pick<IncomingMessage, 'method' | 'url' | 'headers'>, body: Buffer): Promise<Upstream> =>
+    new Promise((resolve, reject) => {
+      const headers: IncomingHttpHeaders = { ...req.headers, host: target.host, 'content-length': String(body.length) };
+      const upstream = request(
+        { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method ?? 'POST', path: req.url ?? '/', headers, agent },
+        (res) => {
+          readBody(res).then((data) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: data }), reject);
+        },
+      );
+      upstream.once('error', reject);
+      upstream.end(body);
+    });
+
+  /** The stream's open shards, asked of the emulator once per stream with the caller's auth headers. */
+  const shardsOf = (req: IncomingMessage, stream: string): Promise<Shard[]> => {
+    let shards = shardsByStream.get(stream);
+    if (!shards) {
+      const describe = { method: 'POST', url: '/', headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.DescribeStream' } };
+      shards = forward(describe, Buffer.from(JSON.stringify({ StreamName: stream }))).then((res) => {
+        if (res.status !== 200) throw new Error(`DescribeStream ${stream} answered ${res.status}: ${res.body.toString()}`);
+        const description = JSON.parse(res.body.toString()) as {
+          StreamDescription: { Shards: { ShardId: string; HashKeyRange: { StartingHashKey: string; EndingHashKey: string }; SequenceNumberRange: { EndingSequenceNumber?: string } }[] };
+        };
+        return description.StreamDescription.Shards.filter((s) => s.SequenceNumberRange.EndingSequenceNumber === undefined).map((s) => ({
+          shardId: s.ShardId,
+          start: BigInt(s.HashKeyRange.StartingHashKey),
+          end: BigInt(s.HashKeyRange.EndingHashKey),
+        }));
+      });
+      shards.catch(() => shardsByStream.delete(stream));
+      shardsByStream.set(stream, shards);
+    }
+    return shards;
+  };
+
+  /** Fails entries at random or over their shard's limits, forwards the rest, merges the answers. */
+  const putRecords = async (req: IncomingMessage, body: Buffer): Promise<Upstream> => {
+    const input = JSON.parse(body.toString()) as PutRecordsInput;
+    const stream = input.StreamName ?? input.StreamARN?.split('/').pop() ?? '';
+    const shards = await shardsOf(req, stream);
+    const synthetic = new Map<number, PutRecordsResultEntry>();
+    input.Records.forEach((entry, i) => {
+      const shard = shardFor(shards, entry);
+      const rateExceeded = { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: `Rate exceeded for shard ${shard.shardId} in stream ${stream} under account ${ACCOUNT}.` };
+      if (chance(faults.recordFailureRate)) {
+        injected.failedEntries += 1;
+        synthetic.set(i, rateExceeded);
+        return;
+      }
+      if (!faults.shardThrottling) return;
+      const key = `${stream}/${shard.shardId}`;
+      let bucket = buckets.get(key);
+      if (!bucket) buckets.set(key, (bucket = new ShardBucket()));
+      const bytes = Buffer.byteLength(entry.Data, 'base64') + Buffer.byteLength(entry.PartitionKey, 'utf8');
+      if (!bucket.take(bytes)) {
+        injected.throttledEntries += 1;
+        synthetic.set(i, rateExceeded);
+      }
+    });
+    if (synthetic.size === 0) return forward(req, body);
+
+    const passed = input.Records.filter((_, i) => !synthetic.has(i));
+    let upstream: PutRecordsOutput = { FailedRecordCount: 0, Records: [] };
+    let headers: IncomingHttpHeaders = { 'content-type': AMZ_JSON };
+    if (passed.length > 0) {
+      const res = await forward(req, Buffer.from(JSON.stringify({ ...input, Records: passed })));
+      if (res.status !== 200) return res;
+      upstream = JSON.parse(res.body.toString()) as PutRecordsOutput;
+      headers = res.headers;
+    }
+    let next = 0;
+    const merged: PutRecordsOutput = {
+      ...upstream,
+      FailedRecordCount: (upstream.FailedRecordCount ?? 0) + synthetic.size,
+      Records: input.Records.map((_, i) => synthetic.get(i) ?? (upstream.Records[next++] as PutRecordsResultEntry)),
+    };
+    return { status: 200, headers, body: Buffer.from(JSON.stringify(merged)) };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readBody(req);
+    const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'Unknown';
+    counts[operation] = (counts[operation] ?? 0) + 1;
+
+    if (faults.accessDenied.includes(operation)) {
+      injected.accessDenied += 1;
+      const message = `User: arn:aws:iam::${ACCOUNT}:user/kinesis-activation-test is not authorized to perform: kinesis:${operation} because no identity-based policy allows the kinesis:${operation} action`;
+      return sendJson(res, 400, { __type: 'AccessDeniedException', message });
+    }
+    if (chance(faults.serverErrorRate)) {
+      injected.serverErrors += 1;
+      return sendJson(res, 500, { __type: 'InternalFailure', message: 'injected by the fault proxy' });
+    }
+    const recordFaults = faults.recordFailureRate > 0 || faults.shardThrottling;
+    const isJson = req.headers['content-type'] === AMZ_JSON;
+    const upstream = operation === 'PutRecords' && recordFaults && isJson ? await putRecords(req, body) : await forward(req, body);
+    if (chance(faults.dropConnectionRate)) {
+      injected.droppedConnections += 1;
+      req.socket.destroy();
+      return;
+    }
+    const headers = { ...upstream.headers, 'content-length': String(upstream.body.length) };
+    delete headers['transfer-encoding'];
+    res.writeHead(upstream.status, headers);
+    res.end(upstream.body);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      sendJson(res, 502, { __type: 'ProxyError', message: err instanceof Error ? err.message : String(err) });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    setFaults,
+    counts,
+    injected,
+    reset() {
+      faults = { ...NO_FAULTS };
+      random = mulberry32(faults.seed);
+      for (const key of Object.keys(counts)) delete counts[key];
+      for (const key of Object.keys(injected) as (keyof InjectedFaults)[]) injected[key] = 0;
+      buckets.clear();
+      shardsByStream.clear();
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        agent.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A shard's write capacity: both buckets hold one second of capacity and refill continuously,
+ * and an entry is accepted only when both have room, as the service meters records and bytes.
+ */
+class ShardBucket {
+  private records = SHARD_RECORDS_PER_SECOND;
+  private bytes = SHARD_BYTES_PER_SECOND;
+  private at = performance.now();
+
+  take(bytes: number): boolean {
+    const now = performance.now();
+    const seconds = (now - this.at) / 1000;
+    this.at = now;
+    this.records = Math.min(SHARD_RECORDS_PER_SECOND, this.records + seconds * SHARD_RECORDS_PER_SECOND);
+    this.bytes = Math.min(SHARD_BYTES_PER_SECOND, this.bytes + seconds * SHARD_BYTES_PER_SECOND);
+    if (this.records < 1 || this.bytes < bytes) return false;
+    this.records -= 1;
+    this.bytes -= bytes;
+    return true;
+  }
+}
+
+/** The shard whose hash key range holds the MD5 of the partition key, as Kinesis routes records. */
+function shardFor(shards: readonly Shard[], entry: { PartitionKey: string; ExplicitHashKey?: string }): Shard {
+  const hash = entry.ExplicitHashKey !== undefined ? BigInt(entry.ExplicitHashKey) : BigInt(`0x${createHash('md5').update(entry.PartitionKey, 'utf8').digest('hex')}`);
+  const shard = shards.find((s) => hash >= s.start && hash <= s.end);
+  if (!shard) throw new Error(`no open shard holds hash key ${hash}`);
+  return shard;
+}
+
+function readBody(stream: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: object): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': AMZ_JSON, 'content-length': String(data.length), 'x-amzn-requestid': createHash('md5').update(data).digest('hex') });
+  res.end(data);
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same faults for the same calls. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
