@@ -105,13 +105,14 @@ export function classifyError(error: unknown): ClassifiedError {
   return retryable(false);
 }
 
-/** A per-record ErrorCode inside a successful PutRecords response: always resent. */
-export function classifyEntryError(errorCode: string): { throttled: boolean; expected: boolean } {
-  // The API documents only these two; anything else is resent too but counted by code so it
-  // shows up in the stats.
-  if (errorCode === 'ProvisionedThroughputExceededException') return { throttled: true, expected: true };
-  if (errorCode === 'InternalFailure') return { throttled: false, expected: true };
-  return { throttled: false, expected: false };
+/**
+ * A per-record ErrorCode inside a successful PutRecords response. Every failed entry is resent:
+ * the API documents ProvisionedThroughputExceededException (a signal to slow down) and
+ * InternalFailure; any other code is resent too, and the writer counts entries by code so an
+ * unexpected one shows up in its stats.
+ */
+export function classifyEntryError(errorCode: string): { throttled: boolean } {
+  return { throttled: errorCode === 'ProvisionedThroughputExceededException' };
 }
 
 /** The terminal error for a classified error, naming the operation that failed. */

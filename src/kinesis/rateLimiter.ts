@@ -189,7 +189,7 @@ export class AimdRateLimiter {
 
 function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
-  return reason instanceof Error ? reason : new Error(`aborted${reason === undefined ? '' : `: ${String(reason)}`}`);
+  return reason instanceof Error ? reason : new Error('aborted', { cause: reason });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

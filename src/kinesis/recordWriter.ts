@@ -77,7 +77,9 @@ export class KinesisRecordWriter {
    * (one call per acknowledged group; the caller writes its ledger there; calls may overlap, but
    * never for the same profile). Rejects with a KinesisTerminalError on a terminal error, with
    * the last error when a call kept failing, with onAcked's error, or with the signal's reason;
-   * calls already in flight are finished and acknowledged first (except on abort).
+   * calls already in flight are finished and acknowledged first (except on abort; an activity
+   * passes its cancellation signal). The per-profile guarantees hold within one write: callers
+   * run one write at a time per destination.
    */
   write(
     records: readonly OutgoingRecord[],
@@ -140,7 +142,6 @@ class WriteRun {
       await Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender()));
     } finally {
       this.signal?.removeEventListener('abort', onAbort);
-      for (const timer of this.backoffTimers) clearTimeout(timer);
     }
     this.stats.rateLimit = this.settings.limiter.rate;
     if (this.failure) throw this.failure.error;

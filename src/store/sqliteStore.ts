@@ -111,7 +111,6 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
       this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('foreign_keys = ON');
       migrateSqlite(this.db);
       this.stmt = prepareStatements(this.db);
     } catch (err) {
@@ -125,7 +124,8 @@ export class SqliteStore implements Store {
       const latest = latestPerProfile(profiles);
       if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0 };
       // IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits instead of failing
-      // with SQLITE_BUSY when upgrading a read transaction.
+      // with SQLITE_BUSY when upgrading a read transaction. One writer at a time also means seqs
+      // commit in increasing order: a reader's seq cursor never passes a row committed later.
       return this.db
         .transaction(() => {
           const lastSeq = this.stmt.reserveSeqs.get(latest.length);

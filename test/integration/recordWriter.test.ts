@@ -138,6 +138,7 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     assert.equal(stats.calls, proxy.counts.PutRecords);
     assert.deepEqual(stats.deadLettered, []);
     assertAckedInOrder(input, acked);
+    assert.equal(proxy.observed.partitionKeyOverlaps, 0, 'a profile was in flight twice');
     assertDelivered(input, await readAllRecords(direct, stream), true);
   });
 
@@ -196,13 +197,14 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     const { acked, onAcked } = ackLog();
 
     // Small calls so that many calls meet the faults.
-    const writer = new KinesisRecordWriter(viaProxy, stream, { ...FAST, limits: { ...DEFAULT_LIMITS, maxRecordsPerCall: 20 }, maxCallAttempts: 20 });
+    const writer = new KinesisRecordWriter(viaProxy, stream, { ...FAST, limits: { ...DEFAULT_LIMITS, maxRecordsPerCall: 10 }, maxCallAttempts: 20 });
     const stats = await writer.write(input, onAcked);
 
     assert.ok(proxy.injected.serverErrors > 0 && proxy.injected.droppedConnections > 0, JSON.stringify(proxy.injected));
     assert.equal(stats.recordsSent, input.length);
     assert.ok(stats.retriedEntries > 0);
     assertAckedInOrder(input, acked);
+    assert.equal(proxy.observed.partitionKeyOverlaps, 0, 'a profile was in flight twice');
     // A dropped connection loses the answer of a call the emulator carried out: resending
     // duplicates those records, never reorders them.
     const stored = await readAllRecords(direct, stream);
@@ -224,6 +226,7 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     assert.ok(stats.rateLimit < 5000, `rate limit ${stats.rateLimit}`);
     assert.equal(stats.rateLimit, limiter.rate);
     assertAckedInOrder(input, acked);
+    assert.equal(proxy.observed.partitionKeyOverlaps, 0, 'a profile was in flight twice');
     assertDelivered(input, await readAllRecords(direct, stream), true);
   });
 

@@ -21,12 +21,11 @@ interface Backend {
   /** A new, empty location: a SQLite file path or a database URL. */
   freshLocation(): Promise<string>;
   appliedMigrations(location: string): Promise<number[]>;
+  /** Removes what freshLocation made, after the suite closed its stores. */
+  cleanup?(): Promise<void>;
 }
 
 const sqliteDirs: string[] = [];
-after(async () => {
-  for (const dir of sqliteDirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
 
 const backends: Backend[] = [
   {
@@ -45,6 +44,9 @@ const backends: Backend[] = [
       } finally {
         db.close();
       }
+    },
+    async cleanup() {
+      for (const dir of sqliteDirs.splice(0)) await rm(dir, { recursive: true, force: true });
     },
   },
   {
@@ -119,6 +121,7 @@ for (const backend of backends) {
 
     after(async () => {
       for (const s of opened.splice(0)) await s.close();
+      await backend.cleanup?.();
     });
 
     it('opens the right implementation through openStore', () => {
@@ -361,12 +364,13 @@ for (const backend of backends) {
 
     it('migrates once: opening again, or several at once, changes nothing', async () => {
       const at = await backend.freshLocation();
-      const [first, second] = await Promise.all([open(at), open(at)]);
-      const { lastSeq } = await first!.upsertProfiles([{ profileId: 'kept', snapshot: snapshot('kept', { s: 'realized' }) }]);
-      const third = await open(at);
+      // Workers starting together against one new database.
+      const [first, second] = await Promise.all([open(at), open(at), open(at)]);
+      const { lastSeq } = await first.upsertProfiles([{ profileId: 'kept', snapshot: snapshot('kept', { s: 'realized' }) }]);
+      const later = await open(at);
       assert.deepEqual(await backend.appliedMigrations(at), migrations.map((m) => m.version));
-      assert.equal(await second!.maxSeq(), lastSeq);
-      assert.deepEqual(ids(await third.readSegmentMembers(['s'], null, 10)), ['kept']);
+      assert.equal(await second.maxSeq(), lastSeq);
+      assert.deepEqual(ids(await later.readSegmentMembers(['s'], null, 10)), ['kept']);
     });
 
     it('gives concurrent writers unique increasing seqs, and readers paging by seq miss no write', async () => {
@@ -409,7 +413,7 @@ for (const backend of backends) {
       for (const seqs of returned) assertStrictlyIncreasing(seqs, 'one writer’s lastSeqs');
       const allReturned = returned.flat();
       assert.equal(new Set(allReturned).size, allReturned.length, 'writers never share a seq');
-      const final = await store.readProfilesSince(0, 10_000).then(() => readers[0]!.readProfilesSince(0, 10_000));
+      const final = await readers[0]!.readProfilesSince(0, 10_000);
       assert.equal(new Set(final.map((r) => r.seq)).size, final.length);
       for (const lastSeen of seen) {
         assert.equal(lastSeen.size, final.length);
@@ -418,3 +422,28 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('openStore', function () {
+  it('opens an in-memory SQLite store for :memory:', async () => {
+    const store = await openStore(':memory:');
+    try {
+      assert.ok(store instanceof SqliteStore);
+      const { lastSeq } = await store.upsertProfiles([{ profileId: 'm', snapshot: snapshot('m') }]);
+      assert.equal(lastSeq, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('accepts the postgresql:// scheme too', async () => {
+    const url = (await createTestDatabase()).replace(/^postgres:/, 'postgresql:');
+    const store = await openStore(url);
+    try {
+      assert.ok(store instanceof PostgresStore);
+      assert.equal(await store.maxSeq(), 0);
+    } finally {
+      await store.close();
+    }
+    await store.close(); // closing twice is harmless (shutdown paths may overlap)
+  });
+});

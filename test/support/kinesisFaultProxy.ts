@@ -35,12 +35,22 @@ export interface InjectedFaults {
   accessDenied: number;
 }
 
+/** What the proxy saw of the client's behaviour. */
+export interface ObservedBehaviour {
+  /**
+   * PutRecords entries whose partition key was already in a call in progress (in the same call
+   * or another): nonzero means records of one key were in flight together.
+   */
+  partitionKeyOverlaps: number;
+}
+
 export interface KinesisFaultProxy {
   endpoint: string;
   setFaults(faults: Partial<KinesisFaults>): void;
   /** Calls received per operation (X-Amz-Target operation name). */
   readonly counts: Readonly<Record<string, number>>;
   readonly injected: Readonly<InjectedFaults>;
+  readonly observed: Readonly<ObservedBehaviour>;
   /** No faults, counters at zero, throttling buckets full. */
   reset(): void;
   stop(): Promise<void>;
@@ -93,6 +103,7 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
   let random = mulberry32(faults.seed);
   const counts: Record<string, number> = {};
   const injected: InjectedFaults = { failedEntries: 0, throttledEntries: 0, serverErrors: 0, droppedConnections: 0, accessDenied: 0 };
+  const observed: ObservedBehaviour = { partitionKeyOverlaps: 0 };
   const shardsByStream = new Map<string, Promise<Shard[]>>();
   const buckets = new Map<string, ShardBucket>();
 
@@ -183,11 +194,29 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
     return { status: 200, headers, body: Buffer.from(JSON.stringify(merged)) };
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const body = await readBody(req);
-    const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'Unknown';
-    counts[operation] = (counts[operation] ?? 0) + 1;
+  /**
+   * Notes the partition keys of a PutRecords call in progress; a key already in progress, in
+   * this call or another, is an overlap (tests use one key per profile).
+   */
+  const inFlightKeys = new Map<string, number>();
+  const enterKeys = (body: Buffer): string[] => {
+    const keys = (JSON.parse(body.toString()) as PutRecordsInput).Records.map((r) => r.PartitionKey);
+    for (const key of keys) {
+      const calls = inFlightKeys.get(key) ?? 0;
+      if (calls > 0) observed.partitionKeyOverlaps += 1;
+      inFlightKeys.set(key, calls + 1);
+    }
+    return keys;
+  };
+  const leaveKeys = (keys: readonly string[]): void => {
+    for (const key of keys) {
+      const calls = (inFlightKeys.get(key) ?? 1) - 1;
+      if (calls === 0) inFlightKeys.delete(key);
+      else inFlightKeys.set(key, calls);
+    }
+  };
 
+  const respond = async (req: IncomingMessage, res: ServerResponse, operation: string, body: Buffer): Promise<void> => {
     if (faults.accessDenied.includes(operation)) {
       injected.accessDenied += 1;
       const message = `User: arn:aws:iam::${ACCOUNT}:user/kinesis-activation-test is not authorized to perform: kinesis:${operation} because no identity-based policy allows the kinesis:${operation} action`;
@@ -198,8 +227,7 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
       return sendJson(res, 500, { __type: 'InternalFailure', message: 'injected by the fault proxy' });
     }
     const recordFaults = faults.recordFailureRate > 0 || faults.shardThrottling;
-    const isJson = req.headers['content-type'] === AMZ_JSON;
-    const upstream = operation === 'PutRecords' && recordFaults && isJson ? await putRecords(req, body) : await forward(req, body);
+    const upstream = operation === 'PutRecords' && recordFaults && isJson(req) ? await putRecords(req, body) : await forward(req, body);
     if (chance(faults.dropConnectionRate)) {
       injected.droppedConnections += 1;
       req.socket.destroy();
@@ -209,6 +237,18 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
     delete headers['transfer-encoding'];
     res.writeHead(upstream.status, headers);
     res.end(upstream.body);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readBody(req);
+    const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'Unknown';
+    counts[operation] = (counts[operation] ?? 0) + 1;
+    const keys = operation === 'PutRecords' && isJson(req) ? enterKeys(body) : [];
+    try {
+      await respond(req, res, operation, body);
+    } finally {
+      leaveKeys(keys);
+    }
   };
 
   const server = createServer((req, res) => {
@@ -228,11 +268,13 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
     setFaults,
     counts,
     injected,
+    observed,
     reset() {
       faults = { ...NO_FAULTS };
       random = mulberry32(faults.seed);
       for (const key of Object.keys(counts)) delete counts[key];
       for (const key of Object.keys(injected) as (keyof InjectedFaults)[]) injected[key] = 0;
+      observed.partitionKeyOverlaps = 0;
       buckets.clear();
       shardsByStream.clear();
     },
@@ -273,6 +315,10 @@ function shardFor(shards: readonly Shard[], entry: { PartitionKey: string; Expli
   const shard = shards.find((s) => hash >= s.start && hash <= s.end);
   if (!shard) throw new Error(`no open shard holds hash key ${hash}`);
   return shard;
+}
+
+function isJson(req: IncomingMessage): boolean {
+  return req.headers['content-type'] === AMZ_JSON;
 }
 
 function readBody(stream: IncomingMessage): Promise<Buffer> {

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, open, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -148,8 +148,16 @@ export async function startPostgres(): Promise<TestPostgres> {
       ],
       { stdio: ['ignore', log.fd, log.fd], ...user },
     );
-    // If the test process dies without running its shutdown hooks, do not leave a server behind.
-    const killOnExit = () => server.kill('SIGKILL');
+    // If the test process exits without running its shutdown hooks, leave no server behind, and
+    // try to leave no files (the server's last processes may still be writing: best effort).
+    const killOnExit = () => {
+      server.kill('SIGKILL');
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // Left in the temp directory; nothing else depends on it.
+      }
+    };
     process.once('exit', killOnExit);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     try {
