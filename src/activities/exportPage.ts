@@ -83,7 +83,7 @@ async function exportChunk(
       const entries: LedgerEntry[] = acked.map((r) => ({ profileId: r.profileId, projection: projections.get(r.profileId) as Projection }));
       await store.writeLedger(destinationId, entries);
       progress.counts.exported += acked.length;
-    });
+    }, { signal: Context.current().cancellationSignal });
     progress.counts.putCalls += stats.calls;
     progress.counts.throttled += stats.throttledEntries;
     if (stats.deadLettered.length > 0) {

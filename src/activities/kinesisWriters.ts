@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DestinationSettings } from '../domain/destination';
 import { resolveCredentials } from '../aws/credentials';
 import { createKinesisClient } from '../kinesis/client';
-import { DEFAULT_LIMITS } from '../kinesis/batcher';
+import { limitsForMaxRecordBytes } from '../kinesis/batcher';
 import { KinesisRecordWriter } from '../kinesis/recordWriter';
 
 /**
@@ -23,7 +23,7 @@ export class KinesisWriters {
       credentials: resolveCredentials(settings.credentials),
     });
     const writer = new KinesisRecordWriter(client, settings.stream, {
-      limits: { ...DEFAULT_LIMITS, maxRecordBytes: settings.maxRecordBytes },
+      limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
     });
     this.writers.set(destinationId, { fingerprint, writer, close: () => client.destroy() });
     return writer;

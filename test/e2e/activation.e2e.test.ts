@@ -96,7 +96,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       const ingested = await runCli(['ingest', FIXTURE, '--json'], env);
       assert.equal(ingested.code, 0, ingested.stderr);
       const report = JSON.parse(ingested.stdout) as { accepted: number; rejected: { line: number; reason: string }[] };
-      assert.equal(report.accepted, 7);
+      assert.equal(report.accepted, 6); // p-ann twice: coalesced into one record
       assert.deepEqual(report.rejected.map((r) => r.line), [6, 7, 10]);
       assert.match(report.rejected[0]?.reason ?? '', /^invalid JSON/);
       assert.match(report.rejected[1]?.reason ?? '', /identityMap/);

@@ -18,7 +18,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): 
     const child = execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1', ...env }, timeout: 60_000 },
+      { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolvePromise({ code, stdout, stderr });
