@@ -16,7 +16,7 @@ export interface ActivationWorkerOptions {
 }
 
 /** The worker: destination workflows plus the activities bound to the store and Kinesis. */
-export async function createActivationWorker(options: ActivationWorkerOptions): Promise<{ worker: Worker; close(): void }> {
+export async function createActivationWorker(options: ActivationWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
   const writers = new KinesisWriters();
   await ensureSearchAttributes(options.connection, options.namespace);
   const worker = await Worker.create({

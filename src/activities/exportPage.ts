@@ -30,7 +30,7 @@ export async function exportPage(store: Store, writers: KinesisWriters, input: E
     afterSeq: input.afterSeq,
     counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0, putCalls: 0, throttled: 0 },
   };
-  const { settings, activation, destinationId } = input;
+  const { settings, destinationId } = input;
   const writer = writers.forDestination(destinationId, settings);
 
   const rows = await store.readProfilesSince(progress.afterSeq, input.pageSize - progress.counts.decided);

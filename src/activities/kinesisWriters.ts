@@ -10,7 +10,7 @@ import { KinesisRecordWriter } from '../kinesis/recordWriter';
  * limit carry over from one export activity to the next. Changed settings get a fresh writer.
  */
 export class KinesisWriters {
-  private readonly writers = new Map<string, { fingerprint: string; writer: KinesisRecordWriter; close(): void }>();
+  private readonly writers = new Map<string, { fingerprint: string; writer: KinesisRecordWriter; close: () => void }>();
 
   forDestination(destinationId: string, settings: DestinationSettings): KinesisRecordWriter {
     const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');

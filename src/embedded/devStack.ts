@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { DEFAULT_TASK_QUEUE } from '../config';
 import { createKinesisClient } from '../kinesis/client';
 import { openStore } from '../store/openStore';
@@ -62,7 +61,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
 
     const connection = await connectWorker({ address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE });
     stops.push(() => connection.close());
-    const { worker, close }: { worker: Worker; close(): void } = await createActivationWorker({
+    const { worker, close } = await createActivationWorker({
       connection,
       namespace: temporal.namespace,
       taskQueue: DEFAULT_TASK_QUEUE,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { profileIdHash } from '../../src/domain/partitionKey';
@@ -132,7 +133,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       // The recorded history replays against the current workflow code.
       const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, destinationWorkflowId(id));
-      if (process.env.RECORD_HISTORY) writeFileSync(process.env.RECORD_HISTORY, JSON.stringify(history, null, 1));
+      if (process.env.RECORD_HISTORY) writeFileSync(process.env.RECORD_HISTORY, historyToJSON(history));
     });
   });
 

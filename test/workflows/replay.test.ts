@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from '@temporalio/worker';
-import type { temporal } from '@temporalio/proto';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { getWorkflowBundle } from '../support/temporal';
 
 const HISTORIES = resolve(__dirname, '..', 'fixtures', 'histories');
@@ -21,7 +21,7 @@ describe('workflow replay of recorded histories', () => {
   for (const file of files) {
     it(`replays ${file}`, async () => {
       const bundle = await getWorkflowBundle();
-      const history = JSON.parse(readFileSync(join(HISTORIES, file), 'utf8')) as temporal.api.history.v1.IHistory;
+      const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORIES, file), 'utf8')));
       await Worker.runReplayHistory({ workflowBundle: bundle }, history, file);
     });
   }
