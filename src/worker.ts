@@ -3,6 +3,7 @@ import type { WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { KinesisWriters } from './activities/kinesisWriters';
 import type { TemporalConfig } from './config';
+import type { ActivationMetrics } from './observability/metrics';
 import type { Store } from './store/store';
 import { ensureSearchAttributes } from './temporal/searchAttributeRegistration';
 
@@ -11,13 +12,14 @@ export interface ActivationWorkerOptions {
   namespace: string;
   taskQueue: string;
   store: Store;
+  metrics?: ActivationMetrics;
   /** A prebuilt workflow bundle (tests bundle once); otherwise the workflows are bundled now. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
 /** The worker: destination workflows plus the activities bound to the store and Kinesis. */
 export async function createActivationWorker(options: ActivationWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
-  const writers = new KinesisWriters();
+  const writers = new KinesisWriters(options.metrics);
   await ensureSearchAttributes(options.connection, options.namespace);
   const worker = await Worker.create({
     connection: options.connection,

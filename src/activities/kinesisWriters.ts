@@ -3,7 +3,10 @@ import type { DestinationSettings } from '../domain/destination';
 import { resolveCredentials } from '../aws/credentials';
 import { createKinesisClient } from '../kinesis/client';
 import { limitsForMaxRecordBytes } from '../kinesis/batcher';
+import { AimdRateLimiter } from '../kinesis/rateLimiter';
 import { KinesisRecordWriter } from '../kinesis/recordWriter';
+import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
+import type { ActivationMetrics } from '../observability/metrics';
 
 /**
  * One Kinesis writer per destination and worker process, so its connections and adaptive rate
@@ -11,6 +14,8 @@ import { KinesisRecordWriter } from '../kinesis/recordWriter';
  */
 export class KinesisWriters {
   private readonly writers = new Map<string, { fingerprint: string; writer: KinesisRecordWriter; close: () => void }>();
+
+  constructor(private readonly metrics?: ActivationMetrics) {}
 
   forDestination(destinationId: string, settings: DestinationSettings): KinesisRecordWriter {
     const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
@@ -22,9 +27,9 @@ export class KinesisWriters {
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       credentials: resolveCredentials(settings.credentials),
     });
-    const writer = new KinesisRecordWriter(client, settings.stream, {
-      limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
-    });
+    const limiter = new AimdRateLimiter();
+    if (this.metrics) observePutRecords(client, destinationId, this.metrics, limiter);
+    const writer = new KinesisRecordWriter(client, settings.stream, { limits: limitsForMaxRecordBytes(settings.maxRecordBytes), limiter });
     this.writers.set(destinationId, { fingerprint, writer, close: () => client.destroy() });
     return writer;
   }

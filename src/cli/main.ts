@@ -5,7 +5,7 @@ import { databaseUrlFromEnv, temporalConfigFromEnv } from '../config';
 import type { DestinationSettingsInput } from '../domain/destination';
 import { startDevStack } from '../embedded/devStack';
 import { openStore } from '../store/openStore';
-import { connectWorker, createActivationWorker } from '../worker';
+import { startWorkerProcess } from '../workerProcess';
 import { describeError } from './errors';
 import { emit, fail } from './output';
 
@@ -51,7 +51,8 @@ program
   .option('--kinesis-port <port>', 'Kinesis emulator port', '4567')
   .option('--stream <name>', 'stream created in the emulator', 'activation-stream')
   .option('--shards <n>', 'shards of that stream', '2')
-  .action(async (opts: { dataDir: string; temporalPort: string; uiPort: string; kinesisPort: string; stream: string; shards: string }, cmd: Command) => {
+  .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
+  .action(async (opts: { dataDir: string; temporalPort: string; uiPort: string; kinesisPort: string; stream: string; shards: string; metricsPort: string }, cmd: Command) => {
     // The emulator accepts any secret; destinations created from the walk-through reference this one.
     process.env.KINESIS_SECRET ??= 'local';
     const stack = await startDevStack({
@@ -61,8 +62,9 @@ program
       kinesisPort: Number(opts.kinesisPort),
       stream: opts.stream,
       shards: Number(opts.shards),
+      metricsPort: Number(opts.metricsPort),
     });
-    const info = { temporalAddress: stack.temporalAddress, temporalUi: stack.uiUrl, kinesisEndpoint: stack.kinesisEndpoint, stream: stack.stream, databaseUrl: stack.databaseUrl };
+    const info = { temporalAddress: stack.temporalAddress, temporalUi: stack.uiUrl, kinesisEndpoint: stack.kinesisEndpoint, stream: stack.stream, databaseUrl: stack.databaseUrl, metricsUrl: stack.metricsUrl };
     emit(
       json(cmd),
       info,
@@ -72,6 +74,7 @@ program
         `  Temporal Web UI: ${stack.uiUrl}`,
         `  Kinesis:         ${stack.kinesisEndpoint} (stream "${stack.stream}")`,
         `  Store:           ${stack.databaseUrl}`,
+        `  Metrics:         ${stack.metricsUrl ?? 'off'}`,
         '',
         'Try, in another terminal:',
         `  ./bin/kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
@@ -86,16 +89,16 @@ program
 program
   .command('worker')
   .description('the worker alone, against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and the store in DATABASE_URL')
-  .action(async () => {
+  .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
+  .action(async (opts: { metricsPort: string }) => {
     const store = await openStore(databaseUrlFromEnv());
-    const connection = await connectWorker(temporal);
-    const { worker, close } = await createActivationWorker({ connection, namespace: temporal.namespace, taskQueue: temporal.taskQueue, store });
-    process.stderr.write(`worker polling task queue ${temporal.taskQueue} on ${temporal.address} (namespace ${temporal.namespace})\n`);
+    const worker = await startWorkerProcess({ temporal, store, metricsPort: Number(opts.metricsPort) });
+    const stop = (): void => void worker.shutdown();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     try {
-      await worker.run();
+      await worker.running;
     } finally {
-      close();
-      await connection.close();
       await store.close();
     }
   });

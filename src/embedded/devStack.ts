@@ -4,7 +4,7 @@ import { DEFAULT_TASK_QUEUE } from '../config';
 import { createKinesisClient } from '../kinesis/client';
 import { openStore } from '../store/openStore';
 import type { Store } from '../store/store';
-import { connectWorker, createActivationWorker } from '../worker';
+import { startWorkerProcess } from '../workerProcess';
 import { ensureStream } from './ensureStream';
 import { startKinesisEmulator } from './kinesisEmulator';
 import { startTemporalDevServer } from './temporalDevServer';
@@ -16,6 +16,7 @@ export interface DevStackOptions {
   kinesisPort: number;
   stream: string;
   shards: number;
+  metricsPort: number;
 }
 
 export interface DevStack {
@@ -24,6 +25,7 @@ export interface DevStack {
   kinesisEndpoint: string;
   stream: string;
   databaseUrl: string;
+  metricsUrl?: string;
   /** Resolves when the worker stops (after `stop`, or on a fatal worker error). */
   running: Promise<void>;
   stop(): Promise<void>;
@@ -59,19 +61,12 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const store: Store = await openStore(databaseUrl);
     stops.push(() => store.close());
 
-    const connection = await connectWorker({ address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE });
-    stops.push(() => connection.close());
-    const { worker, close } = await createActivationWorker({
-      connection,
-      namespace: temporal.namespace,
-      taskQueue: DEFAULT_TASK_QUEUE,
+    const worker = await startWorkerProcess({
+      temporal: { address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE },
       store,
+      metricsPort: options.metricsPort,
     });
-    const running = worker.run().finally(close);
-    stops.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => undefined);
-    });
+    stops.push(() => worker.shutdown());
 
     return {
       temporalAddress: temporal.address,
@@ -79,7 +74,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       kinesisEndpoint: kinesis.endpoint,
       stream: options.stream,
       databaseUrl,
-      running,
+      ...(worker.metricsUrl ? { metricsUrl: worker.metricsUrl } : {}),
+      running: worker.running,
       stop: stopAll,
     };
   } catch (err) {
