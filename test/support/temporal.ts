@@ -5,6 +5,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ActivationClient } from '../../src/client/activationClient';
 import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
+import type { ActivationMetrics } from '../../src/observability/metrics';
 import type { Store } from '../../src/store/store';
 import { createActivationWorker } from '../../src/worker';
 import { onShutdown } from './services';
@@ -58,7 +59,7 @@ export interface WorkerContext {
 }
 
 /** Runs `fn` while a fresh worker (own task queue, given store) polls; the worker stops after. */
-export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Promise<T>): Promise<T> {
+export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Promise<T>, options: { metrics?: ActivationMetrics } = {}): Promise<T> {
   const temporal = await getTestTemporal();
   const taskQueue = `test-${randomUUID()}`;
   const { worker, close } = await createActivationWorker({
@@ -67,6 +68,7 @@ export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Pr
     taskQueue,
     store,
     workflowBundle: temporal.bundle,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const client = new ActivationClient(temporal.env.client, store, taskQueue);
   try {
