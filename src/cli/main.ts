@@ -39,8 +39,8 @@ function json(cmd: Command): boolean {
 const program = new Command('kinesis-activation')
   .description('Stream profile segment exports to Amazon Kinesis, durably, on Temporal.')
   .option('--json', 'machine-readable output')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(`kinesis-activation: ${str.trim().split('\n')[0]}\n`) });
+  // Usage errors stay on one line, as every failure does; --help has the rest.
+  .configureOutput({ outputError: (str, write) => write(`kinesis-activation: ${str.trim().split('\n')[0]?.replace(/^error: /, '')} (see --help)\n`) });
 
 program
   .command('dev')

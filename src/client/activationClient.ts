@@ -48,6 +48,7 @@ export class ActivationClient {
   static async connect(config: TemporalConfig, store: Store): Promise<ActivationClient> {
     const connection = await Connection.connect({
       address: config.address,
+      connectTimeout: '5 seconds',
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.apiKey ? { apiKey: config.apiKey } : {}),
     });
