@@ -2,11 +2,23 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { decideExport } from '../domain/diff';
 import { partitionKeyOf } from '../domain/partitionKey';
 import type { LedgerEntry, Store, StoredProfile } from '../store/store';
+import type { DestinationSettings } from '../domain/destination';
 import type { Projection } from '../domain/projection';
 import { KinesisTerminalError } from '../kinesis/errors';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
-import type { KinesisWriters } from './kinesisWriters';
+import type { KinesisRecordWriter } from '../kinesis/recordWriter';
 import type { ExportPageInput, ExportPageResult } from './types';
+
+/** A destination's record writer, as export pages use it. */
+export type RecordWriter = Pick<KinesisRecordWriter, 'write'>;
+
+/**
+ * Where export pages send records: the worker's KinesisWriters. The store-and-diff benchmark
+ * (bench/diffLedger.ts) passes writers that acknowledge at once, to measure this path without Kinesis.
+ */
+export interface RecordWriters {
+  forDestination(destinationId: string, settings: DestinationSettings): RecordWriter;
+}
 
 /** Profiles diffed and sent between two heartbeats; a retry resumes after the last whole chunk. */
 export const EXPORT_CHUNK_SIZE = 2000;
@@ -23,7 +35,7 @@ interface ExportProgress {
  * Because the ledger follows acknowledgement, a retry never loses a record, and the diff keeps
  * it from resending what was acknowledged before a crash.
  */
-export async function exportPage(store: Store, writers: KinesisWriters, input: ExportPageInput): Promise<ExportPageResult> {
+export async function exportPage(store: Store, writers: RecordWriters, input: ExportPageInput): Promise<ExportPageResult> {
   const ctx = Context.current();
   const resumed = ctx.info.heartbeatDetails as ExportProgress | undefined;
   const progress: ExportProgress = resumed ?? {
@@ -56,7 +68,7 @@ async function exportChunk(
   destinationId: string,
   input: ExportPageInput,
   chunk: StoredProfile[],
-  writer: ReturnType<KinesisWriters['forDestination']>,
+  writer: RecordWriter,
   progress: ExportProgress,
 ): Promise<void> {
   const { settings, activation } = input;
