@@ -22,6 +22,8 @@ export interface TemporalDevServerOptions {
   headless?: boolean;
   namespace?: string;
   startTimeoutMs?: number;
+  /** The Web UI asks this codec endpoint to decrypt payloads. */
+  uiCodecEndpoint?: string;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     uiUrl = `http://${host}:${uiPort}`;
   }
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
+  if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 
   const child = spawn(findTemporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
