@@ -39,7 +39,8 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   decode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(payloads.map((payload) => this.decodeOne(payload)));
+    // A payload that does not decrypt rejects the promise (the SDK expects no synchronous throw).
+    return Promise.resolve().then(() => payloads.map((payload) => this.decodeOne(payload)));
   }
 
   private decodeOne(payload: Payload): Payload {
