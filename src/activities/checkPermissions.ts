@@ -18,6 +18,11 @@ export async function checkPermissions(writers: KinesisWriters, input: CheckPerm
     result = await writers.withClient(destinationId, settings, (client) => checkStreamPermissions(client, { stream: settings.stream, region: settings.region }));
   } catch (err) {
     if (err instanceof CredentialsError) throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+    // The SDK found no identity for the worker (default chain) or for assuming the role: retrying
+    // does not give it one.
+    if (err instanceof Error && err.name === 'CredentialsProviderError') {
+      throw ApplicationFailure.create({ type: err.name, message: `credentials: the worker has no usable AWS credentials: ${err.message}`, nonRetryable: true });
+    }
     throw err;
   }
   if (!result.ok) {

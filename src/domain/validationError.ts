@@ -86,6 +86,9 @@ function shortMessage(issue: Issue): string | undefined {
       return sizeMessage('at most', issue.maximum, issue.origin, issue.inclusive);
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_union':
+      // A discriminated union names the values its discriminator takes.
+      return 'options' in issue && issue.options !== undefined ? `must be one of ${issue.options.map((v) => JSON.stringify(v)).join(', ')}` : undefined;
     case 'invalid_format':
       return issue.format === 'datetime'
         ? 'must be an ISO-8601 date-time such as 2020-05-25T21:24:39Z'
