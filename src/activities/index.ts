@@ -1,21 +1,21 @@
-import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
+import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
 import { KinesisWriters } from './kinesisWriters';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
   store: Store;
-  metrics?: ActivationMetrics;
   writers?: KinesisWriters;
 }
 
 /** Activities bound to the worker's store and Kinesis writers (dependency injection, as in the samples). */
-export function createActivities({ store, metrics, writers = new KinesisWriters(metrics) }: ActivityDeps): Activities {
+export function createActivities({ store, writers = new KinesisWriters() }: ActivityDeps): Activities {
   return {
     async saveDestination({ destinationId, settings, activation }) {
       await store.saveDestination({ id: destinationId, settings, activation });
     },
+    checkPermissions: (input) => checkPermissions(writers, input),
     exportPage: (input) => exportPage(store, writers, input),
   };
 }

@@ -1,5 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { startCodecServer } from '../codec/codecServer';
+import { EncryptionCodec } from '../codec/encryptionCodec';
+import { keyringFromEnv } from '../codec/keyring';
 import { DEFAULT_TASK_QUEUE } from '../config';
 import { createKinesisClient } from '../kinesis/client';
 import { openStore } from '../store/openStore';
@@ -26,6 +29,8 @@ export interface DevStack {
   stream: string;
   databaseUrl: string;
   metricsUrl?: string;
+  /** The Web UI's codec endpoint, when payloads are encrypted (a codec key is configured). */
+  codecEndpoint?: string;
   /** Resolves when the worker stops (after `stop`, or on a fatal worker error). */
   running: Promise<void>;
   stop(): Promise<void>;
@@ -43,10 +48,15 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
   try {
+    // With a codec key, the UI decrypts payloads through a local codec endpoint.
+    const keyring = keyringFromEnv();
+    const codec = keyring ? await startCodecServer({ codec: new EncryptionCodec(keyring), allowedOrigins: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`] }) : undefined;
+    if (codec) stops.push(() => codec.stop());
     const temporal = await startTemporalDevServer({
       port: options.temporalPort,
       uiPort: options.uiPort,
       dbFilename: resolve(dataDir, 'temporal.sqlite'),
+      ...(codec ? { uiCodecEndpoint: codec.url } : {}),
     });
     stops.push(() => temporal.stop());
 
@@ -75,6 +85,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       stream: options.stream,
       databaseUrl,
       ...(worker.metricsUrl ? { metricsUrl: worker.metricsUrl } : {}),
+      ...(codec ? { codecEndpoint: codec.url } : {}),
       running: worker.running,
       stop: stopAll,
     };

@@ -4,6 +4,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -15,10 +16,13 @@ import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettings } from '../domain/destination';
-import { formatZodError } from '../domain/validationError';
+import { PERMISSION_CHECK_FAILED } from '../domain/permissionCheck';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
+import { invalidInputMessage } from '../domain/validationError';
 import { DESTINATION_STATE } from '../searchAttributes';
 import {
   activateUpdate,
+  checkPermissionsUpdate,
   configureUpdate,
   pauseSignal,
   profilesChangedSignal,
@@ -34,6 +38,10 @@ const { saveDestination } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '10 seconds' },
 });
+const { checkPermissions } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
+});
 const { exportPage } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
@@ -44,9 +52,38 @@ const { exportPage } = proxyActivities<Activities>({
 function parseOrReject<T>(schema: ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw ApplicationFailure.create({ type: 'ValidationError', nonRetryable: true, message: `invalid ${what}: ${formatZodError(parsed.error)}` });
+    throw ApplicationFailure.create({ type: 'ValidationError', nonRetryable: true, message: invalidInputMessage(what, parsed.error) });
   }
   return parsed.data;
+}
+
+/** Histories recorded before permission checks existed replay without them. */
+const PERMISSION_CHECKS = 'permission-checks';
+
+interface CheckOutcome {
+  /** The per-permission result; null when the check could not run (credentials, retries exhausted). */
+  result: PermissionCheckResult | null;
+  /** One line naming what is missing; null when everything passed. */
+  failure: string | null;
+}
+
+/** Checks `settings` with the permission-check activity; a failed check is an outcome, not an exception. */
+async function verifyPermissions(destinationId: string, settings: DestinationSettings): Promise<CheckOutcome> {
+  try {
+    const result = await checkPermissions.executeWithOptions(
+      { summary: `check ListStreams, PutRecord, PutRecords on ${settings.stream} (${settings.region})` },
+      [{ destinationId, settings }],
+    );
+    return { result, failure: null };
+  } catch (err) {
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    const result = cause instanceof ApplicationFailure && cause.type === PERMISSION_CHECK_FAILED ? ((cause.details?.[0] as PermissionCheckResult | undefined) ?? null) : null;
+    return { result, failure: failureMessage(err) };
+  }
+}
+
+function rejectWith(failure: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: PERMISSION_CHECK_FAILED, nonRetryable: true, message: failure });
 }
 
 function failureMessage(err: unknown): string {
@@ -71,6 +108,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     pending: 0,
     counters: { received: 0, exported: 0, skipped: 0, deadLettered: 0 },
     lastError: null,
+    permissions: null,
   };
   const s = { ...carried, counters: { ...carried.counters } };
   let exporting = false;
@@ -96,7 +134,14 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     lastError: s.lastError,
     checkpoint: s.checkpoint,
     activation: s.activation,
+    permissions: s.permissions ?? null,
   });
+  /** Records a check of the current settings: a failure stops exporting, a pass lifts that stop. */
+  const recordCheck = (outcome: CheckOutcome): void => {
+    if (outcome.result) s.permissions = outcome.result;
+    s.lastError = outcome.failure;
+    showState();
+  };
 
   setHandler(statusQuery, status);
   setHandler(profilesChangedSignal, ({ seq, count }) => {
@@ -116,8 +161,12 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     configureUpdate,
     async (next) => {
       const parsed = parseOrReject(destinationSettingsSchema, next, 'destination settings');
+      // New settings are checked before they replace the old ones: a failing check changes nothing.
+      const check = patched(PERMISSION_CHECKS) ? await verifyPermissions(destinationId, parsed) : null;
+      if (check?.failure) throw rejectWith(check.failure);
       await saveDestination({ destinationId, settings: parsed, activation: s.activation });
       settings = parsed;
+      if (check?.result) s.permissions = check.result;
       s.lastError = null; // a fixed configuration resumes a destination stopped by an error
       showState();
       return status();
@@ -128,6 +177,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     activateUpdate,
     async (next) => {
       const activation = parseOrReject(activationSchema, next, 'activation');
+      if (patched(PERMISSION_CHECKS)) {
+        const check = await verifyPermissions(destinationId, settings);
+        recordCheck(check);
+        if (check.failure) throw rejectWith(check.failure);
+      }
       await saveDestination({ destinationId, settings, activation });
       s.activation = activation;
       // Re-decide every stored profile under the new mapping: the ledger keeps unchanged
@@ -140,11 +194,20 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     { validator: (next) => void parseOrReject(activationSchema, next, 'activation') },
   );
 
+  setHandler(checkPermissionsUpdate, async () => {
+    const check = await verifyPermissions(destinationId, settings);
+    recordCheck(check);
+    if (!check.result) throw rejectWith(check.failure ?? 'permission check returned no result');
+    return check.result;
+  });
+
   const hasWork = (): boolean =>
     s.activation !== null && !s.paused && s.lastError === null && (s.rescan || s.checkpoint < s.knownSeq);
 
   showState();
   await saveDestination({ destinationId, settings, activation: s.activation });
+  // A new destination is checked at once; continued runs carry the result of the last check.
+  if (input.carried === undefined && patched(PERMISSION_CHECKS)) recordCheck(await verifyPermissions(destinationId, settings));
   for (;;) {
     await condition(() => hasWork() || workflowInfo().continueAsNewSuggested);
     if (!hasWork()) {

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
 
 export type DestinationState = 'idle' | 'exporting' | 'paused' | 'error';
 
@@ -25,6 +26,8 @@ export interface DestinationStatus {
   /** The change sequence up to which every profile has been decided. */
   checkpoint: number;
   activation: Activation | null;
+  /** The latest permission check of the current settings (null before the first). */
+  permissions: PermissionCheckResult | null;
 }
 
 /** Sent after profile snapshots were written to the store, up to change sequence `seq`. */
@@ -41,6 +44,8 @@ export const resumeSignal = defineSignal('resume');
 export const configureUpdate = defineUpdate<DestinationStatus, [DestinationSettingsInput]>('configure');
 /** Maps segments and attributes; the destination then exports every current member. */
 export const activateUpdate = defineUpdate<DestinationStatus, [Activation]>('activate');
+/** Checks ListStreams, PutRecord and PutRecords now; answers the result, failed or not. */
+export const checkPermissionsUpdate = defineUpdate<PermissionCheckResult>('checkPermissions');
 
 export interface DestinationWorkflowInput {
   destinationId: string;
@@ -59,4 +64,6 @@ export interface CarriedState {
   pending: number;
   counters: ExportCounters;
   lastError: string | null;
+  /** Absent in state carried by runs older than permission checks. */
+  permissions?: PermissionCheckResult | null;
 }
