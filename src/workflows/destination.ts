@@ -77,8 +77,10 @@ async function verifyPermissions(destinationId: string, settings: DestinationSet
     return { result, failure: null };
   } catch (err) {
     const cause = err instanceof ActivityFailure ? err.cause : err;
-    const result = cause instanceof ApplicationFailure && cause.type === PERMISSION_CHECK_FAILED ? ((cause.details?.[0] as PermissionCheckResult | undefined) ?? null) : null;
-    return { result, failure: failureMessage(err) };
+    if (cause instanceof ApplicationFailure && cause.type === PERMISSION_CHECK_FAILED) {
+      return { result: (cause.details?.[0] as PermissionCheckResult | undefined) ?? null, failure: failureMessage(err) };
+    }
+    return { result: null, failure: `permission check did not complete: ${failureMessage(err)}` };
   }
 }
 

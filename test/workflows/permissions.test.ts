@@ -121,4 +121,26 @@ describe('permission checks of a destination actor', () => {
       assert.equal(((await store.getDestination(id))?.settings as { stream?: string } | undefined)?.stream, STREAM);
     });
   });
+
+  it('fails the check at once, naming the reference, when the worker cannot resolve the secret', async () => {
+    await withWorker(store, async ({ client, temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const { id } = await client.createDestination({
+        name: 'unresolvable',
+        region: 'us-east-1',
+        stream: STREAM,
+        endpoint: proxy.endpoint,
+        credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE002', secretAccessKeyEnv: 'NOT_SET_ON_THIS_WORKER' },
+      });
+      const expected = 'permission check did not complete: credentials.secretAccessKeyEnv: environment variable NOT_SET_ON_THIS_WORKER is not set on the worker';
+      const stopped = await waitFor(async () => ((await client.status(id)).lastError ? client.status(id) : undefined), { timeoutMs: 30_000, what: 'the first check to fail' });
+      assert.equal(stopped.state, 'error');
+      assert.equal(stopped.lastError, expected);
+      assert.equal(stopped.permissions, null, 'no permission was tried');
+      const checked = await runCli(['destination', 'check', id], env);
+      assert.equal(checked.code, 1);
+      assert.equal(checked.stdout, '');
+      assert.equal(checked.stderr, `kinesis-activation: ${expected}\n`);
+    });
+  });
 });
