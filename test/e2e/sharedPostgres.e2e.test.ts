@@ -128,7 +128,7 @@ async function startChildWorker(env: NodeJS.ProcessEnv): Promise<ChildWorker> {
     await waitFor(
       () => {
         if (child.exitCode !== null) throw new Error(`the worker exited with ${child.exitCode}: ${stderr}`);
-        return /worker polling task queue/.test(stderr);
+        return /"msg":"worker started"/.test(stderr);
       },
       { timeoutMs: 60_000, intervalMs: 50, what: 'the child worker to poll' },
     );
@@ -190,6 +190,7 @@ describe('two workers sharing one PostgreSQL store export one destination', func
       TEMPORAL_NAMESPACE: temporal.server.namespace,
       KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
       DATABASE_URL: databaseUrl,
+      METRICS_PORT: '0',
     });
     try {
       const { id } = await client.createDestination({

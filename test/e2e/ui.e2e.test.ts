@@ -64,7 +64,7 @@ describe('Temporal Web UI of the dev server', function () {
         const text = await page.locator('body').innerText();
         assert.match(text, /"DestinationId": "[0-9a-f-]{36}"/);
         assert.match(text, /"KinesisStream": "ui-stream"/);
-        assert.match(text, /"DestinationState": "(idle|exporting)"/);
+        assert.match(text, /"DestinationState": "(idle|exporting|paused|error)"/);
         mkdirSync(ARTIFACTS, { recursive: true });
         const screenshot = join(ARTIFACTS, 'ui-destination-search-attributes.png');
         await page.screenshot({ path: screenshot, fullPage: true });
