@@ -14,7 +14,7 @@ import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttr
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
 import { activateUpdate, configureUpdate, pauseSignal, profilesChangedSignal, resumeSignal, statusQuery } from '../workflows/messages';
-import type { DestinationStatus } from '../workflows/messages';
+import type { DestinationStatus, ErrorRetry } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
 
 /** A bad argument: one line naming the field; nothing was changed. */
@@ -58,14 +58,17 @@ export class ActivationClient {
     await this.client.connection.close();
   }
 
-  /** Validates the settings and starts the destination's actor; returns the new destination id. */
-  async createDestination(input: DestinationSettingsInput, id: string = randomUUID()): Promise<{ id: string }> {
+  /**
+   * Validates the settings and starts the destination's actor; returns the new destination id.
+   * `errorRetry` changes when a destination stopped by an error tries again by itself.
+   */
+  async createDestination(input: DestinationSettingsInput, id: string = randomUUID(), options: { errorRetry?: ErrorRetry } = {}): Promise<{ id: string }> {
     const settings = parse(destinationSettingsSchema, input);
     parse(destinationIdSchema, id, 'id');
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,
-      args: [{ destinationId: id, settings }],
+      args: [{ destinationId: id, settings, ...(options.errorRetry ? { errorRetry: options.errorRetry } : {}) }],
       memo: { name: settings.name, description: settings.description ?? '' },
       typedSearchAttributes: [
         { key: DESTINATION_ID, value: id },

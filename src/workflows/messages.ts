@@ -22,6 +22,10 @@ export interface DestinationStatus {
   pending: number;
   counters: ExportCounters;
   lastError: string | null;
+  /** Export attempts that failed in a row (0 while healthy). */
+  failedAttempts: number;
+  /** While in `error`: when the destination tries again by itself (ISO-8601); `resume` or `configure` try at once. */
+  nextRetryAt: string | null;
   /** The change sequence up to which every profile has been decided. */
   checkpoint: number;
   activation: Activation | null;
@@ -42,11 +46,19 @@ export const configureUpdate = defineUpdate<DestinationStatus, [DestinationSetti
 /** Maps segments and attributes; the destination then exports every current member. */
 export const activateUpdate = defineUpdate<DestinationStatus, [Activation]>('activate');
 
+/** How a destination stopped by an error tries again: after `initialMs`, doubling up to `maxMs`. */
+export interface ErrorRetry {
+  initialMs: number;
+  maxMs: number;
+}
+
 export interface DestinationWorkflowInput {
   destinationId: string;
   settings: DestinationSettings;
   /** Carried over by continue-as-new; absent on the first run. */
   carried?: CarriedState;
+  /** Defaults to DEFAULT_ERROR_RETRY. */
+  errorRetry?: ErrorRetry;
 }
 
 /** JSON-safe state carried across continue-as-new. */
@@ -59,4 +71,6 @@ export interface CarriedState {
   pending: number;
   counters: ExportCounters;
   lastError: string | null;
+  /** Absent in state carried by earlier versions. */
+  failedAttempts?: number;
 }

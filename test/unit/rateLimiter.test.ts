@@ -141,6 +141,23 @@ describe('AimdRateLimiter', () => {
     assert.equal(l.rate, 25, 'a call sent after the decrease may decrease again');
   });
 
+  it('on a throttle, drops no lower than what the stream accepted in the last second', async () => {
+    const l = limiter({ initialRate: 1000, maxRate: 1000 });
+    const calls = await Promise.all([1, 2, 3, 4].map(() => l.acquire(100)));
+    calls[0]?.release('success', 300);
+    await clock.advance(400);
+    calls[1]?.release('success', 400);
+    calls[2]?.release('throttled', 100);
+    assert.equal(l.rate, 800, 'accepted 800 in the last second: more than half the rate');
+
+    await clock.advance(1000);
+    const later = await l.acquire(1);
+    later.release('throttled', 0);
+    assert.equal(l.rate, 400, 'what was accepted more than a second ago no longer counts: halved');
+    calls[3]?.release('throttled', 0);
+    assert.equal(l.rate, 400, 'a call sent before the decrease does not decrease again');
+  });
+
   it('counts only the first release of a permit', async () => {
     const l = limiter();
     const permit = await l.acquire(1);
