@@ -3,9 +3,11 @@ import { Command, Option } from 'commander';
 import { ActivationClient } from '../client/activationClient';
 import { databaseUrlFromEnv, temporalConfigFromEnv } from '../config';
 import type { DestinationSettingsInput } from '../domain/destination';
+import type { PartitionKeyStrategy } from '../domain/partitionKeyStrategy';
 import { startDevStack } from '../embedded/devStack';
 import { openStore } from '../store/openStore';
 import { connectWorker, createActivationWorker } from '../worker';
+import { parseMaxRecordBytesOption, parsePartitionKeyOption } from './destinationOptions';
 import { describeError } from './errors';
 import { emit, fail } from './output';
 
@@ -39,7 +41,6 @@ function json(cmd: Command): boolean {
 const program = new Command('kinesis-activation')
   .description('Stream profile segment exports to Amazon Kinesis, durably, on Temporal.')
   .option('--json', 'machine-readable output')
-  .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(`kinesis-activation: ${str.trim().split('\n')[0]}\n`) });
 
 program
@@ -117,8 +118,9 @@ destination
   .option('--include-segment-names', 'add segment names to records')
   .option('--include-segment-timestamps', 'add segment and mapping timestamps to records')
   .addOption(new Option('--status-style <style>', 'status of members already exported').choices(['existing', 'realized']).default('existing'))
-  .option('--max-record-bytes <n>', 'largest record the stream takes (up to 10 MiB for streams that opted in)')
-  .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+  .option('--partition-key <strategy>', 'hash (of the profile id; default), identity:NAMESPACE or attribute:XDM.PATH', parsePartitionKeyOption)
+  .option('--max-record-bytes <n>', 'largest record the stream takes, e.g. 1MiB (default); streams that opted in take up to 10MiB', parseMaxRecordBytesOption)
+  .action(async (opts: Record<string, string | boolean | undefined> & { partitionKey?: PartitionKeyStrategy; maxRecordBytes?: number }, cmd: Command) => {
     const settings: DestinationSettingsInput = {
       name: String(opts.name),
       region: String(opts.region),
@@ -135,7 +137,8 @@ destination
         includeSegmentTimestamps: Boolean(opts.includeSegmentTimestamps),
         statusStyle: opts.statusStyle === 'realized' ? 'realized' : 'existing',
       },
-      ...(opts.maxRecordBytes ? { maxRecordBytes: Number(opts.maxRecordBytes) } : {}),
+      ...(opts.partitionKey ? { partitionKey: opts.partitionKey } : {}),
+      ...(opts.maxRecordBytes !== undefined ? { maxRecordBytes: opts.maxRecordBytes } : {}),
     };
     const { id } = await withClient((client) => client.createDestination(settings, opts.id ? String(opts.id) : undefined));
     emit(json(cmd), { id }, id);
@@ -179,6 +182,7 @@ program
         `${status.name} (${status.destinationId}) -> ${status.stream}: ${status.state}`,
         `pending ${status.pending}; received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`,
         ...(status.lastError ? [`last error: ${status.lastError}`] : []),
+        ...(status.nextRetryAt ? [`retries at ${status.nextRetryAt} (after ${status.failedAttempts} failed attempts), or at once on resume`] : []),
       ].join('\n'),
     );
   });
