@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { ExportPageResult } from '../src/activities/types';
 import { ActivationClient } from '../src/client/activationClient';
 import { destinationWorkflowId } from '../src/domain/destination';
 import type { DestinationSettingsInput } from '../src/domain/destination';
@@ -28,6 +30,9 @@ export interface EngineRun {
   /** CPU seconds of each measured process during the export. */
   cpu: Record<string, number>;
   status: DestinationStatus;
+  /** PutRecords calls, and entries throttled, as the export activities reported them. */
+  putCalls: number;
+  throttled: number;
 }
 
 export interface EngineTarget {
@@ -37,13 +42,24 @@ export interface EngineTarget {
   bundle: WorkflowBundleWithSourceMap;
 }
 
-/** When the destination's last export activity completed, by the Temporal server's clock (epoch ms). */
-async function lastExportCompletedAt(client: Client, workflowId: string): Promise<number> {
+/**
+ * From the destination's history: when its last export activity completed (epoch ms, by the
+ * Temporal server's clock), and the PutRecords calls and throttled entries the exports reported.
+ */
+async function exportsOf(client: Client, workflowId: string): Promise<{ completedAt: number; putCalls: number; throttled: number }> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const completed = (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   const last = completed[completed.length - 1];
   if (!last) throw new Error(`${workflowId} completed no activity`);
-  return tsToMs(last.eventTime);
+  let putCalls = 0;
+  let throttled = 0;
+  for (const event of completed) {
+    const payload = event.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+    const result = payload ? defaultPayloadConverter.fromPayload<Partial<ExportPageResult> | undefined>(payload) : undefined;
+    putCalls += result?.putCalls ?? 0;
+    throttled += result?.throttled ?? 0;
+  }
+  return { completedAt: tsToMs(last.eventTime), putCalls, throttled };
 }
 
 /**
@@ -89,10 +105,11 @@ export async function runEngine(
           { timeoutMs: 600_000, intervalMs: 250, what: `the destination to export ${profiles.length} profiles` },
         );
       });
-      const exportMs = (await lastExportCompletedAt(target.client, destinationWorkflowId(id))) - exportStarted;
+      const exports = await exportsOf(target.client, destinationWorkflowId(id));
+      const exportMs = exports.completedAt - exportStarted;
       if (status.lastError !== null) throw new Error(`destination failed: ${status.lastError}`);
       await client.client.workflow.getHandle(destinationWorkflowId(id)).terminate('bench done');
-      return { ingestMs, exportMs, cpu, status };
+      return { ingestMs, exportMs, cpu, status, putCalls: exports.putCalls, throttled: exports.throttled };
     });
   } finally {
     close();

@@ -8,9 +8,9 @@
  * separately (its `concurrency`).
  *
  * It starts fast (a stream that never throttles is never slowed down) and learns the stream's
- * capacity from the first throttle. A decrease never goes below the rate the stream accepted in
- * the last second: halving blindly from just above capacity would leave half the shards' capacity
- * unused while the additive increase climbs back.
+ * capacity from the first throttle, dropping to the rate the stream accepted in the last second.
+ * Later decreases halve, but never below that accepted rate: halving blindly from just above
+ * capacity would leave half the shards' capacity unused while the additive increase climbs back.
  */
 
 /** Time source and timers, injectable so tests need no real waiting. */
@@ -189,9 +189,12 @@ export class AimdRateLimiter {
         // Concurrent calls sent at the old rate all come back throttled; decreasing once per
         // epoch keeps one burst from collapsing the rate to the minimum.
         else if (outcome === 'throttled' && epoch === this.epoch) {
+          const accepted = Math.min(this.acceptedLastSecond(), this.currentRate);
+          // Until the first throttle the rate was a guess and the sender went as fast as it could,
+          // so what the stream accepted meanwhile is its capacity: go there at once.
+          const floor = this.epoch === 0 && accepted > 0 ? 0 : this.currentRate * this.settings.decreaseFactor;
           this.epoch += 1;
-          const { minRate, decreaseFactor } = this.settings;
-          this.adjust(Math.max(minRate, this.currentRate * decreaseFactor, Math.min(this.acceptedLastSecond(), this.currentRate)));
+          this.adjust(Math.max(this.settings.minRate, floor, accepted));
         }
       },
     };

@@ -141,21 +141,24 @@ describe('AimdRateLimiter', () => {
     assert.equal(l.rate, 25, 'a call sent after the decrease may decrease again');
   });
 
-  it('on a throttle, drops no lower than what the stream accepted in the last second', async () => {
+  it('on the first throttle drops to what the stream accepted in the last second, later halves but not below it', async () => {
     const l = limiter({ initialRate: 1000, maxRate: 1000 });
-    const calls = await Promise.all([1, 2, 3, 4].map(() => l.acquire(100)));
-    calls[0]?.release('success', 300);
+    const [a, b] = await Promise.all([l.acquire(100), l.acquire(100)]);
+    a?.release('success', 200);
     await clock.advance(400);
-    calls[1]?.release('success', 400);
-    calls[2]?.release('throttled', 100);
-    assert.equal(l.rate, 800, 'accepted 800 in the last second: more than half the rate');
+    b?.release('throttled', 100);
+    assert.equal(l.rate, 300, 'the first throttle: straight to the 300 records accepted, not half of 1000');
+
+    const [c, d] = await Promise.all([l.acquire(1), l.acquire(1)]);
+    await clock.advance(200);
+    c?.release('success', 250);
+    assert.equal(l.rate, 310);
+    d?.release('throttled', 0);
+    assert.equal(l.rate, 310, '550 accepted in the last second: no decrease below that');
 
     await clock.advance(1000);
-    const later = await l.acquire(1);
-    later.release('throttled', 0);
-    assert.equal(l.rate, 400, 'what was accepted more than a second ago no longer counts: halved');
-    calls[3]?.release('throttled', 0);
-    assert.equal(l.rate, 400, 'a call sent before the decrease does not decrease again');
+    (await l.acquire(1)).release('throttled', 0);
+    assert.equal(l.rate, 155, 'nothing accepted in the last second: halved');
   });
 
   it('counts only the first release of a permit', async () => {
