@@ -217,6 +217,19 @@ describe('exports through a real Temporal worker with faults injected in front o
     await store.close();
   });
 
+  it('stops in `error` naming the variable when the worker lacks the secret, and sends nothing', async () => {
+    const { store, stream } = await freshSetup(1);
+    await withWorker(store, async ({ client }) => {
+      const credentials = { type: 'accessKey' as const, accessKeyId: 'AKIAFAULTSEXAMPLE01', secretAccessKeyEnv: 'EXPORT_FAULTS_UNSET_SECRET' };
+      const id = await createActivated(client, settingsFor(stream, { credentials }), { initialMs: 3_600_000, maxMs: 3_600_000 });
+      await client.ingest(ndjson([snapshot(1, 1)]));
+      const stopped = await waitForStatus(client, id, 'the destination to stop in error', (s) => s.state === 'error', 10_000);
+      assert.equal(stopped.lastError, 'credentials.secretAccessKeyEnv: environment variable EXPORT_FAULTS_UNSET_SECRET is not set on the worker');
+      assert.equal(proxy.counts.PutRecords, undefined);
+    });
+    await store.close();
+  });
+
   it('dead-letters oversize records with the reason and delivers the rest of the batch', async () => {
     const { store, stream } = await freshSetup(1);
     const oversize = new Set([3, 11, 17]);
