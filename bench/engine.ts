@@ -87,6 +87,8 @@ export async function runEngine(
   try {
     return await worker.runUntil(async () => {
       const { id } = await client.createDestination(settings);
+      // The actor's first workflow task on a new worker builds its sandbox: not part of an export.
+      await client.status(id);
       const ndjson = Readable.from(profiles.map((p) => `${JSON.stringify(p.snapshot)}\n`));
       const ingestStarted = performance.now();
       const ingested = await client.ingest(ndjson);
