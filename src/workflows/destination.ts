@@ -178,7 +178,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   const wake = (): boolean => hasWork() || workflowInfo().continueAsNewSuggested;
 
   /** Adds what an export decided, and moves the checkpoint unless the activation changed meanwhile. */
-  const record = (counts: ExportCounts, lastSeq: number, startedGeneration: number): boolean => {
+  const tally = (counts: ExportCounts, lastSeq: number, startedGeneration: number): boolean => {
     s.counters.received += counts.decided;
     s.counters.exported += counts.exported;
     s.counters.skipped += counts.skipped;
@@ -215,7 +215,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
         { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
         [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
       );
-      if (record(page, page.lastSeq, startedGeneration)) {
+      if (tally(page, page.lastSeq, startedGeneration)) {
         s.rescan = page.more;
         s.pending = page.remaining;
       }
@@ -224,7 +224,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       s.lastError = failureMessage(err);
       s.failedAttempts += 1;
       const progress = failureProgress(err);
-      if (progress && record(progress.counts, progress.afterSeq, startedGeneration)) {
+      if (progress && tally(progress.counts, progress.afterSeq, startedGeneration)) {
         s.pending = Math.max(0, s.pending - progress.counts.decided);
       }
     } finally {
