@@ -1,118 +1,186 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { CredentialsError } from '../aws/credentials';
 import { decideExport } from '../domain/diff';
 import { partitionKeyOf } from '../domain/partitionKey';
-import type { LedgerEntry, Store, StoredProfile } from '../store/store';
-import type { DestinationSettings } from '../domain/destination';
 import type { Projection } from '../domain/projection';
+import type { Store, StoredProfile } from '../store/store';
 import { KinesisTerminalError } from '../kinesis/errors';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
-import type { KinesisRecordWriter } from '../kinesis/recordWriter';
-import type { ExportPageInput, ExportPageResult } from './types';
+import type { DestinationSettings } from '../domain/destination';
+import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
+import type { ExportCounts, ExportPageInput, ExportPageResult, ExportProgress } from './types';
 
-/** A destination's record writer, as export pages use it. */
-export type RecordWriter = Pick<KinesisRecordWriter, 'write'>;
+/**
+ * Profiles read, decided and checkpointed together: a retried attempt resumes after the last
+ * whole chunk. Small, because reading and deciding a chunk holds the event loop, and meanwhile
+ * no answer from Kinesis is handled and no call goes out.
+ */
+export const EXPORT_CHUNK_SIZE = 500;
+/**
+ * Records the writer may hold unacknowledged before the next chunk is read: enough that it
+ * never runs dry while that chunk is read and built, few enough to bound memory.
+ */
+const MAX_UNACKNOWLEDGED = 8 * EXPORT_CHUNK_SIZE;
+const HEARTBEAT_INTERVAL_MS = 1000;
 
 /**
  * Where export pages send records: the worker's KinesisWriters. The store-and-diff benchmark
  * (bench/diffLedger.ts) passes writers that acknowledge at once, to measure this path without Kinesis.
  */
 export interface RecordWriters {
-  forDestination(destinationId: string, settings: DestinationSettings): RecordWriter;
+  forDestination(destinationId: string, settings: DestinationSettings): Pick<KinesisRecordWriter, 'open'>;
 }
 
-/** Profiles diffed and sent between two heartbeats; a retry resumes after the last whole chunk. */
-export const EXPORT_CHUNK_SIZE = 2000;
+/** A chunk read and not yet checkpointed: done when none of its records awaits acknowledgement. */
+interface Chunk {
+  lastSeq: number;
+  pending: number;
+  counts: ExportCounts;
+}
 
-/** Heartbeat details: where a retried attempt resumes, and what earlier attempts counted. */
-interface ExportProgress {
-  afterSeq: number;
-  counts: Omit<ExportPageResult, 'lastSeq' | 'more' | 'remaining'>;
+/** What an outgoing record needs once acknowledged: the ledger entry and its chunk. */
+interface InFlight {
+  projection: Projection;
+  chunk: Chunk;
 }
 
 /**
- * Exports one page of changed profiles: read from the store, diff against the ledger, build
- * seed-format records, put them to Kinesis and write the ledger for acknowledged records only.
- * Because the ledger follows acknowledgement, a retry never loses a record, and the diff keeps
- * it from resending what was acknowledged before a crash.
+ * Exports one page of changed profiles: read from the store chunk by chunk, diff against the
+ * ledger, build seed-format records and put them to Kinesis, the next chunk being read while
+ * the earlier ones are sent. The ledger is written for acknowledged records only, so a retry
+ * never loses a record and the diff keeps it from resending what was acknowledged. Progress is
+ * heartbeated as the longest run of finished chunks; a retried attempt resumes after it, and a
+ * terminal failure carries it as details so the workflow keeps what was done.
  */
 export async function exportPage(store: Store, writers: RecordWriters, input: ExportPageInput): Promise<ExportPageResult> {
   const ctx = Context.current();
-  const resumed = ctx.info.heartbeatDetails as ExportProgress | undefined;
-  const progress: ExportProgress = resumed ?? {
+  const { destinationId, settings } = input;
+  // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
+  let checkpoint: ExportProgress = (ctx.info.heartbeatDetails as ExportProgress | undefined) ?? {
     afterSeq: input.afterSeq,
-    counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0, putCalls: 0, throttled: 0 },
+    counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 },
   };
-  const { settings, destinationId } = input;
-  const writer = writers.forDestination(destinationId, settings);
+  const chunks: Chunk[] = [];
+  const inFlight = new Map<OutgoingRecord, InFlight>();
 
-  const rows = await store.readProfilesSince(progress.afterSeq, input.pageSize - progress.counts.decided);
-  const more = rows.length + progress.counts.decided >= input.pageSize;
+  let heartbeatAt = 0;
+  const heartbeat = (): void => {
+    heartbeatAt = performance.now();
+    ctx.heartbeat(checkpoint);
+  };
+  const advance = (): void => {
+    for (let head = chunks[0]; head !== undefined && head.pending === 0; head = chunks[0]) {
+      chunks.shift();
+      checkpoint = { afterSeq: head.lastSeq, counts: addCounts(checkpoint.counts, head.counts) };
+    }
+    // Each heartbeat is encoded and handed to the SDK's core, which sends only the latest now and
+    // then: one a second is plenty, and the last one is given again before the attempt ends.
+    if (performance.now() - heartbeatAt >= HEARTBEAT_INTERVAL_MS) heartbeat();
+  };
 
-  for (let start = 0; start < rows.length; start += EXPORT_CHUNK_SIZE) {
-    const chunk = rows.slice(start, start + EXPORT_CHUNK_SIZE);
-    await exportChunk(store, destinationId, input, chunk, writer, progress);
-    progress.afterSeq = chunk[chunk.length - 1]?.seq ?? progress.afterSeq;
-    ctx.heartbeat(progress);
+  const onAcked = async (acked: OutgoingRecord[]): Promise<void> => {
+    const sent = acked.map((record) => inFlight.get(record) as InFlight);
+    await store.writeLedger(destinationId, acked.map((record, i) => ({ profileId: record.profileId, projection: (sent[i] as InFlight).projection })));
+    for (const [i, record] of acked.entries()) {
+      const { chunk } = sent[i] as InFlight;
+      inFlight.delete(record);
+      chunk.pending -= 1;
+      chunk.counts.exported += 1;
+    }
+    advance();
+  };
+
+  let session: WriteSession;
+  try {
+    session = writers.forDestination(destinationId, settings).open(onAcked, { signal: ctx.cancellationSignal });
+  } catch (err) {
+    throw terminalFailure(err, checkpoint);
+  }
+
+  let afterSeq = checkpoint.afterSeq;
+  let decided = checkpoint.counts.decided;
+  let stats: WriteStats;
+  try {
+    while (decided < input.pageSize) {
+      const limit = Math.min(EXPORT_CHUNK_SIZE, input.pageSize - decided);
+      const rows = await store.readProfilesSince(afterSeq, limit);
+      const last = rows[rows.length - 1];
+      if (last === undefined) break;
+      afterSeq = last.seq;
+      decided += rows.length;
+
+      const chunk: Chunk = { lastSeq: last.seq, pending: 0, counts: { decided: rows.length, exported: 0, skipped: 0, deadLettered: 0 } };
+      chunks.push(chunk);
+      const records = await decideChunk(store, input, rows, chunk, inFlight);
+      const rejected = session.add(records);
+      if (rejected.length > 0) {
+        await store.addDeadLetters(
+          rejected.map(({ record, reason }) => ({ destinationId, profileId: record.profileId, reason, record: Buffer.from(record.data).toString('utf8') })),
+        );
+        for (const { record } of rejected) inFlight.delete(record);
+        chunk.pending -= rejected.length;
+        chunk.counts.deadLettered += rejected.length;
+      }
+      advance();
+      if (rows.length < limit) break;
+      await session.whenAtMost(MAX_UNACKNOWLEDGED);
+      // Let answers from Kinesis in before the next chunk holds the event loop again.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    stats = await session.end();
+  } catch (err) {
+    // Calls in flight finish and reach the ledger before the attempt ends.
+    session.cancel(err);
+    await session.end().catch(() => undefined);
+    heartbeat();
+    throw terminalFailure(err, checkpoint);
   }
 
   return {
-    lastSeq: progress.afterSeq,
-    more,
-    remaining: await store.countProfilesSince(progress.afterSeq),
-    ...progress.counts,
+    lastSeq: checkpoint.afterSeq,
+    more: decided >= input.pageSize,
+    remaining: await store.countProfilesSince(checkpoint.afterSeq),
+    ...checkpoint.counts,
+    putCalls: stats.calls,
+    throttled: stats.throttledEntries,
   };
 }
 
-async function exportChunk(
-  store: Store,
-  destinationId: string,
-  input: ExportPageInput,
-  chunk: StoredProfile[],
-  writer: RecordWriter,
-  progress: ExportProgress,
-): Promise<void> {
-  const { settings, activation } = input;
-  const ledger = await store.readLedger(destinationId, chunk.map((row) => row.profileId));
-  const projections = new Map<string, Projection>();
+/** Diffs a chunk against the ledger and builds the records to send; skips are counted in the chunk. */
+async function decideChunk(store: Store, input: ExportPageInput, rows: StoredProfile[], chunk: Chunk, inFlight: Map<OutgoingRecord, InFlight>): Promise<OutgoingRecord[]> {
+  const { settings, activation, destinationId } = input;
+  const ledger = await store.readLedger(destinationId, rows.map((row) => row.profileId));
   const records: OutgoingRecord[] = [];
-  for (const row of chunk) {
+  for (const row of rows) {
     const decision = decideExport(row.snapshot, ledger.get(row.profileId) ?? null, activation, settings.exportOptions);
     if (decision.kind === 'skip') {
-      progress.counts.skipped++;
+      chunk.counts.skipped += 1;
       continue;
     }
-    projections.set(row.profileId, decision.projection);
-    records.push({
+    const record: OutgoingRecord = {
       profileId: row.profileId,
       partitionKey: partitionKeyOf(settings.partitionKey, row.profileId, row.snapshot),
       data: Buffer.from(JSON.stringify(decision.record)),
-    });
+    };
+    records.push(record);
+    inFlight.set(record, { projection: decision.projection, chunk });
   }
-  progress.counts.decided += chunk.length;
+  chunk.pending = records.length;
+  return records;
+}
 
-  try {
-    const stats = await writer.write(records, async (acked) => {
-      const entries: LedgerEntry[] = acked.map((r) => ({ profileId: r.profileId, projection: projections.get(r.profileId) as Projection }));
-      await store.writeLedger(destinationId, entries);
-      progress.counts.exported += acked.length;
-    }, { signal: Context.current().cancellationSignal });
-    progress.counts.putCalls += stats.calls;
-    progress.counts.throttled += stats.throttledEntries;
-    if (stats.deadLettered.length > 0) {
-      await store.addDeadLetters(
-        stats.deadLettered.map(({ record, reason }) => ({
-          destinationId,
-          profileId: record.profileId,
-          reason,
-          record: Buffer.from(record.data).toString('utf8'),
-        })),
-      );
-      progress.counts.deadLettered += stats.deadLettered.length;
-    }
-  } catch (err) {
-    if (err instanceof KinesisTerminalError) {
-      throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true });
-    }
-    throw err;
+function addCounts(a: ExportCounts, b: ExportCounts): ExportCounts {
+  return { decided: a.decided + b.decided, exported: a.exported + b.exported, skipped: a.skipped + b.skipped, deadLettered: a.deadLettered + b.deadLettered };
+}
+
+/**
+ * Configuration errors no retry fixes become non-retryable failures carrying the progress made,
+ * so the destination stops with their message and keeps what was done; others are retried.
+ */
+function terminalFailure(err: unknown, progress: ExportProgress): unknown {
+  if (err instanceof KinesisTerminalError || err instanceof CredentialsError) {
+    const type = err instanceof KinesisTerminalError ? err.code : err.name;
+    return ApplicationFailure.create({ type, message: err.message, nonRetryable: true, details: [progress] });
   }
+  return err;
 }

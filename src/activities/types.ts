@@ -23,18 +23,33 @@ export interface ExportPageInput {
   pageSize: number;
 }
 
-export interface ExportPageResult {
+/** What an export decided: every decided profile was exported, skipped or dead-lettered. */
+export interface ExportCounts {
+  decided: number;
+  exported: number;
+  skipped: number;
+  deadLettered: number;
+}
+
+/**
+ * An export's checkpoint: every profile up to `afterSeq` was decided, with these counts. Heartbeat
+ * details (a retried attempt resumes there) and the details of a terminal failure.
+ */
+export interface ExportProgress {
+  afterSeq: number;
+  counts: ExportCounts;
+}
+
+export interface ExportPageResult extends ExportCounts {
   /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
   lastSeq: number;
   /** True when the page was full, so more changes may follow. */
   more: boolean;
   /** Profiles changed after lastSeq, not yet decided. */
   remaining: number;
-  decided: number;
-  exported: number;
-  skipped: number;
-  deadLettered: number;
+  /** PutRecords calls of the last attempt. */
   putCalls: number;
+  /** Entries throttled in the last attempt. */
   throttled: number;
 }
 

@@ -7,11 +7,13 @@ import { CODEC_KEY_ENV, CODEC_KEY_FILE_ENV, keyringFromEnv } from '../codec/keyr
 import { databaseUrlFromEnv, temporalConfigFromEnv } from '../config';
 import { destinationIdSchema, destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
+import type { PartitionKeyStrategy } from '../domain/partitionKeyStrategy';
 import { permissionCheckFailure, permissionCheckLines } from '../domain/permissionCheck';
 import { parseInput } from '../domain/validationError';
 import { startDevStack } from '../embedded/devStack';
 import { openStore } from '../store/openStore';
 import { startWorkerProcess } from '../workerProcess';
+import { parseMaxRecordBytesOption, parsePartitionKeyOption } from './destinationOptions';
 import { describeError } from './errors';
 import { emit, fail } from './output';
 
@@ -130,8 +132,9 @@ destination
   .option('--include-segment-names', 'add segment names to records')
   .option('--include-segment-timestamps', 'add segment and mapping timestamps to records')
   .addOption(new Option('--status-style <style>', 'status of members already exported').choices(['existing', 'realized']).default('existing'))
-  .option('--max-record-bytes <n>', 'largest record the stream takes (up to 10 MiB for streams that opted in)')
-  .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+  .option('--partition-key <strategy>', 'hash (of the profile id; default), identity:NAMESPACE or attribute:XDM.PATH', parsePartitionKeyOption)
+  .option('--max-record-bytes <n>', 'largest record the stream takes, e.g. 1MiB (default); streams that opted in take up to 10MiB', parseMaxRecordBytesOption)
+  .action(async (opts: Record<string, string | boolean | undefined> & { partitionKey?: PartitionKeyStrategy; maxRecordBytes?: number }, cmd: Command) => {
     const settings: DestinationSettingsInput = {
       name: String(opts.name),
       region: String(opts.region),
@@ -144,7 +147,8 @@ destination
         includeSegmentTimestamps: Boolean(opts.includeSegmentTimestamps),
         statusStyle: opts.statusStyle === 'realized' ? 'realized' : 'existing',
       },
-      ...(opts.maxRecordBytes ? { maxRecordBytes: Number(opts.maxRecordBytes) } : {}),
+      ...(opts.partitionKey ? { partitionKey: opts.partitionKey } : {}),
+      ...(opts.maxRecordBytes !== undefined ? { maxRecordBytes: opts.maxRecordBytes } : {}),
     };
     // Bad input is reported before anything is contacted.
     parseInput(destinationSettingsSchema, settings, 'destination settings');
@@ -200,6 +204,7 @@ program
         `${status.name} (${status.destinationId}) -> ${status.stream}: ${status.state}`,
         `pending ${status.pending}; received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`,
         ...(status.lastError ? [`last error: ${status.lastError}`] : []),
+        ...(status.nextRetryAt ? [`retries at ${status.nextRetryAt} (after ${status.failedAttempts} failed attempts), or at once on resume`] : []),
         ...(status.permissions
           ? [`permissions (checked ${status.permissions.checkedAt}): ${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict}`]
           : []),

@@ -16,7 +16,7 @@ import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import { activateUpdate, checkPermissionsUpdate, configureUpdate, pauseSignal, profilesChangedSignal, resumeSignal, statusQuery } from '../workflows/messages';
-import type { DestinationStatus } from '../workflows/messages';
+import type { DestinationStatus, ErrorRetry } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
 
 export { InvalidInputError } from '../domain/validationError';
@@ -62,14 +62,15 @@ export class ActivationClient {
   /**
    * Validates the settings and starts the destination's actor, which checks its permissions
    * first (see `checkPermissions` and `status`); returns the new destination id.
+   * `errorRetry` changes when a destination stopped by an error tries again by itself.
    */
-  async createDestination(input: DestinationSettingsInput, id: string = randomUUID()): Promise<{ id: string }> {
+  async createDestination(input: DestinationSettingsInput, id: string = randomUUID(), options: { errorRetry?: ErrorRetry } = {}): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,
-      args: [{ destinationId: id, settings }],
+      args: [{ destinationId: id, settings, ...(options.errorRetry ? { errorRetry: options.errorRetry } : {}) }],
       memo: { name: settings.name, description: settings.description ?? '' },
       typedSearchAttributes: [
         { key: DESTINATION_ID, value: id },

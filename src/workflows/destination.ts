@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ZodType } from 'zod';
-import type { Activities } from '../activities/types';
+import type { Activities, ExportCounts, ExportProgress } from '../activities/types';
 import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationSettingsSchema } from '../domain/destination';
@@ -29,10 +29,26 @@ import {
   resumeSignal,
   statusQuery,
 } from './messages';
-import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput } from './messages';
+import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ErrorRetry } from './messages';
 
-/** Profiles read, diffed and sent per export activity. */
-export const EXPORT_PAGE_SIZE = 10_000;
+/**
+ * Profiles read, diffed and sent per export activity. The activity streams its page in small
+ * chunks, so the size bounds no memory; between pages the writer drains and the next activity
+ * is scheduled, a pause large pages make rare. Counters in `status` move page by page.
+ */
+export const EXPORT_PAGE_SIZE = 50_000;
+
+/**
+ * A destination stopped by an error (a terminal Kinesis error, missing credentials) tries again
+ * by itself on this capped exponential schedule: one export attempt, whose first calls fail fast
+ * while the cause remains, so a broken destination costs a few calls per retry, not a storm.
+ */
+export const DEFAULT_ERROR_RETRY: ErrorRetry = { initialMs: 10_000, maxMs: 10 * 60_000 };
+
+/** The wait before the automatic retry that follows `failedAttempts` failures in a row. */
+export function errorRetryDelay(failedAttempts: number, retry: ErrorRetry): number {
+  return Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(Math.max(failedAttempts - 1, 0), 30));
+}
 
 const { saveDestination } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -93,6 +109,12 @@ function failureMessage(err: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+/** The progress a failed export reported with its terminal failure, if any. */
+function failureProgress(err: unknown): ExportProgress | undefined {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
+  return err.cause.details?.[0] as ExportProgress | undefined;
+}
+
 /**
  * The destination actor: one long-lived workflow per destination. It holds the non-secret
  * settings and the activation, learns of profile changes by signal, and exports them page by
@@ -100,6 +122,7 @@ function failureMessage(err: unknown): string {
  */
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<void> {
   const { destinationId } = input;
+  const errorRetry = input.errorRetry ?? DEFAULT_ERROR_RETRY;
   let settings: DestinationSettings = input.settings;
   const carried: CarriedState = input.carried ?? {
     activation: null,
@@ -112,8 +135,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     lastError: null,
     permissions: null,
   };
-  const s = { ...carried, counters: { ...carried.counters } };
+  const s = { ...carried, counters: { ...carried.counters }, failedAttempts: carried.failedAttempts ?? 0 };
   let exporting = false;
+  /** While in error: when the automatic retry is due (epoch ms), and whether it is due now. */
+  let nextRetryAt: number | null = null;
+  let retryDue = false;
   // Bumped when the activation changes, so a page started under the old mapping moves no checkpoint.
   let generation = 0;
 
@@ -134,6 +160,8 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     pending: s.pending,
     counters: { ...s.counters },
     lastError: s.lastError,
+    failedAttempts: s.failedAttempts,
+    nextRetryAt: nextRetryAt === null ? null : new Date(nextRetryAt).toISOString(),
     checkpoint: s.checkpoint,
     activation: s.activation,
     permissions: s.permissions ?? null,
@@ -154,9 +182,14 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     s.paused = true;
     showState();
   });
+  /** A user's fix (resume, new settings) ends an error at once; the next export tells if it worked. */
+  const clearError = (): void => {
+    s.lastError = null;
+    s.failedAttempts = 0;
+  };
   setHandler(resumeSignal, () => {
     s.paused = false;
-    s.lastError = null;
+    clearError();
     showState();
   });
   setHandler(
@@ -169,7 +202,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       await saveDestination({ destinationId, settings: parsed, activation: s.activation });
       settings = parsed;
       if (check?.result) s.permissions = check.result;
-      s.lastError = null; // a fixed configuration resumes a destination stopped by an error
+      clearError(); // a fixed configuration resumes a destination stopped by an error
       showState();
       return status();
     },
@@ -203,18 +236,42 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     return check.result;
   });
 
-  const hasWork = (): boolean =>
-    s.activation !== null && !s.paused && s.lastError === null && (s.rescan || s.checkpoint < s.knownSeq);
+  const pendingWork = (): boolean => s.activation !== null && (s.rescan || s.checkpoint < s.knownSeq);
+  const hasWork = (): boolean => pendingWork() && !s.paused && (s.lastError === null || retryDue);
+  // Only a destination with something to export waits on the retry timer, so an idle one in error adds no timers.
+  const retryWaiting = (): boolean => s.lastError !== null && !s.paused && pendingWork();
+  const wake = (): boolean => hasWork() || workflowInfo().continueAsNewSuggested;
+
+  /** Adds what an export decided, and moves the checkpoint unless the activation changed meanwhile. */
+  const tally = (counts: ExportCounts, lastSeq: number, startedGeneration: number): boolean => {
+    s.counters.received += counts.decided;
+    s.counters.exported += counts.exported;
+    s.counters.skipped += counts.skipped;
+    s.counters.deadLettered += counts.deadLettered;
+    if (generation !== startedGeneration) return false;
+    s.checkpoint = Math.max(s.checkpoint, lastSeq);
+    s.knownSeq = Math.max(s.knownSeq, lastSeq);
+    return true;
+  };
 
   showState();
   await saveDestination({ destinationId, settings, activation: s.activation });
   // A new destination is checked at once; continued runs carry the result of the last check.
   if (input.carried === undefined && patched(PERMISSION_CHECKS)) recordCheck(await verifyPermissions(destinationId, settings));
   for (;;) {
-    await condition(() => hasWork() || workflowInfo().continueAsNewSuggested);
+    if (retryWaiting()) {
+      const delay = errorRetryDelay(s.failedAttempts, errorRetry);
+      nextRetryAt = Date.now() + delay;
+      retryDue = !(await condition(wake, delay, { summary: `retry after error (failed attempts: ${s.failedAttempts})` }));
+      nextRetryAt = null;
+    } else {
+      await condition(() => wake() || retryWaiting());
+    }
     if (!hasWork()) {
+      retryDue = false; // nothing to retry yet: the next change waits for the next retry
+      if (!workflowInfo().continueAsNewSuggested) continue;
       await condition(allHandlersFinished);
-      return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s });
+      return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s, ...(input.errorRetry ? { errorRetry: input.errorRetry } : {}) });
     }
     const activation = s.activation as Activation;
     const startedGeneration = generation;
@@ -225,20 +282,21 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
         { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
         [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
       );
-      s.counters.received += page.decided;
-      s.counters.exported += page.exported;
-      s.counters.skipped += page.skipped;
-      s.counters.deadLettered += page.deadLettered;
-      if (generation === startedGeneration) {
-        s.checkpoint = Math.max(s.checkpoint, page.lastSeq);
-        s.knownSeq = Math.max(s.knownSeq, page.lastSeq);
+      if (tally(page, page.lastSeq, startedGeneration)) {
         s.rescan = page.more;
         s.pending = page.remaining;
       }
+      clearError();
     } catch (err) {
       s.lastError = failureMessage(err);
+      s.failedAttempts += 1;
+      const progress = failureProgress(err);
+      if (progress && tally(progress.counts, progress.afterSeq, startedGeneration)) {
+        s.pending = Math.max(0, s.pending - progress.counts.decided);
+      }
     } finally {
       exporting = false;
+      retryDue = false;
       showState();
     }
   }
