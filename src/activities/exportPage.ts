@@ -45,19 +45,25 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
   const { settings, destinationId } = input;
   const writer = writers.forDestination(destinationId, settings);
 
-  const rows = await store.readProfilesSince(progress.afterSeq, input.pageSize - progress.counts.decided);
-  const more = rows.length + progress.counts.decided >= input.pageSize;
-
-  for (let start = 0; start < rows.length; start += EXPORT_CHUNK_SIZE) {
-    const chunk = rows.slice(start, start + EXPORT_CHUNK_SIZE);
+  // Read chunk by chunk rather than the whole page at once: only one chunk of snapshots is alive
+  // at a time, so memory stays flat and most garbage dies young (cheap to collect). A profile
+  // rewritten meanwhile comes again in a later chunk, with its new state, after its earlier
+  // record was acknowledged: one profile is still never in flight twice.
+  for (;;) {
+    const wanted = Math.min(EXPORT_CHUNK_SIZE, input.pageSize - progress.counts.decided);
+    if (wanted <= 0) break;
+    const chunk = await store.readProfilesSince(progress.afterSeq, wanted);
+    const last = chunk[chunk.length - 1];
+    if (last === undefined) break;
     await exportChunk(store, destinationId, input, chunk, writer, progress);
-    progress.afterSeq = chunk[chunk.length - 1]?.seq ?? progress.afterSeq;
+    progress.afterSeq = last.seq;
     ctx.heartbeat(progress);
+    if (chunk.length < wanted) break;
   }
 
   return {
     lastSeq: progress.afterSeq,
-    more,
+    more: progress.counts.decided >= input.pageSize,
     remaining: await store.countProfilesSince(progress.afterSeq),
     ...progress.counts,
   };

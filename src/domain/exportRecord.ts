@@ -2,7 +2,7 @@ import type { Activation, MappedSegment } from './activation';
 import type { ExportOptions } from './exportOptions';
 import type { IdentityMap, ProfileSnapshot } from './profile';
 import type { ExportedIdentity, ExportedSegmentMembership, ExportRecord, Projection } from './projection';
-import { cloneJson, getXdmValue, ownValue, setXdmValue } from './xdmPath';
+import { cloneJson, getXdmValue, ownValue, setOwn, setXdmValue } from './xdmPath';
 
 type ProjectedSegment = Projection['segments'][string];
 
@@ -11,9 +11,14 @@ const TIMESTAMP_KEYS = ['createdAt', 'updatedAt', 'mappingCreatedAt', 'mappingUp
 
 /** The identity map as exported: every namespace in snapshot order, each identity reduced to `{ id }` as in the seed. */
 export function exportedIdentityMap(identityMap: IdentityMap): Record<string, ExportedIdentity[]> {
-  return Object.fromEntries(
-    Object.entries(identityMap).map(([namespace, identities]) => [namespace, identities.map(({ id }) => ({ id }))]),
-  );
+  const exported: Record<string, ExportedIdentity[]> = {};
+  for (const namespace of Object.keys(identityMap)) {
+    const identities = identityMap[namespace] ?? [];
+    const ids: ExportedIdentity[] = new Array<ExportedIdentity>(identities.length);
+    for (let i = 0; i < identities.length; i++) ids[i] = { id: (identities[i] as ExportedIdentity).id };
+    setOwn(exported, namespace, ids);
+  }
+  return exported;
 }
 
 /**
@@ -21,12 +26,12 @@ export function exportedIdentityMap(identityMap: IdentityMap): Record<string, Ex
  * having the attribute (XDM's unset), so it is neither exported nor different from absent.
  */
 export function mappedAttributeValues(snapshot: ProfileSnapshot, paths: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(
-    paths.flatMap((path) => {
-      const value = getXdmValue(snapshot, path);
-      return value === undefined || value === null ? [] : [[path, cloneJson(value)]];
-    }),
-  );
+  const values: Record<string, unknown> = {};
+  for (const path of paths) {
+    const value = getXdmValue(snapshot, path);
+    if (value !== undefined && value !== null) setOwn(values, path, cloneJson(value));
+  }
+  return values;
 }
 
 /**
@@ -39,12 +44,11 @@ export function buildExportRecord(projection: Projection, activation: Activation
     const value = ownValue(projection.attributes, path);
     if (value !== undefined) setXdmValue(attributes, path, value);
   }
-  const ups = Object.fromEntries(
-    activation.segments.flatMap((segment) => {
-      const projected = ownValue(projection.segments, segment.id);
-      return projected === undefined ? [] : [[segment.id, segmentEntry(projected, segment, options)]];
-    }),
-  );
+  const ups: Record<string, ExportedSegmentMembership> = {};
+  for (const segment of activation.segments) {
+    const projected = ownValue(projection.segments, segment.id);
+    if (projected !== undefined) setOwn(ups, segment.id, segmentEntry(projected, segment, options));
+  }
   return { ...attributes, segmentMembership: { ups }, identityMap: projection.identityMap };
 }
 
