@@ -232,6 +232,23 @@ async function createDatabase(serverUrl: string): Promise<{ url: string; drop: (
   return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name}`) };
 }
 
+/**
+ * A yardstick for comparing machines: JSON.parse of one benchmark snapshot in a tight loop (the
+ * single biggest step of the export path), in microseconds per parse of this process's CPU time.
+ */
+function jsonParseMicros(): number {
+  const text = JSON.stringify(snapshotOf(1, 1));
+  const rounds = 200_000;
+  let best = Infinity;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < rounds; i++) JSON.parse(text);
+    const used = process.cpuUsage(cpu);
+    best = Math.min(best, (used.user + used.system) / rounds);
+  }
+  return best;
+}
+
 const perSecond = (profiles: number, seconds: number): string => Math.round(profiles / seconds).toLocaleString('en-US');
 
 function printTables(results: ChildResult[]): void {
@@ -259,8 +276,10 @@ const PHASES = {
   export2: 'diff + ledger, round 2 (12% exported)',
 } as const;
 
-async function main(): Promise<void> {
+/** Runs the benchmark with command-line style arguments (see bench/README.md) and prints its tables. */
+export async function runDiffLedgerBench(args: string[]): Promise<void> {
   const { values } = parseArgs({
+    args,
     options: {
       child: { type: 'string' },
       size: { type: 'string' },
@@ -306,11 +325,17 @@ async function main(): Promise<void> {
   } finally {
     await server?.stop();
   }
-  if (values.json) console.log(JSON.stringify(results, null, 2));
-  else printTables(results);
+  const yardstick = jsonParseMicros();
+  if (values.json) console.log(JSON.stringify({ jsonParseMicros: yardstick, results }, null, 2));
+  else {
+    printTables(results);
+    console.log(`Yardstick: JSON.parse of one ${JSON.stringify(snapshotOf(1, 1)).length}-byte snapshot takes ${yardstick.toFixed(2)} µs of CPU here (tight loop).`);
+  }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+if (require.main === module) {
+  runDiffLedgerBench(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}
