@@ -1,44 +1,31 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import { decideExport } from '../domain/diff';
-import { partitionKeyOf } from '../domain/partitionKey';
-import type { LedgerEntry, Store, StoredProfile } from '../store/store';
-import type { Projection } from '../domain/projection';
-import { KinesisTerminalError } from '../kinesis/errors';
-import type { OutgoingRecord } from '../kinesis/outgoingRecord';
+import { Context } from '@temporalio/activity';
+import type { Store } from '../store/store';
+import { EXPORT_CHUNK_SIZE, emptyCounts, exportChunk } from './exportChunk';
 import type { KinesisWriters } from './kinesisWriters';
-import type { ExportPageInput, ExportPageResult } from './types';
-
-/** Profiles diffed and sent between two heartbeats; a retry resumes after the last whole chunk. */
-export const EXPORT_CHUNK_SIZE = 2000;
+import type { ExportCounts, ExportPageInput, ExportPageResult } from './types';
 
 /** Heartbeat details: where a retried attempt resumes, and what earlier attempts counted. */
 interface ExportProgress {
   afterSeq: number;
-  counts: Omit<ExportPageResult, 'lastSeq' | 'more' | 'remaining'>;
+  counts: ExportCounts;
 }
 
 /**
- * Exports one page of changed profiles: read from the store, diff against the ledger, build
- * seed-format records, put them to Kinesis and write the ledger for acknowledged records only.
- * Because the ledger follows acknowledgement, a retry never loses a record, and the diff keeps
- * it from resending what was acknowledged before a crash.
+ * Exports one page of changed profiles (by change sequence), chunk by chunk, heartbeating after
+ * each whole chunk so a retried attempt resumes after the last one.
  */
 export async function exportPage(store: Store, writers: KinesisWriters, input: ExportPageInput): Promise<ExportPageResult> {
   const ctx = Context.current();
   const resumed = ctx.info.heartbeatDetails as ExportProgress | undefined;
-  const progress: ExportProgress = resumed ?? {
-    afterSeq: input.afterSeq,
-    counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0, putCalls: 0, throttled: 0 },
-  };
-  const { settings, destinationId } = input;
-  const writer = writers.forDestination(destinationId, settings);
+  const progress: ExportProgress = resumed ?? { afterSeq: input.afterSeq, counts: emptyCounts() };
+  const writer = writers.forDestination(input.destinationId, input.settings);
 
   const rows = await store.readProfilesSince(progress.afterSeq, input.pageSize - progress.counts.decided);
   const more = rows.length + progress.counts.decided >= input.pageSize;
 
   for (let start = 0; start < rows.length; start += EXPORT_CHUNK_SIZE) {
     const chunk = rows.slice(start, start + EXPORT_CHUNK_SIZE);
-    await exportChunk(store, destinationId, input, chunk, writer, progress);
+    await exportChunk(store, input, chunk, writer, progress.counts);
     progress.afterSeq = chunk[chunk.length - 1]?.seq ?? progress.afterSeq;
     ctx.heartbeat(progress);
   }
@@ -49,58 +36,4 @@ export async function exportPage(store: Store, writers: KinesisWriters, input: E
     remaining: await store.countProfilesSince(progress.afterSeq),
     ...progress.counts,
   };
-}
-
-async function exportChunk(
-  store: Store,
-  destinationId: string,
-  input: ExportPageInput,
-  chunk: StoredProfile[],
-  writer: ReturnType<KinesisWriters['forDestination']>,
-  progress: ExportProgress,
-): Promise<void> {
-  const { settings, activation } = input;
-  const ledger = await store.readLedger(destinationId, chunk.map((row) => row.profileId));
-  const projections = new Map<string, Projection>();
-  const records: OutgoingRecord[] = [];
-  for (const row of chunk) {
-    const decision = decideExport(row.snapshot, ledger.get(row.profileId) ?? null, activation, settings.exportOptions);
-    if (decision.kind === 'skip') {
-      progress.counts.skipped++;
-      continue;
-    }
-    projections.set(row.profileId, decision.projection);
-    records.push({
-      profileId: row.profileId,
-      partitionKey: partitionKeyOf(settings.partitionKey, row.profileId, row.snapshot),
-      data: Buffer.from(JSON.stringify(decision.record)),
-    });
-  }
-  progress.counts.decided += chunk.length;
-
-  try {
-    const stats = await writer.write(records, async (acked) => {
-      const entries: LedgerEntry[] = acked.map((r) => ({ profileId: r.profileId, projection: projections.get(r.profileId) as Projection }));
-      await store.writeLedger(destinationId, entries);
-      progress.counts.exported += acked.length;
-    }, { signal: Context.current().cancellationSignal });
-    progress.counts.putCalls += stats.calls;
-    progress.counts.throttled += stats.throttledEntries;
-    if (stats.deadLettered.length > 0) {
-      await store.addDeadLetters(
-        stats.deadLettered.map(({ record, reason }) => ({
-          destinationId,
-          profileId: record.profileId,
-          reason,
-          record: Buffer.from(record.data).toString('utf8'),
-        })),
-      );
-      progress.counts.deadLettered += stats.deadLettered.length;
-    }
-  } catch (err) {
-    if (err instanceof KinesisTerminalError) {
-      throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true });
-    }
-    throw err;
-  }
 }

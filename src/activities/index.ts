@@ -1,6 +1,7 @@
 import type { Store } from '../store/store';
 import { exportPage } from './exportPage';
 import { KinesisWriters } from './kinesisWriters';
+import { reexportPage } from './reexportPage';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
@@ -15,6 +16,9 @@ export function createActivities({ store, writers = new KinesisWriters() }: Acti
       await store.saveDestination({ id: destinationId, settings, activation });
     },
     exportPage: (input) => exportPage(store, writers, input),
+    reexportPage: (input) => reexportPage(store, writers, input),
+    countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
+    storeHead: () => store.maxSeq(),
   };
 }
 

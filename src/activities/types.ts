@@ -7,6 +7,16 @@ export interface SaveDestinationInput {
   activation: Activation | null;
 }
 
+/** What an export step did. */
+export interface ExportCounts {
+  decided: number;
+  exported: number;
+  skipped: number;
+  deadLettered: number;
+  putCalls: number;
+  throttled: number;
+}
+
 export interface ExportPageInput {
   destinationId: string;
   settings: DestinationSettings;
@@ -16,23 +26,48 @@ export interface ExportPageInput {
   pageSize: number;
 }
 
-export interface ExportPageResult {
+export interface ExportPageResult extends ExportCounts {
   /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
   lastSeq: number;
   /** True when the page was full, so more changes may follow. */
   more: boolean;
   /** Profiles changed after lastSeq, not yet decided. */
   remaining: number;
-  decided: number;
-  exported: number;
-  skipped: number;
-  deadLettered: number;
-  putCalls: number;
-  throttled: number;
+}
+
+export interface ReexportPageInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** Page through the members of these segments, by profile id. */
+  segmentIds: string[];
+  /** Start after this profile id (null: from the first). */
+  afterProfileId: string | null;
+  pageSize: number;
+  /** Send every member, even when nothing mapped changed since its last export. */
+  force: boolean;
+  /**
+   * Decide only members whose latest change has a sequence up to this (null: all). A back-fill
+   * leaves later changes to the change stream, which decides them under the new mapping anyway.
+   */
+  upToSeq: number | null;
+}
+
+export interface ReexportPageResult extends ExportCounts {
+  /** The cursor for the next page: the last member paged over (afterProfileId when none). */
+  lastProfileId: string | null;
+  /** Members paged over, decided or left to the change stream. */
+  read: number;
+  /** True when the page was full, so more members may follow. */
+  more: boolean;
 }
 
 /** The activities the workflows call, as the worker registers them. */
 export interface Activities {
   saveDestination(input: SaveDestinationInput): Promise<void>;
   exportPage(input: ExportPageInput): Promise<ExportPageResult>;
+  reexportPage(input: ReexportPageInput): Promise<ReexportPageResult>;
+  countSegmentMembers(input: { segmentIds: string[] }): Promise<number>;
+  /** The highest change sequence in the store. */
+  storeHead(): Promise<number>;
 }

@@ -1,26 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type { ZodType } from 'zod';
 import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
 import { parseProfileLine } from '../domain/ndjson';
-import { formatZodError } from '../domain/validationError';
+import { reexportRequestSchema } from '../domain/reexport';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
-import { activateUpdate, configureUpdate, pauseSignal, profilesChangedSignal, resumeSignal, statusQuery } from '../workflows/messages';
-import type { DestinationStatus } from '../workflows/messages';
+import {
+  activateUpdate,
+  configureUpdate,
+  pauseSignal,
+  profilesChangedSignal,
+  reexportUpdate,
+  resumeSignal,
+  statusQuery,
+} from '../workflows/messages';
+import type { DestinationStatus, ReexportProgress, ReexportRequest } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
+import { parseInput as parse } from './parseInput';
+import { ReexportSchedules } from './reexportSchedules';
 
-/** A bad argument: one line naming the field; nothing was changed. */
-export class InvalidInputError extends Error {
-  override name = 'InvalidInputError';
-}
+export { InvalidInputError } from './parseInput';
 
 export interface IngestResult {
   accepted: number;
@@ -39,11 +46,16 @@ const INGEST_BATCH = 5000;
  * destination actors, ingest profile snapshots, read status.
  */
 export class ActivationClient {
+  /** Scheduled re-exports (Temporal Schedules). */
+  readonly schedules: ReexportSchedules;
+
   constructor(
     readonly client: Client,
     readonly store: Store,
     readonly taskQueue: string,
-  ) {}
+  ) {
+    this.schedules = new ReexportSchedules(client, taskQueue);
+  }
 
   static async connect(config: TemporalConfig, store: Store): Promise<ActivationClient> {
     const connection = await Connection.connect({
@@ -90,6 +102,35 @@ export class ActivationClient {
 
   async status(id: string): Promise<DestinationStatus> {
     return this.handle(id).query(statusQuery);
+  }
+
+  /**
+   * Starts a re-export of every member of the mapped segments (diff rules apply; `force` resends
+   * every member). Rejected, changing nothing, while another re-export of the destination runs.
+   */
+  async reexport(id: string, request: ReexportRequest = {}): Promise<ReexportProgress> {
+    const parsed = parse(reexportRequestSchema, request);
+    return this.handle(id).executeUpdate(reexportUpdate, { args: [parsed] });
+  }
+
+  /**
+   * Waits until the re-export `reexportId` finished, calling `onProgress` with its progress on
+   * each poll; fails when the destination stops on an error (the re-export resumes with `resume`).
+   */
+  async waitForReexport(
+    id: string,
+    reexportId: string,
+    options: { onProgress?: (progress: ReexportProgress) => void; pollMs?: number } = {},
+  ): Promise<ReexportProgress> {
+    for (;;) {
+      const status = await this.status(id);
+      const finished = status.recentReexports.find((r) => r.id === reexportId);
+      if (finished) return finished;
+      if (status.reexport?.id !== reexportId) throw new Error(`re-export ${reexportId} is not known to destination ${id}`);
+      if (status.state === 'error') throw new Error(`re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; fix it, then \`resume ${id}\` continues it`);
+      options.onProgress?.(status.reexport);
+      await delay(options.pollMs ?? 500);
+    }
   }
 
   async pause(id: string): Promise<void> {
@@ -148,11 +189,4 @@ export class ActivationClient {
   private handle(id: string) {
     return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(parse(destinationIdSchema, id, 'id')));
   }
-}
-
-function parse<T>(schema: ZodType<T>, value: unknown, field?: string): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const message = formatZodError(parsed.error);
-  throw new InvalidInputError(field ? `${field}: ${message.replace(/^: /, '')}` : message);
 }

@@ -4,6 +4,9 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -15,6 +18,7 @@ import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettings } from '../domain/destination';
+import { reexportRequestSchema, scheduledReexportRequestSchema } from '../domain/reexport';
 import { formatZodError } from '../domain/validationError';
 import { DESTINATION_STATE } from '../searchAttributes';
 import {
@@ -22,21 +26,40 @@ import {
   configureUpdate,
   pauseSignal,
   profilesChangedSignal,
+  reexportFinishedSignal,
+  reexportUpdate,
+  requestReexportSignal,
   resumeSignal,
   statusQuery,
 } from './messages';
-import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput } from './messages';
+import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ReexportOutcome } from './messages';
+import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
 
 /** Profiles read, diffed and sent per export activity. */
 export const EXPORT_PAGE_SIZE = 10_000;
 
-const { saveDestination } = proxyActivities<Activities>({
+/**
+ * Continue-as-new at this history length even where the server does not suggest it (it suggests
+ * at 4,096 events by default; it warns at 10,240 and fails a run at 51,200).
+ */
+const HISTORY_EVENTS_LIMIT = 10_000;
+
+/** Marks runs that back-fill newly mapped segments by their members (not by re-deciding every stored profile). */
+const BACKFILL_BY_SEGMENT_PATCH = 'backfill-by-segment';
+
+const { saveDestination, countSegmentMembers, storeHead } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '10 seconds' },
 });
 const { exportPage } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const { reexportPage } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  // A page heartbeats every 2 s while it runs, so a dead worker's page is retried within 15 s.
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
@@ -54,10 +77,22 @@ function failureMessage(err: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+/** Tells a workflow waiting for a re-export (a scheduled run) how it ended; a waiter that is gone is only logged. */
+async function notifyWaiter(workflowId: string, outcome: ReexportOutcome): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(workflowId).signal(reexportFinishedSignal, outcome);
+  } catch (err) {
+    log.warn('a workflow waiting for a re-export could not be told its outcome', { workflowId, error: failureMessage(err) });
+  }
+}
+
 /**
  * The destination actor: one long-lived workflow per destination. It holds the non-secret
  * settings and the activation, learns of profile changes by signal, and exports them page by
- * page through activities, checkpointing the change sequence it has decided up to.
+ * page through activities, checkpointing the change sequence it has decided up to. It also runs
+ * re-exports (on demand, scheduled, or back-filling newly mapped segments), one at a time, page
+ * by page with the cursor in its state, alternating with change pages: one activity at a time,
+ * so a profile is never in flight twice.
  */
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<void> {
   const { destinationId } = input;
@@ -72,7 +107,9 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     counters: { received: 0, exported: 0, skipped: 0, deadLettered: 0 },
     lastError: null,
   };
-  const s = { ...carried, counters: { ...carried.counters } };
+  const reexportState = carried.reexports ?? emptyReexportState();
+  const s = { ...carried, counters: { ...carried.counters }, reexports: reexportState };
+  const reexports = new Reexports(reexportState);
   let exporting = false;
   // Bumped when the activation changes, so a page started under the old mapping moves no checkpoint.
   let generation = 0;
@@ -96,7 +133,10 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     lastError: s.lastError,
     checkpoint: s.checkpoint,
     activation: s.activation,
+    reexport: reexports.active?.progress ?? null,
+    recentReexports: reexports.state.recent,
   });
+  const mappedSegmentIds = (): string[] => s.activation?.segments.map((x) => x.id) ?? [];
 
   setHandler(statusQuery, status);
   setHandler(profilesChangedSignal, ({ seq, count }) => {
@@ -129,47 +169,128 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     async (next) => {
       const activation = parseOrReject(activationSchema, next, 'activation');
       await saveDestination({ destinationId, settings, activation });
+      if (!patched(BACKFILL_BY_SEGMENT_PATCH)) {
+        // Runs recorded before back-fills by segment re-decided every stored profile.
+        s.activation = activation;
+        s.checkpoint = 0;
+        s.rescan = true;
+        generation++;
+        return status();
+      }
+      const head = s.activation === null ? await storeHead() : null;
+      const previous = s.activation;
+      if (previous === null && head !== null) {
+        // Nothing was exported under an earlier mapping, so the back-fill below decides every
+        // member changed up to now, and the change stream starts after that.
+        s.checkpoint = Math.max(s.checkpoint, head);
+        s.knownSeq = Math.max(s.knownSeq, head);
+        s.pending = 0;
+      }
       s.activation = activation;
-      // Re-decide every stored profile under the new mapping: the ledger keeps unchanged
-      // profiles from being sent again, and members of newly mapped segments are back-filled.
-      s.checkpoint = 0;
-      s.rescan = true;
       generation++;
+      // Members of newly mapped segments changed up to the checkpoint are back-filled by
+      // segment; later changes are decided by the change stream under the new mapping.
+      const added = activation.segments.map((x) => x.id).filter((id) => !previous?.segments.some((p) => p.id === id));
+      if (added.length > 0) reexports.queueBackfill(added, s.checkpoint);
       return status();
     },
     { validator: (next) => void parseOrReject(activationSchema, next, 'activation') },
   );
+  const rejectBusy = (): void => {
+    const busy = reexports.busyReason(s.activation);
+    if (busy) throw ApplicationFailure.create({ type: 'ReexportNotStarted', nonRetryable: true, message: busy });
+  };
+  setHandler(
+    reexportUpdate,
+    (request) => {
+      rejectBusy();
+      return reexports.start('manual', request.force === true, mappedSegmentIds(), null);
+    },
+    {
+      validator: (request) => {
+        parseOrReject(reexportRequestSchema, request, 're-export request');
+        rejectBusy();
+      },
+    },
+  );
+  setHandler(requestReexportSignal, async (request) => {
+    const parsed = scheduledReexportRequestSchema.safeParse(request);
+    if (!parsed.success) {
+      log.warn('ignored an invalid re-export request', { error: formatZodError(parsed.error) });
+      return;
+    }
+    const { requestedBy, force } = parsed.data;
+    const busy = reexports.busyReason(s.activation);
+    if (busy) return notifyWaiter(requestedBy, { outcome: 'skipped', reason: busy });
+    reexports.start('schedule', force, mappedSegmentIds(), null, [requestedBy]);
+  });
 
+  const changesDue = (): boolean => s.rescan || s.checkpoint < s.knownSeq;
   const hasWork = (): boolean =>
-    s.activation !== null && !s.paused && s.lastError === null && (s.rescan || s.checkpoint < s.knownSeq);
+    s.activation !== null && !s.paused && s.lastError === null && (changesDue() || reexports.active !== null);
+  const historyFull = (): boolean =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= HISTORY_EVENTS_LIMIT;
+  const count = (page: { decided: number; exported: number; skipped: number; deadLettered: number }): void => {
+    s.counters.received += page.decided;
+    s.counters.exported += page.exported;
+    s.counters.skipped += page.skipped;
+    s.counters.deadLettered += page.deadLettered;
+  };
+
+  const exportChanges = async (activation: Activation): Promise<void> => {
+    const startedGeneration = generation;
+    const page = await exportPage.executeWithOptions(
+      { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
+      [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
+    );
+    count(page);
+    if (generation === startedGeneration) {
+      s.checkpoint = Math.max(s.checkpoint, page.lastSeq);
+      s.knownSeq = Math.max(s.knownSeq, page.lastSeq);
+      s.rescan = page.more;
+      s.pending = page.remaining;
+    }
+  };
+
+  /** One step of the running re-export: count its members first, then one page after the cursor. */
+  const reexportStep = async (activation: Activation): Promise<void> => {
+    const active = reexports.active;
+    if (active === null) return;
+    const segmentIds = reexports.segmentsToPage(activation);
+    if (active.progress.estimatedTotal === null) {
+      reexports.recordEstimate(await countSegmentMembers({ segmentIds }));
+      return;
+    }
+    const { progress, afterProfileId, upToSeq } = active;
+    const page = await reexportPage.executeWithOptions(
+      { summary: `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, members after ${afterProfileId ?? 'the first'} to ${settings.stream}` },
+      [{ destinationId, settings, activation, segmentIds, afterProfileId, pageSize: REEXPORT_PAGE_SIZE, force: progress.force, upToSeq }],
+    );
+    count(page);
+    reexports.recordPage(page);
+    if (!page.more) {
+      const finished = reexports.finish();
+      for (const waiter of finished.waiters) await notifyWaiter(waiter, { outcome: 'completed', reexport: finished.progress });
+    }
+  };
 
   showState();
   await saveDestination({ destinationId, settings, activation: s.activation });
+  // With both kinds of work waiting, change pages and re-export pages take turns.
+  let lastStep: 'changes' | 'reexport' = 'reexport';
   for (;;) {
-    await condition(() => hasWork() || workflowInfo().continueAsNewSuggested);
-    if (!hasWork()) {
+    await condition(() => hasWork() || historyFull());
+    if (historyFull()) {
+      // The re-export cursor and every counter travel in `s`.
       await condition(allHandlersFinished);
       return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s });
     }
     const activation = s.activation as Activation;
-    const startedGeneration = generation;
+    lastStep = changesDue() && (reexports.active === null || lastStep === 'reexport') ? 'changes' : 'reexport';
     exporting = true;
     showState();
     try {
-      const page = await exportPage.executeWithOptions(
-        { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
-        [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
-      );
-      s.counters.received += page.decided;
-      s.counters.exported += page.exported;
-      s.counters.skipped += page.skipped;
-      s.counters.deadLettered += page.deadLettered;
-      if (generation === startedGeneration) {
-        s.checkpoint = Math.max(s.checkpoint, page.lastSeq);
-        s.knownSeq = Math.max(s.knownSeq, page.lastSeq);
-        s.rescan = page.more;
-        s.pending = page.remaining;
-      }
+      await (lastStep === 'changes' ? exportChanges(activation) : reexportStep(activation));
     } catch (err) {
       s.lastError = failureMessage(err);
     } finally {
