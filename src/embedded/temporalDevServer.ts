@@ -22,6 +22,8 @@ export interface TemporalDevServerOptions {
   headless?: boolean;
   namespace?: string;
   startTimeoutMs?: number;
+  /** Dynamic config values (`--dynamic-config-value KEY=VALUE`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     uiUrl = `http://${host}:${uiPort}`;
   }
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 
   const child = spawn(findTemporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });

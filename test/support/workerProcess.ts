@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { waitFor } from '../../src/embedded/waitFor';
+
+const BIN = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
+const BUILT = resolve(__dirname, '..', '..', 'lib', 'src', 'cli', 'main.js');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** The last lines the worker wrote to stderr (for failure messages). */
+  output(): string;
+  /** Stops it with SIGKILL: no shutdown, activities in flight are cut off. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts `kinesis-activation worker` as its own process (so a test can SIGKILL it) and resolves
+ * once it polls its task queue. `env` carries TEMPORAL_ADDRESS, KINESIS_ACTIVATION_TASK_QUEUE
+ * and DATABASE_URL.
+ */
+export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+  if (!existsSync(BUILT)) throw new Error('the CLI is not built: run `npx tsc -p .` first');
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-8000);
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const worker: WorkerProcess = {
+    child,
+    output: () => stderr,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  try {
+    await Promise.race([
+      waitFor(() => stderr.includes('worker polling task queue'), { timeoutMs: 90_000, what: 'the worker process to poll its task queue' }),
+      exited.then(() => {
+        throw new Error(`the worker exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
+      }),
+    ]);
+  } catch (err) {
+    await worker.kill();
+    throw err;
+  }
+  return worker;
+}
