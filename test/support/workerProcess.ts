@@ -1,11 +1,20 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { waitFor } from '../../src/embedded/waitFor';
 
-const BIN = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
-const BUILT = resolve(__dirname, '..', '..', 'lib', 'src', 'cli', 'main.js');
+/** The repository root, from test/support or from its build under lib/ (the benchmarks run from there). */
+function repositoryRoot(from: string): string {
+  for (let dir = from; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'bin', 'kinesis-activation'))) return dir;
+  }
+  throw new Error(`no bin/kinesis-activation above ${from}`);
+}
+
+const ROOT = repositoryRoot(__dirname);
+const BIN = join(ROOT, 'bin', 'kinesis-activation');
+const BUILT = join(ROOT, 'lib', 'src', 'cli', 'main.js');
 
 export interface WorkerProcess {
   child: ChildProcess;
