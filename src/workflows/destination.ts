@@ -114,7 +114,10 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   // Bumped when the activation changes, so a page started under the old mapping moves no checkpoint.
   let generation = 0;
 
-  const state = (): DestinationState => (s.lastError ? 'error' : s.paused ? 'paused' : exporting ? 'exporting' : 'idle');
+  // A running re-export counts as exporting between its pages too, so the search attribute is not
+  // rewritten twice per page.
+  const state = (): DestinationState =>
+    s.lastError ? 'error' : s.paused ? 'paused' : exporting || reexports.active !== null ? 'exporting' : 'idle';
   let shownState: DestinationState | undefined;
   const showState = (): void => {
     const now = state();

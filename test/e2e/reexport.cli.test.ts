@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
 import type { ReexportScheduleInfo } from '../../src/client/reexportSchedules';
+import { destinationWorkflowId } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
@@ -119,6 +122,11 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       const gone = await runCli(['schedule', id, '--list'], env);
       assert.equal(gone.code, 1);
       assert.match(gone.stderr, /has no re-export schedule/);
+
+      // The actor's history (back-fill, updates, scheduled requests, answers) replays against the current code.
+      const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, destinationWorkflowId(id));
+      if (process.env.RECORD_REEXPORT_HISTORY) writeFileSync(process.env.RECORD_REEXPORT_HISTORY, historyToJSON(history));
     });
   });
 
