@@ -1,8 +1,12 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from './activities';
 import { KinesisWriters } from './activities/kinesisWriters';
+import type { AwsOptions } from './activities/kinesisWriters';
+import { dataConverterFromEnv } from './codec/dataConverter';
 import type { TemporalConfig } from './config';
+import type { ActivationMetrics } from './observability/metrics';
 import type { Store } from './store/store';
 import { ensureSearchAttributes } from './temporal/searchAttributeRegistration';
 
@@ -11,13 +15,17 @@ export interface ActivationWorkerOptions {
   namespace: string;
   taskQueue: string;
   store: Store;
+  metrics?: ActivationMetrics;
   /** A prebuilt workflow bundle (tests bundle once); otherwise the workflows are bundled now. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Payload encryption; by default what KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures. */
+  dataConverter?: DataConverter;
+  aws?: AwsOptions;
 }
 
 /** The worker: destination workflows plus the activities bound to the store and Kinesis. */
 export async function createActivationWorker(options: ActivationWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
-  const writers = new KinesisWriters();
+  const writers = new KinesisWriters(options.aws, options.metrics);
   await ensureSearchAttributes(options.connection, options.namespace);
   const worker = await Worker.create({
     connection: options.connection,
@@ -25,6 +33,7 @@ export async function createActivationWorker(options: ActivationWorkerOptions): 
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities({ store: options.store, writers }),
+    dataConverter: options.dataConverter ?? dataConverterFromEnv(),
   });
   return { worker, close: () => writers.close() };
 }

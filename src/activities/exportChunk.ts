@@ -13,6 +13,17 @@ import type { ExportCounts } from './types';
 /** Profiles diffed and sent together: the unit a retry repeats (and so the most it can resend). */
 export const EXPORT_CHUNK_SIZE = 2000;
 
+/** A destination's record writer, as export pages use it. */
+export type RecordWriter = Pick<KinesisRecordWriter, 'write'>;
+
+/**
+ * Where export pages send records: the worker's KinesisWriters. The store-and-diff benchmark
+ * (bench/diffLedger.ts) passes writers that acknowledge at once, to measure this path without Kinesis.
+ */
+export interface RecordWriters {
+  forDestination(destinationId: string, settings: DestinationSettings): RecordWriter;
+}
+
 export interface ChunkTarget {
   destinationId: string;
   settings: DestinationSettings;
@@ -35,7 +46,7 @@ export async function exportChunk(
   store: Store,
   target: ChunkTarget,
   chunk: StoredProfile[],
-  writer: KinesisRecordWriter,
+  writer: RecordWriter,
   counts: ExportCounts,
 ): Promise<void> {
   const { destinationId, settings, activation } = target;

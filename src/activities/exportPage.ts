@@ -1,8 +1,10 @@
 import { Context } from '@temporalio/activity';
 import type { Store } from '../store/store';
 import { EXPORT_CHUNK_SIZE, emptyCounts, exportChunk } from './exportChunk';
-import type { KinesisWriters } from './kinesisWriters';
+import type { RecordWriters } from './exportChunk';
 import type { ExportCounts, ExportPageInput, ExportPageResult } from './types';
+
+export type { RecordWriter, RecordWriters } from './exportChunk';
 
 /** Heartbeat details: where a retried attempt resumes, and what earlier attempts counted. */
 interface ExportProgress {
@@ -14,7 +16,7 @@ interface ExportProgress {
  * Exports one page of changed profiles (by change sequence), chunk by chunk, heartbeating after
  * each whole chunk so a retried attempt resumes after the last one.
  */
-export async function exportPage(store: Store, writers: KinesisWriters, input: ExportPageInput): Promise<ExportPageResult> {
+export async function exportPage(store: Store, writers: RecordWriters, input: ExportPageInput): Promise<ExportPageResult> {
   const ctx = Context.current();
   const resumed = ctx.info.heartbeatDetails as ExportProgress | undefined;
   const progress: ExportProgress = resumed ?? { afterSeq: input.afterSeq, counts: emptyCounts() };

@@ -1,4 +1,5 @@
 import type { Store } from '../store/store';
+import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
 import { KinesisWriters } from './kinesisWriters';
 import { reexportPage } from './reexportPage';
@@ -15,6 +16,7 @@ export function createActivities({ store, writers = new KinesisWriters() }: Acti
     async saveDestination({ destinationId, settings, activation }) {
       await store.saveDestination({ id: destinationId, settings, activation });
     },
+    checkPermissions: (input) => checkPermissions(writers, input),
     exportPage: (input) => exportPage(store, writers, input),
     reexportPage: (input) => reexportPage(store, writers, input),
     countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),

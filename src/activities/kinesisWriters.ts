@@ -1,36 +1,85 @@
 import { createHash } from 'node:crypto';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DestinationSettings } from '../domain/destination';
 import { resolveCredentials } from '../aws/credentials';
+import type { CredentialOptions } from '../aws/credentials';
 import { createKinesisClient } from '../kinesis/client';
 import { limitsForMaxRecordBytes } from '../kinesis/batcher';
+import { AimdRateLimiter } from '../kinesis/rateLimiter';
 import { KinesisRecordWriter } from '../kinesis/recordWriter';
+import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
+import type { ActivationMetrics } from '../observability/metrics';
+
+/** Worker-wide AWS options, the same for every destination. */
+export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'>;
+
+interface Connection {
+  fingerprint: string;
+  client: KinesisClient;
+  writer: KinesisRecordWriter;
+}
 
 /**
- * One Kinesis writer per destination and worker process, so its connections and adaptive rate
- * limit carry over from one export activity to the next. Changed settings get a fresh writer.
+ * One Kinesis client and writer per destination and worker process, so connections, the
+ * adaptive rate limit and assumed-role sessions (refreshed by the client's credential provider
+ * before they expire) carry over from one activity to the next. Changed settings get fresh ones.
  */
 export class KinesisWriters {
-  private readonly writers = new Map<string, { fingerprint: string; writer: KinesisRecordWriter; close: () => void }>();
+  private readonly connections = new Map<string, Connection>();
+
+  constructor(
+    private readonly aws: AwsOptions = {},
+    private readonly metrics?: ActivationMetrics,
+  ) {}
 
   forDestination(destinationId: string, settings: DestinationSettings): KinesisRecordWriter {
-    const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
-    const existing = this.writers.get(destinationId);
-    if (existing?.fingerprint === fingerprint) return existing.writer;
-    existing?.close();
-    const client = createKinesisClient({
-      region: settings.region,
-      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      credentials: resolveCredentials(settings.credentials),
-    });
-    const writer = new KinesisRecordWriter(client, settings.stream, {
-      limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
-    });
-    this.writers.set(destinationId, { fingerprint, writer, close: () => client.destroy() });
-    return writer;
+    return this.connect(destinationId, settings).writer;
+  }
+
+  /**
+   * Runs `fn` with the destination's client when the settings are the current ones, else with
+   * a client of its own, so checking candidate settings never disturbs an export in flight.
+   */
+  async withClient<T>(destinationId: string, settings: DestinationSettings, fn: (client: KinesisClient) => Promise<T>): Promise<T> {
+    const existing = this.connections.get(destinationId);
+    if (existing?.fingerprint === fingerprintOf(settings)) return fn(existing.client);
+    const client = this.createClient(settings);
+    try {
+      return await fn(client);
+    } finally {
+      client.destroy();
+    }
   }
 
   close(): void {
-    for (const { close } of this.writers.values()) close();
-    this.writers.clear();
+    for (const { client } of this.connections.values()) client.destroy();
+    this.connections.clear();
   }
+
+  private connect(destinationId: string, settings: DestinationSettings): Connection {
+    const fingerprint = fingerprintOf(settings);
+    const existing = this.connections.get(destinationId);
+    if (existing?.fingerprint === fingerprint) return existing;
+    existing?.client.destroy();
+    this.connections.delete(destinationId);
+    const client = this.createClient(settings);
+    const limiter = new AimdRateLimiter();
+    if (this.metrics) observePutRecords(client, destinationId, this.metrics, limiter);
+    const writer = new KinesisRecordWriter(client, settings.stream, { limits: limitsForMaxRecordBytes(settings.maxRecordBytes), limiter });
+    const connection = { fingerprint, client, writer };
+    this.connections.set(destinationId, connection);
+    return connection;
+  }
+
+  private createClient(settings: DestinationSettings): KinesisClient {
+    return createKinesisClient({
+      region: settings.region,
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      credentials: resolveCredentials(settings.credentials, { region: settings.region, ...this.aws }),
+    });
+  }
+}
+
+function fingerprintOf(settings: DestinationSettings): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex');
 }

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { Store } from '../store/store';
 import { emptyCounts, exportChunk } from './exportChunk';
-import type { KinesisWriters } from './kinesisWriters';
+import type { RecordWriters } from './exportChunk';
 import type { ReexportPageInput, ReexportPageResult } from './types';
 
 /** How often a page tells Temporal the worker is alive, also while Kinesis throttles it. */
@@ -12,7 +12,7 @@ const LIVENESS_INTERVAL_MS = 2000;
  * chunk. The cursor lives in the workflow, so a retried page repeats at most this page: in diff
  * mode the ledger skips what was acknowledged, and a forced page resends at most its own records.
  */
-export async function reexportPage(store: Store, writers: KinesisWriters, input: ReexportPageInput): Promise<ReexportPageResult> {
+export async function reexportPage(store: Store, writers: RecordWriters, input: ReexportPageInput): Promise<ReexportPageResult> {
   const ctx = Context.current();
   const alive = setInterval(() => ctx.heartbeat(), LIVENESS_INTERVAL_MS);
   try {

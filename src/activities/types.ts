@@ -1,10 +1,17 @@
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
 
 export interface SaveDestinationInput {
   destinationId: string;
   settings: DestinationSettings;
   activation: Activation | null;
+}
+
+export interface CheckPermissionsInput {
+  destinationId: string;
+  /** The settings to check: the current ones, or candidates not yet applied. */
+  settings: DestinationSettings;
 }
 
 /** What an export step did. */
@@ -65,6 +72,8 @@ export interface ReexportPageResult extends ExportCounts {
 /** The activities the workflows call, as the worker registers them. */
 export interface Activities {
   saveDestination(input: SaveDestinationInput): Promise<void>;
+  /** Resolves when every permission is granted; else fails non-retryably, the result in the failure's details. */
+  checkPermissions(input: CheckPermissionsInput): Promise<PermissionCheckResult>;
   exportPage(input: ExportPageInput): Promise<ExportPageResult>;
   reexportPage(input: ReexportPageInput): Promise<ReexportPageResult>;
   countSegmentMembers(input: { segmentIds: string[] }): Promise<number>;

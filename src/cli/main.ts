@@ -1,11 +1,17 @@
 import { createReadStream } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ActivationClient } from '../client/activationClient';
+import { startCodecServer, DEFAULT_UI_ORIGINS } from '../codec/codecServer';
+import { EncryptionCodec } from '../codec/encryptionCodec';
+import { CODEC_KEY_ENV, CODEC_KEY_FILE_ENV, keyringFromEnv } from '../codec/keyring';
 import { databaseUrlFromEnv, temporalConfigFromEnv } from '../config';
+import { destinationIdSchema, destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
+import { permissionCheckFailure, permissionCheckLines } from '../domain/permissionCheck';
+import { parseInput } from '../domain/validationError';
 import { startDevStack } from '../embedded/devStack';
 import { openStore } from '../store/openStore';
-import { connectWorker, createActivationWorker } from '../worker';
+import { startWorkerProcess } from '../workerProcess';
 import type { ReexportScheduleInfo } from '../client/reexportSchedules';
 import { describeError } from './errors';
 import { emit, fail } from './output';
@@ -41,8 +47,8 @@ function json(cmd: Command): boolean {
 const program = new Command('kinesis-activation')
   .description('Stream profile segment exports to Amazon Kinesis, durably, on Temporal.')
   .option('--json', 'machine-readable output')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(`kinesis-activation: ${str.trim().split('\n')[0]}\n`) });
+  // Usage errors stay on one line, as every failure does; --help has the rest.
+  .configureOutput({ outputError: (str, write) => write(`kinesis-activation: ${str.trim().split('\n')[0]?.replace(/^error: /, '')} (see --help)\n`) });
 
 program
   .command('dev')
@@ -53,7 +59,8 @@ program
   .option('--kinesis-port <port>', 'Kinesis emulator port', '4567')
   .option('--stream <name>', 'stream created in the emulator', 'activation-stream')
   .option('--shards <n>', 'shards of that stream', '2')
-  .action(async (opts: { dataDir: string; temporalPort: string; uiPort: string; kinesisPort: string; stream: string; shards: string }, cmd: Command) => {
+  .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
+  .action(async (opts: { dataDir: string; temporalPort: string; uiPort: string; kinesisPort: string; stream: string; shards: string; metricsPort: string }, cmd: Command) => {
     // The emulator accepts any secret; destinations created from the walk-through reference this one.
     process.env.KINESIS_SECRET ??= 'local';
     const stack = await startDevStack({
@@ -63,8 +70,9 @@ program
       kinesisPort: Number(opts.kinesisPort),
       stream: opts.stream,
       shards: Number(opts.shards),
+      metricsPort: Number(opts.metricsPort),
     });
-    const info = { temporalAddress: stack.temporalAddress, temporalUi: stack.uiUrl, kinesisEndpoint: stack.kinesisEndpoint, stream: stack.stream, databaseUrl: stack.databaseUrl };
+    const info = { temporalAddress: stack.temporalAddress, temporalUi: stack.uiUrl, kinesisEndpoint: stack.kinesisEndpoint, stream: stack.stream, databaseUrl: stack.databaseUrl, metricsUrl: stack.metricsUrl ?? null, codecEndpoint: stack.codecEndpoint ?? null };
     emit(
       json(cmd),
       info,
@@ -74,6 +82,8 @@ program
         `  Temporal Web UI: ${stack.uiUrl}`,
         `  Kinesis:         ${stack.kinesisEndpoint} (stream "${stack.stream}")`,
         `  Store:           ${stack.databaseUrl}`,
+        `  Metrics:         ${stack.metricsUrl ?? 'off'}`,
+        ...(stack.codecEndpoint ? [`  Codec endpoint:  ${stack.codecEndpoint} (payloads are encrypted; the Web UI decrypts through it)`] : []),
         '',
         'Try, in another terminal:',
         `  ./bin/kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
@@ -88,16 +98,16 @@ program
 program
   .command('worker')
   .description('the worker alone, against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and the store in DATABASE_URL')
-  .action(async () => {
+  .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
+  .action(async (opts: { metricsPort: string }) => {
     const store = await openStore(databaseUrlFromEnv());
-    const connection = await connectWorker(temporal);
-    const { worker, close } = await createActivationWorker({ connection, namespace: temporal.namespace, taskQueue: temporal.taskQueue, store });
-    process.stderr.write(`worker polling task queue ${temporal.taskQueue} on ${temporal.address} (namespace ${temporal.namespace})\n`);
+    const worker = await startWorkerProcess({ temporal, store, metricsPort: Number(opts.metricsPort) });
+    const stop = (): void => void worker.shutdown();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     try {
-      await worker.run();
+      await worker.running;
     } finally {
-      close();
-      await connection.close();
       await store.close();
     }
   });
@@ -114,8 +124,11 @@ destination
   .option('--id <id>', 'destination id (default: a new UUID)')
   .option('--access-key-id <id>', 'AWS access key id')
   .option('--secret-access-key-env <VAR>', 'environment variable on the worker that holds the secret access key')
-  .option('--role-arn <arn>', 'IAM role to assume')
-  .option('--external-id <id>', 'external id for the role')
+  .option('--secret-access-key-file <path>', 'file on the worker that holds the secret access key')
+  .option('--role-arn <arn>', 'IAM role the worker assumes (instead of an access key)')
+  .option('--external-id <id>', 'external id the role requires')
+  .option('--session-name <name>', 'session name of the assumed role (shows in CloudTrail)')
+  .option('--sts-endpoint <url>', 'STS endpoint override for the role (VPC endpoint, local emulator)')
   .option('--include-segment-names', 'add segment names to records')
   .option('--include-segment-timestamps', 'add segment and mapping timestamps to records')
   .addOption(new Option('--status-style <style>', 'status of members already exported').choices(['existing', 'realized']).default('existing'))
@@ -127,11 +140,7 @@ destination
       stream: String(opts.stream),
       ...(opts.description ? { description: String(opts.description) } : {}),
       ...(opts.endpoint ? { endpoint: String(opts.endpoint) } : {}),
-      credentials: opts.roleArn
-        ? { type: 'assumeRole', roleArn: String(opts.roleArn), ...(opts.externalId ? { externalId: String(opts.externalId) } : {}) }
-        : opts.accessKeyId || opts.secretAccessKeyEnv
-          ? { type: 'accessKey', accessKeyId: String(opts.accessKeyId ?? ''), secretAccessKeyEnv: String(opts.secretAccessKeyEnv ?? '') }
-          : { type: 'default' },
+      credentials: credentialsFromFlags(opts) as DestinationSettingsInput['credentials'],
       exportOptions: {
         includeSegmentNames: Boolean(opts.includeSegmentNames),
         includeSegmentTimestamps: Boolean(opts.includeSegmentTimestamps),
@@ -139,8 +148,20 @@ destination
       },
       ...(opts.maxRecordBytes ? { maxRecordBytes: Number(opts.maxRecordBytes) } : {}),
     };
+    // Bad input is reported before anything is contacted.
+    parseInput(destinationSettingsSchema, settings, 'destination settings');
+    if (opts.id) parseInput(destinationIdSchema, opts.id, 'destination id');
     const { id } = await withClient((client) => client.createDestination(settings, opts.id ? String(opts.id) : undefined));
     emit(json(cmd), { id }, id);
+  });
+
+destination
+  .command('check <id>')
+  .description('check ListStreams, PutRecord and PutRecords and that the stream exists; exits 0 only if all pass')
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    const result = await withClient((client) => client.checkPermissions(id));
+    emit(json(cmd), result, permissionCheckLines(result).join('\n'));
+    if (!result.ok) fail(permissionCheckFailure(result));
   });
 
 program
@@ -183,6 +204,9 @@ program
         ...(status.reexport ? [`running ${status.reexport.trigger} ${describeReexportProgress(status.reexport)}`] : []),
         ...(status.recentReexports[0] ? [`last ${describeReexportProgress(status.recentReexports[0])}, finished ${status.recentReexports[0].finishedAt}`] : []),
         ...(status.lastError ? [`last error: ${status.lastError}`] : []),
+        ...(status.permissions
+          ? [`permissions (checked ${status.permissions.checkedAt}): ${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict}`]
+          : []),
       ].join('\n'),
     );
   });
@@ -272,6 +296,40 @@ for (const [name, what] of [
       await withClient((client) => (name === 'pause' ? client.pause(id) : client.resume(id)));
       emit(json(cmd), { id, [name === 'pause' ? 'paused' : 'resumed']: true }, `${name}d ${id}`);
     });
+}
+
+program
+  .command('codec-server')
+  .description(`decrypts payloads for the Temporal Web UI (its codec endpoint), with the keys in ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`)
+  .option('--port <port>', 'port to listen on', '8888')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--allow-origin <origin>', `Web UI origin allowed to call it (repeat; default ${DEFAULT_UI_ORIGINS.join(', ')})`, collect, [])
+  .action(async (opts: { port: string; host: string; allowOrigin: string[] }, cmd: Command) => {
+    const keyring = keyringFromEnv();
+    if (!keyring) fail(`no codec key: set ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`);
+    const port = Number(opts.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port: must be a port number (0-65535)');
+    const server = await startCodecServer({
+      codec: new EncryptionCodec(keyring),
+      port,
+      host: opts.host,
+      ...(opts.allowOrigin.length > 0 ? { allowedOrigins: opts.allowOrigin } : {}),
+    });
+    emit(json(cmd), { url: server.url, keyIds: [...keyring.byId.keys()] }, `codec endpoint ${server.url} (keys ${[...keyring.byId.keys()].join(', ')}); set it in the Web UI's codec settings or start the dev server with --ui-codec-endpoint ${server.url}`);
+    const stop = (): void => void server.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+/**
+ * The credentials reference the flags describe. Flags of another mode are kept, so validation
+ * names them (`credentials.externalId: is not a known field`) instead of dropping them.
+ */
+function credentialsFromFlags(opts: Record<string, string | boolean | undefined>): Record<string, string> {
+  const flags = ['accessKeyId', 'secretAccessKeyEnv', 'secretAccessKeyFile', 'roleArn', 'externalId', 'sessionName', 'stsEndpoint'] as const;
+  const given = Object.fromEntries(flags.filter((f) => opts[f] !== undefined).map((f) => [f, String(opts[f])]));
+  const type = given.roleArn !== undefined ? 'assumeRole' : given.accessKeyId !== undefined || given.secretAccessKeyEnv !== undefined || given.secretAccessKeyFile !== undefined ? 'accessKey' : 'default';
+  return { type, ...given };
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(describeError(err, temporal)));

@@ -3,18 +3,23 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { dataConverterFromEnv } from '../codec/dataConverter';
 import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
 import { parseProfileLine } from '../domain/ndjson';
 import { reexportRequestSchema } from '../domain/reexport';
+import { parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
   activateUpdate,
+  checkPermissionsUpdate,
   configureUpdate,
   pauseSignal,
   profilesChangedSignal,
@@ -24,10 +29,9 @@ import {
 } from '../workflows/messages';
 import type { DestinationStatus, ReexportProgress, ReexportRequest } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
-import { parseInput as parse } from './parseInput';
 import { ReexportSchedules } from './reexportSchedules';
 
-export { InvalidInputError } from './parseInput';
+export { InvalidInputError } from '../domain/validationError';
 
 export interface IngestResult {
   accepted: number;
@@ -57,23 +61,28 @@ export class ActivationClient {
     this.schedules = new ReexportSchedules(client, taskQueue);
   }
 
-  static async connect(config: TemporalConfig, store: Store): Promise<ActivationClient> {
+  /** Payloads are encrypted as KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures, unless a data converter is given. */
+  static async connect(config: TemporalConfig, store: Store, dataConverter: DataConverter = dataConverterFromEnv()): Promise<ActivationClient> {
     const connection = await Connection.connect({
       address: config.address,
+      connectTimeout: '5 seconds',
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.apiKey ? { apiKey: config.apiKey } : {}),
     });
-    return new ActivationClient(new Client({ connection, namespace: config.namespace }), store, config.taskQueue);
+    return new ActivationClient(new Client({ connection, namespace: config.namespace, dataConverter }), store, config.taskQueue);
   }
 
   async close(): Promise<void> {
     await this.client.connection.close();
   }
 
-  /** Validates the settings and starts the destination's actor; returns the new destination id. */
+  /**
+   * Validates the settings and starts the destination's actor, which checks its permissions
+   * first (see `checkPermissions` and `status`); returns the new destination id.
+   */
   async createDestination(input: DestinationSettingsInput, id: string = randomUUID()): Promise<{ id: string }> {
-    const settings = parse(destinationSettingsSchema, input);
-    parse(destinationIdSchema, id, 'id');
+    const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
+    parseInput(destinationIdSchema, id, 'destination id');
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,
@@ -90,14 +99,22 @@ export class ActivationClient {
   }
 
   async configure(id: string, input: DestinationSettingsInput): Promise<DestinationStatus> {
-    const settings = parse(destinationSettingsSchema, input);
+    const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     return this.handle(id).executeUpdate(configureUpdate, { args: [settings] });
   }
 
   /** Maps segments and attributes; the destination back-fills current members. */
   async activate(id: string, activation: Activation): Promise<DestinationStatus> {
-    const parsed = parse(activationSchema, activation);
+    const parsed = parseInput(activationSchema, activation, 'activation');
     return this.handle(id).executeUpdate(activateUpdate, { args: [parsed] });
+  }
+
+  /**
+   * Checks the destination's ListStreams, PutRecord and PutRecords grants and its stream now;
+   * the result is also kept in its status. Rejects when the check could not run at all.
+   */
+  async checkPermissions(id: string): Promise<PermissionCheckResult> {
+    return this.handle(id).executeUpdate(checkPermissionsUpdate);
   }
 
   async status(id: string): Promise<DestinationStatus> {
@@ -109,7 +126,7 @@ export class ActivationClient {
    * every member). Rejected, changing nothing, while another re-export of the destination runs.
    */
   async reexport(id: string, request: ReexportRequest = {}): Promise<ReexportProgress> {
-    const parsed = parse(reexportRequestSchema, request);
+    const parsed = parseInput(reexportRequestSchema, request, 're-export request');
     return this.handle(id).executeUpdate(reexportUpdate, { args: [parsed] });
   }
 
@@ -187,6 +204,6 @@ export class ActivationClient {
   }
 
   private handle(id: string) {
-    return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(parse(destinationIdSchema, id, 'id')));
+    return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(parseInput(destinationIdSchema, id, 'destination id')));
   }
 }

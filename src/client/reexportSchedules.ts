@@ -7,7 +7,7 @@ import type { ReexportSchedule } from '../domain/reexport';
 import { DESTINATION_ID } from '../searchAttributes';
 import type { ScheduledReexportInput } from '../workflows/messages';
 import { scheduledReexportWorkflow } from '../workflows';
-import { InvalidInputError, parseInput } from './parseInput';
+import { InvalidInputError, parseInput } from '../domain/validationError';
 
 const SCHEDULE_ID_PREFIX = 'reexport-';
 
@@ -47,7 +47,7 @@ export class ReexportSchedules {
 
   /** Creates the destination's schedule, or replaces its timing (keeping paused state and history). */
   async set(destinationId: string, schedule: ReexportSchedule): Promise<ReexportScheduleInfo> {
-    const id = parseInput(destinationIdSchema, destinationId, 'id');
+    const id = parseInput(destinationIdSchema, destinationId, 'destination id');
     if ((schedule.every === undefined) === (schedule.cron === undefined)) {
       throw new InvalidInputError('schedule: give exactly one of --every DURATION or --cron EXPR');
     }
@@ -87,7 +87,7 @@ export class ReexportSchedules {
   }
 
   async describe(destinationId: string): Promise<ReexportScheduleInfo> {
-    const id = parseInput(destinationIdSchema, destinationId, 'id');
+    const id = parseInput(destinationIdSchema, destinationId, 'destination id');
     return toInfo(id, await this.existing(id, (handle) => handle.describe()));
   }
 
@@ -103,20 +103,20 @@ export class ReexportSchedules {
   }
 
   async delete(destinationId: string): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'id'), (handle) => handle.delete());
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.delete());
   }
 
   async pause(destinationId: string, note = 'paused with kinesis-activation schedule --pause'): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'id'), (handle) => handle.pause(note));
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.pause(note));
   }
 
   async unpause(destinationId: string): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'id'), (handle) => handle.unpause('unpaused with kinesis-activation schedule --unpause'));
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.unpause('unpaused with kinesis-activation schedule --unpause'));
   }
 
   /** Runs the schedule's action now; skipped, like a due run, while the previous scheduled run is going. */
   async trigger(destinationId: string): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'id'), (handle) => handle.trigger(ScheduleOverlapPolicy.SKIP));
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.trigger(ScheduleOverlapPolicy.SKIP));
   }
 
   private handle(destinationId: string) {

@@ -2,6 +2,26 @@ import { z } from 'zod';
 
 type Issue = z.core.$ZodIssue;
 
+/** A bad argument: one line naming the field; nothing was changed. */
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+}
+
+/**
+ * `invalid <what>: field.path: message` - the one line every boundary (CLI, client API,
+ * signal and update validators) rejects bad input with.
+ */
+export function invalidInputMessage(what: string, err: z.ZodError): string {
+  return `invalid ${what}: ${formatZodError(err)}`;
+}
+
+/** Parses `value`, or throws an InvalidInputError with the boundary's one line. */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new InvalidInputError(invalidInputMessage(what, parsed.error));
+  return parsed.data;
+}
+
 /** zod's built-in English messages; an issue whose message equals one of them has no schema-written message. */
 const zodEnglish = z.locales.en().localeError;
 
@@ -23,6 +43,10 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function formatIssue(issue: Issue): string {
+  if (issue.code === 'unrecognized_keys') {
+    // One line per unknown key, named like any other field, so a typo points at itself.
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: is not a known field`).join('; ');
+  }
   const message = readableMessage(issue).replace(/\s+/g, ' ').trim();
   return issue.path.length === 0 ? message : `${formatPath(issue.path)}: ${message}`;
 }
@@ -62,6 +86,9 @@ function shortMessage(issue: Issue): string | undefined {
       return sizeMessage('at most', issue.maximum, issue.origin, issue.inclusive);
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_union':
+      // A discriminated union names the values its discriminator takes.
+      return 'options' in issue && issue.options !== undefined ? `must be one of ${issue.options.map((v) => JSON.stringify(v)).join(', ')}` : undefined;
     case 'invalid_format':
       return issue.format === 'datetime'
         ? 'must be an ISO-8601 date-time such as 2020-05-25T21:24:39Z'

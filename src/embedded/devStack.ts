@@ -1,10 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { startCodecServer } from '../codec/codecServer';
+import { EncryptionCodec } from '../codec/encryptionCodec';
+import { keyringFromEnv } from '../codec/keyring';
 import { DEFAULT_TASK_QUEUE } from '../config';
 import { createKinesisClient } from '../kinesis/client';
 import { openStore } from '../store/openStore';
 import type { Store } from '../store/store';
-import { connectWorker, createActivationWorker } from '../worker';
+import { startWorkerProcess } from '../workerProcess';
 import { ensureStream } from './ensureStream';
 import { startKinesisEmulator } from './kinesisEmulator';
 import { startTemporalDevServer } from './temporalDevServer';
@@ -16,6 +19,7 @@ export interface DevStackOptions {
   kinesisPort: number;
   stream: string;
   shards: number;
+  metricsPort: number;
 }
 
 export interface DevStack {
@@ -24,6 +28,9 @@ export interface DevStack {
   kinesisEndpoint: string;
   stream: string;
   databaseUrl: string;
+  metricsUrl?: string;
+  /** The Web UI's codec endpoint, when payloads are encrypted (a codec key is configured). */
+  codecEndpoint?: string;
   /** Resolves when the worker stops (after `stop`, or on a fatal worker error). */
   running: Promise<void>;
   stop(): Promise<void>;
@@ -41,10 +48,15 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
   };
   try {
+    // With a codec key, the UI decrypts payloads through a local codec endpoint.
+    const keyring = keyringFromEnv();
+    const codec = keyring ? await startCodecServer({ codec: new EncryptionCodec(keyring), allowedOrigins: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`] }) : undefined;
+    if (codec) stops.push(() => codec.stop());
     const temporal = await startTemporalDevServer({
       port: options.temporalPort,
       uiPort: options.uiPort,
       dbFilename: resolve(dataDir, 'temporal.sqlite'),
+      ...(codec ? { uiCodecEndpoint: codec.url } : {}),
     });
     stops.push(() => temporal.stop());
 
@@ -59,19 +71,12 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const store: Store = await openStore(databaseUrl);
     stops.push(() => store.close());
 
-    const connection = await connectWorker({ address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE });
-    stops.push(() => connection.close());
-    const { worker, close } = await createActivationWorker({
-      connection,
-      namespace: temporal.namespace,
-      taskQueue: DEFAULT_TASK_QUEUE,
+    const worker = await startWorkerProcess({
+      temporal: { address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE },
       store,
+      metricsPort: options.metricsPort,
     });
-    const running = worker.run().finally(close);
-    stops.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => undefined);
-    });
+    stops.push(() => worker.shutdown());
 
     return {
       temporalAddress: temporal.address,
@@ -79,7 +84,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       kinesisEndpoint: kinesis.endpoint,
       stream: options.stream,
       databaseUrl,
-      running,
+      ...(worker.metricsUrl ? { metricsUrl: worker.metricsUrl } : {}),
+      ...(codec ? { codecEndpoint: codec.url } : {}),
+      running: worker.running,
       stop: stopAll,
     };
   } catch (err) {

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../searchAttributes';
 import { findTemporalCli } from './temporalCli';
-import { freePort } from './freePort';
+import { freePorts } from './freePort';
 import { waitFor } from './waitFor';
 
 export interface TemporalDevServer {
@@ -24,6 +24,8 @@ export interface TemporalDevServerOptions {
   startTimeoutMs?: number;
   /** Dynamic config values (`--dynamic-config-value KEY=VALUE`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
   dynamicConfig?: Record<string, string | number | boolean>;
+  /** The Web UI asks this codec endpoint to decrypt payloads. */
+  uiCodecEndpoint?: string;
 }
 
 /**
@@ -32,20 +34,23 @@ export interface TemporalDevServerOptions {
  */
 export async function startTemporalDevServer(options: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
   const host = '127.0.0.1';
-  const port = options.port ?? (await freePort());
+  // Chosen together so that no two coincide (a port freed a moment ago can be handed out again).
+  const [frontendPort, httpPort, metricsPort, freeUiPort] = await freePorts(4);
+  const port = options.port ?? (frontendPort);
   const namespace = options.namespace ?? 'default';
   const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--namespace', namespace, '--log-level', 'error'];
-  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
+  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
   let uiUrl: string | undefined;
   if (options.headless) {
     args.push('--headless');
   } else {
-    const uiPort = options.uiPort ?? (await freePort());
+    const uiPort = options.uiPort ?? (freeUiPort);
     args.push('--ui-port', String(uiPort));
     uiUrl = `http://${host}:${uiPort}`;
   }
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 
   const child = spawn(findTemporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });

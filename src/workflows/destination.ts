@@ -18,11 +18,14 @@ import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettings } from '../domain/destination';
+import { PERMISSION_CHECK_FAILED } from '../domain/permissionCheck';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
 import { reexportRequestSchema, scheduledReexportRequestSchema } from '../domain/reexport';
-import { formatZodError } from '../domain/validationError';
+import { invalidInputMessage } from '../domain/validationError';
 import { DESTINATION_STATE } from '../searchAttributes';
 import {
   activateUpdate,
+  checkPermissionsUpdate,
   configureUpdate,
   pauseSignal,
   profilesChangedSignal,
@@ -51,6 +54,10 @@ const { saveDestination, countSegmentMembers, storeHead } = proxyActivities<Acti
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '10 seconds' },
 });
+const { checkPermissions } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
+});
 const { exportPage } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
@@ -67,9 +74,40 @@ const { reexportPage } = proxyActivities<Activities>({
 function parseOrReject<T>(schema: ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw ApplicationFailure.create({ type: 'ValidationError', nonRetryable: true, message: `invalid ${what}: ${formatZodError(parsed.error)}` });
+    throw ApplicationFailure.create({ type: 'ValidationError', nonRetryable: true, message: invalidInputMessage(what, parsed.error) });
   }
   return parsed.data;
+}
+
+/** Histories recorded before permission checks existed replay without them. */
+const PERMISSION_CHECKS = 'permission-checks';
+
+interface CheckOutcome {
+  /** The per-permission result; null when the check could not run (credentials, retries exhausted). */
+  result: PermissionCheckResult | null;
+  /** One line naming what is missing; null when everything passed. */
+  failure: string | null;
+}
+
+/** Checks `settings` with the permission-check activity; a failed check is an outcome, not an exception. */
+async function verifyPermissions(destinationId: string, settings: DestinationSettings): Promise<CheckOutcome> {
+  try {
+    const result = await checkPermissions.executeWithOptions(
+      { summary: `check ListStreams, PutRecord, PutRecords on ${settings.stream} (${settings.region})` },
+      [{ destinationId, settings }],
+    );
+    return { result, failure: null };
+  } catch (err) {
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    if (cause instanceof ApplicationFailure && cause.type === PERMISSION_CHECK_FAILED) {
+      return { result: (cause.details?.[0] as PermissionCheckResult | undefined) ?? null, failure: failureMessage(err) };
+    }
+    return { result: null, failure: `permission check did not complete: ${failureMessage(err)}` };
+  }
+}
+
+function rejectWith(failure: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: PERMISSION_CHECK_FAILED, nonRetryable: true, message: failure });
 }
 
 function failureMessage(err: unknown): string {
@@ -106,6 +144,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     pending: 0,
     counters: { received: 0, exported: 0, skipped: 0, deadLettered: 0 },
     lastError: null,
+    permissions: null,
   };
   const reexportState = carried.reexports ?? emptyReexportState();
   const s = { ...carried, counters: { ...carried.counters }, reexports: reexportState };
@@ -136,10 +175,17 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     lastError: s.lastError,
     checkpoint: s.checkpoint,
     activation: s.activation,
+    permissions: s.permissions ?? null,
     reexport: reexports.active?.progress ?? null,
     recentReexports: reexports.state.recent,
   });
   const mappedSegmentIds = (): string[] => s.activation?.segments.map((x) => x.id) ?? [];
+  /** Records a check of the current settings: a failure stops exporting, a pass lifts that stop. */
+  const recordCheck = (outcome: CheckOutcome): void => {
+    if (outcome.result) s.permissions = outcome.result;
+    s.lastError = outcome.failure;
+    showState();
+  };
 
   setHandler(statusQuery, status);
   setHandler(profilesChangedSignal, ({ seq, count }) => {
@@ -159,8 +205,12 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     configureUpdate,
     async (next) => {
       const parsed = parseOrReject(destinationSettingsSchema, next, 'destination settings');
+      // New settings are checked before they replace the old ones: a failing check changes nothing.
+      const check = patched(PERMISSION_CHECKS) ? await verifyPermissions(destinationId, parsed) : null;
+      if (check?.failure) throw rejectWith(check.failure);
       await saveDestination({ destinationId, settings: parsed, activation: s.activation });
       settings = parsed;
+      if (check?.result) s.permissions = check.result;
       s.lastError = null; // a fixed configuration resumes a destination stopped by an error
       showState();
       return status();
@@ -171,6 +221,11 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     activateUpdate,
     async (next) => {
       const activation = parseOrReject(activationSchema, next, 'activation');
+      if (patched(PERMISSION_CHECKS)) {
+        const check = await verifyPermissions(destinationId, settings);
+        recordCheck(check);
+        if (check.failure) throw rejectWith(check.failure);
+      }
       await saveDestination({ destinationId, settings, activation });
       if (!patched(BACKFILL_BY_SEGMENT_PATCH)) {
         // Runs recorded before back-fills by segment re-decided every stored profile.
@@ -219,13 +274,20 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   setHandler(requestReexportSignal, async (request) => {
     const parsed = scheduledReexportRequestSchema.safeParse(request);
     if (!parsed.success) {
-      log.warn('ignored an invalid re-export request', { error: formatZodError(parsed.error) });
+      log.warn('ignored an invalid re-export request', { error: invalidInputMessage('re-export request', parsed.error) });
       return;
     }
     const { requestedBy, force } = parsed.data;
     const busy = reexports.busyReason(s.activation);
     if (busy) return notifyWaiter(requestedBy, { outcome: 'skipped', reason: busy });
     reexports.start('schedule', force, mappedSegmentIds(), null, [requestedBy]);
+  });
+
+  setHandler(checkPermissionsUpdate, async () => {
+    const check = await verifyPermissions(destinationId, settings);
+    recordCheck(check);
+    if (!check.result) throw rejectWith(check.failure ?? 'permission check returned no result');
+    return check.result;
   });
 
   const changesDue = (): boolean => s.rescan || s.checkpoint < s.knownSeq;
@@ -279,6 +341,8 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
 
   showState();
   await saveDestination({ destinationId, settings, activation: s.activation });
+  // A new destination is checked at once; continued runs carry the result of the last check.
+  if (input.carried === undefined && patched(PERMISSION_CHECKS)) recordCheck(await verifyPermissions(destinationId, settings));
   // With both kinds of work waiting, change pages and re-export pages take turns.
   let lastStep: 'changes' | 'reexport' = 'reexport';
   for (;;) {

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
 
 export type DestinationState = 'idle' | 'exporting' | 'paused' | 'error';
 
@@ -29,6 +30,8 @@ export interface DestinationStatus {
   reexport: ReexportProgress | null;
   /** The last finished re-exports, newest first. */
   recentReexports: ReexportProgress[];
+  /** The latest permission check of the current settings (null before the first). */
+  permissions: PermissionCheckResult | null;
 }
 
 /** Who started a re-export: a user, a Temporal Schedule, or an activation back-filling new segments. */
@@ -87,6 +90,8 @@ export const activateUpdate = defineUpdate<DestinationStatus, [Activation]>('act
 export const reexportUpdate = defineUpdate<ReexportProgress, [ReexportRequest]>('reexport');
 export const requestReexportSignal = defineSignal<[ScheduledReexportRequest]>('requestReexport');
 export const reexportFinishedSignal = defineSignal<[ReexportOutcome]>('reexportFinished');
+/** Checks ListStreams, PutRecord and PutRecords now; answers the result, failed or not. */
+export const checkPermissionsUpdate = defineUpdate<PermissionCheckResult>('checkPermissions');
 
 export interface DestinationWorkflowInput {
   destinationId: string;
@@ -105,6 +110,8 @@ export interface CarriedState {
   pending: number;
   counters: ExportCounters;
   lastError: string | null;
+  /** Absent in state carried by runs older than permission checks. */
+  permissions?: PermissionCheckResult | null;
   /** Absent in state carried by versions before re-exports. */
   reexports?: ReexportState;
 }

@@ -17,10 +17,15 @@ import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationStatus } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
+import type { StoredRecord } from '../support/kinesisStream';
 import { withWorker } from '../support/temporal';
 
 const FIXTURE = resolve(__dirname, '..', 'fixtures', 'e2e-profiles.ndjson');
+const ROUND_2 = resolve(__dirname, '..', 'fixtures', 'e2e-profiles-round2.ndjson');
 const STREAM = 'e2e-activation';
+
+const ANN_IDENTITIES = { ecid: [{ id: '14575006536349286404619648085736425115' }], email_lc_sha256: [{ id: '655332b5fa2aea4498bf7a290cff017cb4' }] };
+const BOB = 'email_lc_sha256:66baf76ef9de8b42df8903f00e0e3dc0b7';
 
 /** What the fixture must produce, keyed by profile id: exactly these records, in the seed's shape. */
 const EXPECTED: Record<string, unknown> = {
@@ -29,12 +34,9 @@ const EXPECTED: Record<string, unknown> = {
     segmentMembership: {
       ups: { 'seg-propensity': { lastQualificationTime: '2020-05-25T21:24:39Z', status: 'realized', name: 'High propensity to convert' } },
     },
-    identityMap: {
-      ecid: [{ id: '14575006536349286404619648085736425115' }],
-      email_lc_sha256: [{ id: '655332b5fa2aea4498bf7a290cff017cb4' }],
-    },
+    identityMap: ANN_IDENTITIES,
   },
-  'email_lc_sha256:66baf76ef9de8b42df8903f00e0e3dc0b7': {
+  [BOB]: {
     person: { email: 'bob@example.com' },
     segmentMembership: {
       ups: {
@@ -48,7 +50,75 @@ const EXPECTED: Record<string, unknown> = {
     segmentMembership: { ups: { 'seg-churn': { lastQualificationTime: '2022-02-02T02:02:02Z', status: 'realized' } } },
     identityMap: { ECID: [{ id: '555' }], phone_sha256: [{ id: 'abc' }, { id: 'def' }] },
   },
+  'p-gus': {
+    person: { email: 'gus@example.com', name: { firstName: 'Gus' } },
+    segmentMembership: { ups: { 'seg-churn': { lastQualificationTime: '2023-03-03T03:03:03Z', status: 'realized' } } },
+    identityMap: { ecid: [{ id: '777' }] },
+  },
 };
+
+/**
+ * What the second round must add, and nothing else: p-dora (unmapped attribute, still outside
+ * every mapped segment) and p-gus (unmapped attribute and unmapped segment) send nothing; p-frank's
+ * two changes in one round become one record with the newest state.
+ */
+const EXPECTED_ROUND_2: Record<string, unknown> = {
+  // A mapped attribute changed (firstName; lastName and the unmapped segment's exit do not count).
+  'p-ann': {
+    person: { email: 'yourstruly@adobe.com', name: { firstName: 'Anna' } },
+    segmentMembership: {
+      ups: { 'seg-propensity': { lastQualificationTime: '2020-05-25T21:24:39Z', status: 'existing', name: 'High propensity to convert' } },
+    },
+    identityMap: ANN_IDENTITIES,
+  },
+  // An identity was added: the full identity map, memberships as existing.
+  [BOB]: {
+    person: { email: 'bob@example.com' },
+    segmentMembership: {
+      ups: {
+        'seg-propensity': { lastQualificationTime: '2020-05-25T23:37:33Z', status: 'existing', name: 'High propensity to convert' },
+        'seg-churn': { lastQualificationTime: '2021-01-02T03:04:05Z', status: 'existing' },
+      },
+    },
+    identityMap: {
+      email_lc_sha256: [{ id: '66baf76ef9de8b42df8903f00e0e3dc0b7' }],
+      ecid: [{ id: '66478888669296734530114754794777368480' }, { id: '70000000000000000000000000000000000007' }],
+    },
+  },
+  // Skipped in round 1 (unmapped segment only), now entered a mapped one.
+  'p-carl': {
+    person: { email: 'carl@example.com' },
+    segmentMembership: { ups: { 'seg-churn': { lastQualificationTime: '2024-04-04T04:04:04Z', status: 'realized' } } },
+    identityMap: { ecid: [{ id: '333' }] },
+  },
+  // Exited her only mapped segment.
+  'p-eve': {
+    segmentMembership: { ups: { 'seg-churn': { lastQualificationTime: '2024-05-05T05:05:05Z', status: 'exited' } } },
+    identityMap: { ECID: [{ id: '555' }], phone_sha256: [{ id: 'abc' }, { id: 'def' }] },
+  },
+  'p-frank': {
+    person: { email: 'frank@new.example' },
+    segmentMembership: {
+      ups: {
+        'seg-propensity': { lastQualificationTime: '2024-07-08T08:08:08Z', status: 'realized', name: 'High propensity to convert' },
+        'seg-churn': { lastQualificationTime: '2024-07-07T07:07:07Z', status: 'realized' },
+      },
+    },
+    identityMap: { ecid: [{ id: '888' }] },
+  },
+};
+
+/** The records are exactly the expected ones (one per profile, matched by partition key), in the seed's shape. */
+function assertRecords(records: readonly StoredRecord[], expected: Record<string, unknown>, round: string): void {
+  const byKey = new Map(Object.entries(expected).map(([profileId, body]) => [profileIdHash(profileId), { profileId, body }]));
+  assert.equal(records.length, byKey.size, `${round}: one record per exported profile, no more`);
+  for (const record of records) {
+    const wanted = byKey.get(record.partitionKey);
+    assert.ok(wanted, `${round}: unexpected partition key ${record.partitionKey}`);
+    assert.deepEqual(JSON.parse(record.data), wanted.body, `${round}: record of ${wanted.profileId}`);
+    byKey.delete(record.partitionKey);
+  }
+}
 
 describe('end-to-end activation through the CLI, a real Temporal dev server and a Kinesis emulator', function () {
   let dir: string;
@@ -71,7 +141,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('turns an NDJSON file into exactly the expected seed-format records', async () => {
+  it('turns an NDJSON file into exactly the expected seed-format records, and a second round of changes into exactly the records the rules call for', async () => {
     process.env.E2E_KINESIS_SECRET = 'e2e-secret-value';
     await withWorker(store, async ({ temporal, client, taskQueue }) => {
       const env = {
@@ -94,41 +164,48 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       );
       assert.equal(activated.code, 0, activated.stderr);
 
-      const ingested = await runCli(['ingest', FIXTURE, '--json'], env);
-      assert.equal(ingested.code, 0, ingested.stderr);
-      const report = JSON.parse(ingested.stdout) as { accepted: number; rejected: { line: number; reason: string }[] };
-      assert.equal(report.accepted, 6); // p-ann twice: coalesced into one record
+      /** Ingests a file through the CLI and waits until the destination decided `received` profiles in all. */
+      const ingest = async (file: string, received: number) => {
+        const ingested = await runCli(['ingest', file, '--json'], env);
+        assert.equal(ingested.code, 0, ingested.stderr);
+        const done = await waitFor(
+          async () => {
+            const status = await client.status(id);
+            return status.state === 'idle' && status.pending === 0 && status.counters.received === received ? status : undefined;
+          },
+          { timeoutMs: 60_000, what: `the destination to decide every profile of ${file}` },
+        );
+        return { report: JSON.parse(ingested.stdout) as { accepted: number; rejected: { line: number; reason: string }[] }, done };
+      };
+
+      const { report, done } = await ingest(FIXTURE, 6);
+      assert.equal(report.accepted, 7); // p-ann twice: coalesced into one record
       assert.deepEqual(report.rejected.map((r) => r.line), [6, 7, 10]);
       assert.match(report.rejected[0]?.reason ?? '', /^invalid JSON/);
       assert.match(report.rejected[1]?.reason ?? '', /identityMap/);
       assert.match(report.rejected[2]?.reason ?? '', /segmentMembership\.ups\.seg-propensity\.status/);
-
-      const done = await waitFor(
-        async () => {
-          const status = await client.status(id);
-          return status.state === 'idle' && status.pending === 0 && status.counters.received === 5 ? status : undefined;
-        },
-        { timeoutMs: 60_000, what: 'the destination to decide every ingested profile' },
-      );
-      assert.deepEqual(done.counters, { received: 5, exported: 3, skipped: 2, deadLettered: 0 });
+      assert.deepEqual(done.counters, { received: 6, exported: 4, skipped: 2, deadLettered: 0 });
 
       const records = await readAllRecords(kinesis, STREAM);
-      const byKey = new Map(Object.entries(EXPECTED).map(([profileId, body]) => [profileIdHash(profileId), { profileId, body }]));
-      assert.equal(records.length, byKey.size, 'one record per exported profile, no more');
-      for (const record of records) {
-        const expected = byKey.get(record.partitionKey);
-        assert.ok(expected, `unexpected partition key ${record.partitionKey}`);
-        assert.deepEqual(JSON.parse(record.data), expected.body, `record of ${expected.profileId}`);
-      }
+      assertRecords(records, EXPECTED, 'round 1');
       const ann = records.find((r) => r.partitionKey === profileIdHash('p-ann'));
       assert.deepEqual(Object.keys(JSON.parse(ann?.data ?? '{}') as object), ['person', 'segmentMembership', 'identityMap'], 'seed key order');
+
+      // Round 2: exits, entries, mapped and unmapped attribute changes, identity changes.
+      const second = await ingest(ROUND_2, 6 + 7);
+      assert.deepEqual(second.report, { accepted: 8, rejected: [], notified: [id] });
+      assert.deepEqual(second.done.counters, { received: 13, exported: 9, skipped: 4, deadLettered: 0 });
+      const afterRound2 = await readAllRecords(kinesis, STREAM);
+      const round1 = new Set(records.map((r) => r.sequenceNumber));
+      assert.deepEqual(afterRound2.filter((r) => round1.has(r.sequenceNumber)), records, 'round 1 records are all still there, unchanged');
+      assertRecords(afterRound2.filter((r) => !round1.has(r.sequenceNumber)), EXPECTED_ROUND_2, 'round 2');
 
       const status = await runCli(['status', id, '--json'], env);
       assert.equal(status.code, 0, status.stderr);
       const parsed = JSON.parse(status.stdout) as DestinationStatus;
       assert.equal(parsed.state, 'idle');
       assert.equal(parsed.lastError, null);
-      assert.deepEqual(parsed.counters, done.counters);
+      assert.deepEqual(parsed.counters, second.done.counters);
 
       // The recorded history replays against the current workflow code.
       const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();

@@ -135,8 +135,8 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
       const { id } = await client.createDestination({ name: 'bad-input', region: 'us-east-1', stream: 'none', endpoint: emulator.endpoint });
       const cases: [string[], RegExp][] = [
-        [['schedule', id, '--every', '5x'], /^kinesis-activation: every: must be a duration such as 30s/],
-        [['schedule', id, '--cron', '* *'], /^kinesis-activation: cron: must be a cron expression/],
+        [['schedule', id, '--every', '5x'], /^kinesis-activation: invalid every: must be a duration such as 30s/],
+        [['schedule', id, '--cron', '* *'], /^kinesis-activation: invalid cron: must be a cron expression/],
         [['schedule', id, '--every', '1h', '--cron', '@daily'], /exactly one of --every DURATION or --cron EXPR/],
         [['schedule', id], /give one of --every DURATION/],
         [['schedule', id, '--every', '1h', '--delete'], /give one of --every DURATION/],

@@ -25,6 +25,11 @@ export interface KinesisFaults {
   dropConnectionRate: number;
   /** Operations (X-Amz-Target names such as `PutRecords`) answered with AccessDeniedException. */
   accessDenied: readonly string[];
+  /**
+   * When above 0, calls signed with an access key first seen longer ago than this are answered
+   * ExpiredTokenException, as AWS answers calls with an expired session (0: never).
+   */
+  credentialLifetimeMs: number;
 }
 
 export interface InjectedFaults {
@@ -33,6 +38,7 @@ export interface InjectedFaults {
   serverErrors: number;
   droppedConnections: number;
   accessDenied: number;
+  expiredTokens: number;
 }
 
 /** What the proxy saw of the client's behaviour. */
@@ -42,6 +48,16 @@ export interface ObservedBehaviour {
    * or another): nonzero means records of one key were in flight together.
    */
   partitionKeyOverlaps: number;
+  /** Access key ids that signed calls, in the order they were first seen. */
+  accessKeyIds: string[];
+}
+
+export interface KinesisFaultProxyOptions {
+  /**
+   * Upstream per signing region (the SigV4 credential scope), standing in for AWS's regional
+   * endpoints; calls signed for other regions go to the default target.
+   */
+  regionEndpoints?: Readonly<Record<string, string>>;
 }
 
 export interface KinesisFaultProxy {
@@ -63,6 +79,7 @@ const NO_FAULTS: KinesisFaults = {
   serverErrorRate: 0,
   dropConnectionRate: 0,
   accessDenied: [],
+  credentialLifetimeMs: 0,
 };
 const SHARD_RECORDS_PER_SECOND = 1000;
 const SHARD_BYTES_PER_SECOND = 1024 * 1024;
@@ -96,14 +113,21 @@ interface Upstream {
   body: Buffer;
 }
 
-export async function startKinesisFaultProxy(targetEndpoint: string, initial: Partial<KinesisFaults> = {}): Promise<KinesisFaultProxy> {
-  const target = new URL(targetEndpoint);
+export async function startKinesisFaultProxy(
+  targetEndpoint: string,
+  initial: Partial<KinesisFaults> = {},
+  options: KinesisFaultProxyOptions = {},
+): Promise<KinesisFaultProxy> {
+  const defaultTarget = new URL(targetEndpoint);
+  const regionTargets = new Map(Object.entries(options.regionEndpoints ?? {}).map(([region, endpoint]) => [region, new URL(endpoint)]));
+  const targetOf = (headers: IncomingHttpHeaders): URL => regionTargets.get(signatureScope(headers)?.region ?? '') ?? defaultTarget;
+  const firstSeen = new Map<string, number>();
   const agent = new Agent({ keepAlive: true });
   let faults: KinesisFaults = { ...NO_FAULTS };
   let random = mulberry32(faults.seed);
   const counts: Record<string, number> = {};
-  const injected: InjectedFaults = { failedEntries: 0, throttledEntries: 0, serverErrors: 0, droppedConnections: 0, accessDenied: 0 };
-  const observed: ObservedBehaviour = { partitionKeyOverlaps: 0 };
+  const injected: InjectedFaults = { failedEntries: 0, throttledEntries: 0, serverErrors: 0, droppedConnections: 0, accessDenied: 0, expiredTokens: 0 };
+  const observed: ObservedBehaviour = { partitionKeyOverlaps: 0, accessKeyIds: [] };
   const shardsByStream = new Map<string, Promise<Shard[]>>();
   const buckets = new Map<string, ShardBucket>();
 
@@ -117,6 +141,7 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
 
   const forward = (req: Pick<IncomingMessage, 'method' | 'url' | 'headers'>, body: Buffer): Promise<Upstream> =>
     new Promise((resolve, reject) => {
+      const target = targetOf(req.headers);
       const headers: IncomingHttpHeaders = { ...req.headers, host: target.host, 'content-length': String(body.length) };
       const upstream = request(
         { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method ?? 'POST', path: req.url ?? '/', headers, agent },
@@ -130,7 +155,8 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
 
   /** The stream's open shards, asked of the emulator once per stream with the caller's auth headers. */
   const shardsOf = (req: IncomingMessage, stream: string): Promise<Shard[]> => {
-    let shards = shardsByStream.get(stream);
+    const key = `${targetOf(req.headers).host}/${stream}`;
+    let shards = shardsByStream.get(key);
     if (!shards) {
       const describe = { method: 'POST', url: '/', headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.DescribeStream' } };
       shards = forward(describe, Buffer.from(JSON.stringify({ StreamName: stream }))).then((res) => {
@@ -144,8 +170,8 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
           end: BigInt(s.HashKeyRange.EndingHashKey),
         }));
       });
-      shards.catch(() => shardsByStream.delete(stream));
-      shardsByStream.set(stream, shards);
+      shards.catch(() => shardsByStream.delete(key));
+      shardsByStream.set(key, shards);
     }
     return shards;
   };
@@ -158,6 +184,8 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
     const synthetic = new Map<number, PutRecordsResultEntry>();
     input.Records.forEach((entry, i) => {
       const shard = shardFor(shards, entry);
+      // No shard holds it (e.g. a permission probe's out-of-range key): the emulator answers.
+      if (!shard) return;
       const rateExceeded = { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: `Rate exceeded for shard ${shard.shardId} in stream ${stream} under account ${ACCOUNT}.` };
       if (chance(faults.recordFailureRate)) {
         injected.failedEntries += 1;
@@ -217,6 +245,18 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
   };
 
   const respond = async (req: IncomingMessage, res: ServerResponse, operation: string, body: Buffer): Promise<void> => {
+    const accessKeyId = signatureScope(req.headers)?.accessKeyId;
+    if (accessKeyId !== undefined) {
+      const now = performance.now();
+      if (!firstSeen.has(accessKeyId)) {
+        firstSeen.set(accessKeyId, now);
+        observed.accessKeyIds.push(accessKeyId);
+      }
+      if (faults.credentialLifetimeMs > 0 && now - (firstSeen.get(accessKeyId) ?? now) > faults.credentialLifetimeMs) {
+        injected.expiredTokens += 1;
+        return sendJson(res, 400, { __type: 'ExpiredTokenException', message: 'The security token included in the request is expired' });
+      }
+    }
     if (faults.accessDenied.includes(operation)) {
       injected.accessDenied += 1;
       const message = `User: arn:aws:iam::${ACCOUNT}:user/kinesis-activation-test is not authorized to perform: kinesis:${operation} because no identity-based policy allows the kinesis:${operation} action`;
@@ -275,6 +315,8 @@ export async function startKinesisFaultProxy(targetEndpoint: string, initial: Pa
       for (const key of Object.keys(counts)) delete counts[key];
       for (const key of Object.keys(injected) as (keyof InjectedFaults)[]) injected[key] = 0;
       observed.partitionKeyOverlaps = 0;
+      observed.accessKeyIds.length = 0;
+      firstSeen.clear();
       buckets.clear();
       shardsByStream.clear();
     },
@@ -310,11 +352,15 @@ class ShardBucket {
 }
 
 /** The shard whose hash key range holds the MD5 of the partition key, as Kinesis routes records. */
-function shardFor(shards: readonly Shard[], entry: { PartitionKey: string; ExplicitHashKey?: string }): Shard {
+function shardFor(shards: readonly Shard[], entry: { PartitionKey: string; ExplicitHashKey?: string }): Shard | undefined {
   const hash = entry.ExplicitHashKey !== undefined ? BigInt(entry.ExplicitHashKey) : BigInt(`0x${createHash('md5').update(entry.PartitionKey, 'utf8').digest('hex')}`);
-  const shard = shards.find((s) => hash >= s.start && hash <= s.end);
-  if (!shard) throw new Error(`no open shard holds hash key ${hash}`);
-  return shard;
+  return shards.find((s) => hash >= s.start && hash <= s.end);
+}
+
+/** The access key and region a SigV4 `Authorization` header was signed with. */
+function signatureScope(headers: IncomingHttpHeaders): { accessKeyId: string; region: string } | undefined {
+  const match = /Credential=([^/,\s]+)\/\d{8}\/([^/]+)\//.exec(headers.authorization ?? '');
+  return match ? { accessKeyId: match[1] as string, region: match[2] as string } : undefined;
 }
 
 function isJson(req: IncomingMessage): boolean {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -7,6 +9,7 @@ import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { Store } from '../../src/store/store';
 import { createActivationWorker } from '../../src/worker';
+import type { ActivationWorkerOptions } from '../../src/worker';
 import { onShutdown } from './services';
 
 export interface TestTemporal {
@@ -57,18 +60,28 @@ export interface WorkerContext {
   taskQueue: string;
 }
 
+/** What a test may set of the worker; the client gets the same data converter. */
+export type TestWorkerOptions = Pick<ActivationWorkerOptions, 'aws' | 'metrics'> & { dataConverter?: DataConverter };
+
 /** Runs `fn` while a fresh worker (own task queue, given store) polls; the worker stops after. */
-export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Promise<T>): Promise<T> {
+export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Promise<T>, options: TestWorkerOptions = {}): Promise<T> {
   const temporal = await getTestTemporal();
   const taskQueue = `test-${randomUUID()}`;
+  const dataConverter = options.dataConverter ?? {};
   const { worker, close } = await createActivationWorker({
     connection: temporal.env.nativeConnection,
     namespace: temporal.server.namespace,
     taskQueue,
     store,
     workflowBundle: temporal.bundle,
+    dataConverter,
+    ...(options.aws ? { aws: options.aws } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
-  const client = new ActivationClient(temporal.env.client, store, taskQueue);
+  const temporalClient = options.dataConverter
+    ? new Client({ connection: temporal.env.connection, namespace: temporal.server.namespace, dataConverter })
+    : temporal.env.client;
+  const client = new ActivationClient(temporalClient, store, taskQueue);
   try {
     return await worker.runUntil(fn({ temporal, client, taskQueue }));
   } finally {

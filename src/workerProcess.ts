@@ -1,0 +1,61 @@
+import type { NativeConnection } from '@temporalio/worker';
+import type { TemporalConfig } from './config';
+import { freePort } from './embedded/freePort';
+import { createLogger } from './observability/logger';
+import { ActivationMetrics } from './observability/metrics';
+import { startMetricsServer } from './observability/metricsServer';
+import type { MetricsServer } from './observability/metricsServer';
+import { installRuntime } from './observability/runtime';
+import type { Store } from './store/store';
+import { connectWorker, createActivationWorker } from './worker';
+
+export interface WorkerProcessOptions {
+  temporal: TemporalConfig;
+  store: Store;
+  /** Port of the Prometheus endpoint (0: any free port; undefined: none). */
+  metricsPort?: number;
+}
+
+export interface WorkerProcess {
+  metricsUrl?: string;
+  /** Resolves when the worker has stopped (after `shutdown`, or on a fatal error). */
+  running: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * A worker as a process runs it (`worker` and `dev`): JSON logs, the Prometheus endpoint with
+ * the SDK's metrics merged in, the worker itself, and an orderly shutdown of all of it.
+ */
+export async function startWorkerProcess(options: WorkerProcessOptions): Promise<WorkerProcess> {
+  const logger = createLogger();
+  const sdkMetricsPort = options.metricsPort !== undefined ? await freePort() : undefined;
+  const { sdkMetricsUrl } = installRuntime(logger, sdkMetricsPort);
+  const metrics = new ActivationMetrics();
+  let metricsServer: MetricsServer | undefined;
+  if (options.metricsPort !== undefined) {
+    metricsServer = await startMetricsServer(metrics, { port: options.metricsPort, ...(sdkMetricsUrl ? { sdkMetricsUrl } : {}) });
+  }
+  const connection: NativeConnection = await connectWorker(options.temporal);
+  const { worker, close } = await createActivationWorker({
+    connection,
+    namespace: options.temporal.namespace,
+    taskQueue: options.temporal.taskQueue,
+    store: options.store,
+    metrics,
+  });
+  logger.info({ taskQueue: options.temporal.taskQueue, address: options.temporal.address, namespace: options.temporal.namespace, metrics: metricsServer?.url }, 'worker started');
+  const running = worker.run().finally(async () => {
+    close();
+    await metricsServer?.stop();
+    await connection.close();
+  });
+  return {
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
+    running,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { ensureStream } from '../../src/embedded/ensureStream';
+import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import { waitFor } from '../../src/embedded/waitFor';
+import { createKinesisClient } from '../../src/kinesis/client';
+import { ActivationMetrics } from '../../src/observability/metrics';
+import { startMetricsServer } from '../../src/observability/metricsServer';
+import type { MetricsServer } from '../../src/observability/metricsServer';
+import { openStore } from '../../src/store/openStore';
+import type { Store } from '../../src/store/store';
+import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
+import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
+import { readAllRecords } from '../support/kinesisStream';
+import { withWorker } from '../support/temporal';
+
+const STREAM = 'metrics-stream';
+const PROFILES = 2000;
+
+/** Sums the samples of one metric for one destination in Prometheus text. */
+function sample(text: string, metric: string, destination: string, extra = ''): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${metric}{`) && line.includes(`destination="${destination}"`) && line.includes(extra)) total += Number(line.split(' ').pop());
+  }
+  return total;
+}
+
+function profiles(count: number): string {
+  return Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      profileId: `m-${i}`,
+      identityMap: { ecid: [{ id: String(i) }] },
+      person: { email: `m${i}@example.com` },
+      segmentMembership: { ups: { 'seg-m': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+    }),
+  ).join('\n');
+}
+
+describe('Prometheus metrics of the worker', () => {
+  let dir: string;
+  let emulator: KinesisEmulator;
+  let proxy: KinesisFaultProxy;
+  let kinesis: KinesisClient;
+  let store: Store;
+  let metrics: ActivationMetrics;
+  let server: MetricsServer;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ka-metrics-'));
+    emulator = await startKinesisEmulator();
+    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    await ensureStream(kinesis, STREAM, 2);
+    // Throttled entries make the failure counters move too.
+    proxy = await startKinesisFaultProxy(emulator.endpoint, { recordFailureRate: 0.2 });
+    store = await openStore(join(dir, 'store.sqlite'));
+    metrics = new ActivationMetrics();
+    server = await startMetricsServer(metrics, { port: 0 });
+  });
+
+  after(async () => {
+    await server.stop();
+    await store.close();
+    await proxy.stop();
+    kinesis.destroy();
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('moves its counters during an export, consistently with what reached the stream', async () => {
+    process.env.METRICS_TEST_SECRET = 'not-a-real-secret';
+    await withWorker(
+      store,
+      async ({ client }) => {
+        const { id } = await client.createDestination({
+          name: 'metrics',
+          region: 'us-east-1',
+          stream: STREAM,
+          endpoint: proxy.endpoint,
+          credentials: { type: 'accessKey', accessKeyId: 'AKIAMETRICSEXAMPLE1', secretAccessKeyEnv: 'METRICS_TEST_SECRET' },
+        });
+        await client.activate(id, { segments: [{ id: 'seg-m' }], attributes: ['person.email'] });
+        await client.ingest(Readable.from([profiles(PROFILES)]));
+
+        const scrapes: number[] = [];
+        let text = '';
+        await waitFor(
+          async () => {
+            text = await fetch(server.url).then((r) => r.text());
+            scrapes.push(sample(text, 'kinesis_activation_records_sent_total', id));
+            return scrapes[scrapes.length - 1] === PROFILES;
+          },
+          { timeoutMs: 120_000, intervalMs: 20, what: 'every record to be counted as sent' },
+        );
+        for (let i = 1; i < scrapes.length; i++) assert.ok(scrapes[i]! >= scrapes[i - 1]!, 'a counter never goes down');
+
+        const records = await readAllRecords(kinesis, STREAM);
+        assert.equal(new Set(records.map((r) => r.partitionKey)).size, PROFILES);
+        assert.equal(sample(text, 'kinesis_activation_records_sent_total', id), records.length, 'sent = records in the stream');
+        const failed = sample(text, 'kinesis_activation_records_failed_total', id);
+        assert.ok(failed > 0, 'injected failures are counted');
+        assert.equal(sample(text, 'kinesis_activation_records_throttled_total', id), failed, 'the proxy fails entries as throttled');
+        const calls = sample(text, 'kinesis_activation_put_calls_total', id);
+        assert.ok(calls >= Math.ceil(PROFILES / 500), `at least one call per 500 records (${calls})`);
+        assert.equal(sample(text, 'kinesis_activation_put_latency_seconds_count', id), calls, 'one latency sample per call');
+        assert.ok(sample(text, 'kinesis_activation_rate_limit_records_per_second', id) > 0);
+      },
+      { metrics },
+    );
+  });
+});

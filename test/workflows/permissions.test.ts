@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { DestinationSettingsInput } from '../../src/domain/destination';
+import type { PermissionCheckResult } from '../../src/domain/permissionCheck';
+import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import { waitFor } from '../../src/embedded/waitFor';
+import { createKinesisClient } from '../../src/kinesis/client';
+import { openStore } from '../../src/store/openStore';
+import type { Store } from '../../src/store/store';
+import { runCli } from '../support/cli';
+import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
+import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
+import { createStream } from '../support/kinesisStream';
+import { withWorker } from '../support/temporal';
+
+const STREAM = 'permission-stream';
+const ACTIVATION = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
+
+/** The update's failure message, as the client API surfaces it. */
+async function updateFailure(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
+    return err.cause instanceof Error ? err.cause.message : err.message;
+  }
+  throw new Error('the update was accepted');
+}
+
+describe('permission checks of a destination actor', () => {
+  let dir: string;
+  let emulator: KinesisEmulator;
+  let proxy: KinesisFaultProxy;
+  let admin: KinesisClient;
+  let store: Store;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ka-perm-'));
+    emulator = await startKinesisEmulator();
+    proxy = await startKinesisFaultProxy(emulator.endpoint);
+    admin = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    await createStream(admin, STREAM, 1);
+    store = await openStore(join(dir, 'store.sqlite'));
+  });
+
+  after(async () => {
+    admin.destroy();
+    await store.close();
+    await proxy.stop();
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops a destination whose grant is missing, names it in status and `destination check`, and resumes once it is granted', async () => {
+    process.env.PERMISSION_TEST_SECRET = 'permission-test-secret';
+    const settings: DestinationSettingsInput = {
+      name: 'perm',
+      region: 'us-east-1',
+      stream: STREAM,
+      endpoint: proxy.endpoint,
+      credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE001', secretAccessKeyEnv: 'PERMISSION_TEST_SECRET' },
+    };
+    proxy.setFaults({ accessDenied: ['PutRecords'] });
+    await withWorker(store, async ({ client, temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const { id } = await client.createDestination(settings);
+
+      // Checked at creation: a non-retryable failure (one attempt) that stops the destination.
+      const stopped = await waitFor(async () => ((await client.status(id)).permissions ? client.status(id) : undefined), { timeoutMs: 30_000, what: 'the first check' });
+      assert.equal(stopped.state, 'error');
+      assert.match(stopped.lastError ?? '', /^kinesis:PutRecords denied on stream permission-stream \(us-east-1\): AccessDeniedException: /);
+      assert.deepEqual(stopped.permissions?.permissions.map((p) => [p.permission, p.verdict]), [['ListStreams', 'granted'], ['PutRecord', 'granted'], ['PutRecords', 'denied']]);
+      assert.equal(proxy.injected.accessDenied, 1, 'the failed check was not retried');
+
+      // Checked before an activation: refused, the mapping unchanged.
+      assert.match(await updateFailure(client.activate(id, ACTIVATION)), /^kinesis:PutRecords denied on stream permission-stream/);
+      assert.equal((await client.status(id)).activation, null);
+
+      const denied = await runCli(['destination', 'check', id], env);
+      assert.equal(denied.code, 1);
+      const lines = denied.stdout.trimEnd().split('\n');
+      assert.equal(lines.length, 4, denied.stdout);
+      assert.match(lines[0] ?? '', /^ListStreams +ok +listed /);
+      assert.match(lines[1] ?? '', /^PutRecord +ok +authorized/);
+      assert.match(lines[2] ?? '', /^PutRecords +denied +AccessDeniedException: .*kinesis:PutRecords/);
+      assert.match(lines[3] ?? '', /^stream +ok +permission-stream is listed in us-east-1$/);
+      assert.match(denied.stderr, /^kinesis-activation: kinesis:PutRecords denied on stream permission-stream \(us-east-1\): .*\n$/);
+
+      const deniedJson = await runCli(['destination', 'check', id, '--json'], env);
+      assert.equal(deniedJson.code, 1);
+      const parsed = JSON.parse(deniedJson.stdout) as PermissionCheckResult;
+      assert.equal(parsed.ok, false);
+      assert.equal(parsed.permissions.find((p) => p.permission === 'PutRecords')?.verdict, 'denied');
+
+      // The grant is given: the check passes, the destination leaves the error state.
+      proxy.reset();
+      const granted = await runCli(['destination', 'check', id], env);
+      assert.equal(granted.code, 0, granted.stderr);
+      assert.deepEqual(granted.stdout.trimEnd().split('\n').map((line) => line.split(/ +/).slice(0, 2).join(' ')), ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok']);
+      const status = await runCli(['status', id], env);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /: idle\n/);
+      assert.match(status.stdout, /\npermissions \(checked [^)]+\): ListStreams granted, PutRecord granted, PutRecords granted; stream exists\n$/);
+      assert.doesNotMatch(status.stdout, /last error/);
+
+      const activated = await client.activate(id, ACTIVATION);
+      assert.deepEqual(activated.activation, ACTIVATION);
+      assert.equal(activated.permissions?.ok, true);
+
+      // New settings are checked before they apply: a missing stream leaves the old ones in place.
+      const failure = await updateFailure(client.configure(id, { ...settings, stream: 'missing-stream' }));
+      assert.equal(failure, 'stream missing-stream not found: no stream named missing-stream among the 1 ListStreams lists in us-east-1; check the stream name and the region');
+      const after = await client.status(id);
+      assert.equal(after.stream, STREAM);
+      assert.equal(after.state, 'idle');
+      assert.equal(((await store.getDestination(id))?.settings as { stream?: string } | undefined)?.stream, STREAM);
+    });
+  });
+
+  it('fails the check at once, naming the reference, when the worker cannot resolve the secret', async () => {
+    await withWorker(store, async ({ client, temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const { id } = await client.createDestination({
+        name: 'unresolvable',
+        region: 'us-east-1',
+        stream: STREAM,
+        endpoint: proxy.endpoint,
+        credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE002', secretAccessKeyEnv: 'NOT_SET_ON_THIS_WORKER' },
+      });
+      const expected = 'permission check did not complete: credentials.secretAccessKeyEnv: environment variable NOT_SET_ON_THIS_WORKER is not set on the worker';
+      const stopped = await waitFor(async () => ((await client.status(id)).lastError ? client.status(id) : undefined), { timeoutMs: 30_000, what: 'the first check to fail' });
+      assert.equal(stopped.state, 'error');
+      assert.equal(stopped.lastError, expected);
+      assert.equal(stopped.permissions, null, 'no permission was tried');
+      const checked = await runCli(['destination', 'check', id], env);
+      assert.equal(checked.code, 1);
+      assert.equal(checked.stdout, '');
+      assert.equal(checked.stderr, `kinesis-activation: ${expected}\n`);
+    });
+  });
+});
