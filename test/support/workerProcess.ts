@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { waitFor } from '../../src/embedded/waitFor';
 
@@ -18,10 +19,14 @@ const BUILT = join(ROOT, 'lib', 'src', 'cli', 'main.js');
 
 export interface WorkerProcess {
   child: ChildProcess;
+  /** The worker identity Temporal records for it (the SDK's default: pid@host). */
+  identity: string;
   /** The last lines the worker wrote to stderr (for failure messages). */
   output(): string;
   /** Stops it with SIGKILL: no shutdown, activities in flight are cut off. */
   kill(): Promise<void>;
+  /** Stops it with SIGTERM (a graceful worker shutdown) and resolves with its exit code; SIGKILL after 30 s. */
+  stop(): Promise<number | null>;
 }
 
 /**
@@ -39,13 +44,24 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<Worker
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-8000);
   });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const running = () => child.exitCode === null && child.signalCode === null;
   const worker: WorkerProcess = {
     child,
+    identity: `${child.pid}@${hostname()}`,
     output: () => stderr,
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (running()) child.kill('SIGKILL');
       await exited;
+    },
+    async stop() {
+      if (running()) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
   try {
