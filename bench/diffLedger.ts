@@ -20,7 +20,7 @@ import type { ExportPageInput, ExportPageResult } from '../src/activities/types'
 import type { Activation } from '../src/domain/activation';
 import { destinationSettingsSchema } from '../src/domain/destination';
 import type { ProfileSnapshot } from '../src/domain/profile';
-import type { WriteStats } from '../src/kinesis/recordWriter';
+import type { WriteSession, WriteStats } from '../src/kinesis/recordWriter';
 import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
 import { openStore } from '../src/store/openStore';
 import type { Store } from '../src/store/store';
@@ -78,12 +78,30 @@ function snapshotOf(i: number, round: 1 | 2): ProfileSnapshot {
   };
 }
 
-/** Acknowledges every record at once, one PutRecords-sized group after another: the export path minus Kinesis. */
+/** Acknowledges every record as it is added, one PutRecords-sized group after another: the export path minus Kinesis. */
 const acknowledgingWriters: RecordWriters = {
   forDestination: () => ({
-    async write(records: readonly OutgoingRecord[], onAcked: (records: OutgoingRecord[]) => Promise<void>): Promise<WriteStats> {
-      for (let start = 0; start < records.length; start += ACK_GROUP) await onAcked(records.slice(start, start + ACK_GROUP));
-      return { calls: Math.ceil(records.length / ACK_GROUP), recordsSent: records.length, retriedEntries: 0, throttledEntries: 0, deadLettered: [], rateLimit: 0, entryErrors: {} };
+    open(onAcked: (records: OutgoingRecord[]) => Promise<void>): WriteSession {
+      let acking: Promise<void> = Promise.resolve();
+      let calls = 0;
+      let sent = 0;
+      return {
+        add(records) {
+          for (let start = 0; start < records.length; start += ACK_GROUP) {
+            const group = records.slice(start, start + ACK_GROUP);
+            calls++;
+            sent += group.length;
+            acking = acking.then(() => onAcked(group));
+          }
+          return [];
+        },
+        whenAtMost: () => acking,
+        cancel: () => undefined,
+        end: async (): Promise<WriteStats> => {
+          await acking;
+          return { calls, recordsSent: sent, retriedEntries: 0, throttledEntries: 0, deadLettered: [], rateLimit: 0, entryErrors: {} };
+        },
+      };
     },
   }),
 };

@@ -16,28 +16,26 @@
  * Worker memory: the peak resident set (VmHWM) after the peak was reset once the worker was up,
  * so it covers the re-exports and not the start-up (workflow bundling).
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { Client, Connection } from '@temporalio/client';
 import { ActivationClient } from '../src/client/activationClient';
 import { destinationWorkflowId } from '../src/domain/destination';
 import { ensureStream } from '../src/embedded/ensureStream';
-import { freePort } from '../src/embedded/freePort';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
-import { decideExport } from '../src/domain/diff';
-import { profileIdHash } from '../src/domain/partitionKey';
+import { destinationSettingsSchema } from '../src/domain/destination';
+import type { DestinationSettingsInput } from '../src/domain/destination';
 import { createKinesisClient } from '../src/kinesis/client';
 import { KinesisRecordWriter } from '../src/kinesis/recordWriter';
 import { openStore } from '../src/store/openStore';
 import type { ReexportProgress } from '../src/workflows/messages';
 import { REEXPORT_PAGE_SIZE } from '../src/workflows/reexports';
-import { profile, profileIds, seedMembers } from '../test/support/profiles';
 import { startWorkerProcess } from '../test/support/workerProcess';
+import { startEmulatorProcess } from './emulator';
+import { BENCH_ACTIVATION, benchProfiles, exportRecords } from './profiles';
 
 interface Pass {
   kind: 'back-fill' | 'unchanged' | 'forced' | 'raw writer';
@@ -72,20 +70,21 @@ function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(match?.[1] ?? NaN);
 }
 
-/** The ceiling: records as a re-export builds them, put in pages by the same writer, nothing else. */
-async function rawWriterPass(kinesis: ReturnType<typeof createKinesisClient>, stream: string, count: number): Promise<Pass> {
-  const writer = new KinesisRecordWriter(kinesis, stream);
-  const activation = { segments: [{ id: 'bench-segment' }], attributes: ['person.email'] };
-  const options = { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' as const };
+/** Profiles written per upsertProfiles call while seeding, as `ingest` writes them. */
+const SEED_BATCH = 5000;
+
+function settingsFor(stream: string, endpoint: string): DestinationSettingsInput {
+  return { name: stream, region: 'us-east-1', stream, endpoint, credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHMARK00001', secretAccessKeyEnv: SECRET_ENV } };
+}
+
+/** The ceiling: the records a re-export builds, put in pages by the same writer, nothing else. */
+async function rawWriterPass(kinesis: ReturnType<typeof createKinesisClient>, settings: DestinationSettingsInput, count: number): Promise<Pass> {
+  const parsed = destinationSettingsSchema.parse(settings);
+  const writer = new KinesisRecordWriter(kinesis, parsed.stream);
   const started = Date.now();
   let exported = 0;
   for (let page = 0; page < count; page += REEXPORT_PAGE_SIZE) {
-    const records = profileIds(`raw-${page}-`, Math.min(REEXPORT_PAGE_SIZE, count - page)).map((id) => {
-      const { snapshot } = profile(id, { 'bench-segment': 'realized' }, { person: { email: `${id}@example.com` } });
-      const decision = decideExport(snapshot, null, activation, options);
-      if (decision.kind !== 'export') throw new Error('a member must be exported');
-      return { profileId: id, partitionKey: profileIdHash(id), data: Buffer.from(JSON.stringify(decision.record)) };
-    });
+    const records = exportRecords(benchProfiles(Math.min(REEXPORT_PAGE_SIZE, count - page), `raw${page}`), parsed);
     await writer.write(records, (acked) => {
       exported += acked.length;
       return Promise.resolve();
@@ -95,25 +94,6 @@ async function rawWriterPass(kinesis: ReturnType<typeof createKinesisClient>, st
   return { kind: 'raw writer', members: count, exported, seconds, perSecond: Math.round(count / seconds) };
 }
 
-/** kinesalite in a process of its own, so neither the worker nor the raw writer shares its event loop. */
-async function startEmulatorProcess(path: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const script = `require(${JSON.stringify(require.resolve('../src/embedded/kinesisEmulator'))}).startKinesisEmulator({ port: ${port}, path: ${JSON.stringify(path)} })`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: 'inherit' });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const endpoint = `http://127.0.0.1:${port}`;
-  const probe = createKinesisClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-  await waitFor(() => probe.send(new ListStreamsCommand({})).then(() => true), { timeoutMs: 30_000, what: 'kinesalite' });
-  probe.destroy();
-  return {
-    endpoint,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 async function benchSize(size: number, shards: number): Promise<SizeResult> {
   const dir = mkdtempSync(join(tmpdir(), `ka-bench-${size}-`));
   const stops: (() => Promise<void>)[] = [];
@@ -121,8 +101,8 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     const server = await startTemporalDevServer({ headless: true });
     stops.push(() => server.stop());
     mkdirSync(join(dir, 'kinesis'));
-    const emulator = await startEmulatorProcess(join(dir, 'kinesis'));
-    stops.push(() => emulator.stop());
+    const emulator = await startEmulatorProcess({ path: join(dir, 'kinesis') });
+    stops.push(() => Promise.resolve(emulator.stop()));
     const kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
     stops.push(() => Promise.resolve(kinesis.destroy()));
     const stream = `bench-${size}`;
@@ -131,9 +111,10 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     const databaseUrl = join(dir, 'store.sqlite');
     const store = await openStore(databaseUrl);
     stops.push(() => store.close());
-    const segment = 'bench-segment';
     const seedStart = Date.now();
-    await seedMembers(store, profileIds('bench-', size), { [segment]: 'realized' });
+    for (let batch = 0; batch * SEED_BATCH < size; batch++) {
+      await store.upsertProfiles(benchProfiles(Math.min(SEED_BATCH, size - batch * SEED_BATCH), `b${batch}`));
+    }
     const seedSeconds = (Date.now() - seedStart) / 1000;
 
     const taskQueue = `bench-${randomUUID()}`;
@@ -152,13 +133,8 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     const connection = await Connection.connect({ address: server.address });
     stops.push(() => connection.close());
     const client = new ActivationClient(new Client({ connection, namespace: server.namespace }), store, taskQueue);
-    const { id } = await client.createDestination({
-      name: 'bench',
-      region: 'us-east-1',
-      stream,
-      endpoint: emulator.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHMARK00001', secretAccessKeyEnv: SECRET_ENV },
-    });
+    const settings = settingsFor(stream, emulator.endpoint);
+    const { id } = await client.createDestination(settings);
 
     const finished = async (reexportId: string): Promise<ReexportProgress> => {
       let lastLine = 0;
@@ -182,7 +158,7 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     };
 
     const passes: Pass[] = [];
-    await client.activate(id, { segments: [{ id: segment }], attributes: ['person.email'] });
+    await client.activate(id, BENCH_ACTIVATION);
     const backfill = await waitFor(async () => (await client.status(id)).reexport ?? (await client.status(id)).recentReexports[0], {
       timeoutMs: 60_000,
       what: 'the back-fill to start',
@@ -191,7 +167,7 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     passes.push(pass('unchanged', await finished((await client.reexport(id)).id)));
     passes.push(pass('forced', await finished((await client.reexport(id, { force: true })).id)));
     const workerPeakMiB = procStatusKiB(pid, 'VmHWM') / 1024;
-    passes.push(await rawWriterPass(kinesis, stream, Math.min(size, RAW_WRITER_RECORDS)));
+    passes.push(await rawWriterPass(kinesis, settings, Math.min(size, RAW_WRITER_RECORDS)));
     const actorRuns = (await client.client.workflow.count(`WorkflowId = '${destinationWorkflowId(id)}'`)).count;
     return { size, seedSeconds, passes, workerRssReadyMiB, workerPeakMiB, actorRuns };
   } finally {

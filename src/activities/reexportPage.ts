@@ -1,7 +1,9 @@
 import { Context } from '@temporalio/activity';
+import type { OutgoingRecord } from '../kinesis/outgoingRecord';
+import type { WriteSession } from '../kinesis/recordWriter';
 import type { Store } from '../store/store';
-import { emptyCounts, exportChunk } from './exportChunk';
-import type { RecordWriters } from './exportChunk';
+import { deadLetter, decideChunk, ledgerWriter, terminalFailure } from './exportPage';
+import type { Chunk, InFlight, RecordWriters } from './exportPage';
 import type { ReexportPageInput, ReexportPageResult } from './types';
 
 /** How often a page tells Temporal the worker is alive, also while Kinesis throttles it. */
@@ -20,15 +22,31 @@ export async function reexportPage(store: Store, writers: RecordWriters, input: 
     const rows = await store.readSegmentMembers(input.segmentIds, input.afterProfileId, input.pageSize);
     const upToSeq = input.upToSeq;
     const inScope = upToSeq === null ? rows : rows.filter((row) => row.seq <= upToSeq);
-    const counts = emptyCounts();
+    const chunk: Chunk = { pending: 0, counts: { decided: inScope.length, exported: 0, skipped: 0, deadLettered: 0 } };
     if (inScope.length > 0) {
-      await exportChunk(store, input, inScope, writers.forDestination(input.destinationId, input.settings), counts);
+      const inFlight = new Map<OutgoingRecord, InFlight>();
+      let session: WriteSession;
+      try {
+        session = writers.forDestination(input.destinationId, input.settings).open(ledgerWriter(store, input.destinationId, inFlight), { signal: ctx.cancellationSignal });
+      } catch (err) {
+        throw terminalFailure(err);
+      }
+      try {
+        const records = await decideChunk(store, input, inScope, chunk, inFlight);
+        await deadLetter(store, input.destinationId, session.add(records), chunk, inFlight);
+        await session.end();
+      } catch (err) {
+        // Calls in flight finish and reach the ledger before the attempt ends.
+        session.cancel(err);
+        await session.end().catch(() => undefined);
+        throw terminalFailure(err);
+      }
     }
     return {
       lastProfileId: rows[rows.length - 1]?.profileId ?? input.afterProfileId,
       read: rows.length,
       more: rows.length >= input.pageSize,
-      ...counts,
+      ...chunk.counts,
     };
   } finally {
     clearInterval(alive);

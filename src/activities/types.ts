@@ -14,16 +14,6 @@ export interface CheckPermissionsInput {
   settings: DestinationSettings;
 }
 
-/** What an export step did. */
-export interface ExportCounts {
-  decided: number;
-  exported: number;
-  skipped: number;
-  deadLettered: number;
-  putCalls: number;
-  throttled: number;
-}
-
 export interface ExportPageInput {
   destinationId: string;
   settings: DestinationSettings;
@@ -33,6 +23,23 @@ export interface ExportPageInput {
   pageSize: number;
 }
 
+/** What an export decided: every decided profile was exported, skipped or dead-lettered. */
+export interface ExportCounts {
+  decided: number;
+  exported: number;
+  skipped: number;
+  deadLettered: number;
+}
+
+/**
+ * An export's checkpoint: every profile up to `afterSeq` was decided, with these counts. Heartbeat
+ * details (a retried attempt resumes there) and the details of a terminal failure.
+ */
+export interface ExportProgress {
+  afterSeq: number;
+  counts: ExportCounts;
+}
+
 export interface ExportPageResult extends ExportCounts {
   /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
   lastSeq: number;
@@ -40,6 +47,10 @@ export interface ExportPageResult extends ExportCounts {
   more: boolean;
   /** Profiles changed after lastSeq, not yet decided. */
   remaining: number;
+  /** PutRecords calls of the last attempt. */
+  putCalls: number;
+  /** Entries throttled in the last attempt. */
+  throttled: number;
 }
 
 export interface ReexportPageInput {

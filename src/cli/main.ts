@@ -7,12 +7,14 @@ import { CODEC_KEY_ENV, CODEC_KEY_FILE_ENV, keyringFromEnv } from '../codec/keyr
 import { databaseUrlFromEnv, temporalConfigFromEnv } from '../config';
 import { destinationIdSchema, destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
+import type { PartitionKeyStrategy } from '../domain/partitionKeyStrategy';
 import { permissionCheckFailure, permissionCheckLines } from '../domain/permissionCheck';
 import { parseInput } from '../domain/validationError';
 import { startDevStack } from '../embedded/devStack';
 import { openStore } from '../store/openStore';
 import { startWorkerProcess } from '../workerProcess';
 import type { ReexportScheduleInfo } from '../client/reexportSchedules';
+import { parseMaxRecordBytesOption, parsePartitionKeyOption } from './destinationOptions';
 import { describeError } from './errors';
 import { emit, fail } from './output';
 import { describeReexportProgress, reexportProgressReporter } from './reexportProgress';
@@ -132,8 +134,9 @@ destination
   .option('--include-segment-names', 'add segment names to records')
   .option('--include-segment-timestamps', 'add segment and mapping timestamps to records')
   .addOption(new Option('--status-style <style>', 'status of members already exported').choices(['existing', 'realized']).default('existing'))
-  .option('--max-record-bytes <n>', 'largest record the stream takes (up to 10 MiB for streams that opted in)')
-  .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+  .option('--partition-key <strategy>', 'hash (of the profile id; default), identity:NAMESPACE or attribute:XDM.PATH', parsePartitionKeyOption)
+  .option('--max-record-bytes <n>', 'largest record the stream takes, e.g. 1MiB (default); streams that opted in take up to 10MiB', parseMaxRecordBytesOption)
+  .action(async (opts: Record<string, string | boolean | undefined> & { partitionKey?: PartitionKeyStrategy; maxRecordBytes?: number }, cmd: Command) => {
     const settings: DestinationSettingsInput = {
       name: String(opts.name),
       region: String(opts.region),
@@ -146,7 +149,8 @@ destination
         includeSegmentTimestamps: Boolean(opts.includeSegmentTimestamps),
         statusStyle: opts.statusStyle === 'realized' ? 'realized' : 'existing',
       },
-      ...(opts.maxRecordBytes ? { maxRecordBytes: Number(opts.maxRecordBytes) } : {}),
+      ...(opts.partitionKey ? { partitionKey: opts.partitionKey } : {}),
+      ...(opts.maxRecordBytes !== undefined ? { maxRecordBytes: opts.maxRecordBytes } : {}),
     };
     // Bad input is reported before anything is contacted.
     parseInput(destinationSettingsSchema, settings, 'destination settings');
@@ -204,6 +208,7 @@ program
         ...(status.reexport ? [`running ${status.reexport.trigger} ${describeReexportProgress(status.reexport)}`] : []),
         ...(status.recentReexports[0] ? [`last ${describeReexportProgress(status.recentReexports[0])}, finished ${status.recentReexports[0].finishedAt}`] : []),
         ...(status.lastError ? [`last error: ${status.lastError}`] : []),
+        ...(status.nextRetryAt ? [`retries at ${status.nextRetryAt} (after ${status.failedAttempts} failed attempts), or at once on resume`] : []),
         ...(status.permissions
           ? [`permissions (checked ${status.permissions.checkedAt}): ${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict}`]
           : []),

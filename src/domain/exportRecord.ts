@@ -2,7 +2,7 @@ import type { Activation, MappedSegment } from './activation';
 import type { ExportOptions } from './exportOptions';
 import type { IdentityMap, ProfileSnapshot } from './profile';
 import type { ExportedIdentity, ExportedSegmentMembership, ExportRecord, Projection } from './projection';
-import { cloneJson, getXdmValue, ownValue, setXdmValue } from './xdmPath';
+import { cloneJson, getXdmValue, ownValue, setOwn, setXdmValue } from './xdmPath';
 
 type ProjectedSegment = Projection['segments'][string];
 
@@ -21,12 +21,12 @@ export function exportedIdentityMap(identityMap: IdentityMap): Record<string, Ex
  * having the attribute (XDM's unset), so it is neither exported nor different from absent.
  */
 export function mappedAttributeValues(snapshot: ProfileSnapshot, paths: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(
-    paths.flatMap((path) => {
-      const value = getXdmValue(snapshot, path);
-      return value === undefined || value === null ? [] : [[path, cloneJson(value)]];
-    }),
-  );
+  const values: Record<string, unknown> = {};
+  for (const path of paths) {
+    const value = getXdmValue(snapshot, path);
+    if (value !== undefined && value !== null) setOwn(values, path, cloneJson(value));
+  }
+  return values;
 }
 
 /**
@@ -34,18 +34,21 @@ export function mappedAttributeValues(snapshot: ProfileSnapshot, paths: readonly
  * order), then `segmentMembership.ups` (mapping order), then `identityMap`.
  */
 export function buildExportRecord(projection: Projection, activation: Activation, options: ExportOptions): ExportRecord {
-  const attributes: Record<string, unknown> = {};
+  // Built in place (no spread or entry arrays): this runs for every exported profile. Mapped
+  // paths never start with segmentMembership or identityMap, so those keys come last.
+  const record: Record<string, unknown> = {};
   for (const path of activation.attributes) {
     const value = ownValue(projection.attributes, path);
-    if (value !== undefined) setXdmValue(attributes, path, value);
+    if (value !== undefined) setXdmValue(record, path, value);
   }
-  const ups = Object.fromEntries(
-    activation.segments.flatMap((segment) => {
-      const projected = ownValue(projection.segments, segment.id);
-      return projected === undefined ? [] : [[segment.id, segmentEntry(projected, segment, options)]];
-    }),
-  );
-  return { ...attributes, segmentMembership: { ups }, identityMap: projection.identityMap };
+  const ups: Record<string, ExportedSegmentMembership> = {};
+  for (const segment of activation.segments) {
+    const projected = ownValue(projection.segments, segment.id);
+    if (projected !== undefined) setOwn(ups, segment.id, segmentEntry(projected, segment, options));
+  }
+  record.segmentMembership = { ups };
+  record.identityMap = projection.identityMap;
+  return record as ExportRecord;
 }
 
 function segmentEntry(projected: ProjectedSegment, segment: MappedSegment, options: ExportOptions): ExportedSegmentMembership {

@@ -6,6 +6,11 @@
  * in flight would allow a different send rate for every round-trip time, and on a fast link
  * even a small in-flight limit overruns a one-shard stream. The writer caps calls in flight
  * separately (its `concurrency`).
+ *
+ * It starts fast (a stream that never throttles is never slowed down) and learns the stream's
+ * capacity from the first throttle, dropping to the rate the stream accepted in the last second.
+ * Later decreases halve, but never below that accepted rate: halving blindly from just above
+ * capacity would leave half the shards' capacity unused while the additive increase climbs back.
  */
 
 /** Time source and timers, injectable so tests need no real waiting. */
@@ -28,7 +33,10 @@ export interface AimdRateLimiterOptions {
   maxRate?: number;
   /** Records per second added after each call in which every entry was accepted. */
   increasePerCall?: number;
-  /** Factor applied to the rate when a call had throttled entries. */
+  /**
+   * Factor applied to the rate when a call had throttled entries, unless the stream accepted
+   * more than that in the last second (then the rate drops to what it accepted).
+   */
   decreaseFactor?: number;
   /** Bucket size, in seconds of the current rate: how far a send may burst after a pause. */
   burstSeconds?: number;
@@ -45,8 +53,11 @@ export type CallOutcome =
   | 'failed';
 
 export interface Permit {
-  /** Reports the outcome of the call; only the first report of a permit counts. */
-  release(outcome: CallOutcome): void;
+  /**
+   * Reports the outcome of the call and how many of its records the service accepted; only the
+   * first report of a permit counts.
+   */
+  release(outcome: CallOutcome, accepted?: number): void;
 }
 
 interface Waiter {
@@ -54,8 +65,12 @@ interface Waiter {
   resolve(permit: Permit): void;
 }
 
+/** The window over which accepted records are counted: Kinesis meters shards per second. */
+const ACCEPTED_WINDOW_MS = 1000;
+
 const DEFAULTS = {
-  initialRate: 5_000,
+  // As fast as a plain loop until the stream first throttles.
+  initialRate: 100_000,
   minRate: 10,
   maxRate: 100_000,
   increasePerCall: 100,
@@ -70,6 +85,8 @@ export class AimdRateLimiter {
   /** Bumped on every decrease: calls sent before it must not shrink the rate a second time. */
   private epoch = 0;
   private readonly queue: Waiter[] = [];
+  /** Records accepted by the service, with when: the last second of it. */
+  private readonly accepted: { at: number; count: number }[] = [];
   private timer: unknown;
   private readonly settings: Required<Omit<AimdRateLimiterOptions, 'clock'>>;
   private readonly clock: Clock;
@@ -164,18 +181,34 @@ export class AimdRateLimiter {
     const epoch = this.epoch;
     let released = false;
     return {
-      release: (outcome) => {
+      release: (outcome, accepted = 0) => {
         if (released) return;
         released = true;
+        this.noteAccepted(accepted);
         if (outcome === 'success') this.adjust(Math.min(this.settings.maxRate, this.currentRate + this.settings.increasePerCall));
-        // Concurrent calls sent at the old rate all come back throttled; halving once per
+        // Concurrent calls sent at the old rate all come back throttled; decreasing once per
         // epoch keeps one burst from collapsing the rate to the minimum.
         else if (outcome === 'throttled' && epoch === this.epoch) {
+          const accepted = Math.min(this.acceptedLastSecond(), this.currentRate);
+          // Until the first throttle the rate was a guess and the sender went as fast as it could,
+          // so what the stream accepted meanwhile is its capacity: go there at once.
+          const floor = this.epoch === 0 && accepted > 0 ? 0 : this.currentRate * this.settings.decreaseFactor;
           this.epoch += 1;
-          this.adjust(Math.max(this.settings.minRate, this.currentRate * this.settings.decreaseFactor));
+          this.adjust(Math.max(this.settings.minRate, floor, accepted));
         }
       },
     };
+  }
+
+  /** Keeps the last second of acceptances (older ones are dropped as time moves on). */
+  private noteAccepted(count: number): void {
+    const now = this.clock.now();
+    while (this.accepted[0] !== undefined && this.accepted[0].at <= now - ACCEPTED_WINDOW_MS) this.accepted.shift();
+    if (count > 0) this.accepted.push({ at: now, count });
+  }
+
+  private acceptedLastSecond(): number {
+    return this.accepted.reduce((sum, a) => sum + a.count, 0);
   }
 
   private adjust(rate: number): void {

@@ -42,8 +42,14 @@ export interface WriteStats {
   entryErrors: Record<string, number>;
 }
 
-const DEFAULT_CONCURRENCY = 4;
+export const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_MAX_CALL_ATTEMPTS = 8;
+/**
+ * Cap on the backoff of entries that failed inside a successful response. The limiter already
+ * slowed the send rate, and a shard's capacity is metered per second: waiting longer than that
+ * finds no more capacity, it only leaves the stream idle at the end of a write.
+ */
+const ENTRY_RETRY_MAX_MS = 1000;
 
 /**
  * Writes records to one stream with PutRecords: several batches in flight, only failed entries
@@ -74,20 +80,46 @@ export class KinesisRecordWriter {
 
   /**
    * Sends every sendable record and resolves once all were acknowledged and passed to `onAcked`
-   * (one call per acknowledged group; the caller writes its ledger there; calls may overlap, but
-   * never for the same profile). Rejects with a KinesisTerminalError on a terminal error, with
-   * the last error when a call kept failing, with onAcked's error, or with the signal's reason;
-   * calls already in flight are finished and acknowledged first (except on abort; an activity
-   * passes its cancellation signal). The per-profile guarantees hold within one write: callers
-   * run one write at a time per destination.
+   * (see `open`); the records that can never be sent are in the stats' `deadLettered`.
    */
   write(
     records: readonly OutgoingRecord[],
     onAcked: (records: OutgoingRecord[]) => Promise<void>,
     options: { signal?: AbortSignal } = {},
   ): Promise<WriteStats> {
-    return new WriteRun(this.client, this.streamName, this.settings, onAcked, options.signal).run(records);
+    const session = this.open(onAcked, options);
+    session.add(records);
+    return session.end();
   }
+
+  /**
+   * Starts a write that takes records as the caller produces them, so producing the next records
+   * overlaps with sending the earlier ones. Each acknowledged group is passed to `onAcked` (the
+   * caller writes its ledger there; calls may overlap, but never for the same profile). The
+   * session fails with a KinesisTerminalError on a terminal error, with the last error when a
+   * call kept failing, with onAcked's error, or with the signal's reason; calls already in flight
+   * are finished and acknowledged first (except on abort; an activity passes its cancellation
+   * signal). The per-profile guarantees hold within one session: callers run one session at a
+   * time per destination.
+   */
+  open(onAcked: (records: OutgoingRecord[]) => Promise<void>, options: { signal?: AbortSignal } = {}): WriteSession {
+    return new WriteRun(this.client, this.streamName, this.settings, onAcked, options.signal);
+  }
+}
+
+/** An open write: records go in with `add`, and `end` waits until all are acknowledged. */
+export interface WriteSession {
+  /**
+   * Queues records behind the ones added before and returns those that can never be sent (also
+   * counted in the stats' `deadLettered`). Throws the session's error once it has failed.
+   */
+  add(records: readonly OutgoingRecord[]): RejectedRecord[];
+  /** Resolves once at most `limit` added records are unacknowledged; rejects once the session failed. */
+  whenAtMost(limit: number): Promise<void>;
+  /** Fails the session (for the caller's own error): nothing more is sent. */
+  cancel(reason: unknown): void;
+  /** Nothing more will be added: resolves with the stats once every record was acknowledged. */
+  end(): Promise<WriteStats>;
 }
 
 interface Entry {
@@ -102,22 +134,29 @@ interface Entry {
 }
 
 /** The state of one write: which entries wait, which profiles are busy, what failed. */
-class WriteRun {
+class WriteRun implements WriteSession {
+  /** Added entries not yet taken, from `cursor` on (the taken prefix is dropped now and then). */
   private fresh: Entry[] = [];
   private cursor = 0;
+  private added = 0;
+  private ended = false;
   /** Entries to (re)send before fresh ones of higher index, sorted by index. */
   private readonly ready: Entry[] = [];
   /** Later records of a busy profile, in order, waiting for the earlier one's acknowledgement. */
   private readonly blocked = new Map<string, Entry[]>();
   /** Profiles with a record admitted and not yet acknowledged (in flight, backing off or ready). */
   private readonly busy = new Set<string>();
+  /** Added sendable entries not yet acknowledged. */
   private outstanding = 0;
+  private readonly roomWaiters: { limit: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private readonly backoffTimers = new Set<NodeJS.Timeout>();
   private failure: { error: unknown } | undefined;
   /** Cancels limiter waits when the run fails. */
   private readonly stopping = new AbortController();
   private wakeUp: () => void = () => undefined;
   private readonly stats: WriteStats;
+  private readonly senders: Promise<void>;
+  private readonly onAbort = (): void => this.fail(this.signal?.reason ?? new Error('write aborted'));
 
   constructor(
     private readonly client: KinesisClient,
@@ -127,33 +166,57 @@ class WriteRun {
     private readonly signal: AbortSignal | undefined,
   ) {
     this.stats = { calls: 0, recordsSent: 0, retriedEntries: 0, throttledEntries: 0, deadLettered: [], rateLimit: settings.limiter.rate, entryErrors: {} };
+    if (this.signal?.aborted) this.onAbort();
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.senders = Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender())).then(() => undefined);
   }
 
-  async run(records: readonly OutgoingRecord[]): Promise<WriteStats> {
+  add(records: readonly OutgoingRecord[]): RejectedRecord[] {
+    if (this.failure) throw this.failure.error;
+    if (this.ended) throw new Error('records added to a write that has ended');
     const { batches, oversize } = packBatches(records, this.settings.limits);
-    this.stats.deadLettered = oversize;
-    this.fresh = batches.flat().map((record, index) => ({ record, index, size: recordSize(record), entryFailures: 0, callFailures: 0 }));
-    this.outstanding = this.fresh.length;
+    this.stats.deadLettered.push(...oversize);
+    if (this.cursor > 0 && this.cursor >= this.fresh.length / 2) {
+      this.fresh = this.fresh.slice(this.cursor);
+      this.cursor = 0;
+    }
+    for (const record of batches.flat()) {
+      this.fresh.push({ record, index: this.added++, size: recordSize(record), entryFailures: 0, callFailures: 0 });
+      this.outstanding += 1;
+    }
+    this.notify();
+    return oversize;
+  }
 
-    const onAbort = (): void => this.fail(this.signal?.reason ?? new Error('write aborted'));
-    if (this.signal?.aborted) onAbort();
-    this.signal?.addEventListener('abort', onAbort, { once: true });
+  async whenAtMost(limit: number): Promise<void> {
+    if (this.failure) throw this.failure.error;
+    if (this.outstanding <= limit) return;
+    await new Promise<void>((resolve, reject) => this.roomWaiters.push({ limit, resolve, reject }));
+  }
+
+  cancel(reason: unknown): void {
+    this.fail(reason);
+  }
+
+  async end(): Promise<WriteStats> {
+    this.ended = true;
+    this.notify();
     try {
-      await Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender()));
+      await this.senders;
     } finally {
-      this.signal?.removeEventListener('abort', onAbort);
+      this.signal?.removeEventListener('abort', this.onAbort);
     }
     this.stats.rateLimit = this.settings.limiter.rate;
     if (this.failure) throw this.failure.error;
     return this.stats;
   }
 
-  /** One slot of `concurrency`: takes the next batch, sends it, repeats until nothing is left. */
+  /** One slot of `concurrency`: takes the next batch, sends it, repeats until the write ended and nothing is left. */
   private async sender(): Promise<void> {
-    while (!this.failure && this.outstanding > 0) {
+    while (!this.failure && !(this.ended && this.outstanding === 0)) {
       const batch = this.takeBatch();
       if (batch.length === 0) {
-        // Everything left is in flight or backing off: wait for one of them to change that.
+        // Everything left is in flight or backing off, or nothing was added yet: wait for a change.
         await new Promise<void>((resolve) => {
           const previous = this.wakeUp;
           this.wakeUp = () => {
@@ -179,6 +242,7 @@ class WriteRun {
     for (const timer of this.backoffTimers) clearTimeout(timer);
     this.backoffTimers.clear();
     this.stopping.abort(error);
+    for (const waiter of this.roomWaiters.splice(0)) waiter.reject(error);
     this.notify();
   }
 
@@ -265,11 +329,11 @@ class WriteRun {
         this.stats.throttledEntries += 1;
       }
     });
-    permit.release(failed.length === 0 ? 'success' : throttled ? 'throttled' : 'failed');
+    permit.release(failed.length === 0 ? 'success' : throttled ? 'throttled' : 'failed', acked.length);
 
     if (failed.length > 0) {
       for (const entry of failed) entry.entryFailures += 1;
-      this.retryLater(failed, Math.max(...failed.map((e) => e.entryFailures)));
+      this.retryLater(failed, Math.max(...failed.map((e) => e.entryFailures)), ENTRY_RETRY_MAX_MS);
     }
     if (acked.length === 0) return;
     this.stats.recordsSent += acked.length;
@@ -304,14 +368,16 @@ class WriteRun {
   }
 
   /** Puts entries back after a backoff; their profiles stay busy meanwhile, so nothing overtakes them. */
-  private retryLater(entries: Entry[], attempt: number): void {
+  private retryLater(entries: Entry[], attempt: number, capMs = Infinity): void {
     if (this.failure) return;
     this.stats.retriedEntries += entries.length;
+    const { baseMs, maxMs } = this.settings.backoff;
+    const delay = backoffDelay(attempt, { ...this.settings.backoff, maxMs: Math.max(baseMs, Math.min(maxMs, capMs)) });
     const timer = setTimeout(() => {
       this.backoffTimers.delete(timer);
       for (const entry of entries) this.insertReady(entry);
       this.notify();
-    }, backoffDelay(attempt, this.settings.backoff));
+    }, delay);
     this.backoffTimers.add(timer);
   }
 
@@ -329,6 +395,13 @@ class WriteRun {
   /** An acknowledged entry frees its profile for the profile's next record, if any. */
   private complete(entry: Entry): void {
     this.outstanding -= 1;
+    for (let i = this.roomWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.roomWaiters[i] as (typeof this.roomWaiters)[number];
+      if (this.outstanding <= waiter.limit) {
+        this.roomWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
     const profileId = entry.record.profileId;
     const queue = this.blocked.get(profileId);
     const next = queue?.shift();

@@ -13,7 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ZodType } from 'zod';
-import type { Activities } from '../activities/types';
+import type { Activities, ExportCounts, ExportProgress } from '../activities/types';
 import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationSettingsSchema } from '../domain/destination';
@@ -35,11 +35,27 @@ import {
   resumeSignal,
   statusQuery,
 } from './messages';
-import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ReexportOutcome } from './messages';
+import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ErrorRetry, ReexportOutcome } from './messages';
 import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
 
-/** Profiles read, diffed and sent per export activity. */
-export const EXPORT_PAGE_SIZE = 10_000;
+/**
+ * Profiles read, diffed and sent per export activity. The activity streams its page in small
+ * chunks, so the size bounds no memory; between pages the writer drains and the next activity
+ * is scheduled, a pause large pages make rare. Counters in `status` move page by page.
+ */
+export const EXPORT_PAGE_SIZE = 50_000;
+
+/**
+ * A destination stopped by an error (a terminal Kinesis error, missing credentials) tries again
+ * by itself on this capped exponential schedule: one export attempt, whose first calls fail fast
+ * while the cause remains, so a broken destination costs a few calls per retry, not a storm.
+ */
+export const DEFAULT_ERROR_RETRY: ErrorRetry = { initialMs: 10_000, maxMs: 10 * 60_000 };
+
+/** The wait before the automatic retry that follows `failedAttempts` failures in a row. */
+export function errorRetryDelay(failedAttempts: number, retry: ErrorRetry): number {
+  return Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(Math.max(failedAttempts - 1, 0), 30));
+}
 
 /**
  * Continue-as-new at this history length even where the server does not suggest it (it suggests
@@ -124,6 +140,12 @@ async function notifyWaiter(workflowId: string, outcome: ReexportOutcome): Promi
   }
 }
 
+/** The progress a failed export reported with its terminal failure, if any. */
+function failureProgress(err: unknown): ExportProgress | undefined {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
+  return err.cause.details?.[0] as ExportProgress | undefined;
+}
+
 /**
  * The destination actor: one long-lived workflow per destination. It holds the non-secret
  * settings and the activation, learns of profile changes by signal, and exports them page by
@@ -134,6 +156,7 @@ async function notifyWaiter(workflowId: string, outcome: ReexportOutcome): Promi
  */
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<void> {
   const { destinationId } = input;
+  const errorRetry = input.errorRetry ?? DEFAULT_ERROR_RETRY;
   let settings: DestinationSettings = input.settings;
   const carried: CarriedState = input.carried ?? {
     activation: null,
@@ -147,9 +170,12 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     permissions: null,
   };
   const reexportState = carried.reexports ?? emptyReexportState();
-  const s = { ...carried, counters: { ...carried.counters }, reexports: reexportState };
+  const s = { ...carried, counters: { ...carried.counters }, failedAttempts: carried.failedAttempts ?? 0, reexports: reexportState };
   const reexports = new Reexports(reexportState);
   let exporting = false;
+  /** While in error: when the automatic retry is due (epoch ms), and whether it is due now. */
+  let nextRetryAt: number | null = null;
+  let retryDue = false;
   // Bumped when the activation changes, so a page started under the old mapping moves no checkpoint.
   let generation = 0;
 
@@ -173,6 +199,8 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     pending: s.pending,
     counters: { ...s.counters },
     lastError: s.lastError,
+    failedAttempts: s.failedAttempts,
+    nextRetryAt: nextRetryAt === null ? null : new Date(nextRetryAt).toISOString(),
     checkpoint: s.checkpoint,
     activation: s.activation,
     permissions: s.permissions ?? null,
@@ -196,9 +224,14 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     s.paused = true;
     showState();
   });
+  /** A user's fix (resume, new settings) ends an error at once; the next export tells if it worked. */
+  const clearError = (): void => {
+    s.lastError = null;
+    s.failedAttempts = 0;
+  };
   setHandler(resumeSignal, () => {
     s.paused = false;
-    s.lastError = null;
+    clearError();
     showState();
   });
   setHandler(
@@ -211,7 +244,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
       await saveDestination({ destinationId, settings: parsed, activation: s.activation });
       settings = parsed;
       if (check?.result) s.permissions = check.result;
-      s.lastError = null; // a fixed configuration resumes a destination stopped by an error
+      clearError(); // a fixed configuration resumes a destination stopped by an error
       showState();
       return status();
     },
@@ -291,30 +324,27 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   });
 
   const changesDue = (): boolean => s.rescan || s.checkpoint < s.knownSeq;
-  const hasWork = (): boolean =>
-    s.activation !== null && !s.paused && s.lastError === null && (changesDue() || reexports.active !== null);
+  const pendingWork = (): boolean => s.activation !== null && (changesDue() || reexports.active !== null);
+  const hasWork = (): boolean => pendingWork() && !s.paused && (s.lastError === null || retryDue);
+  // Only a destination with something to export waits on the retry timer, so an idle one in error adds no timers.
+  const retryWaiting = (): boolean => s.lastError !== null && !s.paused && pendingWork();
   const historyFull = (): boolean =>
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= HISTORY_EVENTS_LIMIT;
-  const count = (page: { decided: number; exported: number; skipped: number; deadLettered: number }): void => {
-    s.counters.received += page.decided;
-    s.counters.exported += page.exported;
-    s.counters.skipped += page.skipped;
-    s.counters.deadLettered += page.deadLettered;
-  };
+  const wake = (): boolean => hasWork() || historyFull();
 
-  const exportChanges = async (activation: Activation): Promise<void> => {
-    const startedGeneration = generation;
-    const page = await exportPage.executeWithOptions(
-      { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
-      [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
-    );
-    count(page);
-    if (generation === startedGeneration) {
-      s.checkpoint = Math.max(s.checkpoint, page.lastSeq);
-      s.knownSeq = Math.max(s.knownSeq, page.lastSeq);
-      s.rescan = page.more;
-      s.pending = page.remaining;
-    }
+  const count = (counts: ExportCounts): void => {
+    s.counters.received += counts.decided;
+    s.counters.exported += counts.exported;
+    s.counters.skipped += counts.skipped;
+    s.counters.deadLettered += counts.deadLettered;
+  };
+  /** Adds what an export decided, and moves the checkpoint unless the activation changed meanwhile. */
+  const tally = (counts: ExportCounts, lastSeq: number, startedGeneration: number): boolean => {
+    count(counts);
+    if (generation !== startedGeneration) return false;
+    s.checkpoint = Math.max(s.checkpoint, lastSeq);
+    s.knownSeq = Math.max(s.knownSeq, lastSeq);
+    return true;
   };
 
   /** One step of the running re-export: count its members first, then one page after the cursor. */
@@ -346,22 +376,53 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   // With both kinds of work waiting, change pages and re-export pages take turns.
   let lastStep: 'changes' | 'reexport' = 'reexport';
   for (;;) {
-    await condition(() => hasWork() || historyFull());
+    if (retryWaiting()) {
+      const delay = errorRetryDelay(s.failedAttempts, errorRetry);
+      nextRetryAt = Date.now() + delay;
+      retryDue = !(await condition(wake, delay, { summary: `retry after error (failed attempts: ${s.failedAttempts})` }));
+      nextRetryAt = null;
+    } else {
+      await condition(() => wake() || retryWaiting());
+    }
     if (historyFull()) {
       // The re-export cursor and every counter travel in `s`.
       await condition(allHandlersFinished);
-      return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s });
+      return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s, ...(input.errorRetry ? { errorRetry: input.errorRetry } : {}) });
+    }
+    if (!hasWork()) {
+      retryDue = false; // nothing to retry yet: the next change waits for the next retry
+      continue;
     }
     const activation = s.activation as Activation;
+    const startedGeneration = generation;
     lastStep = changesDue() && (reexports.active === null || lastStep === 'reexport') ? 'changes' : 'reexport';
     exporting = true;
     showState();
     try {
-      await (lastStep === 'changes' ? exportChanges(activation) : reexportStep(activation));
+      if (lastStep === 'changes') {
+        const page = await exportPage.executeWithOptions(
+          { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
+          [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
+        );
+        if (tally(page, page.lastSeq, startedGeneration)) {
+          s.rescan = page.more;
+          s.pending = page.remaining;
+        }
+      } else {
+        await reexportStep(activation);
+      }
+      clearError();
     } catch (err) {
       s.lastError = failureMessage(err);
+      s.failedAttempts += 1;
+      // A failed re-export page moves no cursor: it is repeated when the destination retries.
+      const progress = lastStep === 'changes' ? failureProgress(err) : undefined;
+      if (progress && tally(progress.counts, progress.afterSeq, startedGeneration)) {
+        s.pending = Math.max(0, s.pending - progress.counts.decided);
+      }
     } finally {
       exporting = false;
+      retryDue = false;
       showState();
     }
   }

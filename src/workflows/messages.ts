@@ -23,6 +23,10 @@ export interface DestinationStatus {
   pending: number;
   counters: ExportCounters;
   lastError: string | null;
+  /** Export attempts that failed in a row (0 while healthy). */
+  failedAttempts: number;
+  /** While in `error`: when the destination tries again by itself (ISO-8601); `resume` or `configure` try at once. */
+  nextRetryAt: string | null;
   /** The change sequence up to which every profile has been decided. */
   checkpoint: number;
   activation: Activation | null;
@@ -93,11 +97,19 @@ export const reexportFinishedSignal = defineSignal<[ReexportOutcome]>('reexportF
 /** Checks ListStreams, PutRecord and PutRecords now; answers the result, failed or not. */
 export const checkPermissionsUpdate = defineUpdate<PermissionCheckResult>('checkPermissions');
 
+/** How a destination stopped by an error tries again: after `initialMs`, doubling up to `maxMs`. */
+export interface ErrorRetry {
+  initialMs: number;
+  maxMs: number;
+}
+
 export interface DestinationWorkflowInput {
   destinationId: string;
   settings: DestinationSettings;
   /** Carried over by continue-as-new; absent on the first run. */
   carried?: CarriedState;
+  /** Defaults to DEFAULT_ERROR_RETRY. */
+  errorRetry?: ErrorRetry;
 }
 
 /** JSON-safe state carried across continue-as-new. */
@@ -112,6 +124,8 @@ export interface CarriedState {
   lastError: string | null;
   /** Absent in state carried by runs older than permission checks. */
   permissions?: PermissionCheckResult | null;
+  /** Absent in state carried by earlier versions. */
+  failedAttempts?: number;
   /** Absent in state carried by versions before re-exports. */
   reexports?: ReexportState;
 }

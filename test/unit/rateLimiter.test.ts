@@ -141,6 +141,26 @@ describe('AimdRateLimiter', () => {
     assert.equal(l.rate, 25, 'a call sent after the decrease may decrease again');
   });
 
+  it('on the first throttle drops to what the stream accepted in the last second, later halves but not below it', async () => {
+    const l = limiter({ initialRate: 1000, maxRate: 1000 });
+    const [a, b] = await Promise.all([l.acquire(100), l.acquire(100)]);
+    a?.release('success', 200);
+    await clock.advance(400);
+    b?.release('throttled', 100);
+    assert.equal(l.rate, 300, 'the first throttle: straight to the 300 records accepted, not half of 1000');
+
+    const [c, d] = await Promise.all([l.acquire(1), l.acquire(1)]);
+    await clock.advance(200);
+    c?.release('success', 250);
+    assert.equal(l.rate, 310);
+    d?.release('throttled', 0);
+    assert.equal(l.rate, 310, '550 accepted in the last second: no decrease below that');
+
+    await clock.advance(1000);
+    (await l.acquire(1)).release('throttled', 0);
+    assert.equal(l.rate, 155, 'nothing accepted in the last second: halved');
+  });
+
   it('counts only the first release of a permit', async () => {
     const l = limiter();
     const permit = await l.acquire(1);

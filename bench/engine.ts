@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { tsToMs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
+import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { ExportPageResult } from '../src/activities/types';
+import { ActivationClient } from '../src/client/activationClient';
+import { destinationWorkflowId } from '../src/domain/destination';
+import type { DestinationSettingsInput } from '../src/domain/destination';
+import { waitFor } from '../src/embedded/waitFor';
+import { SqliteStore } from '../src/store/sqliteStore';
+import { createActivationWorker } from '../src/worker';
+import type { DestinationStatus } from '../src/workflows/messages';
+import { measureCpu } from './cpu';
+import { BENCH_ACTIVATION } from './profiles';
+import type { BenchProfile } from './profiles';
+
+const EventType = temporal.api.enums.v1.EventType;
+
+export interface EngineRun {
+  /** Milliseconds to parse the NDJSON and write the snapshots to the store. */
+  ingestMs: number;
+  /** Milliseconds from `activate` until the destination decided every profile. */
+  exportMs: number;
+  /** CPU seconds of each measured process during the export. */
+  cpu: Record<string, number>;
+  status: DestinationStatus;
+  /** PutRecords calls, and entries throttled, as the export activities reported them. */
+  putCalls: number;
+  throttled: number;
+}
+
+export interface EngineTarget {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  bundle: WorkflowBundleWithSourceMap;
+}
+
+/**
+ * From the destination's history: when its last export activity completed (epoch ms, by the
+ * Temporal server's clock), and the PutRecords calls and throttled entries the exports reported.
+ */
+async function exportsOf(client: Client, workflowId: string): Promise<{ completedAt: number; putCalls: number; throttled: number }> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const completed = (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+  const last = completed[completed.length - 1];
+  if (!last) throw new Error(`${workflowId} completed no activity`);
+  let putCalls = 0;
+  let throttled = 0;
+  for (const event of completed) {
+    const payload = event.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+    const result = payload ? defaultPayloadConverter.fromPayload<Partial<ExportPageResult> | undefined>(payload) : undefined;
+    putCalls += result?.putCalls ?? 0;
+    throttled += result?.throttled ?? 0;
+  }
+  return { completedAt: tsToMs(last.eventTime), putCalls, throttled };
+}
+
+/**
+ * The whole product on one fresh SQLite store and worker: ingest the profiles as NDJSON, create
+ * a destination, activate it and wait until it decided every profile: from `activate` to the
+ * completion of the last export activity.
+ */
+export async function runEngine(
+  target: EngineTarget,
+  settings: DestinationSettingsInput,
+  profiles: readonly BenchProfile[],
+  pids: Record<string, number>,
+): Promise<EngineRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'ka-bench-'));
+  const store = new SqliteStore(join(dir, 'store.sqlite'));
+  const taskQueue = `bench-${randomUUID()}`;
+  const { worker, close } = await createActivationWorker({
+    connection: target.connection,
+    namespace: target.namespace,
+    taskQueue,
+    store,
+    workflowBundle: target.bundle,
+  });
+  const client = new ActivationClient(target.client, store, taskQueue);
+  try {
+    return await worker.runUntil(async () => {
+      const { id } = await client.createDestination(settings);
+      // The actor's first workflow task on a new worker builds its sandbox: not part of an export.
+      await client.status(id);
+      const ndjson = Readable.from(profiles.map((p) => `${JSON.stringify(p.snapshot)}\n`));
+      const ingestStarted = performance.now();
+      const ingested = await client.ingest(ndjson);
+      const ingestMs = performance.now() - ingestStarted;
+      if (ingested.accepted !== profiles.length) throw new Error(`ingest accepted ${ingested.accepted} of ${profiles.length}`);
+
+      const exportStarted = Date.now();
+      const { result: status, cpu } = await measureCpu(pids, async () => {
+        await client.activate(id, BENCH_ACTIVATION);
+        return waitFor(
+          async () => {
+            const s = await client.status(id);
+            return s.lastError !== null || (s.state === 'idle' && s.counters.received >= profiles.length) ? s : undefined;
+          },
+          // Queries run on the worker too: polling is kept slow, and the end is read from history.
+          { timeoutMs: 600_000, intervalMs: 250, what: `the destination to export ${profiles.length} profiles` },
+        );
+      });
+      const exports = await exportsOf(target.client, destinationWorkflowId(id));
+      const exportMs = exports.completedAt - exportStarted;
+      if (status.lastError !== null) throw new Error(`destination failed: ${status.lastError}`);
+      await client.client.workflow.getHandle(destinationWorkflowId(id)).terminate('bench done');
+      return { ingestMs, exportMs, cpu, status, putCalls: exports.putCalls, throttled: exports.throttled };
+    });
+  } finally {
+    close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

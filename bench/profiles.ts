@@ -1,0 +1,45 @@
+import type { Activation } from '../src/domain/activation';
+import { decideExport } from '../src/domain/diff';
+import type { DestinationSettings } from '../src/domain/destination';
+import { partitionKeyOf } from '../src/domain/partitionKey';
+import type { ProfileSnapshot } from '../src/domain/profile';
+import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
+
+/** What the bench maps: one segment and two attributes, as a typical activation. */
+export const BENCH_ACTIVATION: Activation = {
+  segments: [{ id: 'seg-bench', name: 'Bench audience' }],
+  attributes: ['person.email', 'person.name.firstName'],
+};
+
+export interface BenchProfile {
+  profileId: string;
+  snapshot: ProfileSnapshot;
+}
+
+/** `count` profiles of the mapped segment, each about the size of a real profile export. */
+export function benchProfiles(count: number, tag: string): BenchProfile[] {
+  return Array.from({ length: count }, (_, i) => {
+    const profileId = `${tag}-${String(i).padStart(8, '0')}`;
+    return {
+      profileId,
+      snapshot: {
+        profileId,
+        identityMap: {
+          ecid: [{ id: `${10 ** 17 + i}${tag.length}`, primary: true }],
+          email_lc_sha256: [{ id: `${i.toString(16).padStart(12, '0')}655332b5fa2aea4498bf7a290cff017cb4` }],
+        },
+        person: { email: `user${i}@example.com`, name: { firstName: `First${i}`, lastName: `Last${i}` } },
+        segmentMembership: { ups: { 'seg-bench': { status: 'realized', lastQualificationTime: '2024-05-25T21:24:39Z' } } },
+      },
+    };
+  });
+}
+
+/** The records the engine builds for these profiles (first export): the bare loop sends the same bytes. */
+export function exportRecords(profiles: readonly BenchProfile[], settings: DestinationSettings): OutgoingRecord[] {
+  return profiles.map(({ profileId, snapshot }) => {
+    const decision = decideExport(snapshot, null, BENCH_ACTIVATION, settings.exportOptions);
+    if (decision.kind !== 'export') throw new Error(`bench profile ${profileId} would not be exported (${decision.reason})`);
+    return { profileId, partitionKey: partitionKeyOf(settings.partitionKey, profileId, snapshot), data: Buffer.from(JSON.stringify(decision.record)) };
+  });
+}

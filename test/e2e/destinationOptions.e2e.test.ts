@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { destinationWorkflowId } from '../../src/domain/destination';
+import { ensureStream } from '../../src/embedded/ensureStream';
+import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import { waitFor } from '../../src/embedded/waitFor';
+import { createKinesisClient } from '../../src/kinesis/client';
+import { openStore } from '../../src/store/openStore';
+import type { Store } from '../../src/store/store';
+import { runCli } from '../support/cli';
+import { readAllRecords } from '../support/kinesisStream';
+import { withWorker } from '../support/temporal';
+
+const STREAM = 'e2e-options';
+
+/** A profile of seg-a whose email identity becomes its partition key; `pad` makes its record large. */
+function profileLine(n: number, pad = ''): string {
+  return JSON.stringify({
+    profileId: `opt-${n}`,
+    identityMap: { ecid: [{ id: `${n}` }], email_lc_sha256: [{ id: `email-hash-${n}` }] },
+    person: { email: `opt${n}@example.com`, note: pad },
+    segmentMembership: { ups: { 'seg-a': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+  });
+}
+
+describe('destination create --partition-key and --max-record-bytes through the CLI', function () {
+  let dir: string;
+  let emulator: KinesisEmulator;
+  let kinesis: KinesisClient;
+  let store: Store;
+
+  before(async () => {
+    process.env.E2E_OPTIONS_SECRET = 'secret';
+    dir = mkdtempSync(join(tmpdir(), 'ka-e2e-options-'));
+    emulator = await startKinesisEmulator();
+    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    await ensureStream(kinesis, STREAM, 1);
+    store = await openStore(join(dir, 'store.sqlite'));
+  });
+
+  after(async () => {
+    kinesis?.destroy();
+    await store?.close();
+    await emulator?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keys records by the chosen identity and dead-letters records over the chosen size', async () => {
+    await withWorker(store, async ({ client, temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const created = await runCli(
+        ['destination', 'create', '--json', '--name', 'options', '--region', 'us-east-1', '--stream', STREAM, '--endpoint', emulator.endpoint,
+          '--access-key-id', 'AKIAE2EEXAMPLE0002', '--secret-access-key-env', 'E2E_OPTIONS_SECRET',
+          '--partition-key', 'identity:email_lc_sha256', '--max-record-bytes', '2KiB'],
+        env,
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const { id } = JSON.parse(created.stdout) as { id: string };
+      const activated = await runCli(['activate', id, '--segment', 'seg-a', '--attribute', 'person.email', '--attribute', 'person.note'], env);
+      assert.equal(activated.code, 0, activated.stderr);
+
+      const ingested = await runCli(['ingest', '-'], env, [profileLine(1), profileLine(2, 'x'.repeat(3000)), profileLine(3)].join('\n'));
+      assert.equal(ingested.code, 0, ingested.stderr);
+      const status = await waitFor(
+        async () => {
+          const s = await client.status(id);
+          return s.state === 'idle' && s.counters.received === 3 ? s : undefined;
+        },
+        { timeoutMs: 30_000, what: 'the destination to decide the three profiles' },
+      );
+      assert.deepEqual(status.counters, { received: 3, exported: 2, skipped: 0, deadLettered: 1 });
+      const [dead] = await store.listDeadLetters(id);
+      assert.equal(dead?.profileId, 'opt-2');
+      assert.match(dead?.reason ?? '', /over the stream's maximum of 2048$/);
+      const records = await readAllRecords(kinesis, STREAM);
+      assert.deepEqual(records.map((r) => r.partitionKey).sort(), ['email-hash-1', 'email-hash-3']);
+    });
+  });
+
+  it('rejects a bad --partition-key or --max-record-bytes with one line naming the option, and starts nothing', async () => {
+    await withWorker(store, async ({ temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const cases: [string[], RegExp][] = [
+        [['--partition-key', 'attribute:person..email'], /--partition-key .*path: must be a dotted XDM path/],
+        [['--max-record-bytes', '20MiB'], /--max-record-bytes .*must be <= 10485760/],
+      ];
+      for (const [n, [args, reason]] of cases.entries()) {
+        const id = `bad-option-${n}`;
+        const result = await runCli(['destination', 'create', '--name', 'x', '--region', 'us-east-1', '--stream', STREAM, '--id', id, ...args], env);
+        assert.equal(result.code, 1, `${args.join(' ')} was accepted`);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+        assert.match(result.stderr, reason);
+        assert.equal((await temporal.env.client.workflow.count(`WorkflowId = '${destinationWorkflowId(id)}'`)).count, 0);
+      }
+    });
+  });
+});
