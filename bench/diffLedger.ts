@@ -150,17 +150,21 @@ interface ChildResult {
   peakHeapMiB: number;
 }
 
-/** Writes every profile's round-`round` snapshot in ingest-sized batches (generated batch by batch, never all at once). */
+/**
+ * Writes every profile's round-`round` snapshot in ingest-sized batches, generated batch by batch
+ * (never all at once); only the store's time counts, not the generator's.
+ */
 async function ingest(store: Store, size: number, round: 1 | 2, heap: HeapWatch): Promise<Phase> {
-  const { seconds, cpuSeconds } = await timed(async () => {
-    for (let start = 0; start < size; start += INGEST_BATCH) {
-      const batch: { profileId: string; snapshot: ProfileSnapshot }[] = [];
-      for (let i = start; i < Math.min(size, start + INGEST_BATCH); i++) batch.push({ profileId: `bench-${i}`, snapshot: snapshotOf(i, round) });
-      await store.upsertProfiles(batch);
-      heap.sample();
-    }
-  });
-  return { profiles: size, seconds, cpuSeconds };
+  const phase: Phase = { profiles: size, seconds: 0, cpuSeconds: 0 };
+  for (let start = 0; start < size; start += INGEST_BATCH) {
+    const batch: { profileId: string; snapshot: ProfileSnapshot }[] = [];
+    for (let i = start; i < Math.min(size, start + INGEST_BATCH); i++) batch.push({ profileId: `bench-${i}`, snapshot: snapshotOf(i, round) });
+    const { seconds, cpuSeconds } = await timed(() => store.upsertProfiles(batch));
+    phase.seconds += seconds;
+    phase.cpuSeconds += cpuSeconds;
+    heap.sample();
+  }
+  return phase;
 }
 
 /** Pages through every change after `afterSeq` with the real export activity, as the destination actor does. */
@@ -246,6 +250,23 @@ async function createDatabase(serverUrl: string): Promise<{ url: string; drop: (
   return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name}`) };
 }
 
+/**
+ * A yardstick for comparing machines: JSON.parse of one benchmark snapshot in a tight loop (the
+ * single biggest step of the export path), in microseconds per parse of this process's CPU time.
+ */
+function jsonParseMicros(): number {
+  const text = JSON.stringify(snapshotOf(1, 1));
+  const rounds = 200_000;
+  let best = Infinity;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < rounds; i++) JSON.parse(text);
+    const used = process.cpuUsage(cpu);
+    best = Math.min(best, (used.user + used.system) / rounds);
+  }
+  return best;
+}
+
 const perSecond = (profiles: number, seconds: number): string => Math.round(profiles / seconds).toLocaleString('en-US');
 
 function printTables(results: ChildResult[]): void {
@@ -273,8 +294,10 @@ const PHASES = {
   export2: 'diff + ledger, round 2 (12% exported)',
 } as const;
 
-async function main(): Promise<void> {
+/** Runs the benchmark with command-line style arguments (see bench/README.md) and prints its tables. */
+export async function runDiffLedgerBench(args: string[]): Promise<void> {
   const { values } = parseArgs({
+    args,
     options: {
       child: { type: 'string' },
       size: { type: 'string' },
@@ -320,11 +343,17 @@ async function main(): Promise<void> {
   } finally {
     await server?.stop();
   }
-  if (values.json) console.log(JSON.stringify(results, null, 2));
-  else printTables(results);
+  const yardstick = jsonParseMicros();
+  if (values.json) console.log(JSON.stringify({ jsonParseMicros: yardstick, results }, null, 2));
+  else {
+    printTables(results);
+    console.log(`Yardstick: JSON.parse of one ${JSON.stringify(snapshotOf(1, 1)).length}-byte snapshot takes ${yardstick.toFixed(2)} µs of CPU here (tight loop).`);
+  }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+if (require.main === module) {
+  runDiffLedgerBench(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}

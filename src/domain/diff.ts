@@ -3,7 +3,7 @@ import { buildExportRecord, exportedIdentityMap, mappedAttributeValues } from '.
 import type { ExportOptions } from './exportOptions';
 import type { ProfileSnapshot, SegmentStatus } from './profile';
 import type { ExportRecord, Projection } from './projection';
-import { jsonEqual, ownValue } from './xdmPath';
+import { jsonEqual, ownValue, setOwn } from './xdmPath';
 
 export type SkipReason =
   /** Never exported and in no mapped segment. */
@@ -39,28 +39,35 @@ export function decideExport(
   options: ExportOptions,
   { force = false }: DecideOptions = {},
 ): ExportDecision {
-  const segmentIds = activation.segments.map((s) => s.id);
+  // One pass over the mapped segments, in plain loops: this runs for every changed profile.
   const ups = snapshot.segmentMembership?.ups ?? {};
-  const current = (id: string): SegmentState => ownValue(ups, id);
-  const before = (id: string): SegmentState => (previous === null ? undefined : ownValue(previous.segments, id));
-
-  const memberOfAnyNow = segmentIds.some((id) => isMember(current(id)));
-  const memberOfAnyBefore = segmentIds.some((id) => isMember(before(id)));
+  const segments: Projection['segments'] = {};
+  let memberOfAnyNow = false;
+  let memberOfAnyBefore = false;
+  let membershipChanged = false;
+  for (const { id } of activation.segments) {
+    const now: SegmentState = ownValue(ups, id);
+    const before: SegmentState = previous === null ? undefined : ownValue(previous.segments, id);
+    const memberNow = isMember(now);
+    const memberBefore = isMember(before);
+    memberOfAnyNow ||= memberNow;
+    memberOfAnyBefore ||= memberBefore;
+    membershipChanged ||= memberNow !== memberBefore;
+    const exported = exportedSegment(now, before, options);
+    if (exported !== undefined) setOwn(segments, id, exported);
+  }
   if (!memberOfAnyNow && !memberOfAnyBefore) {
     return { kind: 'skip', reason: previous === null ? 'not-in-mapped-segment' : 'exited-already-exported' };
   }
 
   const projection: Projection = {
-    segments: Object.fromEntries(
-      segmentIds.flatMap((id) => {
-        const exported = exportedSegment(current(id), before(id), options);
-        return exported === undefined ? [] : [[id, exported]];
-      }),
-    ),
+    segments,
     attributes: mappedAttributeValues(snapshot, activation.attributes),
     identityMap: exportedIdentityMap(snapshot.identityMap),
   };
-  if (!force && previous !== null && !mappedChange(previous, projection, activation)) return { kind: 'skip', reason: 'no-mapped-change' };
+  if (!force && previous !== null && !membershipChanged && !identityOrAttributeChanged(previous, projection, activation)) {
+    return { kind: 'skip', reason: 'no-mapped-change' };
+  }
   return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };
 }
 
@@ -85,15 +92,12 @@ function exportedSegment(now: SegmentState, before: SegmentState, options: Expor
 }
 
 /**
- * Whether anything the destination sees changed: membership of a mapped segment, the exported
- * identity map, or a mapped attribute. Status style and qualification times alone do not count.
+ * Whether the exported identity map or a mapped attribute changed (membership is compared while
+ * the projection is built). Status style and qualification times alone do not count.
  */
-function mappedChange(previous: Projection, next: Projection, activation: Activation): boolean {
-  const membershipChanged = activation.segments.some(
-    ({ id }) => isMember(ownValue(previous.segments, id)) !== isMember(ownValue(next.segments, id)),
-  );
-  const attributeChanged = activation.attributes.some(
-    (path) => !jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path)),
-  );
-  return membershipChanged || attributeChanged || !jsonEqual(previous.identityMap, next.identityMap);
+function identityOrAttributeChanged(previous: Projection, next: Projection, activation: Activation): boolean {
+  for (const path of activation.attributes) {
+    if (!jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path))) return true;
+  }
+  return !jsonEqual(previous.identityMap, next.identityMap);
 }

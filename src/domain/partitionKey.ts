@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { MAX_PARTITION_KEY_LENGTH } from './partitionKeyStrategy';
 import type { PartitionKeyStrategy } from './partitionKeyStrategy';
 import type { ProfileSnapshot } from './profile';
@@ -16,7 +16,7 @@ export function partitionKeyOf(strategy: PartitionKeyStrategy, profileId: string
 
 /** Hex SHA-256 of the profile id: stable across processes and spread evenly over shards. */
 export function profileIdHash(profileId: string): string {
-  return createHash('sha256').update(profileId, 'utf8').digest('hex');
+  return hash('sha256', profileId, 'hex');
 }
 
 function chosenKey(strategy: PartitionKeyStrategy, snapshot: ProfileSnapshot): string | undefined {

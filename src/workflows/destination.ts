@@ -373,8 +373,15 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   await saveDestination({ destinationId, settings, activation: s.activation });
   // A new destination is checked at once; continued runs carry the result of the last check.
   if (input.carried === undefined && patched(PERMISSION_CHECKS)) recordCheck(await verifyPermissions(destinationId, settings));
-  // With both kinds of work waiting, change pages and re-export pages take turns.
   let lastStep: 'changes' | 'reexport' = 'reexport';
+  const nextStep = (): 'changes' | 'reexport' => {
+    if (!changesDue()) return 'reexport';
+    if (reexports.active === null) return 'changes';
+    // Both kinds waiting: change pages and re-export pages take turns, except that the automatic
+    // retry after an error repeats the step that failed (another step succeeding proves nothing).
+    if (s.lastError !== null) return lastStep;
+    return lastStep === 'changes' ? 'reexport' : 'changes';
+  };
   for (;;) {
     if (retryWaiting()) {
       const delay = errorRetryDelay(s.failedAttempts, errorRetry);
@@ -395,7 +402,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     }
     const activation = s.activation as Activation;
     const startedGeneration = generation;
-    lastStep = changesDue() && (reexports.active === null || lastStep === 'reexport') ? 'changes' : 'reexport';
+    lastStep = nextStep();
     exporting = true;
     showState();
     try {

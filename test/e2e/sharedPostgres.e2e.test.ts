@@ -184,14 +184,15 @@ describe('two workers sharing one PostgreSQL store export one destination', func
         const halves = [lines.filter((_, i) => i % 2 === 0), lines.filter((_, i) => i % 2 === 1)];
         const results = await Promise.all(clients.map((c, k) => c.ingest(Readable.from((halves[k] ?? []).map((l) => `${l}\n`)))));
         assert.deepEqual(results.map((r) => r.accepted), [PROFILES / 2, PROFILES / 2]);
-        await waitFor(
+        const status = await waitFor(
           async () => {
-            const status = await client.status(id);
-            assert.equal(status.lastError, null);
-            return status.state === 'idle' && status.pending === 0 && status.counters.received === round * PROFILES;
+            const current = await client.status(id);
+            const decided = current.state === 'idle' && current.pending === 0 && current.counters.received === round * PROFILES;
+            return decided || current.lastError !== null ? current : undefined;
           },
           { timeoutMs: 120_000, what: `round ${round} to be decided` },
         );
+        assert.equal(status.lastError, null);
         const fresh = (await readAllRecords(kinesis, STREAM, { timeoutMs: 60_000 })).filter((r) => !seen.has(r.sequenceNumber));
         for (const r of fresh) seen.add(r.sequenceNumber);
         assertRound(fresh, round);

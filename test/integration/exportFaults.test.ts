@@ -217,14 +217,22 @@ describe('exports through a real Temporal worker with faults injected in front o
     await store.close();
   });
 
-  it('stops in `error` naming the variable when the worker lacks the secret, and sends nothing', async () => {
+  it('stops in `error` naming the variable when the worker lacks the secret, refuses to activate, and sends nothing', async () => {
     const { store, stream } = await freshSetup(1);
     await withWorker(store, async ({ client }) => {
       const credentials = { type: 'accessKey' as const, accessKeyId: 'AKIAFAULTSEXAMPLE01', secretAccessKeyEnv: 'EXPORT_FAULTS_UNSET_SECRET' };
-      const id = await createActivated(client, settingsFor(stream, { credentials }), { initialMs: 3_600_000, maxMs: 3_600_000 });
-      await client.ingest(ndjson([snapshot(1, 1)]));
+      // The permission check at creation finds the secret missing: the destination stops in
+      // error, and activating it is refused with the same reason.
+      const { id } = await client.createDestination(settingsFor(stream, { credentials }), undefined, { errorRetry: { initialMs: 3_600_000, maxMs: 3_600_000 } });
+      const missing = 'credentials.secretAccessKeyEnv: environment variable EXPORT_FAULTS_UNSET_SECRET is not set on the worker';
       const stopped = await waitForStatus(client, id, 'the destination to stop in error', (s) => s.state === 'error', 10_000);
-      assert.equal(stopped.lastError, 'credentials.secretAccessKeyEnv: environment variable EXPORT_FAULTS_UNSET_SECRET is not set on the worker');
+      assert.match(stopped.lastError ?? '', new RegExp(missing.replace(/\./g, '\\.')));
+      await assert.rejects(client.activate(id, ACTIVATION), (err: Error) => {
+        assert.match(String((err as { cause?: Error }).cause?.message ?? err.message), /EXPORT_FAULTS_UNSET_SECRET is not set on the worker/);
+        return true;
+      });
+      await client.ingest(ndjson([snapshot(1, 1)]));
+      assert.equal((await client.status(id)).state, 'error');
       assert.equal(proxy.counts.PutRecords, undefined);
     });
     await store.close();

@@ -172,6 +172,38 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
     });
   });
 
+  it('stops a re-export on a terminal error, keeps its cursor, and finishes it after resume', async () => {
+    await withWorker(store, async ({ client }) => {
+      const { id, stream } = await newDestination(client, { viaProxy: true });
+      const p = `err-${randomUUID()}-`;
+      const seg = `${p}S`;
+      const members = profileIds(`${p}m-`, 3000);
+      await seedMembers(store, members, { [seg]: 'realized' });
+      await client.activate(id, { segments: [{ id: seg }], attributes: ['person.email'] });
+      await idle(client, id, (s) => s.recentReexports.length === 1);
+
+      proxy.setFaults({ accessDenied: ['PutRecords'] });
+      const forced = await client.reexport(id, { force: true });
+      const stopped = await waitFor(
+        async () => {
+          const s = await client.status(id);
+          return s.state === 'error' ? s : undefined;
+        },
+        { timeoutMs: 60_000, what: 'the re-export to stop on AccessDenied' },
+      );
+      assert.match(stopped.lastError ?? '', /AccessDeniedException on PutRecords/);
+      assert.equal(stopped.reexport?.id, forced.id);
+      assert.equal(stopped.reexport?.pagesDone, 0);
+
+      proxy.setFaults({ accessDenied: [] });
+      await client.resume(id);
+      const done = await client.waitForReexport(id, forced.id);
+      assert.equal(done.profilesExported, members.length);
+      const per = recordsPerProfile(await readAllRecords(kinesis, stream, { timeoutMs: 60_000 }), members);
+      for (const pid of members) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
+    });
+  });
+
   it('takes turns with change exports: a profile is never in flight twice and its newest state comes last', async () => {
     await withWorker(store, async ({ client }) => {
       // One shard, throttled at the service's 1,000 records/s: a forced re-export of 6,000 members lasts seconds.

@@ -32,6 +32,8 @@ interface Row {
   message: string;
   /** What the workflow's validator says instead, where JSON changes the value on the way (NaN becomes null). */
   updateMessage?: string;
+  /** What the CLI says instead, where it checks the flag itself and names the option. */
+  cliMessage?: string;
 }
 
 const S = 'invalid destination settings: ';
@@ -101,12 +103,19 @@ const ROWS: Row[] = [
     message: `${S}credentials.stsEndpoint: must be an http(s) URL`,
   },
   { what: 'an unknown credentials type', change: { credentials: { type: 'password' } }, message: `${S}credentials.type: must be one of "accessKey", "assumeRole", "default"` },
-  { what: 'records over 10 MiB', change: { maxRecordBytes: 20_000_000 }, flags: { 'max-record-bytes': '20000000' }, message: `${S}maxRecordBytes: must be <= 10485760` },
+  {
+    what: 'records over 10 MiB',
+    change: { maxRecordBytes: 20_000_000 },
+    flags: { 'max-record-bytes': '20000000' },
+    message: `${S}maxRecordBytes: must be <= 10485760`,
+    cliMessage: "option '--max-record-bytes <n>' argument '20000000' is invalid. must be <= 10485760 (see --help)",
+  },
   {
     what: 'a record size that is no number',
     change: { maxRecordBytes: Number('abc') },
     flags: { 'max-record-bytes': 'abc' },
     message: `${S}maxRecordBytes: expected number, received NaN`,
+    cliMessage: "option '--max-record-bytes <n>' argument 'abc' is invalid. must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB) (see --help)",
     updateMessage: `${S}maxRecordBytes: expected number, received null`,
   },
   { what: 'a misspelt field', change: { streem: 'x' }, message: `${S}streem: is not a known field` },
@@ -217,7 +226,7 @@ describe('malformed settings are rejected at every boundary with one exact line,
         const result = results[i];
         assert.ok(result);
         assert.equal(result.code, 1, row.what);
-        assert.equal(result.stderr, `kinesis-activation: ${row.message}\n`, row.what);
+        assert.equal(result.stderr, `kinesis-activation: ${row.cliMessage ?? row.message}\n`, row.what);
         assert.equal(result.stdout, '', row.what);
         assert.equal(await startedCount(ctx, `cli-row-${i}`), 0, row.what);
       }
