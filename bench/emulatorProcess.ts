@@ -2,12 +2,15 @@
  * Runs kinesalite, plus the fault proxy in per-shard-throttling mode in front of it, in a process
  * of its own: like the real service, the emulator then does not share an event loop with the
  * code being measured. Prints one JSON line with both endpoints; exits when stdin closes.
+ * Started by startEmulatorProcess (bench/emulator.ts).
  */
 import { startKinesisEmulator } from '../src/embedded/kinesisEmulator';
 import { startKinesisFaultProxy } from '../test/support/kinesisFaultProxy';
 
 async function main(): Promise<void> {
-  const emulator = await startKinesisEmulator();
+  // An optional argument: a directory where kinesalite keeps its streams (LevelDB) instead of memory.
+  const path = process.argv[2];
+  const emulator = await startKinesisEmulator(path ? { path } : {});
   const proxy = await startKinesisFaultProxy(emulator.endpoint, { shardThrottling: true });
   process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, throttledEndpoint: proxy.endpoint })}\n`);
   process.stdin.resume();

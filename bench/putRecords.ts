@@ -4,8 +4,6 @@
  *   (b) the engine exporting the same profiles through Temporal,
  * alternated `--rounds` times, then (c) the engine under per-shard throttling.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -19,6 +17,7 @@ import { DEFAULT_CONCURRENCY } from '../src/kinesis/recordWriter';
 import { createStream, readAllRecords } from '../test/support/kinesisStream';
 import { bareLoop } from './bareLoop';
 import { measureCpu } from './cpu';
+import { startEmulatorProcess } from './emulator';
 import { runEngine } from './engine';
 import type { EngineTarget } from './engine';
 import { benchProfiles, exportRecords } from './profiles';
@@ -41,26 +40,6 @@ const count = (name: keyof typeof args): number => {
   if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got ${args[name]}`);
   return value;
 };
-
-interface Emulator {
-  endpoint: string;
-  throttledEndpoint: string;
-  pid: number;
-  stop(): void;
-}
-
-/** The emulator (and the throttling proxy) in a child process, so it does not share our event loop. */
-async function startEmulatorProcess(): Promise<Emulator> {
-  const script = require.resolve('./emulatorProcess');
-  const execArgv = script.endsWith('.ts') ? ['-r', 'ts-node/register'] : [];
-  const child = spawn(process.execPath, [...execArgv, script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = await new Promise<string[]>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`emulator process exited with ${code}`)));
-    createInterface({ input: child.stdout }).once('line', (l) => resolve([l]));
-  });
-  const endpoints = JSON.parse(line ?? '{}') as { endpoint: string; throttledEndpoint: string };
-  return { ...endpoints, pid: child.pid as number, stop: () => child.stdin.end() };
-}
 
 function settingsFor(name: string, endpoint: string): DestinationSettingsInput {
   return { name, region: 'us-east-1', stream: name, endpoint, credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHEXAMPLE01', secretAccessKeyEnv: SECRET_ENV } };

@@ -5,7 +5,9 @@ import { partitionKeyOf } from '../domain/partitionKey';
 import type { Projection } from '../domain/projection';
 import type { Store, StoredProfile } from '../store/store';
 import { KinesisTerminalError } from '../kinesis/errors';
+import type { RejectedRecord } from '../kinesis/batcher';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
+import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
 import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
 import type { ExportCounts, ExportPageInput, ExportPageResult, ExportProgress } from './types';
@@ -31,17 +33,30 @@ export interface RecordWriters {
   forDestination(destinationId: string, settings: DestinationSettings): Pick<KinesisRecordWriter, 'open'>;
 }
 
-/** A chunk read and not yet checkpointed: done when none of its records awaits acknowledgement. */
-interface Chunk {
-  lastSeq: number;
+/** Profiles decided together: done when none of its records awaits acknowledgement. */
+export interface Chunk {
   pending: number;
   counts: ExportCounts;
 }
 
+/** A chunk of a page read by change sequence, not yet checkpointed. */
+interface SeqChunk extends Chunk {
+  lastSeq: number;
+}
+
 /** What an outgoing record needs once acknowledged: the ledger entry and its chunk. */
-interface InFlight {
+export interface InFlight {
   projection: Projection;
   chunk: Chunk;
+}
+
+/** Where and how a chunk is decided. */
+export interface ChunkTarget {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** Send every member even when nothing mapped changed (a forced re-export). */
+  force?: boolean;
 }
 
 /**
@@ -60,7 +75,7 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
     afterSeq: input.afterSeq,
     counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 },
   };
-  const chunks: Chunk[] = [];
+  const chunks: SeqChunk[] = [];
   const inFlight = new Map<OutgoingRecord, InFlight>();
 
   let heartbeatAt = 0;
@@ -78,15 +93,9 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
     if (performance.now() - heartbeatAt >= HEARTBEAT_INTERVAL_MS) heartbeat();
   };
 
+  const writeLedger = ledgerWriter(store, destinationId, inFlight);
   const onAcked = async (acked: OutgoingRecord[]): Promise<void> => {
-    const sent = acked.map((record) => inFlight.get(record) as InFlight);
-    await store.writeLedger(destinationId, acked.map((record, i) => ({ profileId: record.profileId, projection: (sent[i] as InFlight).projection })));
-    for (const [i, record] of acked.entries()) {
-      const { chunk } = sent[i] as InFlight;
-      inFlight.delete(record);
-      chunk.pending -= 1;
-      chunk.counts.exported += 1;
-    }
+    await writeLedger(acked);
     advance();
   };
 
@@ -109,18 +118,10 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
       afterSeq = last.seq;
       decided += rows.length;
 
-      const chunk: Chunk = { lastSeq: last.seq, pending: 0, counts: { decided: rows.length, exported: 0, skipped: 0, deadLettered: 0 } };
+      const chunk: SeqChunk = { lastSeq: last.seq, pending: 0, counts: { decided: rows.length, exported: 0, skipped: 0, deadLettered: 0 } };
       chunks.push(chunk);
       const records = await decideChunk(store, input, rows, chunk, inFlight);
-      const rejected = session.add(records);
-      if (rejected.length > 0) {
-        await store.addDeadLetters(
-          rejected.map(({ record, reason }) => ({ destinationId, profileId: record.profileId, reason, record: Buffer.from(record.data).toString('utf8') })),
-        );
-        for (const { record } of rejected) inFlight.delete(record);
-        chunk.pending -= rejected.length;
-        chunk.counts.deadLettered += rejected.length;
-      }
+      await deadLetter(store, destinationId, session.add(records), chunk, inFlight);
       advance();
       if (rows.length < limit) break;
       await session.whenAtMost(MAX_UNACKNOWLEDGED);
@@ -147,12 +148,13 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
 }
 
 /** Diffs a chunk against the ledger and builds the records to send; skips are counted in the chunk. */
-async function decideChunk(store: Store, input: ExportPageInput, rows: StoredProfile[], chunk: Chunk, inFlight: Map<OutgoingRecord, InFlight>): Promise<OutgoingRecord[]> {
-  const { settings, activation, destinationId } = input;
+export async function decideChunk(store: Store, target: ChunkTarget, rows: StoredProfile[], chunk: Chunk, inFlight: Map<OutgoingRecord, InFlight>): Promise<OutgoingRecord[]> {
+  const { settings, activation, destinationId } = target;
   const ledger = await store.readLedger(destinationId, rows.map((row) => row.profileId));
   const records: OutgoingRecord[] = [];
   for (const row of rows) {
-    const decision = decideExport(row.snapshot, ledger.get(row.profileId) ?? null, activation, settings.exportOptions);
+    const previous = ledger.get(row.profileId) ?? null;
+    const decision = decideExport(row.snapshot, previous, activation, settings.exportOptions, { force: target.force ?? false });
     if (decision.kind === 'skip') {
       chunk.counts.skipped += 1;
       continue;
@@ -169,18 +171,46 @@ async function decideChunk(store: Store, input: ExportPageInput, rows: StoredPro
   return records;
 }
 
+/**
+ * The write session's acknowledgement handler: writes the ledger for acknowledged records (never
+ * before, so nothing unacknowledged is ever taken as sent) and counts them in their chunks.
+ */
+export function ledgerWriter(store: Store, destinationId: string, inFlight: Map<OutgoingRecord, InFlight>): (acked: OutgoingRecord[]) => Promise<void> {
+  return async (acked) => {
+    const sent = acked.map((record) => inFlight.get(record) as InFlight);
+    await store.writeLedger(destinationId, acked.map((record, i) => ({ profileId: record.profileId, projection: (sent[i] as InFlight).projection })));
+    for (const [i, record] of acked.entries()) {
+      const { chunk } = sent[i] as InFlight;
+      inFlight.delete(record);
+      chunk.pending -= 1;
+      chunk.counts.exported += 1;
+    }
+  };
+}
+
+/** Records the writer refused (too large, invalid) go to the dead-letter table and are counted; they hold nothing back. */
+export async function deadLetter(store: Store, destinationId: string, rejected: RejectedRecord[], chunk: Chunk, inFlight: Map<OutgoingRecord, InFlight>): Promise<void> {
+  if (rejected.length === 0) return;
+  await store.addDeadLetters(
+    rejected.map(({ record, reason }) => ({ destinationId, profileId: record.profileId, reason, record: Buffer.from(record.data).toString('utf8') })),
+  );
+  for (const { record } of rejected) inFlight.delete(record);
+  chunk.pending -= rejected.length;
+  chunk.counts.deadLettered += rejected.length;
+}
+
 function addCounts(a: ExportCounts, b: ExportCounts): ExportCounts {
   return { decided: a.decided + b.decided, exported: a.exported + b.exported, skipped: a.skipped + b.skipped, deadLettered: a.deadLettered + b.deadLettered };
 }
 
 /**
- * Configuration errors no retry fixes become non-retryable failures carrying the progress made,
- * so the destination stops with their message and keeps what was done; others are retried.
+ * Configuration errors no retry fixes become non-retryable failures carrying the progress made
+ * (if any), so the destination stops with their message and keeps what was done; others are retried.
  */
-function terminalFailure(err: unknown, progress: ExportProgress): unknown {
+export function terminalFailure(err: unknown, progress?: ExportProgress): unknown {
   if (err instanceof KinesisTerminalError || err instanceof CredentialsError) {
     const type = err instanceof KinesisTerminalError ? err.code : err.name;
-    return ApplicationFailure.create({ type, message: err.message, nonRetryable: true, details: [progress] });
+    return ApplicationFailure.create({ type, message: err.message, nonRetryable: true, ...(progress ? { details: [progress] } : {}) });
   }
   return err;
 }

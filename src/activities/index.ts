@@ -2,6 +2,7 @@ import type { Store } from '../store/store';
 import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
 import { KinesisWriters } from './kinesisWriters';
+import { reexportPage } from './reexportPage';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
@@ -17,6 +18,9 @@ export function createActivities({ store, writers = new KinesisWriters() }: Acti
     },
     checkPermissions: (input) => checkPermissions(writers, input),
     exportPage: (input) => exportPage(store, writers, input),
+    reexportPage: (input) => reexportPage(store, writers, input),
+    countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
+    storeHead: () => store.maxSeq(),
   };
 }
 

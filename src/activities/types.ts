@@ -53,10 +53,41 @@ export interface ExportPageResult extends ExportCounts {
   throttled: number;
 }
 
+export interface ReexportPageInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** Page through the members of these segments, by profile id. */
+  segmentIds: string[];
+  /** Start after this profile id (null: from the first). */
+  afterProfileId: string | null;
+  pageSize: number;
+  /** Send every member, even when nothing mapped changed since its last export. */
+  force: boolean;
+  /**
+   * Decide only members whose latest change has a sequence up to this (null: all). A back-fill
+   * leaves later changes to the change stream, which decides them under the new mapping anyway.
+   */
+  upToSeq: number | null;
+}
+
+export interface ReexportPageResult extends ExportCounts {
+  /** The cursor for the next page: the last member paged over (afterProfileId when none). */
+  lastProfileId: string | null;
+  /** Members paged over, decided or left to the change stream. */
+  read: number;
+  /** True when the page was full, so more members may follow. */
+  more: boolean;
+}
+
 /** The activities the workflows call, as the worker registers them. */
 export interface Activities {
   saveDestination(input: SaveDestinationInput): Promise<void>;
   /** Resolves when every permission is granted; else fails non-retryably, the result in the failure's details. */
   checkPermissions(input: CheckPermissionsInput): Promise<PermissionCheckResult>;
   exportPage(input: ExportPageInput): Promise<ExportPageResult>;
+  reexportPage(input: ReexportPageInput): Promise<ReexportPageResult>;
+  countSegmentMembers(input: { segmentIds: string[] }): Promise<number>;
+  /** The highest change sequence in the store. */
+  storeHead(): Promise<number>;
 }

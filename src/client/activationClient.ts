@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { dataConverterFromEnv } from '../codec/dataConverter';
@@ -9,15 +10,26 @@ import type { Activation } from '../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
 import { parseProfileLine } from '../domain/ndjson';
+import { reexportRequestSchema } from '../domain/reexport';
 import { parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
-import { activateUpdate, checkPermissionsUpdate, configureUpdate, pauseSignal, profilesChangedSignal, resumeSignal, statusQuery } from '../workflows/messages';
-import type { DestinationStatus, ErrorRetry } from '../workflows/messages';
+import {
+  activateUpdate,
+  checkPermissionsUpdate,
+  configureUpdate,
+  pauseSignal,
+  profilesChangedSignal,
+  reexportUpdate,
+  resumeSignal,
+  statusQuery,
+} from '../workflows/messages';
+import type { DestinationStatus, ErrorRetry, ReexportProgress, ReexportRequest } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
+import { ReexportSchedules } from './reexportSchedules';
 
 export { InvalidInputError } from '../domain/validationError';
 
@@ -38,11 +50,16 @@ const INGEST_BATCH = 5000;
  * destination actors, ingest profile snapshots, read status.
  */
 export class ActivationClient {
+  /** Scheduled re-exports (Temporal Schedules). */
+  readonly schedules: ReexportSchedules;
+
   constructor(
     readonly client: Client,
     readonly store: Store,
     readonly taskQueue: string,
-  ) {}
+  ) {
+    this.schedules = new ReexportSchedules(client, taskQueue);
+  }
 
   /** Payloads are encrypted as KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures, unless a data converter is given. */
   static async connect(config: TemporalConfig, store: Store, dataConverter: DataConverter = dataConverterFromEnv()): Promise<ActivationClient> {
@@ -105,6 +122,35 @@ export class ActivationClient {
     return this.handle(id).query(statusQuery);
   }
 
+  /**
+   * Starts a re-export of every member of the mapped segments (diff rules apply; `force` resends
+   * every member). Rejected, changing nothing, while another re-export of the destination runs.
+   */
+  async reexport(id: string, request: ReexportRequest = {}): Promise<ReexportProgress> {
+    const parsed = parseInput(reexportRequestSchema, request, 're-export request');
+    return this.handle(id).executeUpdate(reexportUpdate, { args: [parsed] });
+  }
+
+  /**
+   * Waits until the re-export `reexportId` finished, calling `onProgress` with its progress on
+   * each poll; fails when the destination stops on an error (the re-export resumes with `resume`).
+   */
+  async waitForReexport(
+    id: string,
+    reexportId: string,
+    options: { onProgress?: (progress: ReexportProgress) => void; pollMs?: number } = {},
+  ): Promise<ReexportProgress> {
+    for (;;) {
+      const status = await this.status(id);
+      const finished = status.recentReexports.find((r) => r.id === reexportId);
+      if (finished) return finished;
+      if (status.reexport?.id !== reexportId) throw new Error(`re-export ${reexportId} is not known to destination ${id}`);
+      if (status.state === 'error') throw new Error(`re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; fix it, then \`resume ${id}\` continues it`);
+      options.onProgress?.(status.reexport);
+      await delay(options.pollMs ?? 500);
+    }
+  }
+
   async pause(id: string): Promise<void> {
     await this.handle(id).signal(pauseSignal);
   }
@@ -162,4 +208,3 @@ export class ActivationClient {
     return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(parseInput(destinationIdSchema, id, 'destination id')));
   }
 }
-

@@ -19,6 +19,14 @@ export type ExportDecision =
 
 type SegmentState = { status: SegmentStatus; lastQualificationTime: string } | undefined;
 
+export interface DecideOptions {
+  /**
+   * Export a member of a mapped segment even when nothing mapped changed (a forced re-export).
+   * Statuses still come from the diff, so a member exported before stays `existing`.
+   */
+  force?: boolean;
+}
+
 /**
  * Decides whether a snapshot is exported, given the projection of its last export (null when
  * never exported), and builds the record plus the projection to store once Kinesis acknowledged
@@ -29,6 +37,7 @@ export function decideExport(
   previous: Projection | null,
   activation: Activation,
   options: ExportOptions,
+  { force = false }: DecideOptions = {},
 ): ExportDecision {
   // One pass over the mapped segments, in plain loops: this runs for every changed profile.
   const ups = snapshot.segmentMembership?.ups ?? {};
@@ -56,7 +65,7 @@ export function decideExport(
     attributes: mappedAttributeValues(snapshot, activation.attributes),
     identityMap: exportedIdentityMap(snapshot.identityMap),
   };
-  if (previous !== null && !membershipChanged && !identityOrAttributeChanged(previous, projection, activation)) {
+  if (!force && previous !== null && !membershipChanged && !identityOrAttributeChanged(previous, projection, activation)) {
     return { kind: 'skip', reason: 'no-mapped-change' };
   }
   return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };

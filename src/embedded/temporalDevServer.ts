@@ -22,6 +22,8 @@ export interface TemporalDevServerOptions {
   headless?: boolean;
   namespace?: string;
   startTimeoutMs?: number;
+  /** Dynamic config values (`--dynamic-config-value KEY=VALUE`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
+  dynamicConfig?: Record<string, string | number | boolean>;
   /** The Web UI asks this codec endpoint to decrypt payloads. */
   uiCodecEndpoint?: string;
 }
@@ -47,6 +49,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     uiUrl = `http://${host}:${uiPort}`;
   }
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 

@@ -190,6 +190,15 @@ export class PostgresStore implements Store {
     return rows.map(toStoredProfile);
   }
 
+  async countSegmentMembers(segmentIds: string[]): Promise<number> {
+    if (segmentIds.length === 0) return 0;
+    const { rows } = await this.pool.query<{ count: string }>(
+      'SELECT count(DISTINCT profile_id) AS count FROM profile_segments WHERE segment_id = ANY ($1::text[])',
+      [[...new Set(segmentIds)]],
+    );
+    return Number(rows[0]?.count ?? 0);
+  }
+
   async readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
     if (profileIds.length === 0) return new Map();
     const { rows } = await this.pool.query<{ profile_id: string; projection: Projection }>(

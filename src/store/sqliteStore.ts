@@ -65,6 +65,11 @@ function prepareStatements(db: Database.Database) {
         'SELECT profile_id FROM profile_segments WHERE segment_id = ? AND profile_id > ? ORDER BY profile_id LIMIT ?',
       )
       .pluck(),
+    countMembers: db
+      .prepare<[string], number>(
+        'SELECT count(DISTINCT profile_id) FROM profile_segments WHERE segment_id IN (SELECT value FROM json_each(?))',
+      )
+      .pluck(),
     // Id lists travel as one JSON array parameter, so the statement stays prepared for any length.
     profilesByIds: db.prepare<[string, number], ProfileRow>(
       `SELECT seq, profile_id, snapshot FROM profiles
@@ -177,6 +182,10 @@ export class SqliteStore implements Store {
       if (candidates.size === 0) return [];
       return this.stmt.profilesByIds.all(JSON.stringify([...candidates]), limit).map(toStoredProfile);
     });
+  }
+
+  countSegmentMembers(segmentIds: string[]): Promise<number> {
+    return this.run(() => (segmentIds.length === 0 ? 0 : (this.stmt.countMembers.get(JSON.stringify([...new Set(segmentIds)])) ?? 0)));
   }
 
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {

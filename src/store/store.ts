@@ -52,6 +52,8 @@ export interface Store {
    * with profileId > afterProfileId (null: from the start), at most `limit`.
    */
   readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]>;
+  /** Profiles that are members of any of `segmentIds` (each counted once). */
+  countSegmentMembers(segmentIds: string[]): Promise<number>;
 
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>>;
   writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void>;

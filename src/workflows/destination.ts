@@ -4,6 +4,8 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -18,6 +20,7 @@ import { destinationSettingsSchema } from '../domain/destination';
 import type { DestinationSettings } from '../domain/destination';
 import { PERMISSION_CHECK_FAILED } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
+import { reexportRequestSchema, scheduledReexportRequestSchema } from '../domain/reexport';
 import { invalidInputMessage } from '../domain/validationError';
 import { DESTINATION_STATE } from '../searchAttributes';
 import {
@@ -26,10 +29,14 @@ import {
   configureUpdate,
   pauseSignal,
   profilesChangedSignal,
+  reexportFinishedSignal,
+  reexportUpdate,
+  requestReexportSignal,
   resumeSignal,
   statusQuery,
 } from './messages';
-import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ErrorRetry } from './messages';
+import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ErrorRetry, ReexportOutcome } from './messages';
+import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
 
 /**
  * Profiles read, diffed and sent per export activity. The activity streams its page in small
@@ -50,7 +57,16 @@ export function errorRetryDelay(failedAttempts: number, retry: ErrorRetry): numb
   return Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(Math.max(failedAttempts - 1, 0), 30));
 }
 
-const { saveDestination } = proxyActivities<Activities>({
+/**
+ * Continue-as-new at this history length even where the server does not suggest it (it suggests
+ * at 4,096 events by default; it warns at 10,240 and fails a run at 51,200).
+ */
+const HISTORY_EVENTS_LIMIT = 10_000;
+
+/** Marks runs that back-fill newly mapped segments by their members (not by re-deciding every stored profile). */
+const BACKFILL_BY_SEGMENT_PATCH = 'backfill-by-segment';
+
+const { saveDestination, countSegmentMembers, storeHead } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '10 seconds' },
 });
@@ -61,6 +77,12 @@ const { checkPermissions } = proxyActivities<Activities>({
 const { exportPage } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const { reexportPage } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  // A page heartbeats every 2 s while it runs, so a dead worker's page is retried within 15 s.
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
@@ -109,6 +131,15 @@ function failureMessage(err: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
+/** Tells a workflow waiting for a re-export (a scheduled run) how it ended; a waiter that is gone is only logged. */
+async function notifyWaiter(workflowId: string, outcome: ReexportOutcome): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(workflowId).signal(reexportFinishedSignal, outcome);
+  } catch (err) {
+    log.warn('a workflow waiting for a re-export could not be told its outcome', { workflowId, error: failureMessage(err) });
+  }
+}
+
 /** The progress a failed export reported with its terminal failure, if any. */
 function failureProgress(err: unknown): ExportProgress | undefined {
   if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
@@ -118,7 +149,10 @@ function failureProgress(err: unknown): ExportProgress | undefined {
 /**
  * The destination actor: one long-lived workflow per destination. It holds the non-secret
  * settings and the activation, learns of profile changes by signal, and exports them page by
- * page through activities, checkpointing the change sequence it has decided up to.
+ * page through activities, checkpointing the change sequence it has decided up to. It also runs
+ * re-exports (on demand, scheduled, or back-filling newly mapped segments), one at a time, page
+ * by page with the cursor in its state, alternating with change pages: one activity at a time,
+ * so a profile is never in flight twice.
  */
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<void> {
   const { destinationId } = input;
@@ -135,7 +169,9 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     lastError: null,
     permissions: null,
   };
-  const s = { ...carried, counters: { ...carried.counters }, failedAttempts: carried.failedAttempts ?? 0 };
+  const reexportState = carried.reexports ?? emptyReexportState();
+  const s = { ...carried, counters: { ...carried.counters }, failedAttempts: carried.failedAttempts ?? 0, reexports: reexportState };
+  const reexports = new Reexports(reexportState);
   let exporting = false;
   /** While in error: when the automatic retry is due (epoch ms), and whether it is due now. */
   let nextRetryAt: number | null = null;
@@ -143,7 +179,10 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   // Bumped when the activation changes, so a page started under the old mapping moves no checkpoint.
   let generation = 0;
 
-  const state = (): DestinationState => (s.lastError ? 'error' : s.paused ? 'paused' : exporting ? 'exporting' : 'idle');
+  // A running re-export counts as exporting between its pages too, so the search attribute is not
+  // rewritten twice per page.
+  const state = (): DestinationState =>
+    s.lastError ? 'error' : s.paused ? 'paused' : exporting || reexports.active !== null ? 'exporting' : 'idle';
   let shownState: DestinationState | undefined;
   const showState = (): void => {
     const now = state();
@@ -165,7 +204,10 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     checkpoint: s.checkpoint,
     activation: s.activation,
     permissions: s.permissions ?? null,
+    reexport: reexports.active?.progress ?? null,
+    recentReexports: reexports.state.recent,
   });
+  const mappedSegmentIds = (): string[] => s.activation?.segments.map((x) => x.id) ?? [];
   /** Records a check of the current settings: a failure stops exporting, a pass lifts that stop. */
   const recordCheck = (outcome: CheckOutcome): void => {
     if (outcome.result) s.permissions = outcome.result;
@@ -218,16 +260,61 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
         if (check.failure) throw rejectWith(check.failure);
       }
       await saveDestination({ destinationId, settings, activation });
+      if (!patched(BACKFILL_BY_SEGMENT_PATCH)) {
+        // Runs recorded before back-fills by segment re-decided every stored profile.
+        s.activation = activation;
+        s.checkpoint = 0;
+        s.rescan = true;
+        generation++;
+        return status();
+      }
+      const head = s.activation === null ? await storeHead() : null;
+      const previous = s.activation;
+      if (previous === null && head !== null) {
+        // Nothing was exported under an earlier mapping, so the back-fill below decides every
+        // member changed up to now, and the change stream starts after that.
+        s.checkpoint = Math.max(s.checkpoint, head);
+        s.knownSeq = Math.max(s.knownSeq, head);
+        s.pending = 0;
+      }
       s.activation = activation;
-      // Re-decide every stored profile under the new mapping: the ledger keeps unchanged
-      // profiles from being sent again, and members of newly mapped segments are back-filled.
-      s.checkpoint = 0;
-      s.rescan = true;
       generation++;
+      // Members of newly mapped segments changed up to the checkpoint are back-filled by
+      // segment; later changes are decided by the change stream under the new mapping.
+      const added = activation.segments.map((x) => x.id).filter((id) => !previous?.segments.some((p) => p.id === id));
+      if (added.length > 0) reexports.queueBackfill(added, s.checkpoint);
       return status();
     },
     { validator: (next) => void parseOrReject(activationSchema, next, 'activation') },
   );
+  const rejectBusy = (): void => {
+    const busy = reexports.busyReason(s.activation);
+    if (busy) throw ApplicationFailure.create({ type: 'ReexportNotStarted', nonRetryable: true, message: busy });
+  };
+  setHandler(
+    reexportUpdate,
+    (request) => {
+      rejectBusy();
+      return reexports.start('manual', request.force === true, mappedSegmentIds(), null);
+    },
+    {
+      validator: (request) => {
+        parseOrReject(reexportRequestSchema, request, 're-export request');
+        rejectBusy();
+      },
+    },
+  );
+  setHandler(requestReexportSignal, async (request) => {
+    const parsed = scheduledReexportRequestSchema.safeParse(request);
+    if (!parsed.success) {
+      log.warn('ignored an invalid re-export request', { error: invalidInputMessage('re-export request', parsed.error) });
+      return;
+    }
+    const { requestedBy, force } = parsed.data;
+    const busy = reexports.busyReason(s.activation);
+    if (busy) return notifyWaiter(requestedBy, { outcome: 'skipped', reason: busy });
+    reexports.start('schedule', force, mappedSegmentIds(), null, [requestedBy]);
+  });
 
   setHandler(checkPermissionsUpdate, async () => {
     const check = await verifyPermissions(destinationId, settings);
@@ -236,28 +323,65 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     return check.result;
   });
 
-  const pendingWork = (): boolean => s.activation !== null && (s.rescan || s.checkpoint < s.knownSeq);
+  const changesDue = (): boolean => s.rescan || s.checkpoint < s.knownSeq;
+  const pendingWork = (): boolean => s.activation !== null && (changesDue() || reexports.active !== null);
   const hasWork = (): boolean => pendingWork() && !s.paused && (s.lastError === null || retryDue);
   // Only a destination with something to export waits on the retry timer, so an idle one in error adds no timers.
   const retryWaiting = (): boolean => s.lastError !== null && !s.paused && pendingWork();
-  const wake = (): boolean => hasWork() || workflowInfo().continueAsNewSuggested;
+  const historyFull = (): boolean =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= HISTORY_EVENTS_LIMIT;
+  const wake = (): boolean => hasWork() || historyFull();
 
-  /** Adds what an export decided, and moves the checkpoint unless the activation changed meanwhile. */
-  const tally = (counts: ExportCounts, lastSeq: number, startedGeneration: number): boolean => {
+  const count = (counts: ExportCounts): void => {
     s.counters.received += counts.decided;
     s.counters.exported += counts.exported;
     s.counters.skipped += counts.skipped;
     s.counters.deadLettered += counts.deadLettered;
+  };
+  /** Adds what an export decided, and moves the checkpoint unless the activation changed meanwhile. */
+  const tally = (counts: ExportCounts, lastSeq: number, startedGeneration: number): boolean => {
+    count(counts);
     if (generation !== startedGeneration) return false;
     s.checkpoint = Math.max(s.checkpoint, lastSeq);
     s.knownSeq = Math.max(s.knownSeq, lastSeq);
     return true;
   };
 
+  /** One step of the running re-export: count its members first, then one page after the cursor. */
+  const reexportStep = async (activation: Activation): Promise<void> => {
+    const active = reexports.active;
+    if (active === null) return;
+    const segmentIds = reexports.segmentsToPage(activation);
+    if (active.progress.estimatedTotal === null) {
+      reexports.recordEstimate(await countSegmentMembers({ segmentIds }));
+      return;
+    }
+    const { progress, afterProfileId, upToSeq } = active;
+    const page = await reexportPage.executeWithOptions(
+      { summary: `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, members after ${afterProfileId ?? 'the first'} to ${settings.stream}` },
+      [{ destinationId, settings, activation, segmentIds, afterProfileId, pageSize: REEXPORT_PAGE_SIZE, force: progress.force, upToSeq }],
+    );
+    count(page);
+    reexports.recordPage(page);
+    if (!page.more) {
+      const finished = reexports.finish();
+      for (const waiter of finished.waiters) await notifyWaiter(waiter, { outcome: 'completed', reexport: finished.progress });
+    }
+  };
+
   showState();
   await saveDestination({ destinationId, settings, activation: s.activation });
   // A new destination is checked at once; continued runs carry the result of the last check.
   if (input.carried === undefined && patched(PERMISSION_CHECKS)) recordCheck(await verifyPermissions(destinationId, settings));
+  let lastStep: 'changes' | 'reexport' = 'reexport';
+  const nextStep = (): 'changes' | 'reexport' => {
+    if (!changesDue()) return 'reexport';
+    if (reexports.active === null) return 'changes';
+    // Both kinds waiting: change pages and re-export pages take turns, except that the automatic
+    // retry after an error repeats the step that failed (another step succeeding proves nothing).
+    if (s.lastError !== null) return lastStep;
+    return lastStep === 'changes' ? 'reexport' : 'changes';
+  };
   for (;;) {
     if (retryWaiting()) {
       const delay = errorRetryDelay(s.failedAttempts, errorRetry);
@@ -267,30 +391,39 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     } else {
       await condition(() => wake() || retryWaiting());
     }
-    if (!hasWork()) {
-      retryDue = false; // nothing to retry yet: the next change waits for the next retry
-      if (!workflowInfo().continueAsNewSuggested) continue;
+    if (historyFull()) {
+      // The re-export cursor and every counter travel in `s`.
       await condition(allHandlersFinished);
       return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s, ...(input.errorRetry ? { errorRetry: input.errorRetry } : {}) });
     }
+    if (!hasWork()) {
+      retryDue = false; // nothing to retry yet: the next change waits for the next retry
+      continue;
+    }
     const activation = s.activation as Activation;
     const startedGeneration = generation;
+    lastStep = nextStep();
     exporting = true;
     showState();
     try {
-      const page = await exportPage.executeWithOptions(
-        { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
-        [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
-      );
-      if (tally(page, page.lastSeq, startedGeneration)) {
-        s.rescan = page.more;
-        s.pending = page.remaining;
+      if (lastStep === 'changes') {
+        const page = await exportPage.executeWithOptions(
+          { summary: `export changes after seq ${s.checkpoint} to ${settings.stream}` },
+          [{ destinationId, settings, activation, afterSeq: s.checkpoint, pageSize: EXPORT_PAGE_SIZE }],
+        );
+        if (tally(page, page.lastSeq, startedGeneration)) {
+          s.rescan = page.more;
+          s.pending = page.remaining;
+        }
+      } else {
+        await reexportStep(activation);
       }
       clearError();
     } catch (err) {
       s.lastError = failureMessage(err);
       s.failedAttempts += 1;
-      const progress = failureProgress(err);
+      // A failed re-export page moves no cursor: it is repeated when the destination retries.
+      const progress = lastStep === 'changes' ? failureProgress(err) : undefined;
       if (progress && tally(progress.counts, progress.afterSeq, startedGeneration)) {
         s.pending = Math.max(0, s.pending - progress.counts.decided);
       }

@@ -1,1 +1,2 @@
 export { destinationWorkflow } from './destination';
+export { scheduledReexportWorkflow } from './scheduledReexport';

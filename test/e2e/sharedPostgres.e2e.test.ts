@@ -1,9 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
-import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ActivationClient } from '../../src/client/activationClient';
@@ -22,10 +18,10 @@ import { EXPORT_PAGE_SIZE } from '../../src/workflows/destination';
 import { createStream, readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
 import { createTestDatabase } from '../support/postgres';
+import { startWorkerProcess } from '../support/workerProcess';
 import { getTestTemporal } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
 
-const BIN = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
 const SECRET_ENV = 'SHARED_PG_KINESIS_SECRET';
 const STREAM = 'shared-postgres';
 /** More than one export page per round, so pages of one round can go to different workers. */
@@ -120,33 +116,12 @@ interface ChildWorker {
 }
 
 async function startChildWorker(env: NodeJS.ProcessEnv): Promise<ChildWorker> {
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'worker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  try {
-    await waitFor(
-      () => {
-        if (child.exitCode !== null) throw new Error(`the worker exited with ${child.exitCode}: ${stderr}`);
-        return /"msg":"worker started"/.test(stderr);
-      },
-      { timeoutMs: 60_000, intervalMs: 50, what: 'the child worker to poll' },
-    );
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
+  const worker = await startWorkerProcess(env);
   return {
-    identity: `${child.pid}@${hostname()}`,
+    identity: worker.identity,
     async stop() {
       // SIGTERM is a graceful worker shutdown.
-      child.kill('SIGTERM');
-      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref())]);
-      if (code === 'timeout') {
-        child.kill('SIGKILL');
-        assert.fail(`the child worker did not stop: ${stderr}`);
-      }
-      assert.equal(code, 0, stderr);
+      assert.equal(await worker.stop(), 0, worker.output());
     },
   };
 }

@@ -135,6 +135,7 @@ for (const backend of backends) {
       assert.deepEqual(await empty.readProfilesSince(0, 10), []);
       assert.equal(await empty.countProfilesSince(0), 0);
       assert.deepEqual(await empty.readSegmentMembers(['s'], null, 10), []);
+      assert.equal(await empty.countSegmentMembers(['s']), 0);
       assert.equal((await empty.readLedger('d', ['p'])).size, 0);
       assert.deepEqual(await empty.listDeadLetters('d'), []);
       assert.deepEqual(await empty.listDestinations(), []);
@@ -242,6 +243,9 @@ for (const backend of backends) {
       assert.deepEqual(ids(await store.readSegmentMembers([a, a, b], null, 10)), [`${p}1`, `${p}3`, `${p}5`]);
       assert.deepEqual(await store.readSegmentMembers([], null, 10), []);
       assert.deepEqual(await store.readSegmentMembers([`${p}none`], null, 10), []);
+      assert.equal(await store.countSegmentMembers([a, b, a]), 3);
+      assert.equal(await store.countSegmentMembers([c]), 1);
+      assert.equal(await store.countSegmentMembers([]), 0);
 
       // p1 exits both, p2 re-enters a, p4 enters b and stays in c.
       const { lastSeq } = await store.upsertProfiles([
@@ -256,6 +260,7 @@ for (const backend of backends) {
       assert.equal(members[2]!.seq, lastSeq);
       assert.deepEqual(ids(await store.readSegmentMembers([a], null, 10)), [`${p}2`, `${p}5`]);
       assert.deepEqual(ids(await store.readSegmentMembers([c], null, 10)), [`${p}4`]);
+      assert.equal(await store.countSegmentMembers([a, b]), 4);
     });
 
     it('orders profile ids byte-wise (UTF-8), the same on every store', async () => {

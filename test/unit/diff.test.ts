@@ -101,6 +101,42 @@ describe('decideExport', () => {
     });
   });
 
+  describe('forced (a re-export with --force)', () => {
+    const member = (status: 'realized' | 'existing' | 'exited'): ProfileSnapshot => ({
+      identityMap: { ecid: [{ id: '1' }] },
+      person: { name: 'Ada' },
+      segmentMembership: { ups: { a: { status, lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+    });
+
+    it('exports an unchanged member again, as existing', () => {
+      const first = decideExport(member('realized'), null, activation, seedOptions);
+      assert.equal(first.kind, 'export');
+      const ledger = JSON.parse(JSON.stringify(first.projection)) as Projection;
+      assert.deepStrictEqual(decideExport(member('realized'), ledger, activation, seedOptions), { kind: 'skip', reason: 'no-mapped-change' });
+
+      const forced = decideExport(member('realized'), ledger, activation, seedOptions, { force: true });
+      assert.equal(forced.kind, 'export');
+      assert.deepStrictEqual(forced.record, {
+        person: { name: 'Ada' },
+        segmentMembership: { ups: { a: { lastQualificationTime: '2024-01-01T00:00:00Z', status: 'existing' } } },
+        identityMap: { ecid: [{ id: '1' }] },
+      });
+    });
+
+    it('still skips a profile in no mapped segment and an exit exported before', () => {
+      assert.deepStrictEqual(decideExport(member('exited'), null, activation, seedOptions, { force: true }), {
+        kind: 'skip',
+        reason: 'not-in-mapped-segment',
+      });
+      const exit = decideExport(member('exited'), { segments: { a: { status: 'realized', lastQualificationTime: 'x' } }, attributes: {}, identityMap: {} }, activation, seedOptions);
+      assert.equal(exit.kind, 'export');
+      assert.deepStrictEqual(decideExport(member('exited'), exit.projection, activation, seedOptions, { force: true }), {
+        kind: 'skip',
+        reason: 'exited-already-exported',
+      });
+    });
+  });
+
   it('treats segment ids and attribute paths named like Object.prototype members as plain keys', () => {
     const protoActivation: Activation = { segments: [{ id: 'constructor' }], attributes: ['toString', 'person.constructor'] };
     const snapshot: ProfileSnapshot = { identityMap: { ecid: [{ id: '1' }] } };
