@@ -32,7 +32,7 @@ export async function createActivationWorker(options: ActivationWorkerOptions): 
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities({ store: options.store, writers }),
+    activities: createActivities({ store: options.store, writers, ...(options.metrics ? { metrics: options.metrics } : {}) }),
     dataConverter: options.dataConverter ?? dataConverterFromEnv(),
   });
   return { worker, close: () => writers.close() };

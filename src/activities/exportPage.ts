@@ -11,6 +11,8 @@ import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
 import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
 import type { ExportCounts, ExportPageInput, ExportPageResult, ExportProgress } from './types';
+import type { ActivationMetrics } from '../observability/metrics';
+import { reportPage } from './pageReport';
 
 /**
  * Profiles read, decided and checkpointed together: a retried attempt resumes after the last
@@ -67,7 +69,7 @@ export interface ChunkTarget {
  * heartbeated as the longest run of finished chunks; a retried attempt resumes after it, and a
  * terminal failure carries it as details so the workflow keeps what was done.
  */
-export async function exportPage(store: Store, writers: RecordWriters, input: ExportPageInput): Promise<ExportPageResult> {
+export async function exportPage(store: Store, writers: RecordWriters, input: ExportPageInput, metrics?: ActivationMetrics): Promise<ExportPageResult> {
   const ctx = Context.current();
   const { destinationId, settings } = input;
   // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
@@ -137,6 +139,7 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
     throw terminalFailure(err, checkpoint);
   }
 
+  reportPage(metrics, 'export', destinationId, checkpoint.counts, { afterSeq: input.afterSeq, lastSeq: checkpoint.afterSeq, putCalls: stats.calls, throttled: stats.throttledEntries, stream: settings.stream });
   return {
     lastSeq: checkpoint.afterSeq,
     more: decided >= input.pageSize,

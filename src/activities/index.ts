@@ -1,3 +1,4 @@
+import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
@@ -7,18 +8,19 @@ import type { Activities } from './types';
 
 export interface ActivityDeps {
   store: Store;
+  metrics?: ActivationMetrics;
   writers?: KinesisWriters;
 }
 
 /** Activities bound to the worker's store and Kinesis writers (dependency injection, as in the samples). */
-export function createActivities({ store, writers = new KinesisWriters() }: ActivityDeps): Activities {
+export function createActivities({ store, metrics, writers = new KinesisWriters({}, metrics) }: ActivityDeps): Activities {
   return {
     async saveDestination({ destinationId, settings, activation }) {
       await store.saveDestination({ id: destinationId, settings, activation });
     },
     checkPermissions: (input) => checkPermissions(writers, input),
-    exportPage: (input) => exportPage(store, writers, input),
-    reexportPage: (input) => reexportPage(store, writers, input),
+    exportPage: (input) => exportPage(store, writers, input, metrics),
+    reexportPage: (input) => reexportPage(store, writers, input, metrics),
     countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
     storeHead: () => store.maxSeq(),
   };

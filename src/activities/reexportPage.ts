@@ -1,9 +1,11 @@
 import { Context } from '@temporalio/activity';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
 import type { WriteSession } from '../kinesis/recordWriter';
+import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import { deadLetter, decideChunk, ledgerWriter, terminalFailure } from './exportPage';
 import type { Chunk, InFlight, RecordWriters } from './exportPage';
+import { reportPage } from './pageReport';
 import type { ReexportPageInput, ReexportPageResult } from './types';
 
 /** How often a page tells Temporal the worker is alive, also while Kinesis throttles it. */
@@ -14,7 +16,7 @@ const LIVENESS_INTERVAL_MS = 2000;
  * chunk. The cursor lives in the workflow, so a retried page repeats at most this page: in diff
  * mode the ledger skips what was acknowledged, and a forced page resends at most its own records.
  */
-export async function reexportPage(store: Store, writers: RecordWriters, input: ReexportPageInput): Promise<ReexportPageResult> {
+export async function reexportPage(store: Store, writers: RecordWriters, input: ReexportPageInput, metrics?: ActivationMetrics): Promise<ReexportPageResult> {
   const ctx = Context.current();
   const alive = setInterval(() => ctx.heartbeat(), LIVENESS_INTERVAL_MS);
   try {
@@ -42,6 +44,7 @@ export async function reexportPage(store: Store, writers: RecordWriters, input: 
         throw terminalFailure(err);
       }
     }
+    reportPage(metrics, 're-export', input.destinationId, chunk.counts, { read: rows.length, force: String(input.force ?? false), stream: input.settings.stream });
     return {
       lastProfileId: rows[rows.length - 1]?.profileId ?? input.afterProfileId,
       read: rows.length,

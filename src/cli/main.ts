@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ActivationClient } from '../client/activationClient';
 import { startCodecServer, DEFAULT_UI_ORIGINS } from '../codec/codecServer';
@@ -16,7 +15,9 @@ import { startWorkerProcess } from '../workerProcess';
 import type { ReexportScheduleInfo } from '../client/reexportSchedules';
 import { parseMaxRecordBytesOption, parsePartitionKeyOption } from './destinationOptions';
 import { describeError } from './errors';
+import { openIngestSource } from './ingestProgress';
 import { emit, fail } from './output';
+import { formatFields, formatTable } from './table';
 import { describeReexportProgress, reexportProgressReporter } from './reexportProgress';
 
 const temporal = temporalConfigFromEnv();
@@ -55,6 +56,7 @@ const program = new Command('kinesis-activation')
 program
   .command('dev')
   .description('embedded stack in the foreground: Temporal dev server with Web UI, Kinesis emulator, worker')
+  .addHelpText('after', `\nExamples:\n  $ kinesis-activation dev\n  $ kinesis-activation dev --data-dir /tmp/ka --ui-port 8080`)
   .option('--data-dir <dir>', 'where Temporal history, the store and the emulator keep data', '.data')
   .option('--temporal-port <port>', 'Temporal frontend port', '7233')
   .option('--ui-port <port>', 'Temporal Web UI port', '8233')
@@ -100,6 +102,7 @@ program
 program
   .command('worker')
   .description('the worker alone, against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and the store in DATABASE_URL')
+  .addHelpText('after', `\nExamples:\n  $ TEMPORAL_ADDRESS=temporal:7233 DATABASE_URL=postgres://u:p@db/activation kinesis-activation worker\n  $ TEMPORAL_ADDRESS=ns.acct.tmprl.cloud:7233 TEMPORAL_NAMESPACE=ns.acct TEMPORAL_API_KEY=... kinesis-activation worker`)
   .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
   .action(async (opts: { metricsPort: string }) => {
     const store = await openStore(databaseUrlFromEnv());
@@ -118,6 +121,7 @@ const destination = program.command('destination').description('Kinesis destinat
 destination
   .command('create')
   .description('create a destination and start its actor; prints the new id')
+  .addHelpText('after', `\nExamples:\n  $ export KINESIS_SECRET=...   # on the worker\n  $ kinesis-activation destination create --name crm --region eu-west-1 --stream audiences --access-key-id AKIA... --secret-access-key-env KINESIS_SECRET\n  $ kinesis-activation destination create --name crm --region us-east-1 --stream audiences --role-arn arn:aws:iam::123456789012:role/writer --external-id x1`)
   .requiredOption('--name <name>', 'connection name')
   .requiredOption('--region <region>', 'AWS region, e.g. us-east-1')
   .requiredOption('--stream <stream>', 'an existing Kinesis data stream')
@@ -160,6 +164,19 @@ destination
   });
 
 destination
+  .command('list')
+  .description('every destination with its state and counters')
+  .action(async (_opts: unknown, cmd: Command) => {
+    const destinations = await withClient((client) => client.listDestinations());
+    const rows = destinations.map(({ id, status }) =>
+      status
+        ? [id, status.name, status.stream, status.state, String(status.pending), String(status.counters.exported), status.lastError ?? '']
+        : [id, '', '', 'gone', '', '', ''],
+    );
+    emit(json(cmd), destinations, rows.length ? formatTable(['id', 'name', 'stream', 'state', 'pending', 'exported', 'last error'], rows) : 'no destinations yet: create one with `kinesis-activation destination create`');
+  });
+
+destination
   .command('check <id>')
   .description('check ListStreams, PutRecord and PutRecords and that the stream exists; exits 0 only if all pass')
   .action(async (id: string, _opts: unknown, cmd: Command) => {
@@ -171,6 +188,7 @@ destination
 program
   .command('activate <id>')
   .description('map segments and attributes to a destination; current members are exported')
+  .addHelpText('after', `\nExamples:\n  $ kinesis-activation activate $ID --segment 'seg-1=High propensity' --segment seg-2 --attribute person.email`)
   .requiredOption('--segment <SEG[=NAME]>', 'segment id, optionally with its name (repeat)', collect, [])
   .option('--attribute <PATH>', 'XDM attribute path such as person.email (repeat)', collect, [])
   .action(async (id: string, opts: { segment: string[]; attribute: string[] }, cmd: Command) => {
@@ -186,9 +204,10 @@ program
 program
   .command('ingest <file>')
   .description('NDJSON profile snapshots from FILE or - (stdin); prints accepted and rejected counts')
+  .addHelpText('after', '\nExamples:\n  $ kinesis-activation ingest examples/profiles.ndjson\n  $ cat profiles.ndjson | kinesis-activation ingest - --json')
   .action(async (file: string, _opts: unknown, cmd: Command) => {
-    const input = file === '-' ? process.stdin : createReadStream(file);
-    const result = await withClient((client) => client.ingest(input));
+    const source = openIngestSource(file, !json(cmd));
+    const result = await withClient((client) => client.ingest(source.input)).finally(() => source.done());
     const lines = [`accepted ${result.accepted}, rejected ${result.rejected.length}`, ...result.rejected.map((r) => `line ${r.line}: ${r.reason}`)];
     emit(json(cmd), { accepted: result.accepted, rejected: result.rejected, notified: result.notified }, lines.join('\n'));
   });
@@ -196,24 +215,28 @@ program
 program
   .command('status <id>')
   .description("a destination's state, pending profiles, counters and last error")
+  .addHelpText('after', `\nExamples:\n  $ kinesis-activation status $ID\n  $ kinesis-activation status $ID --json | jq .counters`)
   .action(async (id: string, _opts: unknown, cmd: Command) => {
     const status = await withClient((client) => client.status(id));
     const c = status.counters;
-    emit(
-      json(cmd),
-      status,
+    const last = status.recentReexports[0];
+    const fields: [string, string | false | null | undefined][] = [
+      ['Destination', `${status.name} (${status.destinationId})`],
+      ['Stream', status.stream],
+      ['State', status.state],
+      ['Pending', String(status.pending)],
+      ['Counters', `received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`],
+      ['Re-export', status.reexport && `running ${status.reexport.trigger} ${describeReexportProgress(status.reexport)}`],
+      ['Last re-export', last && `${describeReexportProgress(last)}, finished ${last.finishedAt}`],
+      ['Last error', status.lastError],
+      ['Next retry', status.nextRetryAt && `${status.nextRetryAt} (after ${status.failedAttempts} failed attempts), or at once on resume`],
       [
-        `${status.name} (${status.destinationId}) -> ${status.stream}: ${status.state}`,
-        `pending ${status.pending}; received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`,
-        ...(status.reexport ? [`running ${status.reexport.trigger} ${describeReexportProgress(status.reexport)}`] : []),
-        ...(status.recentReexports[0] ? [`last ${describeReexportProgress(status.recentReexports[0])}, finished ${status.recentReexports[0].finishedAt}`] : []),
-        ...(status.lastError ? [`last error: ${status.lastError}`] : []),
-        ...(status.nextRetryAt ? [`retries at ${status.nextRetryAt} (after ${status.failedAttempts} failed attempts), or at once on resume`] : []),
-        ...(status.permissions
-          ? [`permissions (checked ${status.permissions.checkedAt}): ${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict}`]
-          : []),
-      ].join('\n'),
-    );
+        'Permissions',
+        status.permissions &&
+          `${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict} (checked ${status.permissions.checkedAt})`,
+      ],
+    ];
+    emit(json(cmd), status, formatFields(fields.filter((f): f is [string, string] => Boolean(f[1]))));
   });
 
 program

@@ -122,6 +122,21 @@ export class ActivationClient {
     return this.handle(id).query(statusQuery);
   }
 
+  /** Every destination in the store with its actor's status (null where the actor is gone). */
+  async listDestinations(): Promise<{ id: string; status: DestinationStatus | null }[]> {
+    const rows = await this.store.listDestinations();
+    return Promise.all(
+      rows.map(async ({ id }) => {
+        try {
+          return { id, status: await this.status(id) };
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return { id, status: null };
+          throw err;
+        }
+      }),
+    );
+  }
+
   /**
    * Starts a re-export of every member of the mapped segments (diff rules apply; `force` resends
    * every member). Rejected, changing nothing, while another re-export of the destination runs.

@@ -8,6 +8,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -363,6 +364,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     );
     count(page);
     reexports.recordPage(page);
+    setCurrentDetails(`last re-export page (${progress.id}): ${page.read} members read, ${page.exported} records put to stream ${settings.stream}; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`);
     if (!page.more) {
       const finished = reexports.finish();
       for (const waiter of finished.waiters) await notifyWaiter(waiter, { outcome: 'completed', reexport: finished.progress });
@@ -415,6 +417,10 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
           s.rescan = page.more;
           s.pending = page.remaining;
         }
+        // Shown in the UI: what the last step did, not only what it was asked to do.
+        setCurrentDetails(
+          `last change export: put ${page.exported} records to stream ${settings.stream} in ${page.putCalls} calls, ${page.throttled} throttled and resent; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`,
+        );
       } else {
         await reexportStep(activation);
       }

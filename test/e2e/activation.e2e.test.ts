@@ -207,6 +207,14 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       assert.equal(parsed.lastError, null);
       assert.deepEqual(parsed.counters, second.done.counters);
 
+      const listed = await runCli(['destination', 'list', '--json'], env);
+      assert.equal(listed.code, 0, listed.stderr);
+      const entries = JSON.parse(listed.stdout) as { id: string; status: DestinationStatus | null }[];
+      assert.deepEqual(entries.find((e) => e.id === id)?.status?.counters, second.done.counters);
+      const table = await runCli(['destination', 'list'], env);
+      assert.match(table.stdout, /^ID +NAME +STREAM +STATE +PENDING +EXPORTED +LAST ERROR\n/);
+      assert.match(table.stdout, new RegExp(`\\n${id} +e2e +${STREAM} +idle +0 +${second.done.counters.exported}\\n`));
+
       // The recorded history replays against the current workflow code.
       const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, destinationWorkflowId(id));

@@ -87,7 +87,7 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       assert.equal(waited.pagesDone, 3);
       const shown = JSON.parse(await cli('status', id, '--json')) as DestinationStatus;
       assert.equal(shown.recentReexports[0]?.id, waited.id);
-      assert.match(await cli('status', id), new RegExp(`last re-export ${waited.id}: 3 page\\(s\\), ${MEMBERS} member\\(s\\) read, ${MEMBERS} exported`));
+      assert.match(await cli('status', id), new RegExp(`Last re-export: +re-export ${waited.id}: 3 page\\(s\\), ${MEMBERS} member\\(s\\) read, ${MEMBERS} exported`));
 
       const created = JSON.parse(await cli('schedule', id, '--every', '2s', '--force', '--json')) as ReexportScheduleInfo;
       assert.deepEqual([created.schedule, created.force, created.paused], ['every 2s', true, false]);

@@ -104,9 +104,9 @@ describe('permission checks of a destination actor', () => {
       assert.deepEqual(granted.stdout.trimEnd().split('\n').map((line) => line.split(/ +/).slice(0, 2).join(' ')), ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok']);
       const status = await runCli(['status', id], env);
       assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stdout, /: idle\n/);
-      assert.match(status.stdout, /\npermissions \(checked [^)]+\): ListStreams granted, PutRecord granted, PutRecords granted; stream exists\n$/);
-      assert.doesNotMatch(status.stdout, /last error/);
+      assert.match(status.stdout, /\nState: +idle\n/);
+      assert.match(status.stdout, /\nPermissions: +ListStreams granted, PutRecord granted, PutRecords granted; stream exists \(checked [^)]+\)\n$/);
+      assert.doesNotMatch(status.stdout, /Last error/);
 
       const activated = await client.activate(id, ACTIVATION);
       assert.deepEqual(activated.activation, ACTIVATION);
