@@ -165,7 +165,6 @@ describe('two workers sharing one PostgreSQL store export one destination', func
       TEMPORAL_NAMESPACE: temporal.server.namespace,
       KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
       DATABASE_URL: databaseUrl,
-      METRICS_PORT: '0',
     });
     try {
       const { id } = await client.createDestination({

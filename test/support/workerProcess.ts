@@ -37,7 +37,8 @@ export interface WorkerProcess {
 export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
   if (!existsSync(BUILT)) throw new Error('the CLI is not built: run `npx tsc -p .` first');
   const child = spawn(process.execPath, [BIN, 'worker'], {
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    // Any free port for its metrics endpoint: several workers run on this one host.
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
