@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { profileIdHash } from '../../src/domain/partitionKey';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { ensureStream } from '../../src/embedded/ensureStream';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationStatus } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { withWorker } from '../support/temporal';
 
 const FIXTURE = resolve(__dirname, '..', 'fixtures', 'e2e-profiles.ndjson');
@@ -121,38 +114,20 @@ function assertRecords(records: readonly StoredRecord[], expected: Record<string
 }
 
 describe('end-to-end activation through the CLI, a real Temporal dev server and a Kinesis emulator', function () {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-e2e-'));
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    await ensureStream(kinesis, STREAM, 2);
-    store = await openStore(join(dir, 'store.sqlite'));
-  });
-
-  after(async () => {
-    kinesis.destroy();
-    await store.close();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = useKinesisFixture('e2e', { streams: { [STREAM]: 2 } });
 
   it('turns an NDJSON file into exactly the expected seed-format records, and a second round of changes into exactly the records the rules call for', async () => {
     process.env.E2E_KINESIS_SECRET = 'e2e-secret-value';
-    await withWorker(store, async ({ temporal, client, taskQueue }) => {
+    await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
       const env = {
         TEMPORAL_ADDRESS: temporal.server.address,
         TEMPORAL_NAMESPACE: temporal.server.namespace,
         KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
-        DATABASE_URL: join(dir, 'store.sqlite'),
+        DATABASE_URL: join(fx.dir, 'store.sqlite'),
       };
       const created = await runCli(
         ['destination', 'create', '--json', '--name', 'e2e', '--description', 'end-to-end test', '--region', 'us-east-1', '--stream', STREAM,
-          '--endpoint', emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0001', '--secret-access-key-env', 'E2E_KINESIS_SECRET', '--include-segment-names'],
+          '--endpoint', fx.emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0001', '--secret-access-key-env', 'E2E_KINESIS_SECRET', '--include-segment-names'],
         env,
       );
       assert.equal(created.code, 0, created.stderr);
@@ -186,7 +161,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       assert.match(report.rejected[2]?.reason ?? '', /segmentMembership\.ups\.seg-propensity\.status/);
       assert.deepEqual(done.counters, { received: 6, exported: 4, skipped: 2, deadLettered: 0 });
 
-      const records = await readAllRecords(kinesis, STREAM);
+      const records = await readAllRecords(fx.kinesis, STREAM);
       assertRecords(records, EXPECTED, 'round 1');
       const ann = records.find((r) => r.partitionKey === profileIdHash('p-ann'));
       assert.deepEqual(Object.keys(JSON.parse(ann?.data ?? '{}') as object), ['person', 'segmentMembership', 'identityMap'], 'seed key order');
@@ -195,7 +170,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       const second = await ingest(ROUND_2, 6 + 7);
       assert.deepEqual(second.report, { accepted: 8, rejected: [], notified: [id] });
       assert.deepEqual(second.done.counters, { received: 13, exported: 9, skipped: 4, deadLettered: 0 });
-      const afterRound2 = await readAllRecords(kinesis, STREAM);
+      const afterRound2 = await readAllRecords(fx.kinesis, STREAM);
       const round1 = new Set(records.map((r) => r.sequenceNumber));
       assert.deepEqual(afterRound2.filter((r) => round1.has(r.sequenceNumber)), records, 'round 1 records are all still there, unchanged');
       assertRecords(afterRound2.filter((r) => !round1.has(r.sequenceNumber)), EXPECTED_ROUND_2, 'round 2');
@@ -223,8 +198,8 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
   });
 
   it('rejects bad input with one line naming the field and starts nothing', async () => {
-    await withWorker(store, async ({ temporal, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+    await withWorker(fx.store, async ({ temporal, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(fx.dir, 'store.sqlite') };
       const bad = await runCli(['destination', 'create', '--name', 'x', '--region', 'mars-1', '--stream', STREAM, '--id', 'bad-region'], env);
       assert.equal(bad.code, 1);
       assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);

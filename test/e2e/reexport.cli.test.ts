@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import type { ReexportScheduleInfo } from '../../src/client/reexportSchedules';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import type { DestinationStatus, ReexportOutcome, ReexportProgress } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
-import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
-import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { profileIds, seedMembers } from '../support/profiles';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { withWorker } from '../support/temporal';
 
 const SECRET_ENV = 'REEXPORT_CLI_KINESIS_SECRET';
@@ -28,36 +20,19 @@ const MEMBERS = 4000;
 /** Re-exports and their schedules through the CLI, against a real dev server, worker and emulator. */
 describe('reexport and schedule commands (CLI over a real Temporal dev server)', function () {
   this.timeout(300_000);
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let proxy: KinesisFaultProxy;
-  let kinesis: KinesisClient;
-  let store: Store;
+  const fx = useKinesisFixture('reexport-cli', { proxy: true });
 
-  before(async () => {
+  before(() => {
     process.env[SECRET_ENV] = 'any';
-    dir = mkdtempSync(join(tmpdir(), 'ka-reexport-cli-'));
-    emulator = await startKinesisEmulator();
-    proxy = await startKinesisFaultProxy(emulator.endpoint);
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    store = await openStore(join(dir, 'store.sqlite'));
-  });
-
-  after(async () => {
-    kinesis.destroy();
-    await store.close();
-    await proxy.stop();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('runs a re-export with --wait, and scheduled re-exports every 2 s that never overlap; pause, trigger, list, delete', async () => {
-    await withWorker(store, async ({ temporal, client, taskQueue }) => {
+    await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
       const env = {
         TEMPORAL_ADDRESS: temporal.server.address,
         TEMPORAL_NAMESPACE: temporal.server.namespace,
         KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
-        DATABASE_URL: join(dir, 'store.sqlite'),
+        DATABASE_URL: join(fx.dir, 'store.sqlite'),
       };
       const cli = async (...args: string[]) => {
         const result = await runCli(args, env);
@@ -65,21 +40,21 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
         return result.stdout;
       };
       const stream = `reexport-cli-${randomUUID()}`;
-      await ensureStream(kinesis, stream, 1);
+      await ensureStream(fx.kinesis, stream, 1);
       const { id } = await client.createDestination({
         name: stream,
         region: 'us-east-1',
         stream,
-        endpoint: proxy.endpoint,
+        endpoint: fx.proxy.endpoint,
         credentials: { type: 'accessKey', accessKeyId: 'AKIAREEXPORTCLI001', secretAccessKeyEnv: SECRET_ENV },
       });
       const seg = `cli-${randomUUID()}`;
-      await seedMembers(store, profileIds(`${seg}-`, MEMBERS), { [seg]: 'realized' });
+      await seedMembers(fx.store, profileIds(`${seg}-`, MEMBERS), { [seg]: 'realized' });
       await cli('activate', id, '--segment', seg, '--attribute', 'person.email');
       await waitFor(async () => (await client.status(id)).recentReexports.length === 1, { timeoutMs: 60_000, what: 'the back-fill' });
 
       // One shard at the service's 1,000 records/s: a forced re-export of 4,000 members outlasts the 2 s interval.
-      proxy.setFaults({ shardThrottling: true });
+      fx.proxy.setFaults({ shardThrottling: true });
       const waited = JSON.parse(await cli('reexport', id, '--wait', '--force', '--json')) as ReexportProgress;
       assert.equal(waited.trigger, 'manual');
       assert.ok(waited.finishedAt);
@@ -131,9 +106,9 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
   });
 
   it('rejects bad schedule and re-export input with one line naming the field', async () => {
-    await withWorker(store, async ({ temporal, client, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
-      const { id } = await client.createDestination({ name: 'bad-input', region: 'us-east-1', stream: 'none', endpoint: emulator.endpoint });
+    await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
+      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(fx.dir, 'store.sqlite') };
+      const { id } = await client.createDestination({ name: 'bad-input', region: 'us-east-1', stream: 'none', endpoint: fx.emulator.endpoint });
       const cases: [string[], RegExp][] = [
         [['schedule', id, '--every', '5x'], /^kinesis-activation: invalid every: must be a duration such as 30s/],
         [['schedule', id, '--cron', '* *'], /^kinesis-activation: invalid cron: must be a cron expression/],

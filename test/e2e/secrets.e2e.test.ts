@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -15,14 +13,9 @@ import { ENCRYPTED_ENCODING, EncryptionCodec } from '../../src/codec/encryptionC
 import { parseKeyring } from '../../src/codec/keyring';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { readAllRecords } from '../support/kinesisStream';
-import { createStream } from '../support/kinesisStream';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { withWorker } from '../support/temporal';
 
 const STREAM = 'secrets-stream';
@@ -68,25 +61,7 @@ function payloadsOf(json: unknown, path = ''): { path: string; encoding: string 
 const contains = (haystack: Buffer | string, needle: string): boolean => (typeof haystack === 'string' ? haystack.includes(needle) : haystack.includes(Buffer.from(needle)));
 
 describe('secrets and profile data never reach Temporal history or the store in clear text', () => {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-secrets-'));
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-    await createStream(kinesis, STREAM, 1);
-    store = await openStore(join(dir, 'store.sqlite'));
-  });
-
-  after(async () => {
-    kinesis.destroy();
-    await store.close();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = useKinesisFixture('secrets', { streams: { [STREAM]: 1 } });
 
   it('runs activations with secrets from an environment variable and a file, then finds them nowhere', async () => {
     const run = randomUUID();
@@ -94,7 +69,7 @@ describe('secrets and profile data never reach Temporal history or the store in 
     const fileSecret = `file-secret-${run}`;
     const secretVar = `SECRETS_E2E_${run.replace(/-/g, '_').toUpperCase()}`;
     process.env[secretVar] = envSecret;
-    const secretFile = join(dir, 'secret-access-key');
+    const secretFile = join(fx.dir, 'secret-access-key');
     writeFileSync(secretFile, `${fileSecret}\n`);
     const emails = Array.from({ length: PROFILES }, (_, i) => `person-${i}-${run}@example.com`);
 
@@ -102,14 +77,14 @@ describe('secrets and profile data never reach Temporal history or the store in 
     const codec = new EncryptionCodec(keyring);
     const codecServer = await startCodecServer({ codec, allowedOrigins: [] });
 
-    const base = { region: 'us-east-1', stream: STREAM, endpoint: emulator.endpoint };
+    const base = { region: 'us-east-1', stream: STREAM, endpoint: fx.emulator.endpoint };
     const destinations: DestinationSettingsInput[] = [
       { ...base, name: `env-${run}`, credentials: { type: 'accessKey', accessKeyId: 'AKIASECRETSEXAMPL1', secretAccessKeyEnv: secretVar } },
       { ...base, name: `file-${run}`, credentials: { type: 'accessKey', accessKeyId: 'AKIASECRETSEXAMPL2', secretAccessKeyFile: secretFile } },
     ];
     try {
       await withWorker(
-        store,
+        fx.store,
         async ({ client }) => {
           const ids: string[] = [];
           for (const settings of destinations) ids.push((await client.createDestination(settings)).id);
@@ -122,7 +97,7 @@ describe('secrets and profile data never reach Temporal history or the store in 
           for (const id of ids) {
             await waitFor(async () => (await client.status(id)).counters.exported === PROFILES, { timeoutMs: 60_000, what: `destination ${id} to export every profile` });
           }
-          const records = await readAllRecords(kinesis, STREAM);
+          const records = await readAllRecords(fx.kinesis, STREAM);
           assert.equal(records.length, 2 * PROFILES, 'both destinations exported, so both secrets were resolved and used');
           assert.ok(records.every((r) => emails.some((email) => r.data.includes(email))), 'the records do carry the emails');
 
@@ -154,7 +129,7 @@ describe('secrets and profile data never reach Temporal history or the store in 
         { dataConverter: dataConverterFor(keyring) },
       );
 
-      const storeText = dumpSqlite(join(dir, 'store.sqlite'));
+      const storeText = dumpSqlite(join(fx.dir, 'store.sqlite'));
       assert.ok(storeText.includes(secretVar) && storeText.includes(secretFile), 'the store keeps the references');
       assert.ok(!storeText.includes(envSecret) && !storeText.includes(fileSecret), 'the store keeps no secret');
     } finally {

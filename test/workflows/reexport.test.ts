@@ -1,63 +1,36 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { ActivationClient } from '../../src/client/activationClient';
 import { ensureStream } from '../../src/embedded/ensureStream';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import type { DestinationStatus, ReexportProgress } from '../../src/workflows/messages';
-import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
-import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { readAllRecords } from '../support/kinesisStream';
 import { profile, profileIds, recordsPerProfile, seedMembers, statusesOf } from '../support/profiles';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { withWorker } from '../support/temporal';
 
 const SECRET_ENV = 'REEXPORT_TEST_KINESIS_SECRET';
 
 describe('re-exports by the destination actor (real Temporal dev server, Kinesis emulator, SQLite)', function () {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let proxy: KinesisFaultProxy;
-  let kinesis: KinesisClient;
-  let store: Store;
+  const fx = useKinesisFixture('reexport', { proxy: true });
 
-  before(async () => {
+  before(() => {
     process.env[SECRET_ENV] = 'any';
-    dir = mkdtempSync(join(tmpdir(), 'ka-reexport-'));
-    emulator = await startKinesisEmulator();
-    proxy = await startKinesisFaultProxy(emulator.endpoint);
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    store = await openStore(join(dir, 'store.sqlite'));
   });
 
-  after(async () => {
-    kinesis.destroy();
-    await store.close();
-    await proxy.stop();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  afterEach(() => proxy.reset());
+  afterEach(() => fx.proxy.reset());
 
   /** A destination on a fresh stream (through the fault proxy when asked). */
   async function newDestination(client: ActivationClient, options: { shards?: number; viaProxy?: boolean } = {}): Promise<{ id: string; stream: string }> {
     const stream = `reexport-${randomUUID()}`;
-    await ensureStream(kinesis, stream, options.shards ?? 2);
+    await ensureStream(fx.kinesis, stream, options.shards ?? 2);
     const { id } = await client.createDestination({
       name: stream,
       region: 'us-east-1',
       stream,
-      endpoint: options.viaProxy ? proxy.endpoint : emulator.endpoint,
+      endpoint: options.viaProxy ? fx.proxy.endpoint : fx.emulator.endpoint,
       credentials: { type: 'accessKey', accessKeyId: 'AKIAREEXPORTTEST01', secretAccessKeyEnv: SECRET_ENV },
     });
     return { id, stream };
@@ -81,7 +54,7 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
   }
 
   it('back-fills the current members of a segment mapped on a live destination', async () => {
-    await withWorker(store, async ({ client }) => {
+    await withWorker(fx.store, async ({ client }) => {
       const { id, stream } = await newDestination(client);
       const p = `live-${randomUUID()}-`;
       const [segA, segB] = [`${p}A`, `${p}B`];
@@ -112,7 +85,7 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       assert.equal(backfill.estimatedRemaining, 0);
 
       const all = [...onlyA, ...onlyB, ...both, ...exitedB, ...neither];
-      const per = recordsPerProfile(await readAllRecords(kinesis, stream), all);
+      const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream), all);
       for (const pid of onlyA) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [segA]: 'realized' }], pid);
       for (const pid of onlyB) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [segB]: 'realized' }], pid);
       for (const pid of both) {
@@ -129,12 +102,12 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
   });
 
   it('re-exports by the diff rules, or with force every member; one at a time; a bad request changes nothing', async () => {
-    await withWorker(store, async ({ client }) => {
+    await withWorker(fx.store, async ({ client }) => {
       const { id, stream } = await newDestination(client);
       const p = `re-${randomUUID()}-`;
       const seg = `${p}S`;
       const members = profileIds(`${p}m-`, 4500); // three pages
-      await seedMembers(store, members, { [seg]: 'realized' });
+      await seedMembers(fx.store, members, { [seg]: 'realized' });
       await client.activate(id, { segments: [{ id: seg }], attributes: ['person.email'] });
       await idle(client, id, (s) => s.recentReexports.length === 1);
 
@@ -164,7 +137,7 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       const resent = await client.waitForReexport(id, forced.id);
       assert.equal(resent.profilesExported, members.length);
 
-      const per = recordsPerProfile(await readAllRecords(kinesis, stream, { timeoutMs: 60_000 }), members);
+      const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream, { timeoutMs: 60_000 }), members);
       for (const pid of members) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
       const status = await client.status(id);
       assert.deepEqual(status.recentReexports.map((r) => r.id), [forced.id, diff.id, status.recentReexports[2]?.id]);
@@ -173,16 +146,16 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
   });
 
   it('stops a re-export on a terminal error, keeps its cursor, and finishes it after resume', async () => {
-    await withWorker(store, async ({ client }) => {
+    await withWorker(fx.store, async ({ client }) => {
       const { id, stream } = await newDestination(client, { viaProxy: true });
       const p = `err-${randomUUID()}-`;
       const seg = `${p}S`;
       const members = profileIds(`${p}m-`, 3000);
-      await seedMembers(store, members, { [seg]: 'realized' });
+      await seedMembers(fx.store, members, { [seg]: 'realized' });
       await client.activate(id, { segments: [{ id: seg }], attributes: ['person.email'] });
       await idle(client, id, (s) => s.recentReexports.length === 1);
 
-      proxy.setFaults({ accessDenied: ['PutRecords'] });
+      fx.proxy.setFaults({ accessDenied: ['PutRecords'] });
       const forced = await client.reexport(id, { force: true });
       const stopped = await waitFor(
         async () => {
@@ -195,27 +168,27 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       assert.equal(stopped.reexport?.id, forced.id);
       assert.equal(stopped.reexport?.pagesDone, 0);
 
-      proxy.setFaults({ accessDenied: [] });
+      fx.proxy.setFaults({ accessDenied: [] });
       await client.resume(id);
       const done = await client.waitForReexport(id, forced.id);
       assert.equal(done.profilesExported, members.length);
-      const per = recordsPerProfile(await readAllRecords(kinesis, stream, { timeoutMs: 60_000 }), members);
+      const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream, { timeoutMs: 60_000 }), members);
       for (const pid of members) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
     });
   });
 
   it('takes turns with change exports: a profile is never in flight twice and its newest state comes last', async () => {
-    await withWorker(store, async ({ client }) => {
+    await withWorker(fx.store, async ({ client }) => {
       // One shard, throttled at the service's 1,000 records/s: a forced re-export of 6,000 members lasts seconds.
       const { id, stream } = await newDestination(client, { shards: 1, viaProxy: true });
       const p = `turns-${randomUUID()}-`;
       const seg = `${p}S`;
       const members = profileIds(`${p}m-`, 6000);
-      await seedMembers(store, members, { [seg]: 'realized' });
+      await seedMembers(fx.store, members, { [seg]: 'realized' });
       await client.activate(id, { segments: [{ id: seg }], attributes: ['person.email'] });
       await idle(client, id, (s) => s.recentReexports.length === 1);
 
-      proxy.setFaults({ shardThrottling: true });
+      fx.proxy.setFaults({ shardThrottling: true });
       const forced = await client.reexport(id, { force: true });
       await waitFor(async () => ((await client.status(id)).reexport?.pagesDone ?? 0) >= 1, { timeoutMs: 60_000, what: 'the first re-export page' });
       const changed = members.filter((_, i) => i % 60 === 0);
@@ -231,9 +204,9 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       assert.equal(decided.reexport?.id, forced.id, 'the changes were exported while the re-export was still running');
       const done = await client.waitForReexport(id, forced.id);
       assert.equal(done.profilesExported, members.length);
-      assert.equal(proxy.observed.partitionKeyOverlaps, 0, 'records of one profile were in flight together');
+      assert.equal(fx.proxy.observed.partitionKeyOverlaps, 0, 'records of one profile were in flight together');
 
-      const per = recordsPerProfile(await readAllRecords(kinesis, stream, { timeoutMs: 60_000 }), members);
+      const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream, { timeoutMs: 60_000 }), members);
       for (const pid of changed) {
         const records = per.get(pid) ?? [];
         const last = JSON.parse(records[records.length - 1]?.data ?? '{}') as { person?: { email?: string } };
