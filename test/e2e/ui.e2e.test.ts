@@ -9,6 +9,7 @@ import type { Browser } from 'playwright-core';
 import { ActivationClient } from '../../src/client/activationClient';
 import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
+import { waitFor } from '../../src/embedded/waitFor';
 import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
 import { createActivationWorker } from '../../src/worker';
@@ -60,9 +61,15 @@ describe('Temporal Web UI of the dev server', function () {
         await page.goto(`${server.uiUrl}/namespaces/${server.namespace}/workflows?query=${query}`);
         await page.getByRole('link', { name: `destination-${id}` }).click({ timeout: 30_000 });
         await page.getByText('Search Attributes', { exact: true }).first().click();
-        await page.getByText(`"${id}"`).first().waitFor({ timeout: 30_000 });
-        const text = await page.locator('body').innerText();
-        assert.match(text, /"DestinationId": "[0-9a-f-]{36}"/);
+        // The input shown before the tab switches also names the id: wait for the tab's own content.
+        const text = await waitFor(
+          async () => {
+            const shown = await page.locator('body').innerText();
+            return shown.includes('"DestinationState"') ? shown : undefined;
+          },
+          { timeoutMs: 30_000, what: 'the Search Attributes tab' },
+        );
+        assert.match(text, new RegExp(`"DestinationId": "${id}"`));
         assert.match(text, /"KinesisStream": "ui-stream"/);
         assert.match(text, /"DestinationState": "(idle|exporting|paused|error)"/);
         mkdirSync(ARTIFACTS, { recursive: true });
