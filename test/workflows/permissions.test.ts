@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import type { PermissionCheckResult } from '../../src/domain/permissionCheck';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
@@ -16,21 +15,11 @@ import { runCli } from '../support/cli';
 import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
 import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { createStream } from '../support/kinesisStream';
+import { updateFailure } from '../support/updateFailure';
 import { withWorker } from '../support/temporal';
 
 const STREAM = 'permission-stream';
 const ACTIVATION = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
-
-/** The update's failure message, as the client API surfaces it. */
-async function updateFailure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
-    return err.cause instanceof Error ? err.cause.message : err.message;
-  }
-  throw new Error('the update was accepted');
-}
 
 describe('permission checks of a destination actor', () => {
   let dir: string;

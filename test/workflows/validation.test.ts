@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import { InvalidInputError } from '../../src/domain/validationError';
@@ -16,6 +15,7 @@ import type { Store } from '../../src/store/store';
 import { activateUpdate, configureUpdate } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
 import { createStream } from '../support/kinesisStream';
+import { updateFailure } from '../support/updateFailure';
 import { withWorker } from '../support/temporal';
 import type { WorkerContext } from '../support/temporal';
 
@@ -138,16 +138,6 @@ const ACTIVATION_ROWS: { what: string; activation: unknown; args?: string[]; mes
 function cliFlags(flags: Record<string, string>, id: string): string[] {
   const all: Record<string, string> = { name: 'valid', region: 'us-east-1', stream: STREAM, id, ...flags };
   return ['destination', 'create', ...Object.entries(all).flatMap(([flag, value]) => [`--${flag}`, value])];
-}
-
-async function updateFailure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
-    return err.cause instanceof Error ? err.cause.message : err.message;
-  }
-  throw new Error('the update was accepted');
 }
 
 describe('malformed settings are rejected at every boundary with one exact line, changing nothing', () => {
