@@ -11,7 +11,7 @@ import { runCli } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
 import { useKinesisFixture } from '../support/kinesisFixture';
-import { withWorker } from '../support/temporal';
+import { processEnv, withWorker } from '../support/temporal';
 
 const FIXTURE = resolve(__dirname, '..', 'fixtures', 'e2e-profiles.ndjson');
 const ROUND_2 = resolve(__dirname, '..', 'fixtures', 'e2e-profiles-round2.ndjson');
@@ -119,12 +119,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
   it('turns an NDJSON file into exactly the expected seed-format records, and a second round of changes into exactly the records the rules call for', async () => {
     process.env.E2E_KINESIS_SECRET = 'e2e-secret-value';
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
-      const env = {
-        TEMPORAL_ADDRESS: temporal.server.address,
-        TEMPORAL_NAMESPACE: temporal.server.namespace,
-        KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
-        DATABASE_URL: join(fx.dir, 'store.sqlite'),
-      };
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const created = await runCli(
         ['destination', 'create', '--json', '--name', 'e2e', '--description', 'end-to-end test', '--region', 'us-east-1', '--stream', STREAM,
           '--endpoint', fx.emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0001', '--secret-access-key-env', 'E2E_KINESIS_SECRET', '--include-segment-names'],
@@ -199,7 +194,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
 
   it('rejects bad input with one line naming the field and starts nothing', async () => {
     await withWorker(fx.store, async ({ temporal, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(fx.dir, 'store.sqlite') };
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const bad = await runCli(['destination', 'create', '--name', 'x', '--region', 'mars-1', '--stream', STREAM, '--id', 'bad-region'], env);
       assert.equal(bad.code, 1);
       assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);

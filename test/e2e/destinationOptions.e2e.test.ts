@@ -13,7 +13,7 @@ import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
 import { runCli } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
-import { withWorker } from '../support/temporal';
+import { processEnv, withWorker } from '../support/temporal';
 
 const STREAM = 'e2e-options';
 
@@ -51,7 +51,7 @@ describe('destination create --partition-key and --max-record-bytes through the 
 
   it('keys records by the chosen identity and dead-letters records over the chosen size', async () => {
     await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
       const created = await runCli(
         ['destination', 'create', '--json', '--name', 'options', '--region', 'us-east-1', '--stream', STREAM, '--endpoint', emulator.endpoint,
           '--access-key-id', 'AKIAE2EEXAMPLE0002', '--secret-access-key-env', 'E2E_OPTIONS_SECRET',
@@ -83,7 +83,7 @@ describe('destination create --partition-key and --max-record-bytes through the 
 
   it('rejects a bad --partition-key or --max-record-bytes with one line naming the option, and starts nothing', async () => {
     await withWorker(store, async ({ temporal, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
       const cases: [string[], RegExp][] = [
         [['--partition-key', 'attribute:person..email'], /--partition-key .*path: must be a dotted XDM path/],
         [['--max-record-bytes', '20MiB'], /--max-record-bytes .*must be <= 10485760/],

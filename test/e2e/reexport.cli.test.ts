@@ -12,7 +12,7 @@ import type { DestinationStatus, ReexportOutcome, ReexportProgress } from '../..
 import { runCli } from '../support/cli';
 import { profileIds, seedMembers } from '../support/profiles';
 import { useKinesisFixture } from '../support/kinesisFixture';
-import { withWorker } from '../support/temporal';
+import { processEnv, withWorker } from '../support/temporal';
 
 const SECRET_ENV = 'REEXPORT_CLI_KINESIS_SECRET';
 const MEMBERS = 4000;
@@ -28,12 +28,7 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
 
   it('runs a re-export with --wait, and scheduled re-exports every 2 s that never overlap; pause, trigger, list, delete', async () => {
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
-      const env = {
-        TEMPORAL_ADDRESS: temporal.server.address,
-        TEMPORAL_NAMESPACE: temporal.server.namespace,
-        KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
-        DATABASE_URL: join(fx.dir, 'store.sqlite'),
-      };
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const cli = async (...args: string[]) => {
         const result = await runCli(args, env);
         assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
@@ -107,7 +102,7 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
 
   it('rejects bad schedule and re-export input with one line naming the field', async () => {
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(fx.dir, 'store.sqlite') };
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const { id } = await client.createDestination({ name: 'bad-input', region: 'us-east-1', stream: 'none', endpoint: fx.emulator.endpoint });
       const cases: [string[], RegExp][] = [
         [['schedule', id, '--every', '5x'], /^kinesis-activation: invalid every: must be a duration such as 30s/],

@@ -21,6 +21,7 @@ import { REEXPORT_PAGE_SIZE } from '../../src/workflows/reexports';
 import type { ReexportProgress } from '../../src/workflows/messages';
 import { readAllRecords } from '../support/kinesisStream';
 import { profileIds, recordsPerProfile, seedMembers, statusesOf } from '../support/profiles';
+import { processEnv } from '../support/temporal';
 import { startWorkerProcess } from '../support/workerProcess';
 import type { WorkerProcess } from '../support/workerProcess';
 
@@ -57,13 +58,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     });
 
   async function startWorker(): Promise<WorkerProcess> {
-    const worker = await startWorkerProcess({
-      TEMPORAL_ADDRESS: server.address,
-      TEMPORAL_NAMESPACE: server.namespace,
-      KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
-      DATABASE_URL: join(dir, 'store.sqlite'),
-      [SECRET_ENV]: 'any',
-    });
+    const worker = await startWorkerProcess({ ...processEnv(server, taskQueue, join(dir, 'store.sqlite')), [SECRET_ENV]: 'any' });
     workers.push(worker);
     return worker;
   }

@@ -19,7 +19,7 @@ import { createStream, readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
 import { createTestDatabase } from '../support/postgres';
 import { startWorkerProcess } from '../support/workerProcess';
-import { getTestTemporal } from '../support/temporal';
+import { getTestTemporal, processEnv } from '../support/temporal';
 import type { TestTemporal } from '../support/temporal';
 
 const SECRET_ENV = 'SHARED_PG_KINESIS_SECRET';
@@ -160,12 +160,7 @@ describe('two workers sharing one PostgreSQL store export one destination', func
     const [client] = clients as [ActivationClient, ActivationClient];
 
     let inProcess: InProcessWorker | undefined = await startInProcessWorker(temporal, taskQueue, databaseUrl);
-    let child: ChildWorker | undefined = await startChildWorker({
-      TEMPORAL_ADDRESS: temporal.server.address,
-      TEMPORAL_NAMESPACE: temporal.server.namespace,
-      KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
-      DATABASE_URL: databaseUrl,
-    });
+    let child: ChildWorker | undefined = await startChildWorker(processEnv(temporal.server, taskQueue, databaseUrl));
     try {
       const { id } = await client.createDestination({
         name: 'shared postgres',

@@ -88,3 +88,11 @@ export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Pr
     close();
   }
 }
+
+/**
+ * The environment a spawned CLI or worker process needs to reach the test's Temporal server,
+ * task queue and store, as a user's shell would set it.
+ */
+export function processEnv(server: { address: string; namespace: string }, taskQueue: string, databaseUrl: string): NodeJS.ProcessEnv {
+  return { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: databaseUrl };
+}

@@ -16,7 +16,7 @@ import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
 import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { createStream } from '../support/kinesisStream';
 import { updateFailure } from '../support/updateFailure';
-import { withWorker } from '../support/temporal';
+import { processEnv, withWorker } from '../support/temporal';
 
 const STREAM = 'permission-stream';
 const ACTIVATION = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
@@ -56,7 +56,7 @@ describe('permission checks of a destination actor', () => {
     };
     proxy.setFaults({ accessDenied: ['PutRecords'] });
     await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
       const { id } = await client.createDestination(settings);
 
       // Checked at creation: a non-retryable failure (one attempt) that stops the destination.
@@ -113,7 +113,7 @@ describe('permission checks of a destination actor', () => {
 
   it('fails the check at once, naming the reference, when the worker cannot resolve the secret', async () => {
     await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = { TEMPORAL_ADDRESS: temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
       const { id } = await client.createDestination({
         name: 'unresolvable',
         region: 'us-east-1',

@@ -16,7 +16,7 @@ import { activateUpdate, configureUpdate } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
 import { createStream } from '../support/kinesisStream';
 import { updateFailure } from '../support/updateFailure';
-import { withWorker } from '../support/temporal';
+import { processEnv, withWorker } from '../support/temporal';
 import type { WorkerContext } from '../support/temporal';
 
 const STREAM = 'validation-stream';
@@ -208,7 +208,7 @@ describe('malformed settings are rejected at every boundary with one exact line,
 
   it('CLI: each row the flags can express fails with exactly its line on stderr and starts nothing', async () => {
     await withWorker(store, async (ctx) => {
-      const env = { TEMPORAL_ADDRESS: ctx.temporal.server.address, KINESIS_ACTIVATION_TASK_QUEUE: ctx.taskQueue, DATABASE_URL: join(dir, 'store.sqlite') };
+      const env = processEnv(ctx.temporal.server, ctx.taskQueue, join(dir, 'store.sqlite'));
       const rows = ROWS.filter((row) => row.flags !== undefined);
       assert.ok(rows.length >= 15);
       const results = await Promise.all(rows.map((row, i) => runCli(cliFlags(row.flags ?? {}, `cli-row-${i}`), env)));
