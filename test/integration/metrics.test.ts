@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { ensureStream } from '../../src/embedded/ensureStream';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
 import { ActivationMetrics } from '../../src/observability/metrics';
 import { startMetricsServer } from '../../src/observability/metricsServer';
 import type { MetricsServer } from '../../src/observability/metricsServer';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
-import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
-import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { readAllRecords } from '../support/kinesisStream';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { withWorker } from '../support/temporal';
 
 const STREAM = 'metrics-stream';
@@ -43,45 +32,30 @@ function profiles(count: number): string {
 }
 
 describe('Prometheus metrics of the worker', () => {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let proxy: KinesisFaultProxy;
-  let kinesis: KinesisClient;
-  let store: Store;
   let metrics: ActivationMetrics;
   let server: MetricsServer;
+  // Failed (throttled) entries make the failure counters move too.
+  const fx = useKinesisFixture('metrics', { proxy: { recordFailureRate: 0.2 }, streams: { [STREAM]: 2 } });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-metrics-'));
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    await ensureStream(kinesis, STREAM, 2);
-    // Throttled entries make the failure counters move too.
-    proxy = await startKinesisFaultProxy(emulator.endpoint, { recordFailureRate: 0.2 });
-    store = await openStore(join(dir, 'store.sqlite'));
     metrics = new ActivationMetrics();
     server = await startMetricsServer(metrics, { port: 0 });
   });
 
   after(async () => {
     await server.stop();
-    await store.close();
-    await proxy.stop();
-    kinesis.destroy();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('moves its counters during an export, consistently with what reached the stream', async () => {
     process.env.METRICS_TEST_SECRET = 'not-a-real-secret';
     await withWorker(
-      store,
+      fx.store,
       async ({ client }) => {
         const { id } = await client.createDestination({
           name: 'metrics',
           region: 'us-east-1',
           stream: STREAM,
-          endpoint: proxy.endpoint,
+          endpoint: fx.proxy.endpoint,
           credentials: { type: 'accessKey', accessKeyId: 'AKIAMETRICSEXAMPLE1', secretAccessKeyEnv: 'METRICS_TEST_SECRET' },
         });
         await client.activate(id, { segments: [{ id: 'seg-m' }], attributes: ['person.email'] });
@@ -99,7 +73,7 @@ describe('Prometheus metrics of the worker', () => {
         );
         for (let i = 1; i < scrapes.length; i++) assert.ok(scrapes[i]! >= scrapes[i - 1]!, 'a counter never goes down');
 
-        const records = await readAllRecords(kinesis, STREAM);
+        const records = await readAllRecords(fx.kinesis, STREAM);
         assert.equal(new Set(records.map((r) => r.partitionKey)).size, PROFILES);
         assert.equal(sample(text, 'kinesis_activation_records_sent_total', id), records.length, 'sent = records in the stream');
         const failed = sample(text, 'kinesis_activation_records_failed_total', id);

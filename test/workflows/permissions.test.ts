@@ -1,49 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import type { PermissionCheckResult } from '../../src/domain/permissionCheck';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { runCli } from '../support/cli';
-import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
-import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
-import { createStream } from '../support/kinesisStream';
 import { updateFailure } from '../support/updateFailure';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { processEnv, withWorker } from '../support/temporal';
 
 const STREAM = 'permission-stream';
 const ACTIVATION = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
 
 describe('permission checks of a destination actor', () => {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let proxy: KinesisFaultProxy;
-  let admin: KinesisClient;
-  let store: Store;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-perm-'));
-    emulator = await startKinesisEmulator();
-    proxy = await startKinesisFaultProxy(emulator.endpoint);
-    admin = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-    await createStream(admin, STREAM, 1);
-    store = await openStore(join(dir, 'store.sqlite'));
-  });
-
-  after(async () => {
-    admin.destroy();
-    await store.close();
-    await proxy.stop();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = useKinesisFixture('perm', { proxy: true, streams: { [STREAM]: 1 } });
 
   it('stops a destination whose grant is missing, names it in status and `destination check`, and resumes once it is granted', async () => {
     process.env.PERMISSION_TEST_SECRET = 'permission-test-secret';
@@ -51,12 +20,12 @@ describe('permission checks of a destination actor', () => {
       name: 'perm',
       region: 'us-east-1',
       stream: STREAM,
-      endpoint: proxy.endpoint,
+      endpoint: fx.proxy.endpoint,
       credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE001', secretAccessKeyEnv: 'PERMISSION_TEST_SECRET' },
     };
-    proxy.setFaults({ accessDenied: ['PutRecords'] });
-    await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+    fx.proxy.setFaults({ accessDenied: ['PutRecords'] });
+    await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const { id } = await client.createDestination(settings);
 
       // Checked at creation: a non-retryable failure (one attempt) that stops the destination.
@@ -64,7 +33,7 @@ describe('permission checks of a destination actor', () => {
       assert.equal(stopped.state, 'error');
       assert.match(stopped.lastError ?? '', /^kinesis:PutRecords denied on stream permission-stream \(us-east-1\): AccessDeniedException: /);
       assert.deepEqual(stopped.permissions?.permissions.map((p) => [p.permission, p.verdict]), [['ListStreams', 'granted'], ['PutRecord', 'granted'], ['PutRecords', 'denied']]);
-      assert.equal(proxy.injected.accessDenied, 1, 'the failed check was not retried');
+      assert.equal(fx.proxy.injected.accessDenied, 1, 'the failed check was not retried');
 
       // Checked before an activation: refused, the mapping unchanged.
       assert.match(await updateFailure(client.activate(id, ACTIVATION)), /^kinesis:PutRecords denied on stream permission-stream/);
@@ -87,7 +56,7 @@ describe('permission checks of a destination actor', () => {
       assert.equal(parsed.permissions.find((p) => p.permission === 'PutRecords')?.verdict, 'denied');
 
       // The grant is given: the check passes, the destination leaves the error state.
-      proxy.reset();
+      fx.proxy.reset();
       const granted = await runCli(['destination', 'check', id], env);
       assert.equal(granted.code, 0, granted.stderr);
       assert.deepEqual(granted.stdout.trimEnd().split('\n').map((line) => line.split(/ +/).slice(0, 2).join(' ')), ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok']);
@@ -107,18 +76,18 @@ describe('permission checks of a destination actor', () => {
       const after = await client.status(id);
       assert.equal(after.stream, STREAM);
       assert.equal(after.state, 'idle');
-      assert.equal(((await store.getDestination(id))?.settings as { stream?: string } | undefined)?.stream, STREAM);
+      assert.equal(((await fx.store.getDestination(id))?.settings as { stream?: string } | undefined)?.stream, STREAM);
     });
   });
 
   it('fails the check at once, naming the reference, when the worker cannot resolve the secret', async () => {
-    await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+    await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const { id } = await client.createDestination({
         name: 'unresolvable',
         region: 'us-east-1',
         stream: STREAM,
-        endpoint: proxy.endpoint,
+        endpoint: fx.proxy.endpoint,
         credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE002', secretAccessKeyEnv: 'NOT_SET_ON_THIS_WORKER' },
       });
       const expected = 'permission check did not complete: credentials.secretAccessKeyEnv: environment variable NOT_SET_ON_THIS_WORKER is not set on the worker';

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import { InvalidInputError } from '../../src/domain/validationError';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { activateUpdate, configureUpdate } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
-import { createStream } from '../support/kinesisStream';
 import { updateFailure } from '../support/updateFailure';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { processEnv, withWorker } from '../support/temporal';
 import type { WorkerContext } from '../support/temporal';
 
@@ -141,34 +133,19 @@ function cliFlags(flags: Record<string, string>, id: string): string[] {
 }
 
 describe('malformed settings are rejected at every boundary with one exact line, changing nothing', () => {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
   let valid: DestinationSettingsInput;
+  const fx = useKinesisFixture('validation', { streams: { [STREAM]: 1 } });
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-validation-'));
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-    await createStream(kinesis, STREAM, 1);
-    store = await openStore(join(dir, 'store.sqlite'));
+  before(() => {
     process.env.VALIDATION_TEST_SECRET = 'validation-test-secret';
-    valid = { name: 'valid', region: 'us-east-1', stream: STREAM, endpoint: emulator.endpoint, credentials: { type: 'accessKey', accessKeyId: AKID, secretAccessKeyEnv: 'VALIDATION_TEST_SECRET' } };
-  });
-
-  after(async () => {
-    kinesis.destroy();
-    await store.close();
-    await emulator.stop();
-    rmSync(dir, { recursive: true, force: true });
+    valid = { name: 'valid', region: 'us-east-1', stream: STREAM, endpoint: fx.emulator.endpoint, credentials: { type: 'accessKey', accessKeyId: AKID, secretAccessKeyEnv: 'VALIDATION_TEST_SECRET' } };
   });
 
   const startedCount = async ({ temporal }: WorkerContext, id: string): Promise<number> =>
     (await temporal.env.client.workflow.count(`WorkflowId = '${destinationWorkflowId(id)}'`)).count;
 
   it('client API: createDestination rejects each row, and no actor starts and nothing is stored', async () => {
-    await withWorker(store, async (ctx) => {
+    await withWorker(fx.store, async (ctx) => {
       for (const [i, row] of ROWS.entries()) {
         const id = `client-row-${i}`;
         await assert.rejects(ctx.client.createDestination({ ...valid, ...row.change }, id), (err: unknown) => {
@@ -177,14 +154,14 @@ describe('malformed settings are rejected at every boundary with one exact line,
           return true;
         });
         assert.equal(await startedCount(ctx, id), 0, row.what);
-        assert.equal(await store.getDestination(id), undefined, row.what);
+        assert.equal(await fx.store.getDestination(id), undefined, row.what);
       }
       await assert.rejects(ctx.client.createDestination(valid, 'bad id!'), { message: 'invalid destination id: must be 1-64 of a-z A-Z 0-9 _ -' });
     });
   });
 
   it('update validators: configure and activate reject each row before it reaches history', async () => {
-    await withWorker(store, async (ctx) => {
+    await withWorker(fx.store, async (ctx) => {
       const { id } = await ctx.client.createDestination(valid, 'validated-actor');
       await waitFor(async () => (await ctx.client.status(id)).permissions?.ok, { timeoutMs: 30_000, what: 'the first permission check' });
       // The raw handle skips the client's own validation, so the workflow's validators are what answers.
@@ -202,13 +179,13 @@ describe('malformed settings are rejected at every boundary with one exact line,
       const status = await ctx.client.status(id);
       assert.equal(status.name, 'valid');
       assert.equal(status.activation, null);
-      assert.deepEqual((await store.getDestination(id))?.settings, { ...valid, exportOptions: { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' }, partitionKey: { type: 'profileIdHash' }, maxRecordBytes: 1048576 });
+      assert.deepEqual((await fx.store.getDestination(id))?.settings, { ...valid, exportOptions: { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' }, partitionKey: { type: 'profileIdHash' }, maxRecordBytes: 1048576 });
     });
   });
 
   it('CLI: each row the flags can express fails with exactly its line on stderr and starts nothing', async () => {
-    await withWorker(store, async (ctx) => {
-      const env = processEnv(ctx.temporal.server, ctx.taskQueue, join(dir, 'store.sqlite'));
+    await withWorker(fx.store, async (ctx) => {
+      const env = processEnv(ctx.temporal.server, ctx.taskQueue, join(fx.dir, 'store.sqlite'));
       const rows = ROWS.filter((row) => row.flags !== undefined);
       assert.ok(rows.length >= 15);
       const results = await Promise.all(rows.map((row, i) => runCli(cliFlags(row.flags ?? {}, `cli-row-${i}`), env)));
