@@ -15,7 +15,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Client } from 'pg';
 import { exportPage } from '../src/activities/exportPage';
-import type { RecordWriters } from '../src/activities/exportPage';
+import type { RecordWriters } from '../src/activities/pagePipeline';
 import type { ExportPageInput, ExportPageResult } from '../src/activities/types';
 import type { Activation } from '../src/domain/activation';
 import { destinationSettingsSchema } from '../src/domain/destination';

@@ -50,6 +50,7 @@ async function exportsOf(client: Client, workflowId: string): Promise<{ complete
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const completed = (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   const last = completed[completed.length - 1];
+  if (process.env.BENCH_TIMELINE) for (const e of history.events ?? []) console.error(tsToMs(e.eventTime), EventType[e.eventType ?? 0], e.activityTaskScheduledEventAttributes?.activityType?.name ?? '');
   if (!last) throw new Error(`${workflowId} completed no activity`);
   let putCalls = 0;
   let throttled = 0;
@@ -96,6 +97,7 @@ export async function runEngine(
       if (ingested.accepted !== profiles.length) throw new Error(`ingest accepted ${ingested.accepted} of ${profiles.length}`);
 
       const exportStarted = Date.now();
+      if (process.env.BENCH_TIMELINE) console.error('activate at', exportStarted);
       const { result: status, cpu } = await measureCpu(pids, async () => {
         await client.activate(id, BENCH_ACTIVATION);
         return waitFor(

@@ -34,6 +34,9 @@ export async function createActivationWorker(options: ActivationWorkerOptions): 
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities({ store: options.store, writers, ...(options.metrics ? { metrics: options.metrics } : {}) }),
     dataConverter: options.dataConverter ?? dataConverterFromEnv(),
+    // Export pages checkpoint in their heartbeats; by default the SDK sends one only every 80% of
+    // the heartbeat timeout, so a retried page would resume from a checkpoint up to 24 s old.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   return { worker, close: () => writers.close() };
 }

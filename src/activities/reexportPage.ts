@@ -1,57 +1,39 @@
 import { Context } from '@temporalio/activity';
-import type { OutgoingRecord } from '../kinesis/outgoingRecord';
-import type { WriteSession } from '../kinesis/recordWriter';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
-import { deadLetter, decideChunk, ledgerWriter, terminalFailure } from './exportPage';
-import type { Chunk, InFlight, RecordWriters } from './exportPage';
+import { ledgerViewOf, runPage } from './pagePipeline';
+import type { CandidateSource, PagePosition, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
-import type { ReexportPageInput, ReexportPageResult } from './types';
-
-/** How often a page tells Temporal the worker is alive, also while Kinesis throttles it. */
-const LIVENESS_INTERVAL_MS = 2000;
+import type { ReexportPageInput, ReexportPageResult, ReexportCheckpoint } from './types';
 
 /**
- * Re-exports one page of segment members (by profile id, after the workflow's cursor) as one
- * chunk. The cursor lives in the workflow, so a retried page repeats at most this page: in diff
- * mode the ledger skips what was acknowledged, and a forced page resends at most its own records.
+ * Re-exports one page of segment members, by profile id after the workflow's cursor (see
+ * runPage). A retried attempt resumes after the last acknowledged chunk: in diff mode the ledger
+ * would skip what was acknowledged anyway, and a forced page resends at most what was in flight.
  */
 export async function reexportPage(store: Store, writers: RecordWriters, input: ReexportPageInput, metrics?: ActivationMetrics): Promise<ReexportPageResult> {
-  const ctx = Context.current();
-  const alive = setInterval(() => ctx.heartbeat(), LIVENESS_INTERVAL_MS);
-  try {
-    ctx.heartbeat();
-    const rows = await store.readSegmentMembers(input.segmentIds, input.afterProfileId, input.pageSize);
-    const upToSeq = input.upToSeq;
-    const inScope = upToSeq === null ? rows : rows.filter((row) => row.seq <= upToSeq);
-    const chunk: Chunk = { pending: 0, counts: { decided: inScope.length, exported: 0, skipped: 0, deadLettered: 0 } };
-    if (inScope.length > 0) {
-      const inFlight = new Map<OutgoingRecord, InFlight>();
-      let session: WriteSession;
-      try {
-        session = writers.forDestination(input.destinationId, input.settings).open(ledgerWriter(store, input.destinationId, inFlight), { signal: ctx.cancellationSignal });
-      } catch (err) {
-        throw terminalFailure(err);
-      }
-      try {
-        const records = await decideChunk(store, input, inScope, chunk, inFlight);
-        await deadLetter(store, input.destinationId, session.add(records), chunk, inFlight);
-        await session.end();
-      } catch (err) {
-        // Calls in flight finish and reach the ledger before the attempt ends.
-        session.cancel(err);
-        await session.end().catch(() => undefined);
-        throw terminalFailure(err);
-      }
-    }
-    reportPage(metrics, 're-export', input.destinationId, chunk.counts, { read: rows.length, force: String(input.force ?? false), stream: input.settings.stream });
-    return {
-      lastProfileId: rows[rows.length - 1]?.profileId ?? input.afterProfileId,
-      read: rows.length,
-      more: rows.length >= input.pageSize,
-      ...chunk.counts,
-    };
-  } finally {
-    clearInterval(alive);
-  }
+  const resumed = Context.current().info.heartbeatDetails as ReexportCheckpoint | undefined;
+  const start: PagePosition<string | null> = resumed
+    ? { after: resumed.afterProfileId, read: resumed.read, counts: resumed.counts }
+    : { after: input.afterProfileId, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
+  const view = ledgerViewOf(input);
+  const { upToSeq } = input;
+  const source: CandidateSource<string | null> = {
+    async read(afterProfileId, limit) {
+      const members = await store.readExportCandidates(view, { segmentIds: input.segmentIds, afterProfileId, limit });
+      // A back-fill leaves members changed after upToSeq to the change stream.
+      const candidates = upToSeq === null ? members : members.filter((m) => m.seq <= upToSeq);
+      return { candidates, read: members.length, last: members[members.length - 1]?.profileId };
+    },
+  };
+  const { position, full, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ReexportCheckpoint => ({ afterProfileId: p.after, read: p.read, counts: p.counts }));
+  reportPage(metrics, 're-export', input.destinationId, position.counts, { read: position.read, force: String(input.force), putCalls: stats.calls, throttled: stats.throttledEntries, stream: input.settings.stream });
+  return {
+    lastProfileId: position.after,
+    read: position.read,
+    more: full,
+    ...position.counts,
+    putCalls: stats.calls,
+    throttled: stats.throttledEntries,
+  };
 }

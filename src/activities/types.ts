@@ -40,17 +40,21 @@ export interface ExportProgress {
   counts: ExportCounts;
 }
 
-export interface ExportPageResult extends ExportCounts {
+/** What a page's last attempt asked of Kinesis. */
+export interface PutReport {
+  /** PutRecords calls of the last attempt. */
+  putCalls: number;
+  /** Entries throttled in the last attempt. */
+  throttled: number;
+}
+
+export interface ExportPageResult extends ExportCounts, PutReport {
   /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
   lastSeq: number;
   /** True when the page was full, so more changes may follow. */
   more: boolean;
   /** Profiles changed after lastSeq, not yet decided. */
   remaining: number;
-  /** PutRecords calls of the last attempt. */
-  putCalls: number;
-  /** Entries throttled in the last attempt. */
-  throttled: number;
 }
 
 export interface ReexportPageInput {
@@ -71,7 +75,14 @@ export interface ReexportPageInput {
   upToSeq: number | null;
 }
 
-export interface ReexportPageResult extends ExportCounts {
+/** A re-export page's checkpoint (heartbeat details): every member up to afterProfileId was decided, `read` were paged over. */
+export interface ReexportCheckpoint {
+  afterProfileId: string | null;
+  read: number;
+  counts: ExportCounts;
+}
+
+export interface ReexportPageResult extends ExportCounts, PutReport {
   /** The cursor for the next page: the last member paged over (afterProfileId when none). */
   lastProfileId: string | null;
   /** Members paged over, decided or left to the change stream. */

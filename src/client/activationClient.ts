@@ -27,7 +27,7 @@ import {
   resumeSignal,
   statusQuery,
 } from '../workflows/messages';
-import type { DestinationStatus, ErrorRetry, ReexportProgress, ReexportRequest } from '../workflows/messages';
+import type { DestinationStatus, DestinationTuning, ReexportProgress, ReexportRequest } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
 import { ReexportSchedules } from './reexportSchedules';
 
@@ -79,15 +79,15 @@ export class ActivationClient {
   /**
    * Validates the settings and starts the destination's actor, which checks its permissions
    * first (see `checkPermissions` and `status`); returns the new destination id.
-   * `errorRetry` changes when a destination stopped by an error tries again by itself.
+   * `tuning` changes when a destination stopped by an error tries again by itself, and its re-export pages.
    */
-  async createDestination(input: DestinationSettingsInput, id: string = randomUUID(), options: { errorRetry?: ErrorRetry } = {}): Promise<{ id: string }> {
+  async createDestination(input: DestinationSettingsInput, id: string = randomUUID(), tuning: DestinationTuning = {}): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,
-      args: [{ destinationId: id, settings, ...(options.errorRetry ? { errorRetry: options.errorRetry } : {}) }],
+      args: [{ ...tuning, destinationId: id, settings }],
       memo: { name: settings.name, description: settings.description ?? '' },
       typedSearchAttributes: [
         { key: DESTINATION_ID, value: id },

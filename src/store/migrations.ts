@@ -125,6 +125,12 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'change key in the ledger',
+    sqlite: `ALTER TABLE ledger ADD COLUMN change_key TEXT;`,
+    postgres: `ALTER TABLE ledger ADD COLUMN change_key text;`,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

@@ -4,8 +4,8 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import { latestPerProfile, memberSegmentIds } from './store';
-import type { DeadLetter, DestinationRow, LedgerEntry, Store, StoredProfile } from './store';
+import { latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store, StoredProfile } from './store';
 
 /**
  * Advisory lock key ("ka" + 2) held by every profile writer until its commit.
@@ -77,32 +77,68 @@ const SYNC_MEMBERSHIP = `
   ON CONFLICT DO NOTHING`;
 
 /*
- * For each requested segment, at most `limit` ids from the (segment_id, profile_id) index after
- * the cursor; the union is ordered and cut to `limit`, so a profile in two segments comes once.
- * The per-segment LIMIT lets the planner stop each range scan early on large segments instead of
- * sorting all remaining members of every segment on each page.
+ * For each requested segment ($1), at most `limit` ($3) ids from the (segment_id, profile_id)
+ * index after the cursor ($2); the union is ordered and cut to `limit`, so a profile in two
+ * segments comes once. The per-segment LIMIT lets the planner stop each range scan early on large
+ * segments instead of sorting all remaining members of every segment on each page.
  */
-const READ_SEGMENT_MEMBERS = `
-  SELECT p.seq, p.profile_id, p.snapshot
-  FROM (
+function segmentPageIds(segments: string, after: string, limit: string): string {
+  return `
     SELECT DISTINCT m.profile_id
-    FROM unnest($1::text[]) AS s (segment_id)
+    FROM unnest(${segments}::text[]) AS s (segment_id)
     CROSS JOIN LATERAL (
       SELECT ps.profile_id FROM profile_segments ps
-      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $2
-      ORDER BY ps.profile_id LIMIT $3
+      WHERE ps.segment_id = s.segment_id AND ps.profile_id > ${after}
+      ORDER BY ps.profile_id LIMIT ${limit}
     ) m
-    ORDER BY m.profile_id LIMIT $3
-  ) ids
+    ORDER BY m.profile_id LIMIT ${limit}`;
+}
+
+const READ_SEGMENT_MEMBERS = `
+  SELECT p.seq, p.profile_id, p.snapshot
+  FROM (${segmentPageIds('$1', '$2', '$3')}) ids
   JOIN profiles p ON p.profile_id = ids.profile_id
   ORDER BY p.profile_id`;
 
+/*
+ * Profiles with the destination's ($1) ledger entry and the change key of the spec $2 (id, null
+ * for none), $3 (segment ids) and $4 (attribute paths as a JSON array of step arrays); see
+ * domain/changeKey. Texts are read as they are and parsed only when needed. OFFSET 0 keeps the
+ * planner from inlining the jsonb cast into each use: a snapshot is parsed once per row.
+ */
+const CANDIDATES = `
+  SELECT p.seq, p.profile_id, p.snapshot::text AS snapshot, l.change_key AS ledger_key, l.projection::text AS projection,
+    CASE WHEN $2::text IS NOT NULL THEN jsonb_build_array(
+      $2::text,
+      (SELECT jsonb_agg(coalesce(s.j #>> ARRAY['segmentMembership', 'ups', m.id, 'status'] IN ('realized', 'existing'), false) ORDER BY m.ord)
+       FROM unnest($3::text[]) WITH ORDINALITY AS m (id, ord)),
+      s.j -> 'identityMap',
+      (SELECT jsonb_agg(s.j #> ARRAY(SELECT jsonb_array_elements_text(a.path)) ORDER BY a.ord)
+       FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS a (path, ord))
+    )::text END AS change_key
+  FROM profiles p
+  CROSS JOIN LATERAL (SELECT CASE WHEN $2::text IS NOT NULL THEN p.snapshot::jsonb END AS j OFFSET 0) s
+  LEFT JOIN ledger l ON l.destination_id = $1 AND l.profile_id = p.profile_id`;
+
+const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $5 ORDER BY p.seq LIMIT $6`;
+
+const READ_CANDIDATE_MEMBERS = `${CANDIDATES} WHERE p.profile_id IN (${segmentPageIds('$5', '$6', '$7')}) ORDER BY p.profile_id`;
+
+interface CandidateRow {
+  seq: string;
+  profile_id: string;
+  snapshot: string;
+  change_key: string | null;
+  ledger_key: string | null;
+  projection: string | null;
+}
+
 const WRITE_LEDGER = `
-  INSERT INTO ledger (destination_id, profile_id, projection, updated_at)
-  SELECT $1, t.profile_id, t.projection, now()
-  FROM ROWS FROM (unnest($2::text[]), json_array_elements($3::json)) AS t (profile_id, projection)
+  INSERT INTO ledger (destination_id, profile_id, projection, change_key, updated_at)
+  SELECT $1, t.profile_id, t.projection, t.change_key, now()
+  FROM ROWS FROM (unnest($2::text[]), json_array_elements($3::json), unnest($4::text[])) AS t (profile_id, projection, change_key)
   ON CONFLICT (destination_id, profile_id) DO UPDATE
-    SET projection = EXCLUDED.projection, updated_at = EXCLUDED.updated_at`;
+    SET projection = EXCLUDED.projection, change_key = EXCLUDED.change_key, updated_at = EXCLUDED.updated_at`;
 
 const ADD_DEAD_LETTERS = `
   INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at)
@@ -199,6 +235,20 @@ export class PostgresStore implements Store {
     return Number(rows[0]?.count ?? 0);
   }
 
+  async readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
+    const spec = view.changeKey;
+    const keyParams = [view.destinationId, spec?.id ?? null, spec?.segmentIds ?? [], JSON.stringify(spec?.attributePaths ?? [])];
+    let rows: CandidateRow[];
+    if ('afterSeq' in range) {
+      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_SINCE, [...keyParams, range.afterSeq, range.limit])).rows;
+    } else {
+      if (range.segmentIds.length === 0) return [];
+      const params = [...keyParams, [...new Set(range.segmentIds)], range.afterProfileId ?? '', range.limit];
+      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
+    }
+    return rows.map((r) => toExportCandidate(view, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.ledger_key, r.projection));
+  }
+
   async readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
     if (profileIds.length === 0) return new Map();
     const { rows } = await this.pool.query<{ profile_id: string; projection: Projection }>(
@@ -216,6 +266,7 @@ export class PostgresStore implements Store {
       destinationId,
       latest.map((e) => e.profileId),
       JSON.stringify(latest.map((e) => e.projection)),
+      latest.map((e) => e.changeKey ?? null),
     ]);
   }
 

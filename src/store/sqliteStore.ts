@@ -2,17 +2,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Activation } from '../domain/activation';
+import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import { latestPerProfile, memberSegmentIds } from './store';
-import type { DeadLetter, DestinationRow, LedgerEntry, Store, StoredProfile } from './store';
+import { latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store, StoredProfile } from './store';
 
 interface ProfileRow {
   seq: number;
   profile_id: string;
   snapshot: string;
 }
+
+/** seq, profile_id, snapshot, change key now, ledger's change key, ledger's projection. */
+type CandidateRow = [number, string, string, string | null, string | null, string | null];
 
 interface DeadLetterRow {
   destination_id: string;
@@ -39,6 +43,32 @@ function toDestination(row: DestinationDbRow): DestinationRow {
     activation: row.activation === null ? null : (JSON.parse(row.activation) as Activation),
   };
 }
+
+/** A JSON path of SQLite's JSON functions with every step quoted, so any key is taken literally. */
+function jsonPath(steps: readonly string[]): string {
+  return `$${steps.map((step) => `."${step.replace(/["\\]/g, '\\$&')}"`).join('')}`;
+}
+
+/**
+ * The SQL of a spec's change key over `p.snapshot`, with its parameters: computed inside SQLite,
+ * whose JSON functions parse a snapshot once per row however many paths are read.
+ */
+function changeKeySql(spec: ChangeKeySpec | null): { sql: string; params: string[] } {
+  if (spec === null) return { sql: 'NULL', params: [] };
+  const memberships = spec.segmentIds.map(() => "coalesce(json_extract(p.snapshot, ?) IN ('realized', 'existing'), 0)");
+  const attributes = spec.attributePaths.map(() => 'p.snapshot -> ?');
+  return {
+    sql: `json_array(?, ${[...memberships, "p.snapshot -> '$.identityMap'", ...attributes].join(', ')})`,
+    params: [
+      spec.id,
+      ...spec.segmentIds.map((id) => jsonPath(['segmentMembership', 'ups', id, 'status'])),
+      ...spec.attributePaths.map(jsonPath),
+    ],
+  };
+}
+
+/** Distinct change key specs whose candidate statements stay prepared; mappings change rarely. */
+const MAX_CACHED_SPECS = 16;
 
 function prepareStatements(db: Database.Database) {
   return {
@@ -79,9 +109,10 @@ function prepareStatements(db: Database.Database) {
       `SELECT profile_id, projection FROM ledger
        WHERE destination_id = ? AND profile_id IN (SELECT value FROM json_each(?))`,
     ),
-    writeLedger: db.prepare<[string, string, string, number]>(
-      `INSERT INTO ledger (destination_id, profile_id, projection, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (destination_id, profile_id) DO UPDATE SET projection = excluded.projection, updated_at = excluded.updated_at`,
+    writeLedger: db.prepare<[string, string, string, string | null, number]>(
+      `INSERT INTO ledger (destination_id, profile_id, projection, change_key, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (destination_id, profile_id) DO UPDATE
+         SET projection = excluded.projection, change_key = excluded.change_key, updated_at = excluded.updated_at`,
     ),
     addDeadLetter: db.prepare<[string, string, string, string, number]>(
       'INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -107,6 +138,7 @@ function prepareStatements(db: Database.Database) {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<typeof prepareStatements>;
+  private readonly candidateStatements = new Map<string, Database.Statement<unknown[], CandidateRow>>();
 
   /** Opens (creating the parent directory) and migrates the file at `path`, or an in-memory database for ':memory:'. */
   constructor(path: string) {
@@ -175,17 +207,60 @@ export class SqliteStore implements Store {
    */
   readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]> {
     return this.run(() => {
-      const candidates = new Set<string>();
-      for (const segmentId of new Set(segmentIds)) {
-        for (const id of this.stmt.segmentPage.all(segmentId, afterProfileId ?? '', limit)) candidates.add(id);
-      }
-      if (candidates.size === 0) return [];
-      return this.stmt.profilesByIds.all(JSON.stringify([...candidates]), limit).map(toStoredProfile);
+      const ids = this.segmentPageIds(segmentIds, afterProfileId, limit);
+      return ids.length === 0 ? [] : this.stmt.profilesByIds.all(JSON.stringify(ids), limit).map(toStoredProfile);
     });
+  }
+
+  /** Up to `limit` next ids of each segment; the caller's query orders their union and cuts it to `limit`. */
+  private segmentPageIds(segmentIds: string[], afterProfileId: string | null, limit: number): string[] {
+    const ids = new Set<string>();
+    for (const segmentId of new Set(segmentIds)) {
+      for (const id of this.stmt.segmentPage.all(segmentId, afterProfileId ?? '', limit)) ids.add(id);
+    }
+    return [...ids];
   }
 
   countSegmentMembers(segmentIds: string[]): Promise<number> {
     return this.run(() => (segmentIds.length === 0 ? 0 : (this.stmt.countMembers.get(JSON.stringify([...new Set(segmentIds)])) ?? 0)));
+  }
+
+  readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
+    return this.run(() => {
+      let rows: CandidateRow[];
+      if ('afterSeq' in range) {
+        const { statement, params } = this.candidateStatement(view.changeKey, 'seq');
+        rows = statement.all(...params, view.destinationId, range.afterSeq, range.limit);
+      } else {
+        const ids = this.segmentPageIds(range.segmentIds, range.afterProfileId, range.limit);
+        if (ids.length === 0) return [];
+        const { statement, params } = this.candidateStatement(view.changeKey, 'ids');
+        rows = statement.all(...params, view.destinationId, JSON.stringify(ids), range.limit);
+      }
+      return rows.map(([seq, profileId, snapshot, changeKey, ledgerKey, projection]) =>
+        toExportCandidate(view, seq, profileId, snapshot, changeKey, ledgerKey, projection),
+      );
+    });
+  }
+
+  /** The candidate read of a spec, prepared once: by seq, or for a list of ids (one JSON array parameter). */
+  private candidateStatement(spec: ChangeKeySpec | null, by: 'seq' | 'ids'): { statement: Database.Statement<unknown[], CandidateRow>; params: string[] } {
+    const cacheKey = `${by} ${spec?.id ?? ''}`;
+    const key = changeKeySql(spec);
+    let statement = this.candidateStatements.get(cacheKey);
+    if (statement === undefined) {
+      if (this.candidateStatements.size >= MAX_CACHED_SPECS) this.candidateStatements.clear();
+      const where = by === 'seq' ? 'p.seq > ? ORDER BY p.seq' : 'p.profile_id IN (SELECT value FROM json_each(?)) ORDER BY p.profile_id';
+      statement = this.db
+        .prepare<unknown[], CandidateRow>(
+          `SELECT p.seq, p.profile_id, p.snapshot, ${key.sql}, l.change_key, l.projection
+           FROM profiles p LEFT JOIN ledger l ON l.destination_id = ? AND l.profile_id = p.profile_id
+           WHERE ${where} LIMIT ?`,
+        )
+        .raw();
+      this.candidateStatements.set(cacheKey, statement);
+    }
+    return { statement, params: key.params };
   }
 
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
@@ -200,7 +275,7 @@ export class SqliteStore implements Store {
       const now = Date.now();
       this.db
         .transaction(() => {
-          for (const e of entries) this.stmt.writeLedger.run(destinationId, e.profileId, JSON.stringify(e.projection), now);
+          for (const e of entries) this.stmt.writeLedger.run(destinationId, e.profileId, JSON.stringify(e.projection), e.changeKey ?? null, now);
         })
         .immediate();
     });

@@ -1,4 +1,5 @@
 import type { Activation } from '../domain/activation';
+import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 
@@ -12,7 +13,38 @@ export interface StoredProfile {
 export interface LedgerEntry {
   profileId: string;
   projection: Projection;
+  /** The change key of the exported snapshot (absent or null: none, its next change is decided in full). */
+  changeKey?: string | null;
 }
+
+/** How the export path reads profiles for one destination: with its ledger entries. */
+export interface LedgerView {
+  destinationId: string;
+  /** The destination's change key (null: no key, every profile is decided in full). */
+  changeKey: ChangeKeySpec | null;
+  /** Leave out the snapshot of a profile whose key equals its ledger key (false for a forced re-export). */
+  skipUnchanged: boolean;
+}
+
+/** A profile as the export decides it: its snapshot, unless unchanged, and its last export. */
+export interface ExportCandidate {
+  seq: number;
+  profileId: string;
+  /** This snapshot's change key, for the ledger once it is exported. */
+  changeKey: string | null;
+  /**
+   * Null when the view skips unchanged profiles and this one's key equals its ledger key: nothing
+   * mapped changed since its last export, so the diff would skip it (see domain/changeKey).
+   */
+  snapshot: ProfileSnapshot | null;
+  /** The projection of its last export (null: never exported, or snapshot left out). */
+  previous: Projection | null;
+}
+
+/** Which profiles to read: changed after a seq (by seq), or members of segments after a profile id (by id). */
+export type CandidateRange =
+  | { afterSeq: number; limit: number }
+  | { segmentIds: string[]; afterProfileId: string | null; limit: number };
 
 export interface DeadLetter {
   destinationId: string;
@@ -55,6 +87,12 @@ export interface Store {
   /** Profiles that are members of any of `segmentIds` (each counted once). */
   countSegmentMembers(segmentIds: string[]): Promise<number>;
 
+  /**
+   * What readProfilesSince or readSegmentMembers would read, with the view's ledger entries and
+   * change keys: the export path's one read per chunk.
+   */
+  readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]>;
+
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>>;
   writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void>;
 
@@ -86,4 +124,24 @@ export function memberSegmentIds(snapshot: ProfileSnapshot): string[] {
   return Object.entries(snapshot.segmentMembership?.ups ?? {})
     .filter(([, entry]) => entry.status !== 'exited')
     .map(([segmentId]) => segmentId);
+}
+
+/** A candidate from its stored texts: the snapshot and ledger entry are parsed only when the view needs them. */
+export function toExportCandidate(
+  view: LedgerView,
+  seq: number,
+  profileId: string,
+  snapshot: string,
+  changeKey: string | null,
+  ledgerKey: string | null,
+  projection: string | null,
+): ExportCandidate {
+  if (view.skipUnchanged && changeKey !== null && changeKey === ledgerKey) return { seq, profileId, changeKey, snapshot: null, previous: null };
+  return {
+    seq,
+    profileId,
+    changeKey,
+    snapshot: JSON.parse(snapshot) as ProfileSnapshot,
+    previous: projection === null ? null : (JSON.parse(projection) as Projection),
+  };
 }

@@ -82,7 +82,7 @@ const { exportPage } = proxyActivities<Activities>({
 });
 const { reexportPage } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  // A page heartbeats every 2 s while it runs, so a dead worker's page is retried within 15 s.
+  // A page heartbeats every second while it runs, so a dead worker's page is retried within 15 s.
   heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
@@ -158,6 +158,7 @@ function failureProgress(err: unknown): ExportProgress | undefined {
 export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<void> {
   const { destinationId } = input;
   const errorRetry = input.errorRetry ?? DEFAULT_ERROR_RETRY;
+  const reexportPageSize = input.reexportPageSize ?? REEXPORT_PAGE_SIZE;
   let settings: DestinationSettings = input.settings;
   const carried: CarriedState = input.carried ?? {
     activation: null,
@@ -360,7 +361,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     const { progress, afterProfileId, upToSeq } = active;
     const page = await reexportPage.executeWithOptions(
       { summary: `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, members after ${afterProfileId ?? 'the first'} to ${settings.stream}` },
-      [{ destinationId, settings, activation, segmentIds, afterProfileId, pageSize: REEXPORT_PAGE_SIZE, force: progress.force, upToSeq }],
+      [{ destinationId, settings, activation, segmentIds, afterProfileId, pageSize: reexportPageSize, force: progress.force, upToSeq }],
     );
     count(page);
     reexports.recordPage(page);
@@ -396,7 +397,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     if (historyFull()) {
       // The re-export cursor and every counter travel in `s`.
       await condition(allHandlersFinished);
-      return continueAsNew<typeof destinationWorkflow>({ destinationId, settings, carried: s, ...(input.errorRetry ? { errorRetry: input.errorRetry } : {}) });
+      return continueAsNew<typeof destinationWorkflow>({ ...input, settings, carried: s });
     }
     if (!hasWork()) {
       retryDue = false; // nothing to retry yet: the next change waits for the next retry

@@ -110,7 +110,12 @@ export interface DestinationWorkflowInput {
   carried?: CarriedState;
   /** Defaults to DEFAULT_ERROR_RETRY. */
   errorRetry?: ErrorRetry;
+  /** Members per re-export page; defaults to REEXPORT_PAGE_SIZE. */
+  reexportPageSize?: number;
 }
+
+/** How a destination's actor is tuned; tests shorten its waits and pages. */
+export type DestinationTuning = Pick<DestinationWorkflowInput, 'errorRetry' | 'reexportPageSize'>;
 
 /** JSON-safe state carried across continue-as-new. */
 export interface CarriedState {

@@ -4,10 +4,12 @@ import type { Activation } from '../domain/activation';
 import type { ActiveReexport, ReexportProgress, ReexportState, ReexportTrigger } from './messages';
 
 /**
- * Members per re-export page, and so per activity: one export chunk (EXPORT_CHUNK_SIZE). The
- * cursor moves in the workflow after each page, so a crash repeats at most one page.
+ * Members per re-export page, and so per activity. Within a page, chunks are read while earlier
+ * ones are sent, and a retried page resumes after its last heartbeated chunk; between pages the
+ * writer drains and a workflow task runs, so pages are large. The cursor moves in the workflow
+ * after each page: a crash repeats at most one page.
  */
-export const REEXPORT_PAGE_SIZE = 2000;
+export const REEXPORT_PAGE_SIZE = 20_000;
 
 /** Finished re-exports kept for `status` (and for clients waiting on one). */
 const RECENT_KEPT = 5;

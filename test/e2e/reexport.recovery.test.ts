@@ -17,7 +17,6 @@ import { waitFor } from '../../src/embedded/waitFor';
 import { createKinesisClient } from '../../src/kinesis/client';
 import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
-import { REEXPORT_PAGE_SIZE } from '../../src/workflows/reexports';
 import type { ReexportProgress } from '../../src/workflows/messages';
 import { readAllRecords } from '../support/kinesisStream';
 import { profileIds, recordsPerProfile, seedMembers, statusesOf } from '../support/profiles';
@@ -27,7 +26,9 @@ import type { WorkerProcess } from '../support/workerProcess';
 
 const PROFILES = 50_000;
 const SECRET_ENV = 'RECOVERY_TEST_KINESIS_SECRET';
-/** The dev server suggests continue-as-new this early, so a 25-page re-export crosses several runs. */
+/** Re-export pages of this many members: a re-export of PROFILES takes ten pages (activities). */
+const PAGE_SIZE = 5000;
+/** The dev server suggests continue-as-new this early, so a ten-page re-export crosses several runs. */
 const SUGGEST_CONTINUE_AS_NEW_AT = 60;
 
 /**
@@ -93,7 +94,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
       stream,
       endpoint: emulator.endpoint,
       credentials: { type: 'accessKey', accessKeyId: 'AKIARECOVERYTEST01', secretAccessKeyEnv: SECRET_ENV },
-    });
+    }, undefined, { reexportPageSize: PAGE_SIZE });
     return { id, stream };
   }
 
@@ -138,7 +139,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     const backfill = await finished(id, before.id);
     assert.equal(backfill.trigger, 'activation');
     assert.equal(backfill.profilesRead, PROFILES);
-    assert.ok(backfill.profilesExported >= PROFILES - REEXPORT_PAGE_SIZE, `exported ${backfill.profilesExported}`);
+    assert.ok(backfill.profilesExported >= PROFILES - PAGE_SIZE, `exported ${backfill.profilesExported}`);
     assert.ok(await runsOf(id) > 1, 'the re-export crossed continue-as-new');
 
     const records = await readAllRecords(kinesis, stream, { timeoutMs: 120_000 });
@@ -146,7 +147,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     const missing = members.filter((pid) => (per.get(pid)?.length ?? 0) === 0);
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} member(s) never exported`);
     const duplicates = records.length - PROFILES;
-    assert.ok(duplicates <= REEXPORT_PAGE_SIZE, `${duplicates} duplicates: more than the one page in flight at the kill`);
+    assert.ok(duplicates <= PAGE_SIZE, `${duplicates} duplicates: more than the one page in flight at the kill`);
     for (const pid of members.slice(0, 100)) assert.deepEqual(statusesOf(per.get(pid)?.[0] ?? assert.fail(pid)), { [seg]: 'realized' });
   });
 
@@ -178,6 +179,6 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     });
     assert.deepEqual(short.slice(0, 5), [], `${short.length} member(s) without both records`);
     const duplicates = records.length - 2 * PROFILES;
-    assert.ok(duplicates <= REEXPORT_PAGE_SIZE, `${duplicates} duplicates: more than the one page in flight at the restart`);
+    assert.ok(duplicates <= PAGE_SIZE, `${duplicates} duplicates: more than the one page in flight at the restart`);
   });
 });

@@ -269,10 +269,10 @@ describe('exports through a real Temporal worker with faults injected in front o
     let ledgerWrites = 0;
     const store = new Proxy<Store>(inner, {
       get(target, property, receiver) {
-        if (property === 'readProfilesSince') {
-          return (afterSeq: number, limit: number) => {
-            reads.push({ attempt: Context.current().info.attempt, afterSeq });
-            return target.readProfilesSince(afterSeq, limit);
+        if (property === 'readExportCandidates') {
+          return (...[view, range]: Parameters<Store['readExportCandidates']>) => {
+            if ('afterSeq' in range) reads.push({ attempt: Context.current().info.attempt, afterSeq: range.afterSeq });
+            return target.readExportCandidates(view, range);
           };
         }
         if (property === 'writeLedger') {

@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import type { Activation } from '../../src/domain/activation';
+import { changeKeySpecOf } from '../../src/domain/changeKey';
 import type { ProfileSnapshot, SegmentStatus } from '../../src/domain/profile';
 import type { Projection } from '../../src/domain/projection';
 import { migrations } from '../../src/store/migrations';
 import { openStore } from '../../src/store/openStore';
 import { PostgresStore } from '../../src/store/postgresStore';
 import { SqliteStore } from '../../src/store/sqliteStore';
-import type { Store, StoredProfile } from '../../src/store/store';
+import type { ExportCandidate, LedgerView, Store, StoredProfile } from '../../src/store/store';
 import { createTestDatabase } from '../support/postgres';
 
 /** How the contract reaches one implementation: through openStore, as the worker does. */
@@ -319,6 +320,74 @@ for (const backend of backends) {
       assert.deepEqual((await store.readLedger(d1, [`${p}3`])).get(`${p}3`), projection('last@x', 's'));
       await store.writeLedger(d1, []);
       assert.equal((await store.readLedger(d1, [])).size, 0);
+    });
+
+    it('reads export candidates with their ledger entry, leaving out those whose change key matches the ledger', async () => {
+      const p = unique('keys');
+      const d = `${p}dest`;
+      // A segment id that needs quoting and escaping in a JSON path is still read literally.
+      const seg = `${p}seg "quoted" \\ back.slash`;
+      const activation: Activation = { segments: [{ id: seg }], attributes: ['person.email', 'person.name.first'] };
+      const view: LedgerView = { destinationId: d, changeKey: changeKeySpecOf(activation), skipUnchanged: true };
+      const at = (time: string, status: SegmentStatus = 'realized') => ({ status, lastQualificationTime: time });
+      const profile = (id: string, change: { ups?: Record<string, unknown>; person?: Record<string, unknown>; ecid?: string } = {}): ProfileSnapshot => ({
+        profileId: id,
+        identityMap: { ecid: [{ id: change.ecid ?? `ecid-${id}` }] },
+        segmentMembership: { ups: change.ups ?? { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-01-01T00:00:00Z') } },
+        person: { email: `${id}@x`, name: { first: 'Ann', last: 'Lee' }, ...change.person },
+      } as ProfileSnapshot);
+      const names = ['lastName', 'unmappedExit', 'qualified', 'existing', 'email', 'firstName', 'exit', 'identity', 'neverExported'];
+      const id = (name: string) => `${p}${name}`;
+      const base = await store.maxSeq();
+      await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
+
+      const first = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
+      assert.deepEqual(first.map((c) => c.profileId), names.map(id));
+      for (const c of first) {
+        assert.deepEqual(c.snapshot, profile(c.profileId));
+        assert.equal(c.previous, null);
+        assert.equal(typeof c.changeKey, 'string');
+      }
+      const exported = first.filter((c) => c.profileId !== id('neverExported'));
+      await store.writeLedger(d, exported.map((c) => ({ profileId: c.profileId, projection: projection(c.profileId, seg), changeKey: c.changeKey })));
+
+      const second: Record<string, ProfileSnapshot> = {
+        lastName: profile(id('lastName'), { person: { name: { first: 'Ann', last: 'Other' } } }),
+        unmappedExit: profile(id('unmappedExit'), { ups: { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-02-01T00:00:00Z', 'exited') } }),
+        qualified: profile(id('qualified'), { ups: { [seg]: at('2024-03-01T00:00:00Z') } }),
+        existing: profile(id('existing'), { ups: { [seg]: at('2024-01-01T00:00:00Z', 'existing') } }),
+        email: profile(id('email'), { person: { email: 'new@x' } }),
+        firstName: profile(id('firstName'), { person: { name: { first: 'Bo', last: 'Lee' } } }),
+        exit: profile(id('exit'), { ups: { [seg]: at('2024-03-01T00:00:00Z', 'exited') } }),
+        identity: profile(id('identity'), { ecid: 'ecid-new' }),
+        neverExported: profile(id('neverExported'), { person: { name: { first: 'Ann', last: 'Other' } } }),
+      };
+      const afterFirst = await store.maxSeq();
+      await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: second[n] as ProfileSnapshot })));
+      const unchanged = ['lastName', 'unmappedExit', 'qualified', 'existing'].map(id);
+      const decided = (candidates: ExportCandidate[]) => candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
+
+      const again = await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 });
+      assert.deepEqual(decided(again), names.map(id).filter((n) => !unchanged.includes(n)), 'only mapped changes are read in full');
+      for (const c of again) {
+        if (c.snapshot === null) assert.equal(c.previous, null);
+        else assert.deepEqual([c.snapshot, c.previous], [second[c.profileId.slice(p.length)], c.profileId === id('neverExported') ? null : projection(c.profileId, seg)]);
+      }
+      // By segment: the members, the same way.
+      const members = await store.readExportCandidates(view, { segmentIds: [seg], afterProfileId: null, limit: 100 });
+      assert.deepEqual(members.map((c) => c.profileId), names.map(id).filter((n) => n !== id('exit')).sort());
+      assert.deepEqual(decided(members), ['email', 'firstName', 'identity', 'neverExported'].map(id).sort());
+      assert.deepEqual(members.map((c) => c.changeKey), again.filter((c) => c.profileId !== id('exit')).sort((a, b) => (a.profileId < b.profileId ? -1 : 1)).map((c) => c.changeKey));
+
+      // Forced, under another mapping, or without a key: every profile is read in full.
+      assert.equal(decided(await store.readExportCandidates({ ...view, skipUnchanged: false }, { afterSeq: afterFirst, limit: 100 })).length, names.length);
+      const remapped = changeKeySpecOf({ ...activation, attributes: ['person.email'] });
+      assert.equal(decided(await store.readExportCandidates({ ...view, changeKey: remapped }, { afterSeq: afterFirst, limit: 100 })).length, names.length);
+      const keyless = await store.readExportCandidates({ ...view, changeKey: null }, { afterSeq: afterFirst, limit: 100 });
+      assert.deepEqual([decided(keyless).length, keyless.every((c) => c.changeKey === null)], [names.length, true]);
+      // A ledger entry written without a key never matches.
+      await store.writeLedger(d, [{ profileId: id('lastName'), projection: projection(id('lastName'), seg) }]);
+      assert.ok(decided(await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 })).includes(id('lastName')));
     });
 
     it('keeps dead letters per destination in insertion order', async () => {

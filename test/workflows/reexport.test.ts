@@ -23,6 +23,9 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
   afterEach(() => fx.proxy.reset());
 
   /** A destination on a fresh stream (through the fault proxy when asked). */
+  /** Small re-export pages, so that a few thousand members span several pages (and so several activities). */
+  const PAGE_SIZE = 2000;
+
   async function newDestination(client: ActivationClient, options: { shards?: number; viaProxy?: boolean } = {}): Promise<{ id: string; stream: string }> {
     const stream = `reexport-${randomUUID()}`;
     await ensureStream(fx.kinesis, stream, options.shards ?? 2);
@@ -32,7 +35,7 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       stream,
       endpoint: options.viaProxy ? fx.proxy.endpoint : fx.emulator.endpoint,
       credentials: { type: 'accessKey', accessKeyId: 'AKIAREEXPORTTEST01', secretAccessKeyEnv: SECRET_ENV },
-    });
+    }, undefined, { reexportPageSize: PAGE_SIZE });
     return { id, stream };
   }
 

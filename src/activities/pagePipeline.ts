@@ -1,0 +1,237 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { CredentialsError } from '../aws/credentials';
+import { changeKeySpecOf } from '../domain/changeKey';
+import { decideExport } from '../domain/diff';
+import { partitionKeyOf } from '../domain/partitionKey';
+import type { Activation } from '../domain/activation';
+import type { DestinationSettings } from '../domain/destination';
+import type { Projection } from '../domain/projection';
+import type { RejectedRecord } from '../kinesis/batcher';
+import { KinesisTerminalError } from '../kinesis/errors';
+import type { OutgoingRecord } from '../kinesis/outgoingRecord';
+import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
+import type { ExportCandidate, LedgerView, Store } from '../store/store';
+import type { ExportCounts } from './types';
+
+/**
+ * Profiles read, decided and checkpointed together: a retried attempt resumes after the last
+ * whole chunk. Small, because reading and deciding a chunk holds the event loop, and meanwhile
+ * no answer from Kinesis is handled and no call goes out.
+ */
+export const EXPORT_CHUNK_SIZE = 500;
+/**
+ * Records the writer may hold unacknowledged before the next chunk is read: enough that it
+ * never runs dry while that chunk is read and built, few enough to bound memory.
+ */
+const MAX_UNACKNOWLEDGED = 8 * EXPORT_CHUNK_SIZE;
+/** How often a page heartbeats its checkpoint, also while Kinesis throttles it and nothing moves. */
+const HEARTBEAT_INTERVAL_MS = 1000;
+
+/**
+ * Where pages send records: the worker's KinesisWriters. The store-and-diff benchmark
+ * (bench/diffLedger.ts) passes writers that acknowledge at once, to measure this path without Kinesis.
+ */
+export interface RecordWriters {
+  forDestination(destinationId: string, settings: DestinationSettings): Pick<KinesisRecordWriter, 'open'>;
+}
+
+/** Where and how a page is decided. */
+export interface PageTarget {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** Send every member even when nothing mapped changed (a forced re-export). */
+  force?: boolean;
+}
+
+/** How far a page got: every candidate up to `after` was decided, with these counts, and `read` were paged over. */
+export interface PagePosition<C> {
+  after: C;
+  read: number;
+  counts: ExportCounts;
+}
+
+/** Where a page's candidates come from, chunk after chunk, in the order of its cursor. */
+export interface CandidateSource<C> {
+  /**
+   * At most `limit` profiles after `after`: those to decide, how many were paged over (some
+   * may be left out), and the cursor of the last one paged over (undefined when none).
+   */
+  read(after: C, limit: number): Promise<{ candidates: ExportCandidate[]; read: number; last: C | undefined }>;
+}
+
+/** What a page's checkpoint looks like to Temporal: heartbeat details, and the details of a terminal failure. */
+export type CheckpointDetails<C> = (position: PagePosition<C>) => unknown;
+
+/** A chunk read and decided, not yet checkpointed: done when none of its records awaits acknowledgement. */
+interface Chunk<C> {
+  last: C;
+  read: number;
+  pending: number;
+  counts: ExportCounts;
+}
+
+/** What an outgoing record needs once acknowledged: its ledger entry and its chunk. */
+interface InFlight<C> {
+  projection: Projection;
+  changeKey: string | null;
+  chunk: Chunk<C>;
+}
+
+/**
+ * Exports one page: reads candidates chunk by chunk, diffs them against the ledger, builds
+ * seed-format records and puts them to Kinesis, the next chunk being read and decided while the
+ * earlier ones are sent. The ledger is written for acknowledged records only, so a retry never
+ * loses a record and the diff keeps it from resending what was acknowledged. The checkpoint is
+ * the longest run of finished chunks, heartbeated; a retried attempt starts from it, and a
+ * terminal failure carries it as details so the workflow keeps what was done.
+ */
+export async function runPage<C>(
+  store: Store,
+  writers: RecordWriters,
+  target: PageTarget,
+  source: CandidateSource<C>,
+  start: PagePosition<C>,
+  pageSize: number,
+  details: CheckpointDetails<C>,
+): Promise<{ position: PagePosition<C>; full: boolean; stats: WriteStats }> {
+  const ctx = Context.current();
+  const { destinationId, settings } = target;
+  // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
+  let checkpoint = start;
+  const chunks: Chunk<C>[] = [];
+  const inFlight = new Map<OutgoingRecord, InFlight<C>>();
+  const heartbeat = (): void => ctx.heartbeat(details(checkpoint));
+  const advance = (): void => {
+    for (let head = chunks[0]; head !== undefined && head.pending === 0; head = chunks[0]) {
+      chunks.shift();
+      checkpoint = { after: head.last, read: checkpoint.read + head.read, counts: addCounts(checkpoint.counts, head.counts) };
+    }
+  };
+
+  let session: WriteSession;
+  try {
+    session = writers.forDestination(destinationId, settings).open(
+      async (acked) => {
+        await writeLedger(store, destinationId, acked, inFlight);
+        advance();
+      },
+      { signal: ctx.cancellationSignal },
+    );
+  } catch (err) {
+    throw terminalFailure(err, details(checkpoint));
+  }
+
+  // Each heartbeat is encoded and handed to the SDK's core, which sends only the latest now and
+  // then: one a second is plenty, and the last one is given again before the attempt ends.
+  heartbeat();
+  const heartbeats = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
+  let after = checkpoint.after;
+  let read = checkpoint.read;
+  try {
+    while (read < pageSize) {
+      const limit = Math.min(EXPORT_CHUNK_SIZE, pageSize - read);
+      const page = await source.read(after, limit);
+      if (page.last === undefined) break;
+      after = page.last;
+      read += page.read;
+      const chunk: Chunk<C> = { last: page.last, read: page.read, pending: 0, counts: { decided: page.candidates.length, exported: 0, skipped: 0, deadLettered: 0 } };
+      chunks.push(chunk);
+      const records = decideChunk(target, page.candidates, chunk, inFlight);
+      await deadLetter(store, destinationId, session.add(records), chunk, inFlight);
+      advance();
+      if (page.read < limit) break;
+      await session.whenAtMost(MAX_UNACKNOWLEDGED);
+      // Let answers from Kinesis in before the next chunk holds the event loop again.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const stats = await session.end();
+    return { position: checkpoint, full: read >= pageSize, stats };
+  } catch (err) {
+    // Calls in flight finish and reach the ledger before the attempt ends.
+    session.cancel(err);
+    await session.end().catch(() => undefined);
+    throw terminalFailure(err, details(checkpoint));
+  } finally {
+    clearInterval(heartbeats);
+    heartbeat();
+  }
+}
+
+/** How a page reads its candidates: with the destination's ledger and change key, skipping unchanged profiles unless forced. */
+export function ledgerViewOf(target: PageTarget): LedgerView {
+  return { destinationId: target.destinationId, changeKey: changeKeySpecOf(target.activation), skipUnchanged: !target.force };
+}
+
+/**
+ * Diffs a chunk against the ledger and builds the records to send; skips are counted in the
+ * chunk. A candidate the store left unparsed (its change key equals the ledger's) is a skip.
+ */
+function decideChunk<C>(target: PageTarget, candidates: ExportCandidate[], chunk: Chunk<C>, inFlight: Map<OutgoingRecord, InFlight<C>>): OutgoingRecord[] {
+  const { settings, activation } = target;
+  const records: OutgoingRecord[] = [];
+  for (const { profileId, snapshot, previous, changeKey } of candidates) {
+    const decision = snapshot && decideExport(snapshot, previous, activation, settings.exportOptions, { force: target.force ?? false });
+    if (!snapshot || !decision || decision.kind === 'skip') {
+      chunk.counts.skipped += 1;
+      continue;
+    }
+    const record: OutgoingRecord = {
+      profileId,
+      partitionKey: partitionKeyOf(settings.partitionKey, profileId, snapshot),
+      data: Buffer.from(JSON.stringify(decision.record)),
+    };
+    records.push(record);
+    inFlight.set(record, { projection: decision.projection, changeKey, chunk });
+  }
+  chunk.pending = records.length;
+  return records;
+}
+
+/**
+ * The write session's acknowledgement handler: writes the ledger for acknowledged records (never
+ * before, so nothing unacknowledged is ever taken as sent) and counts them in their chunks.
+ */
+async function writeLedger<C>(store: Store, destinationId: string, acked: OutgoingRecord[], inFlight: Map<OutgoingRecord, InFlight<C>>): Promise<void> {
+  const sent = acked.map((record) => inFlight.get(record) as InFlight<C>);
+  await store.writeLedger(
+    destinationId,
+    acked.map((record, i) => {
+      const { projection, changeKey } = sent[i] as InFlight<C>;
+      return { profileId: record.profileId, projection, changeKey };
+    }),
+  );
+  for (const [i, record] of acked.entries()) {
+    const { chunk } = sent[i] as InFlight<C>;
+    inFlight.delete(record);
+    chunk.pending -= 1;
+    chunk.counts.exported += 1;
+  }
+}
+
+/** Records the writer refused (too large, invalid) go to the dead-letter table and are counted; they hold nothing back. */
+async function deadLetter<C>(store: Store, destinationId: string, rejected: RejectedRecord[], chunk: Chunk<C>, inFlight: Map<OutgoingRecord, InFlight<C>>): Promise<void> {
+  if (rejected.length === 0) return;
+  await store.addDeadLetters(
+    rejected.map(({ record, reason }) => ({ destinationId, profileId: record.profileId, reason, record: Buffer.from(record.data).toString('utf8') })),
+  );
+  for (const { record } of rejected) inFlight.delete(record);
+  chunk.pending -= rejected.length;
+  chunk.counts.deadLettered += rejected.length;
+}
+
+function addCounts(a: ExportCounts, b: ExportCounts): ExportCounts {
+  return { decided: a.decided + b.decided, exported: a.exported + b.exported, skipped: a.skipped + b.skipped, deadLettered: a.deadLettered + b.deadLettered };
+}
+
+/**
+ * Configuration errors no retry fixes become non-retryable failures carrying the progress made,
+ * so the destination stops with their message and keeps what was done; others are retried.
+ */
+function terminalFailure(err: unknown, progress: unknown): unknown {
+  if (err instanceof KinesisTerminalError || err instanceof CredentialsError) {
+    const type = err instanceof KinesisTerminalError ? err.code : err.name;
+    return ApplicationFailure.create({ type, message: err.message, nonRetryable: true, details: [progress] });
+  }
+  return err;
+}
