@@ -11,9 +11,15 @@ const TIMESTAMP_KEYS = ['createdAt', 'updatedAt', 'mappingCreatedAt', 'mappingUp
 
 /** The identity map as exported: every namespace in snapshot order, each identity reduced to `{ id }` as in the seed. */
 export function exportedIdentityMap(identityMap: IdentityMap): Record<string, ExportedIdentity[]> {
-  return Object.fromEntries(
-    Object.entries(identityMap).map(([namespace, identities]) => [namespace, identities.map(({ id }) => ({ id }))]),
-  );
+  // Plain loops: this runs for every decided profile.
+  const exported: Record<string, ExportedIdentity[]> = {};
+  for (const namespace of Object.keys(identityMap)) {
+    const identities = identityMap[namespace] as IdentityMap[string];
+    const ids: ExportedIdentity[] = new Array<ExportedIdentity>(identities.length);
+    for (let i = 0; i < identities.length; i++) ids[i] = { id: (identities[i] as IdentityMap[string][number]).id };
+    setOwn(exported, namespace, ids);
+  }
+  return exported;
 }
 
 /**

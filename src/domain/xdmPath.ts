@@ -28,7 +28,7 @@ export function setOwn(target: JsonObject, key: string, value: unknown): void {
  */
 export function getXdmValue(source: unknown, path: string): unknown {
   let current = source;
-  for (const key of path.split('.')) {
+  for (const key of stepsOf(path)) {
     if (!isJsonObject(current)) return undefined;
     current = ownValue(current, key);
   }
@@ -41,17 +41,34 @@ export function getXdmValue(source: unknown, path: string): unknown {
  * `person.email` after `person` cannot modify the snapshot the value came from.
  */
 export function setXdmValue(target: JsonObject, path: string, value: unknown): void {
-  const dot = path.indexOf('.');
-  if (dot < 0) {
-    setOwn(target, path, cloneJson(value));
-    return;
+  const steps = stepsOf(path);
+  let parent = target;
+  for (let i = 0; i < steps.length - 1; i++) {
+    const key = steps[i] as string;
+    const existing = ownValue(parent, key);
+    const child = isJsonObject(existing) ? existing : {};
+    if (child !== existing) setOwn(parent, key, child);
+    parent = child;
   }
-  const key = path.slice(0, dot);
-  const existing = ownValue(target, key);
-  const child = isJsonObject(existing) ? existing : {};
-  if (child !== existing) setOwn(target, key, child);
-  setXdmValue(child, path.slice(dot + 1), value);
+  setOwn(parent, steps[steps.length - 1] as string, cloneJson(value));
 }
+
+/**
+ * The steps of a path, split once: paths come from mappings, a handful per destination, and
+ * are looked up for every exported profile. The cache is dropped whole if mappings ever churn.
+ */
+function stepsOf(path: string): readonly string[] {
+  let steps = splitPaths.get(path);
+  if (steps === undefined) {
+    if (splitPaths.size >= MAX_SPLIT_PATHS) splitPaths.clear();
+    steps = path.split('.');
+    splitPaths.set(path, steps);
+  }
+  return steps;
+}
+
+const splitPaths = new Map<string, readonly string[]>();
+const MAX_SPLIT_PATHS = 1024;
 
 /** Deep copy of a JSON value (plain objects and arrays; primitives as they are). */
 export function cloneJson<T>(value: T): T {

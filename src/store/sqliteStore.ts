@@ -67,6 +67,19 @@ function changeKeySql(spec: ChangeKeySpec | null): { sql: string; params: string
   };
 }
 
+/**
+ * Ledger rows per INSERT statement: one statement call per row costs more than SQLite's own
+ * work for it. Within one statement a later row of the same profile wins, as across statements.
+ */
+const LEDGER_BATCH = 100;
+
+function ledgerUpsert(rows: number): string {
+  return `INSERT INTO ledger (destination_id, profile_id, projection, change_key, updated_at)
+    VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}
+    ON CONFLICT (destination_id, profile_id) DO UPDATE
+      SET projection = excluded.projection, change_key = excluded.change_key, updated_at = excluded.updated_at`;
+}
+
 /** Distinct change key specs whose candidate statements stay prepared; mappings change rarely. */
 const MAX_CACHED_SPECS = 16;
 
@@ -109,11 +122,8 @@ function prepareStatements(db: Database.Database) {
       `SELECT profile_id, projection FROM ledger
        WHERE destination_id = ? AND profile_id IN (SELECT value FROM json_each(?))`,
     ),
-    writeLedger: db.prepare<[string, string, string, string | null, number]>(
-      `INSERT INTO ledger (destination_id, profile_id, projection, change_key, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (destination_id, profile_id) DO UPDATE
-         SET projection = excluded.projection, change_key = excluded.change_key, updated_at = excluded.updated_at`,
-    ),
+    writeLedger: db.prepare<(string | number | null)[]>(ledgerUpsert(1)),
+    writeLedgerBatch: db.prepare<(string | number | null)[]>(ledgerUpsert(LEDGER_BATCH)),
     addDeadLetter: db.prepare<[string, string, string, string, number]>(
       'INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -273,9 +283,12 @@ export class SqliteStore implements Store {
   writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void> {
     return this.run(() => {
       const now = Date.now();
+      const values = (e: LedgerEntry) => [destinationId, e.profileId, JSON.stringify(e.projection), e.changeKey ?? null, now];
       this.db
         .transaction(() => {
-          for (const e of entries) this.stmt.writeLedger.run(destinationId, e.profileId, JSON.stringify(e.projection), e.changeKey ?? null, now);
+          let i = 0;
+          for (; i + LEDGER_BATCH <= entries.length; i += LEDGER_BATCH) this.stmt.writeLedgerBatch.run(...entries.slice(i, i + LEDGER_BATCH).flatMap(values));
+          for (; i < entries.length; i++) this.stmt.writeLedger.run(...values(entries[i] as LedgerEntry));
         })
         .immediate();
     });

@@ -318,6 +318,12 @@ for (const backend of backends) {
         { profileId: `${p}3`, projection: projection('last@x', 's') },
       ]);
       assert.deepEqual((await store.readLedger(d1, [`${p}3`])).get(`${p}3`), projection('last@x', 's'));
+      // A large write (written in batches by some stores): the last entry of each profile wins.
+      const many = Array.from({ length: 250 }, (_, i) => ({ profileId: `${p}m${i % 120}`, projection: projection(`${i}@x`, 's') }));
+      await store.writeLedger(d1, many);
+      const written = await store.readLedger(d1, many.map((e) => e.profileId));
+      assert.equal(written.size, 120);
+      for (let k = 0; k < 120; k++) assert.deepEqual(written.get(`${p}m${k}`), projection(`${k + (k < 10 ? 240 : 120)}@x`, 's'));
       await store.writeLedger(d1, []);
       assert.equal((await store.readLedger(d1, [])).size, 0);
     });
