@@ -22,11 +22,11 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
       return { candidates, read: candidates.length, last: candidates[candidates.length - 1]?.seq };
     },
   };
-  const { position, full, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ExportProgress => ({ afterSeq: p.after, counts: p.counts }));
+  const { position, more, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ExportProgress => ({ afterSeq: p.after, counts: p.counts }));
   reportPage(metrics, 'export', input.destinationId, position.counts, { afterSeq: input.afterSeq, lastSeq: position.after, putCalls: stats.calls, throttled: stats.throttledEntries, stream: input.settings.stream });
   return {
     lastSeq: position.after,
-    more: full,
+    more,
     remaining: await store.countProfilesSince(position.after),
     ...position.counts,
     putCalls: stats.calls,

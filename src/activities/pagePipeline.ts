@@ -24,6 +24,12 @@ export const EXPORT_CHUNK_SIZE = 500;
  * never runs dry while that chunk is read and built, few enough to bound memory.
  */
 const MAX_UNACKNOWLEDGED = 8 * EXPORT_CHUNK_SIZE;
+/**
+ * A page stops reading new chunks after this long (it then finishes what it sent): the actor
+ * takes turns between change pages and re-export pages, so this bounds how long one waits for
+ * the other, also on a slow or throttled stream, while pages stay large on a fast one.
+ */
+const PAGE_TIME_BUDGET_MS = 3000;
 /** How often a page heartbeats its checkpoint, also while Kinesis throttles it and nothing moves. */
 const HEARTBEAT_INTERVAL_MS = 1000;
 
@@ -81,8 +87,10 @@ interface InFlight<C> {
 /**
  * Exports one page: reads candidates chunk by chunk, diffs them against the ledger, builds
  * seed-format records and puts them to Kinesis, the next chunk being read and decided while the
- * earlier ones are sent. The ledger is written for acknowledged records only, so a retry never
- * loses a record and the diff keeps it from resending what was acknowledged. The checkpoint is
+ * earlier ones are sent, until `pageSize` profiles were paged over or the time budget is spent
+ * (`more` then says the next page may find more). The ledger is written for acknowledged
+ * records only, so a retry never loses a record and the diff keeps it from resending what was
+ * acknowledged. The checkpoint is
  * the longest run of finished chunks, heartbeated; a retried attempt starts from it, and a
  * terminal failure carries it as details so the workflow keeps what was done.
  */
@@ -94,7 +102,7 @@ export async function runPage<C>(
   start: PagePosition<C>,
   pageSize: number,
   details: CheckpointDetails<C>,
-): Promise<{ position: PagePosition<C>; full: boolean; stats: WriteStats }> {
+): Promise<{ position: PagePosition<C>; more: boolean; stats: WriteStats }> {
   const ctx = Context.current();
   const { destinationId, settings } = target;
   // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
@@ -126,12 +134,15 @@ export async function runPage<C>(
   // then: one a second is plenty, and the last one is given again before the attempt ends.
   heartbeat();
   const heartbeats = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
+  const deadline = performance.now() + PAGE_TIME_BUDGET_MS;
   let after = checkpoint.after;
   let read = checkpoint.read;
+  let exhausted = false;
   try {
-    while (read < pageSize) {
+    while (read < pageSize && performance.now() < deadline) {
       const limit = Math.min(EXPORT_CHUNK_SIZE, pageSize - read);
       const page = await source.read(after, limit);
+      exhausted = page.read < limit;
       if (page.last === undefined) break;
       after = page.last;
       read += page.read;
@@ -140,13 +151,13 @@ export async function runPage<C>(
       const records = decideChunk(target, page.candidates, chunk, inFlight);
       await deadLetter(store, destinationId, session.add(records), chunk, inFlight);
       advance();
-      if (page.read < limit) break;
+      if (exhausted) break;
       await session.whenAtMost(MAX_UNACKNOWLEDGED);
       // Let answers from Kinesis in before the next chunk holds the event loop again.
       await new Promise((resolve) => setImmediate(resolve));
     }
     const stats = await session.end();
-    return { position: checkpoint, full: read >= pageSize, stats };
+    return { position: checkpoint, more: !exhausted, stats };
   } catch (err) {
     // Calls in flight finish and reach the ledger before the attempt ends.
     session.cancel(err);

@@ -26,12 +26,12 @@ export async function reexportPage(store: Store, writers: RecordWriters, input: 
       return { candidates, read: members.length, last: members[members.length - 1]?.profileId };
     },
   };
-  const { position, full, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ReexportCheckpoint => ({ afterProfileId: p.after, read: p.read, counts: p.counts }));
+  const { position, more, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ReexportCheckpoint => ({ afterProfileId: p.after, read: p.read, counts: p.counts }));
   reportPage(metrics, 're-export', input.destinationId, position.counts, { read: position.read, force: String(input.force), putCalls: stats.calls, throttled: stats.throttledEntries, stream: input.settings.stream });
   return {
     lastProfileId: position.after,
     read: position.read,
-    more: full,
+    more,
     ...position.counts,
     putCalls: stats.calls,
     throttled: stats.throttledEntries,

@@ -51,7 +51,7 @@ export interface PutReport {
 export interface ExportPageResult extends ExportCounts, PutReport {
   /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
   lastSeq: number;
-  /** True when the page was full, so more changes may follow. */
+  /** True when the page stopped before the end of the changes (full, or out of time), so more may follow. */
   more: boolean;
   /** Profiles changed after lastSeq, not yet decided. */
   remaining: number;
@@ -87,7 +87,7 @@ export interface ReexportPageResult extends ExportCounts, PutReport {
   lastProfileId: string | null;
   /** Members paged over, decided or left to the change stream. */
   read: number;
-  /** True when the page was full, so more members may follow. */
+  /** True when the page stopped before the last member (full, or out of time), so more may follow. */
   more: boolean;
 }
 

@@ -9,7 +9,6 @@ import { destinationWorkflowId } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { waitFor } from '../../src/embedded/waitFor';
 import type { DestinationStatus, ReexportOutcome, ReexportProgress } from '../../src/workflows/messages';
-import { REEXPORT_PAGE_SIZE } from '../../src/workflows/reexports';
 import { runCli } from '../support/cli';
 import { profileIds, seedMembers } from '../support/profiles';
 import { useKinesisFixture } from '../support/kinesisFixture';
@@ -17,8 +16,6 @@ import { processEnv, withWorker } from '../support/temporal';
 
 const SECRET_ENV = 'REEXPORT_CLI_KINESIS_SECRET';
 const MEMBERS = 4000;
-/** Pages of a re-export of MEMBERS: the full ones, then the one that finds no more. */
-const PAGES = Math.floor(MEMBERS / REEXPORT_PAGE_SIZE) + 1;
 
 /** Re-exports and their schedules through the CLI, against a real dev server, worker and emulator. */
 describe('reexport and schedule commands (CLI over a real Temporal dev server)', function () {
@@ -57,10 +54,11 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       assert.equal(waited.trigger, 'manual');
       assert.ok(waited.finishedAt);
       assert.equal(waited.profilesExported, MEMBERS);
-      assert.equal(waited.pagesDone, PAGES);
+      // Pages end when full or after a few seconds, so their number depends on the stream's pace.
+      assert.ok(waited.pagesDone >= 1, `${waited.pagesDone} page(s)`);
       const shown = JSON.parse(await cli('status', id, '--json')) as DestinationStatus;
       assert.equal(shown.recentReexports[0]?.id, waited.id);
-      assert.match(await cli('status', id), new RegExp(`Last re-export: +re-export ${waited.id}: ${PAGES} page\\(s\\), ${MEMBERS} member\\(s\\) read, ${MEMBERS} exported`));
+      assert.match(await cli('status', id), new RegExp(`Last re-export: +re-export ${waited.id}: ${waited.pagesDone} page\\(s\\), ${MEMBERS} member\\(s\\) read, ${MEMBERS} exported`));
 
       const created = JSON.parse(await cli('schedule', id, '--every', '2s', '--force', '--json')) as ReexportScheduleInfo;
       assert.deepEqual([created.schedule, created.force, created.paused], ['every 2s', true, false]);
