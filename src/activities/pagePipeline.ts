@@ -138,20 +138,33 @@ export async function runPage<C>(
   let after = checkpoint.after;
   let read = checkpoint.read;
   let exhausted = false;
+  // The next chunk is asked for before the current one is decided: a store that reads off the
+  // event loop (another thread, another server) reads while this one decides.
+  type Ahead = { limit: number; page: ReturnType<CandidateSource<C>['read']> };
+  const readAhead = (): Ahead => {
+    const limit = Math.min(EXPORT_CHUNK_SIZE, pageSize - read);
+    const page = source.read(after, limit);
+    // Handled where it is awaited; this keeps a read left behind by a failure from going unhandled.
+    page.catch(() => undefined);
+    return { limit, page };
+  };
+  let ahead: Ahead | undefined = read < pageSize ? readAhead() : undefined;
   try {
-    while (read < pageSize && performance.now() < deadline) {
-      const limit = Math.min(EXPORT_CHUNK_SIZE, pageSize - read);
-      const page = await source.read(after, limit);
+    while (ahead !== undefined) {
+      const { limit } = ahead;
+      const page = await ahead.page;
+      ahead = undefined;
       exhausted = page.read < limit;
       if (page.last === undefined) break;
       after = page.last;
       read += page.read;
+      if (!exhausted && read < pageSize && performance.now() < deadline) ahead = readAhead();
       const chunk: Chunk<C> = { last: page.last, read: page.read, pending: 0, counts: { decided: page.candidates.length, exported: 0, skipped: 0, deadLettered: 0 } };
       chunks.push(chunk);
       const records = decideChunk(target, page.candidates, chunk, inFlight);
       await deadLetter(store, destinationId, session.add(records), chunk, inFlight);
       advance();
-      if (exhausted) break;
+      if (ahead === undefined) break;
       await session.whenAtMost(MAX_UNACKNOWLEDGED);
       // Let answers from Kinesis in before the next chunk holds the event loop again.
       await new Promise((resolve) => setImmediate(resolve));
