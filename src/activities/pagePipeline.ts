@@ -139,7 +139,7 @@ export async function runPage<C>(
   let read = checkpoint.read;
   let exhausted = false;
   // The next chunk is asked for before the current one is decided: a store that reads off the
-  // event loop (another thread, another server) reads while this one decides.
+  // event loop (PostgreSQL, on its server) reads while this one decides.
   type Ahead = { limit: number; page: ReturnType<CandidateSource<C>['read']> };
   const readAhead = (): Ahead => {
     const limit = Math.min(EXPORT_CHUNK_SIZE, pageSize - read);
