@@ -5,7 +5,7 @@ import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
 import { latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
-import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store, StoredProfile } from './store';
+import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /**
  * Advisory lock key ("ka" + 2) held by every profile writer until its commit.
@@ -24,21 +24,10 @@ import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, Ledge
  */
 const PROFILE_WRITE_LOCK = 0x6b61_0002;
 
-interface ProfileRow {
-  /** bigint arrives as a string; seqs stay far below 2^53. */
-  seq: string;
-  profile_id: string;
-  snapshot: ProfileSnapshot;
-}
-
 interface DestinationDbRow {
   id: string;
   settings: unknown;
   activation: Activation | null;
-}
-
-function toStoredProfile(row: ProfileRow): StoredProfile {
-  return { seq: Number(row.seq), profileId: row.profile_id, snapshot: row.snapshot };
 }
 
 /*
@@ -77,30 +66,6 @@ const SYNC_MEMBERSHIP = `
   ON CONFLICT DO NOTHING`;
 
 /*
- * For each requested segment ($1), at most `limit` ($3) ids from the (segment_id, profile_id)
- * index after the cursor ($2); the union is ordered and cut to `limit`, so a profile in two
- * segments comes once. The per-segment LIMIT lets the planner stop each range scan early on large
- * segments instead of sorting all remaining members of every segment on each page.
- */
-function segmentPageIds(segments: string, after: string, limit: string): string {
-  return `
-    SELECT DISTINCT m.profile_id
-    FROM unnest(${segments}::text[]) AS s (segment_id)
-    CROSS JOIN LATERAL (
-      SELECT ps.profile_id FROM profile_segments ps
-      WHERE ps.segment_id = s.segment_id AND ps.profile_id > ${after}
-      ORDER BY ps.profile_id LIMIT ${limit}
-    ) m
-    ORDER BY m.profile_id LIMIT ${limit}`;
-}
-
-const READ_SEGMENT_MEMBERS = `
-  SELECT p.seq, p.profile_id, p.snapshot
-  FROM (${segmentPageIds('$1', '$2', '$3')}) ids
-  JOIN profiles p ON p.profile_id = ids.profile_id
-  ORDER BY p.profile_id`;
-
-/*
  * Profiles with the destination's ($1) ledger entry and the change key of the spec $2 (id, null
  * for none), $3 (segment ids) and $4 (attribute paths as a JSON array of step arrays); see
  * domain/changeKey. Texts are read as they are and parsed only when needed. OFFSET 0 keeps the
@@ -122,7 +87,24 @@ const CANDIDATES = `
 
 const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $5 ORDER BY p.seq LIMIT $6`;
 
-const READ_CANDIDATE_MEMBERS = `${CANDIDATES} WHERE p.profile_id IN (${segmentPageIds('$5', '$6', '$7')}) ORDER BY p.profile_id`;
+/*
+ * Members: for each requested segment ($5), at most `limit` ($7) ids from the (segment_id,
+ * profile_id) index after the cursor ($6); the union is ordered and cut to `limit`, so a profile
+ * in two segments comes once. The per-segment LIMIT lets the planner stop each range scan early
+ * on large segments instead of sorting all remaining members of every segment on each page.
+ */
+const READ_CANDIDATE_MEMBERS = `${CANDIDATES}
+  WHERE p.profile_id IN (
+    SELECT DISTINCT m.profile_id
+    FROM unnest($5::text[]) AS s (segment_id)
+    CROSS JOIN LATERAL (
+      SELECT ps.profile_id FROM profile_segments ps
+      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $6
+      ORDER BY ps.profile_id LIMIT $7
+    ) m
+    ORDER BY m.profile_id LIMIT $7
+  )
+  ORDER BY p.profile_id`;
 
 interface CandidateRow {
   seq: string;
@@ -198,14 +180,6 @@ export class PostgresStore implements Store {
     });
   }
 
-  async readProfilesSince(afterSeq: number, limit: number): Promise<StoredProfile[]> {
-    const { rows } = await this.pool.query<ProfileRow>(
-      'SELECT seq, profile_id, snapshot FROM profiles WHERE seq > $1 ORDER BY seq LIMIT $2',
-      [afterSeq, limit],
-    );
-    return rows.map(toStoredProfile);
-  }
-
   async countProfilesSince(afterSeq: number): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [afterSeq]);
     return Number(rows[0]?.n ?? 0);
@@ -214,16 +188,6 @@ export class PostgresStore implements Store {
   async maxSeq(): Promise<number> {
     const { rows } = await this.pool.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
     return Number(rows[0]?.max ?? 0);
-  }
-
-  async readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]> {
-    if (segmentIds.length === 0) return [];
-    const { rows } = await this.pool.query<ProfileRow>(READ_SEGMENT_MEMBERS, [
-      [...new Set(segmentIds)],
-      afterProfileId ?? '',
-      limit,
-    ]);
-    return rows.map(toStoredProfile);
   }
 
   async countSegmentMembers(segmentIds: string[]): Promise<number> {

@@ -7,13 +7,7 @@ import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
 import { latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
-import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store, StoredProfile } from './store';
-
-interface ProfileRow {
-  seq: number;
-  profile_id: string;
-  snapshot: string;
-}
+import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /** seq, profile_id, snapshot, change key now, ledger's change key, ledger's projection. */
 type CandidateRow = [number, string, string, string | null, string | null, string | null];
@@ -30,10 +24,6 @@ interface DestinationDbRow {
   id: string;
   settings: string;
   activation: string | null;
-}
-
-function toStoredProfile(row: ProfileRow): StoredProfile {
-  return { seq: row.seq, profileId: row.profile_id, snapshot: JSON.parse(row.snapshot) as ProfileSnapshot };
 }
 
 function toDestination(row: DestinationDbRow): DestinationRow {
@@ -97,9 +87,6 @@ function prepareStatements(db: Database.Database) {
     segmentsOf: db.prepare<[string], string>('SELECT segment_id FROM profile_segments WHERE profile_id = ?').pluck(),
     addMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)'),
     removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
-    readSince: db.prepare<[number, number], ProfileRow>(
-      'SELECT seq, profile_id, snapshot FROM profiles WHERE seq > ? ORDER BY seq LIMIT ?',
-    ),
     countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
     maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
@@ -113,11 +100,6 @@ function prepareStatements(db: Database.Database) {
         'SELECT count(DISTINCT profile_id) FROM profile_segments WHERE segment_id IN (SELECT value FROM json_each(?))',
       )
       .pluck(),
-    // Id lists travel as one JSON array parameter, so the statement stays prepared for any length.
-    profilesByIds: db.prepare<[string, number], ProfileRow>(
-      `SELECT seq, profile_id, snapshot FROM profiles
-       WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY profile_id LIMIT ?`,
-    ),
     readLedger: db.prepare<[string, string], { profile_id: string; projection: string }>(
       `SELECT profile_id, projection FROM ledger
        WHERE destination_id = ? AND profile_id IN (SELECT value FROM json_each(?))`,
@@ -148,7 +130,7 @@ function prepareStatements(db: Database.Database) {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<typeof prepareStatements>;
-  private readonly candidateStatements = new Map<string, Database.Statement<unknown[], CandidateRow>>();
+  private readonly candidateStatements = new Map<string, { statement: Database.Statement<unknown[], CandidateRow>; params: string[] }>();
 
   /** Opens (creating the parent directory) and migrates the file at `path`, or an in-memory database for ':memory:'. */
   constructor(path: string) {
@@ -198,10 +180,6 @@ export class SqliteStore implements Store {
     for (const segmentId of wanted) this.stmt.addMember.run(segmentId, profileId);
   }
 
-  readProfilesSince(afterSeq: number, limit: number): Promise<StoredProfile[]> {
-    return this.run(() => this.stmt.readSince.all(afterSeq, limit).map(toStoredProfile));
-  }
-
   countProfilesSince(afterSeq: number): Promise<number> {
     return this.run(() => this.stmt.countSince.get(afterSeq) ?? 0);
   }
@@ -211,18 +189,10 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Takes the next `limit` ids of each segment (bounded index range scans), then lets SQLite
-   * order the union byte-wise and cut it to `limit`: the cost of a page does not grow with the
+   * The next `limit` ids of each segment (bounded index range scans); the candidate query orders
+   * their union byte-wise and cuts it to `limit`: the cost of a page does not grow with the
    * segment's size, and a profile in two segments comes once.
    */
-  readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]> {
-    return this.run(() => {
-      const ids = this.segmentPageIds(segmentIds, afterProfileId, limit);
-      return ids.length === 0 ? [] : this.stmt.profilesByIds.all(JSON.stringify(ids), limit).map(toStoredProfile);
-    });
-  }
-
-  /** Up to `limit` next ids of each segment; the caller's query orders their union and cuts it to `limit`. */
   private segmentPageIds(segmentIds: string[], afterProfileId: string | null, limit: number): string[] {
     const ids = new Set<string>();
     for (const segmentId of new Set(segmentIds)) {
@@ -253,25 +223,27 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The candidate read of a spec, prepared once: by seq, or for a list of ids (one JSON array parameter). */
+  /** The candidate read of a spec with its key's parameters, prepared once: by seq, or for a list of ids (one JSON array parameter). */
   private candidateStatement(spec: ChangeKeySpec | null, by: 'seq' | 'ids'): { statement: Database.Statement<unknown[], CandidateRow>; params: string[] } {
     const cacheKey = `${by} ${spec?.id ?? ''}`;
-    const key = changeKeySql(spec);
-    let statement = this.candidateStatements.get(cacheKey);
-    if (statement === undefined) {
+    let prepared = this.candidateStatements.get(cacheKey);
+    if (prepared === undefined) {
       if (this.candidateStatements.size >= MAX_CACHED_SPECS) this.candidateStatements.clear();
+      const key = changeKeySql(spec);
       const where = by === 'seq' ? 'p.seq > ? ORDER BY p.seq' : 'p.profile_id IN (SELECT value FROM json_each(?)) ORDER BY p.profile_id';
-      statement = this.db
+      const statement = this.db
         .prepare<unknown[], CandidateRow>(
           `SELECT p.seq, p.profile_id, p.snapshot, ${key.sql}, l.change_key, l.projection
            FROM profiles p LEFT JOIN ledger l ON l.destination_id = ? AND l.profile_id = p.profile_id
            WHERE ${where} LIMIT ?`,
         )
         .raw();
-      this.candidateStatements.set(cacheKey, statement);
+      prepared = { statement, params: key.params };
+      this.candidateStatements.set(cacheKey, prepared);
     }
-    return { statement, params: key.params };
+    return prepared;
   }
+
 
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
     return this.run(() => {

@@ -3,13 +3,6 @@ import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 
-/** A profile snapshot as stored, with the change sequence of its latest write. */
-export interface StoredProfile {
-  seq: number;
-  profileId: string;
-  snapshot: ProfileSnapshot;
-}
-
 export interface LedgerEntry {
   profileId: string;
   projection: Projection;
@@ -75,21 +68,19 @@ export interface Store {
    * later element wins over an earlier one with the same profileId.
    */
   upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }>;
-  /** Profiles whose latest write has seq > afterSeq, ordered by seq, at most `limit`. */
-  readProfilesSince(afterSeq: number, limit: number): Promise<StoredProfile[]>;
   countProfilesSince(afterSeq: number): Promise<number>;
   maxSeq(): Promise<number>;
-  /**
-   * Members (status realized or existing) of any of `segmentIds`, ordered by profileId,
-   * with profileId > afterProfileId (null: from the start), at most `limit`.
-   */
-  readSegmentMembers(segmentIds: string[], afterProfileId: string | null, limit: number): Promise<StoredProfile[]>;
   /** Profiles that are members of any of `segmentIds` (each counted once). */
   countSegmentMembers(segmentIds: string[]): Promise<number>;
 
   /**
-   * What readProfilesSince or readSegmentMembers would read, with the view's ledger entries and
-   * change keys: the export path's one read per chunk.
+   * Profiles with the view's ledger entries and change keys, one chunk of the export path:
+   * - `{ afterSeq, limit }`: those whose latest write has seq > afterSeq, ordered by seq;
+   * - `{ segmentIds, afterProfileId, limit }`: members (realized or existing) of any of the
+   *   segments with profileId > afterProfileId (null: from the start), ordered by profileId
+   *   (byte-wise), each once.
+   * At most `limit`. A view without a change key and not skipping unchanged profiles reads every
+   * snapshot in range.
    */
   readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]>;
 

@@ -12,7 +12,7 @@ import { migrations } from '../../src/store/migrations';
 import { openStore } from '../../src/store/openStore';
 import { PostgresStore } from '../../src/store/postgresStore';
 import { SqliteStore } from '../../src/store/sqliteStore';
-import type { ExportCandidate, LedgerView, Store, StoredProfile } from '../../src/store/store';
+import type { ExportCandidate, LedgerView, Store } from '../../src/store/store';
 import { createTestDatabase } from '../support/postgres';
 
 /** How the contract reaches one implementation: through openStore, as the worker does. */
@@ -82,17 +82,23 @@ function projection(email: string, segmentId: string): Projection {
   };
 }
 
-const ids = (rows: StoredProfile[]) => rows.map((r) => r.profileId);
+/** Reads for no destination: every profile in range, its snapshot parsed, as the general read of a store. */
+const EVERY_PROFILE: LedgerView = { destinationId: '', changeKey: null, skipUnchanged: false };
+const readProfilesSince = (store: Store, afterSeq: number, limit: number) => store.readExportCandidates(EVERY_PROFILE, { afterSeq, limit });
+const readSegmentMembers = (store: Store, segmentIds: string[], afterProfileId: string | null, limit: number) =>
+  store.readExportCandidates(EVERY_PROFILE, { segmentIds, afterProfileId, limit });
+
+const ids = (rows: ExportCandidate[]) => rows.map((r) => r.profileId);
 
 function assertStrictlyIncreasing(seqs: number[], message: string): void {
   for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i - 1]! < seqs[i]!, `${message}: ${seqs.join(', ')}`);
 }
 
 /** Reads every segment member page by page, checking each page's size and order. */
-async function readAllMembers(store: Store, segmentIds: string[], pageSize: number): Promise<StoredProfile[]> {
-  const all: StoredProfile[] = [];
+async function readAllMembers(store: Store, segmentIds: string[], pageSize: number): Promise<ExportCandidate[]> {
+  const all: ExportCandidate[] = [];
   for (let after: string | null = null; ; ) {
-    const page = await store.readSegmentMembers(segmentIds, after, pageSize);
+    const page = await readSegmentMembers(store, segmentIds, after, pageSize);
     assert.ok(page.length <= pageSize);
     if (page.length === 0) return all;
     all.push(...page);
@@ -133,9 +139,9 @@ for (const backend of backends) {
       const empty = await open(await backend.freshLocation());
       assert.equal(await empty.maxSeq(), 0);
       assert.deepEqual(await empty.upsertProfiles([]), { lastSeq: 0 });
-      assert.deepEqual(await empty.readProfilesSince(0, 10), []);
+      assert.deepEqual(await readProfilesSince(empty, 0, 10), []);
       assert.equal(await empty.countProfilesSince(0), 0);
-      assert.deepEqual(await empty.readSegmentMembers(['s'], null, 10), []);
+      assert.deepEqual(await readSegmentMembers(empty, ['s'], null, 10), []);
       assert.equal(await empty.countSegmentMembers(['s']), 0);
       assert.equal((await empty.readLedger('d', ['p'])).size, 0);
       assert.deepEqual(await empty.listDeadLetters('d'), []);
@@ -151,21 +157,21 @@ for (const backend of backends) {
         { profileId: `${p}b`, snapshot: snapshot(`${p}b`) },
       ]);
       assert.ok(first.lastSeq > base);
-      const written = await store.readProfilesSince(base, 100);
+      const written = await readProfilesSince(store, base, 100);
       assert.deepEqual(ids(written), [`${p}a`, `${p}b`]);
       assertStrictlyIncreasing(written.map((r) => r.seq), 'seqs of one call');
       assert.equal(written[1]!.seq, first.lastSeq);
 
       const second = await store.upsertProfiles([{ profileId: `${p}a`, snapshot: snapshot(`${p}a`, {}, { v: 2 }) }]);
       assert.ok(second.lastSeq > first.lastSeq);
-      const after = await store.readProfilesSince(base, 100);
+      const after = await readProfilesSince(store, base, 100);
       // Coalesced: one row per profile, the rewritten one now last with its newest snapshot.
       assert.deepEqual(ids(after), [`${p}b`, `${p}a`]);
       assert.equal(after[1]!.seq, second.lastSeq);
-      assert.deepEqual(after[1]!.snapshot.person, { v: 2 });
+      assert.deepEqual(after[1]!.snapshot?.person, { v: 2 });
       assert.equal(await store.countProfilesSince(base), 2);
       assert.equal(await store.maxSeq(), second.lastSeq);
-      assert.deepEqual(ids(await store.readProfilesSince(first.lastSeq, 100)), [`${p}a`]);
+      assert.deepEqual(ids(await readProfilesSince(store, first.lastSeq, 100)), [`${p}a`]);
       assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq });
     });
 
@@ -177,15 +183,15 @@ for (const backend of backends) {
         { profileId: `${p}b`, snapshot: snapshot(`${p}b`) },
         { profileId: `${p}a`, snapshot: snapshot(`${p}a`, { [`${p}new`]: 'realized' }, { v: 2 }) },
       ]);
-      const rows = await store.readProfilesSince(base, 100);
+      const rows = await readProfilesSince(store, base, 100);
       assert.deepEqual(ids(rows).sort(), [`${p}a`, `${p}b`]);
-      assert.deepEqual(rows.find((r) => r.profileId === `${p}a`)?.snapshot.person, { v: 2 });
+      assert.deepEqual(rows.find((r) => r.profileId === `${p}a`)?.snapshot?.person, { v: 2 });
       assert.equal(lastSeq, await store.maxSeq());
-      assert.deepEqual(await store.readSegmentMembers([`${p}old`], null, 10), []);
-      assert.deepEqual(ids(await store.readSegmentMembers([`${p}new`], null, 10)), [`${p}a`]);
+      assert.deepEqual(await readSegmentMembers(store, [`${p}old`], null, 10), []);
+      assert.deepEqual(ids(await readSegmentMembers(store, [`${p}new`], null, 10)), [`${p}a`]);
     });
 
-    it('pages readProfilesSince by seq and honours the limit', async () => {
+    it('pages profiles by seq and honours the limit', async () => {
       const p = unique('page');
       const base = await store.maxSeq();
       const written: string[] = [];
@@ -194,9 +200,9 @@ for (const backend of backends) {
         written.push(...batch);
         await store.upsertProfiles(batch.map((id) => ({ profileId: id, snapshot: snapshot(id) })));
       }
-      const pages: StoredProfile[][] = [];
+      const pages: ExportCandidate[][] = [];
       for (let cursor = base; ; ) {
-        const page = await store.readProfilesSince(cursor, 7);
+        const page = await readProfilesSince(store, cursor, 7);
         if (page.length === 0) break;
         pages.push(page);
         cursor = page[page.length - 1]!.seq;
@@ -221,7 +227,7 @@ for (const backend of backends) {
       };
       const base = await store.maxSeq();
       await store.upsertProfiles([{ profileId: id, snapshot: doc }]);
-      const [row] = await store.readProfilesSince(base, 1);
+      const [row] = await readProfilesSince(store, base, 1);
       assert.equal(JSON.stringify(row?.snapshot), JSON.stringify(doc));
     });
 
@@ -237,13 +243,13 @@ for (const backend of backends) {
         { profileId: `${p}6`, snapshot: { identityMap: { ecid: [{ id: 'x' }] } } },
       ]);
       // A profile in both requested segments comes once; exited and unrequested ones not at all.
-      assert.deepEqual(ids(await store.readSegmentMembers([a, b], null, 10)), [`${p}1`, `${p}3`, `${p}5`]);
-      assert.deepEqual(ids(await store.readSegmentMembers([a, b], null, 2)), [`${p}1`, `${p}3`]);
-      assert.deepEqual(ids(await store.readSegmentMembers([a, b], `${p}3`, 2)), [`${p}5`]);
-      assert.deepEqual(await store.readSegmentMembers([a, b], `${p}5`, 2), []);
-      assert.deepEqual(ids(await store.readSegmentMembers([a, a, b], null, 10)), [`${p}1`, `${p}3`, `${p}5`]);
-      assert.deepEqual(await store.readSegmentMembers([], null, 10), []);
-      assert.deepEqual(await store.readSegmentMembers([`${p}none`], null, 10), []);
+      assert.deepEqual(ids(await readSegmentMembers(store, [a, b], null, 10)), [`${p}1`, `${p}3`, `${p}5`]);
+      assert.deepEqual(ids(await readSegmentMembers(store, [a, b], null, 2)), [`${p}1`, `${p}3`]);
+      assert.deepEqual(ids(await readSegmentMembers(store, [a, b], `${p}3`, 2)), [`${p}5`]);
+      assert.deepEqual(await readSegmentMembers(store, [a, b], `${p}5`, 2), []);
+      assert.deepEqual(ids(await readSegmentMembers(store, [a, a, b], null, 10)), [`${p}1`, `${p}3`, `${p}5`]);
+      assert.deepEqual(await readSegmentMembers(store, [], null, 10), []);
+      assert.deepEqual(await readSegmentMembers(store, [`${p}none`], null, 10), []);
       assert.equal(await store.countSegmentMembers([a, b, a]), 3);
       assert.equal(await store.countSegmentMembers([c]), 1);
       assert.equal(await store.countSegmentMembers([]), 0);
@@ -257,10 +263,10 @@ for (const backend of backends) {
       const members = await readAllMembers(store, [a, b], 1);
       assert.deepEqual(ids(members), [`${p}2`, `${p}3`, `${p}4`, `${p}5`]);
       // Members come with their current snapshot and seq.
-      assert.deepEqual(members[0]!.snapshot.person, { v: 2 });
+      assert.deepEqual(members[0]!.snapshot?.person, { v: 2 });
       assert.equal(members[2]!.seq, lastSeq);
-      assert.deepEqual(ids(await store.readSegmentMembers([a], null, 10)), [`${p}2`, `${p}5`]);
-      assert.deepEqual(ids(await store.readSegmentMembers([c], null, 10)), [`${p}4`]);
+      assert.deepEqual(ids(await readSegmentMembers(store, [a], null, 10)), [`${p}2`, `${p}5`]);
+      assert.deepEqual(ids(await readSegmentMembers(store, [c], null, 10)), [`${p}4`]);
       assert.equal(await store.countSegmentMembers([a, b]), 4);
     });
 
@@ -283,10 +289,10 @@ for (const backend of backends) {
       );
       assert.equal(lastSeq - base, 5000);
       assert.equal(await store.countProfilesSince(base), 5000);
-      assert.deepEqual(ids(await store.readSegmentMembers([s1, s2], null, 5000)), batch);
+      assert.deepEqual(ids(await readSegmentMembers(store, [s1, s2], null, 5000)), batch);
       await store.upsertProfiles(batch.map((id) => ({ profileId: id, snapshot: snapshot(id, { [s1]: 'exited', [s2]: 'existing' }) })));
-      assert.deepEqual(await store.readSegmentMembers([s1], null, 10), []);
-      assert.equal((await store.readSegmentMembers([s2], null, 5000)).length, 5000);
+      assert.deepEqual(await readSegmentMembers(store, [s1], null, 10), []);
+      assert.equal((await readSegmentMembers(store, [s2], null, 5000)).length, 5000);
     });
 
     it('reads, writes and overwrites the ledger per destination', async () => {
@@ -450,7 +456,7 @@ for (const backend of backends) {
       const later = await open(at);
       assert.deepEqual(await backend.appliedMigrations(at), migrations.map((m) => m.version));
       assert.equal(await second.maxSeq(), lastSeq);
-      assert.deepEqual(ids(await later.readSegmentMembers(['s'], null, 10)), ['kept']);
+      assert.deepEqual(ids(await readSegmentMembers(later, ['s'], null, 10)), ['kept']);
     });
 
     it('gives concurrent writers unique increasing seqs, and readers paging by seq miss no write', async () => {
@@ -477,7 +483,7 @@ for (const backend of backends) {
         const lastSeen = new Map<string, number>();
         for (let cursor = 0; ; ) {
           const done = !writing;
-          const page = await reader.readProfilesSince(cursor, 25);
+          const page = await readProfilesSince(reader, cursor, 25);
           assertStrictlyIncreasing([cursor, ...page.map((r) => r.seq)], 'reader pages');
           for (const row of page) lastSeen.set(row.profileId, row.seq);
           if (page.length > 0) cursor = page[page.length - 1]!.seq;
@@ -493,7 +499,7 @@ for (const backend of backends) {
       for (const seqs of returned) assertStrictlyIncreasing(seqs, 'one writer’s lastSeqs');
       const allReturned = returned.flat();
       assert.equal(new Set(allReturned).size, allReturned.length, 'writers never share a seq');
-      const final = await readers[0]!.readProfilesSince(0, 10_000);
+      const final = await readProfilesSince(readers[0]!, 0, 10_000);
       assert.equal(new Set(final.map((r) => r.seq)).size, final.length);
       for (const lastSeen of seen) {
         assert.equal(lastSeen.size, final.length);
