@@ -34,6 +34,7 @@ const INGEST_BATCH = 5000;
 /** Records per acknowledgement: one PutRecords call's worth. */
 const ACK_GROUP = 500;
 const MiB = 1024 * 1024;
+const DESTINATION_ID = 'bench';
 
 const activation: Activation = {
   segments: [{ id: 'seg-cart', name: 'Cart abandoners' }, { id: 'seg-propensity' }],
@@ -174,7 +175,7 @@ async function exportAll(store: Store, afterSeq: number, heap: HeapWatch): Promi
   let exported = 0;
   const { seconds, cpuSeconds } = await timed(async () => {
     for (let more = true; more; ) {
-      const input: ExportPageInput = { destinationId: 'bench', settings, activation, afterSeq, pageSize: EXPORT_PAGE_SIZE };
+      const input: ExportPageInput = { destinationId: DESTINATION_ID, settings, activation, afterSeq, pageSize: EXPORT_PAGE_SIZE };
       const page = await new MockActivityEnvironment(undefined, { logger }).run<[ExportPageInput], ExportPageResult, (i: ExportPageInput) => Promise<ExportPageResult>>(
         (i) => exportPage(store, acknowledgingWriters, i),
         input,
@@ -193,6 +194,8 @@ async function runChild(kind: StoreKind, size: number, location: string): Promis
   const store = await openStore(location);
   const heap = new HeapWatch();
   try {
+    // Activated as the workflow does it: profile writes then keep the destination's change keys.
+    await store.saveDestination({ id: DESTINATION_ID, settings, activation });
     const ingest1 = await ingest(store, size, 1, heap);
     const export1 = await exportAll(store, 0, heap);
     const ingest2 = await ingest(store, size, 2, heap);

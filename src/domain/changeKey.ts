@@ -1,43 +1,55 @@
 import { hash } from 'node:crypto';
 import type { Activation } from './activation';
+import type { ProfileSnapshot } from './profile';
+import { getXdmValue, ownValue } from './xdmPath';
 
 /**
- * What a destination's change key is made of. The store computes the key of each snapshot it
- * reads (in SQL, without handing the snapshot to JavaScript) from exactly what the diff looks
- * at: membership (realized or existing, or not) in each mapped segment, the identity map and the
- * value at each mapped attribute path. The ledger keeps the key of the last exported snapshot.
+ * A destination's change key of a snapshot is a digest of exactly what the diff looks at:
+ * membership (realized or existing, or not) in each mapped segment, the identity map and the
+ * value at each mapped attribute path. The store computes it when a snapshot is written, for
+ * every activated destination (the snapshot is parsed then anyway), and the ledger keeps the key
+ * of the last exported snapshot.
  *
  * Equal keys mean equal memberships, identities and mapped attributes, and `decideExport` skips
  * such a snapshot whatever its unmapped data (the last export's projection was built from the
  * same values). So the export path skips a profile whose key equals its ledger key without
- * parsing its snapshot, and decides every other profile in full: a differing key only means
+ * reading its snapshot, and decides every other profile in full: a differing key only means
  * "look", never "send" (a changed qualification time or primary flag gives a new key and a skip).
  */
 export interface ChangeKeySpec {
   /**
-   * Names the mapping the key was computed under and is part of the key: a key computed for
+   * Names the mapping the key is computed under and is part of the key: a key computed for
    * another mapping never equals one for this mapping.
    */
   id: string;
   segmentIds: readonly string[];
-  /** Mapped attribute paths, split into steps. */
-  attributePaths: readonly (readonly string[])[];
+  /** Mapped attribute paths (dotted). */
+  attributes: readonly string[];
 }
 
 /** Bump when the key's make-up changes: keys written before then never match again. */
-const KEY_FORMAT = 1;
+const KEY_FORMAT = 2;
 
-/**
- * The change key spec of a mapping, or null when the key cannot be trusted to see every change:
- * a segment id with a lone UTF-16 surrogate does not survive the trip to the database intact, so
- * such a mapping is always decided in full.
- */
-export function changeKeySpecOf(activation: Activation): ChangeKeySpec | null {
+/** Characters of base64url kept from the SHA-256 digest: 132 bits, no collision in practice. */
+const KEY_LENGTH = 22;
+
+export function changeKeySpecOf(activation: Activation): ChangeKeySpec {
   const segmentIds = activation.segments.map((s) => s.id);
-  const attributePaths = activation.attributes.map((path) => path.split('.'));
-  if ([...segmentIds, ...attributePaths.flat()].some((step) => LONE_SURROGATE.test(step))) return null;
-  const id = hash('sha256', JSON.stringify([KEY_FORMAT, segmentIds, attributePaths]), 'hex').slice(0, 16);
-  return { id, segmentIds, attributePaths };
+  const attributes = activation.attributes;
+  const id = hash('sha256', JSON.stringify([KEY_FORMAT, segmentIds, attributes]), 'hex').slice(0, 16);
+  return { id, segmentIds, attributes };
 }
 
-const LONE_SURROGATE = /\p{Surrogate}/u;
+/** The key of `snapshot` under `spec`: short and fixed-size, so the store keeps and compares it cheaply. */
+export function changeKeyOf(spec: ChangeKeySpec, snapshot: ProfileSnapshot): string {
+  const ups = snapshot.segmentMembership?.ups;
+  const parts: unknown[] = [spec.id];
+  for (const segmentId of spec.segmentIds) {
+    const status = ups === undefined ? undefined : ownValue(ups, segmentId)?.status;
+    parts.push(status === 'realized' || status === 'existing' ? 1 : 0);
+  }
+  parts.push(snapshot.identityMap);
+  // null and absent are the same to the diff (XDM's unset).
+  for (const path of spec.attributes) parts.push(getXdmValue(snapshot, path) ?? null);
+  return hash('sha256', JSON.stringify(parts), 'base64url').slice(0, KEY_LENGTH);
+}

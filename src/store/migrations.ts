@@ -131,6 +131,33 @@ export const migrations: readonly Migration[] = [
     sqlite: `ALTER TABLE ledger ADD COLUMN change_key TEXT;`,
     postgres: `ALTER TABLE ledger ADD COLUMN change_key text;`,
   },
+  {
+    version: 5,
+    name: 'change keys of the latest snapshots',
+    // Written with each snapshot, one row per activated destination; a row counts only while its
+    // seq is the profile's (a later write made while the destination was not activated leaves
+    // it behind) and its spec is the destination's mapping.
+    sqlite: `
+      CREATE TABLE profile_keys (
+        destination_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        spec_id TEXT NOT NULL,
+        change_key TEXT NOT NULL,
+        PRIMARY KEY (destination_id, profile_id)
+      ) WITHOUT ROWID;
+    `,
+    postgres: `
+      CREATE TABLE profile_keys (
+        destination_id text COLLATE "C" NOT NULL,
+        profile_id text COLLATE "C" NOT NULL,
+        seq bigint NOT NULL,
+        spec_id text NOT NULL,
+        change_key text NOT NULL,
+        PRIMARY KEY (destination_id, profile_id)
+      );
+    `,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

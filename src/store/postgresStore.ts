@@ -1,10 +1,11 @@
 import { Pool } from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
 import type { Activation } from '../domain/activation';
+import { changeKeyOf } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import { latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import { keyedDestinations, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /**
@@ -66,52 +67,56 @@ const SYNC_MEMBERSHIP = `
   ON CONFLICT DO NOTHING`;
 
 /*
- * Profiles with the destination's ($1) ledger entry and the change key of the spec $2 (id, null
- * for none), $3 (segment ids) and $4 (attribute paths as a JSON array of step arrays); see
- * domain/changeKey. Texts are read as they are and parsed only when needed. OFFSET 0 keeps the
- * planner from inlining the jsonb cast into each use: a snapshot is parsed once per row.
+ * The change keys of the profiles just written (their seqs are read back from the rows), for
+ * the activated destinations: $1..$4 zipped (destination, profile, spec, key).
  */
-const CANDIDATES = `
-  SELECT p.seq, p.profile_id, p.snapshot::text AS snapshot, l.change_key AS ledger_key, l.projection::text AS projection,
-    CASE WHEN $2::text IS NOT NULL THEN jsonb_build_array(
-      $2::text,
-      (SELECT jsonb_agg(coalesce(s.j #>> ARRAY['segmentMembership', 'ups', m.id, 'status'] IN ('realized', 'existing'), false) ORDER BY m.ord)
-       FROM unnest($3::text[]) WITH ORDINALITY AS m (id, ord)),
-      s.j -> 'identityMap',
-      (SELECT jsonb_agg(s.j #> ARRAY(SELECT jsonb_array_elements_text(a.path)) ORDER BY a.ord)
-       FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS a (path, ord))
-    )::text END AS change_key
-  FROM profiles p
-  CROSS JOIN LATERAL (SELECT CASE WHEN $2::text IS NOT NULL THEN p.snapshot::jsonb END AS j OFFSET 0) s
-  LEFT JOIN ledger l ON l.destination_id = $1 AND l.profile_id = p.profile_id`;
-
-const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $5 ORDER BY p.seq LIMIT $6`;
+const UPSERT_KEYS = `
+  INSERT INTO profile_keys (destination_id, profile_id, seq, spec_id, change_key)
+  SELECT k.destination_id, k.profile_id, p.seq, k.spec_id, k.change_key
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (destination_id, profile_id, spec_id, change_key)
+  JOIN profiles p ON p.profile_id = k.profile_id
+  ON CONFLICT (destination_id, profile_id) DO UPDATE
+    SET seq = EXCLUDED.seq, spec_id = EXCLUDED.spec_id, change_key = EXCLUDED.change_key`;
 
 /*
- * Members: for each requested segment ($5), at most `limit` ($7) ids from the (segment_id,
- * profile_id) index after the cursor ($6); the union is ordered and cut to `limit`, so a profile
+ * Profiles with the destination's ($1) ledger entry and stored change key under the spec $2. A
+ * profile whose stored key equals its ledger key comes without its snapshot and ledger entry
+ * when $3 (skip unchanged) holds. Texts are read as they are and parsed only when needed.
+ */
+const CANDIDATES = `
+  SELECT p.seq, p.profile_id, k.change_key,
+    CASE WHEN $3 AND k.change_key = l.change_key THEN NULL ELSE p.snapshot::text END AS snapshot,
+    CASE WHEN $3 AND k.change_key = l.change_key THEN NULL ELSE l.projection::text END AS projection
+  FROM profiles p
+  LEFT JOIN profile_keys k ON k.destination_id = $1 AND k.profile_id = p.profile_id AND k.seq = p.seq AND k.spec_id = $2
+  LEFT JOIN ledger l ON l.destination_id = $1 AND l.profile_id = p.profile_id`;
+
+const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
+
+/*
+ * Members: for each requested segment ($4), at most `limit` ($6) ids from the (segment_id,
+ * profile_id) index after the cursor ($5); the union is ordered and cut to `limit`, so a profile
  * in two segments comes once. The per-segment LIMIT lets the planner stop each range scan early
  * on large segments instead of sorting all remaining members of every segment on each page.
  */
 const READ_CANDIDATE_MEMBERS = `${CANDIDATES}
   WHERE p.profile_id IN (
     SELECT DISTINCT m.profile_id
-    FROM unnest($5::text[]) AS s (segment_id)
+    FROM unnest($4::text[]) AS s (segment_id)
     CROSS JOIN LATERAL (
       SELECT ps.profile_id FROM profile_segments ps
-      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $6
-      ORDER BY ps.profile_id LIMIT $7
+      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $5
+      ORDER BY ps.profile_id LIMIT $6
     ) m
-    ORDER BY m.profile_id LIMIT $7
+    ORDER BY m.profile_id LIMIT $6
   )
   ORDER BY p.profile_id`;
 
 interface CandidateRow {
   seq: string;
   profile_id: string;
-  snapshot: string;
   change_key: string | null;
-  ledger_key: string | null;
+  snapshot: string | null;
   projection: string | null;
 }
 
@@ -176,8 +181,26 @@ export class PostgresStore implements Store {
         JSON.stringify(latest.map((p) => p.snapshot)),
       ]);
       await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
+      await this.upsertKeys(client, latest);
       return { lastSeq: Number(rows[0]?.last_seq) };
     });
+  }
+
+  /** The change keys of profiles written in this transaction, for every activated destination (read in it too). */
+  private async upsertKeys(client: PoolClient, profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<void> {
+    const { rows } = await client.query<DestinationDbRow>('SELECT id, activation FROM destinations WHERE activation IS NOT NULL');
+    const keyed = keyedDestinations(rows);
+    if (keyed.length === 0) return;
+    const columns: [string[], string[], string[], string[]] = [[], [], [], []];
+    for (const { destinationId, spec } of keyed) {
+      for (const { profileId, snapshot } of profiles) {
+        columns[0].push(destinationId);
+        columns[1].push(profileId);
+        columns[2].push(spec.id);
+        columns[3].push(changeKeyOf(spec, snapshot));
+      }
+    }
+    await client.query(UPSERT_KEYS, columns);
   }
 
   async countProfilesSince(afterSeq: number): Promise<number> {
@@ -201,7 +224,7 @@ export class PostgresStore implements Store {
 
   async readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
     const spec = view.changeKey;
-    const keyParams = [view.destinationId, spec?.id ?? null, spec?.segmentIds ?? [], JSON.stringify(spec?.attributePaths ?? [])];
+    const keyParams = [view.destinationId, spec?.id ?? null, view.skipUnchanged];
     let rows: CandidateRow[];
     if ('afterSeq' in range) {
       rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_SINCE, [...keyParams, range.afterSeq, range.limit])).rows;
@@ -210,7 +233,7 @@ export class PostgresStore implements Store {
       const params = [...keyParams, [...new Set(range.segmentIds)], range.afterProfileId ?? '', range.limit];
       rows = (await this.pool.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
     }
-    return rows.map((r) => toExportCandidate(view, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.ledger_key, r.projection));
+    return rows.map((r) => toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection));
   }
 
   async readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {

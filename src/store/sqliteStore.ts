@@ -2,15 +2,23 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Activation } from '../domain/activation';
-import type { ChangeKeySpec } from '../domain/changeKey';
+import { changeKeyOf } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import { latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import { keyedDestinations, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
-/** seq, profile_id, snapshot, change key now, ledger's change key, ledger's projection. */
-type CandidateRow = [number, string, string, string | null, string | null, string | null];
+/** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
+type CandidateRow = [number, string, string | null, string | null, string | null];
+
+/** The named parameters of a candidate read. */
+interface CandidateParams {
+  destination: string;
+  spec: string | null;
+  skip: number;
+  limit: number;
+}
 
 interface DeadLetterRow {
   destination_id: string;
@@ -34,27 +42,20 @@ function toDestination(row: DestinationDbRow): DestinationRow {
   };
 }
 
-/** A JSON path of SQLite's JSON functions with every step quoted, so any key is taken literally. */
-function jsonPath(steps: readonly string[]): string {
-  return `$${steps.map((step) => `."${step.replace(/["\\]/g, '\\$&')}"`).join('')}`;
-}
-
-/**
- * The SQL of a spec's change key over `p.snapshot`, with its parameters: computed inside SQLite,
- * whose JSON functions parse a snapshot once per row however many paths are read.
+/*
+ * Profiles with the view's ledger entry and stored change key. A profile whose stored key equals
+ * its ledger key comes without its snapshot and ledger entry when the view skips unchanged
+ * profiles: nothing mapped changed since its last export.
  */
-function changeKeySql(spec: ChangeKeySpec | null): { sql: string; params: string[] } {
-  if (spec === null) return { sql: 'NULL', params: [] };
-  const memberships = spec.segmentIds.map(() => "coalesce(json_extract(p.snapshot, ?) IN ('realized', 'existing'), 0)");
-  const attributes = spec.attributePaths.map(() => 'p.snapshot -> ?');
-  return {
-    sql: `json_array(?, ${[...memberships, "p.snapshot -> '$.identityMap'", ...attributes].join(', ')})`,
-    params: [
-      spec.id,
-      ...spec.segmentIds.map((id) => jsonPath(['segmentMembership', 'ups', id, 'status'])),
-      ...spec.attributePaths.map(jsonPath),
-    ],
-  };
+function candidatesSql(where: string): string {
+  return `SELECT p.seq, p.profile_id,
+      CASE WHEN @skip AND k.change_key = l.change_key THEN NULL ELSE p.snapshot END,
+      k.change_key,
+      CASE WHEN @skip AND k.change_key = l.change_key THEN NULL ELSE l.projection END
+    FROM profiles p
+    LEFT JOIN profile_keys k ON k.destination_id = @destination AND k.profile_id = p.profile_id AND k.seq = p.seq AND k.spec_id = @spec
+    LEFT JOIN ledger l ON l.destination_id = @destination AND l.profile_id = p.profile_id
+    WHERE ${where} LIMIT @limit`;
 }
 
 /**
@@ -70,9 +71,6 @@ function ledgerUpsert(rows: number): string {
       SET projection = excluded.projection, change_key = excluded.change_key, updated_at = excluded.updated_at`;
 }
 
-/** Distinct change key specs whose candidate statements stay prepared; mappings change rarely. */
-const MAX_CACHED_SPECS = 16;
-
 function prepareStatements(db: Database.Database) {
   return {
     // Reserves `count` seqs at once; the transaction holds SQLite's write lock, so no other
@@ -84,6 +82,15 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO profiles (profile_id, seq, snapshot, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (profile_id) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
     ),
+    upsertKey: db.prepare<[string, string, number, string, string]>(
+      `INSERT INTO profile_keys (destination_id, profile_id, seq, spec_id, change_key) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (destination_id, profile_id) DO UPDATE SET seq = excluded.seq, spec_id = excluded.spec_id, change_key = excluded.change_key`,
+    ),
+    activations: db.prepare<[], { id: string; activation: string }>('SELECT id, activation FROM destinations WHERE activation IS NOT NULL'),
+    candidatesSince: db.prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq')).raw(),
+    candidatesOf: db
+      .prepare<[CandidateParams & { ids: string }], CandidateRow>(candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.profile_id'))
+      .raw(),
     segmentsOf: db.prepare<[string], string>('SELECT segment_id FROM profile_segments WHERE profile_id = ?').pluck(),
     addMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)'),
     removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
@@ -130,7 +137,6 @@ function prepareStatements(db: Database.Database) {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<typeof prepareStatements>;
-  private readonly candidateStatements = new Map<string, { statement: Database.Statement<unknown[], CandidateRow>; params: string[] }>();
 
   /** Opens (creating the parent directory) and migrates the file at `path`, or an in-memory database for ':memory:'. */
   constructor(path: string) {
@@ -160,10 +166,12 @@ export class SqliteStore implements Store {
           const lastSeq = this.stmt.reserveSeqs.get(latest.length);
           if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
           const now = Date.now();
+          const keyed = keyedDestinations(this.stmt.activations.all().map((r) => ({ id: r.id, activation: JSON.parse(r.activation) as Activation })));
           let seq = lastSeq - latest.length;
           for (const { profileId, snapshot } of latest) {
             this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), now);
             this.syncMembership(profileId, memberSegmentIds(snapshot));
+            for (const { destinationId, spec } of keyed) this.stmt.upsertKey.run(destinationId, profileId, seq, spec.id, changeKeyOf(spec, snapshot));
           }
           return { lastSeq };
         })
@@ -207,43 +215,18 @@ export class SqliteStore implements Store {
 
   readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
     return this.run(() => {
+      const spec = view.changeKey;
+      const params = { destination: view.destinationId, spec: spec?.id ?? null, skip: view.skipUnchanged ? 1 : 0, limit: range.limit };
       let rows: CandidateRow[];
-      if ('afterSeq' in range) {
-        const { statement, params } = this.candidateStatement(view.changeKey, 'seq');
-        rows = statement.all(...params, view.destinationId, range.afterSeq, range.limit);
-      } else {
+      if ('afterSeq' in range) rows = this.stmt.candidatesSince.all({ ...params, after: range.afterSeq });
+      else {
         const ids = this.segmentPageIds(range.segmentIds, range.afterProfileId, range.limit);
         if (ids.length === 0) return [];
-        const { statement, params } = this.candidateStatement(view.changeKey, 'ids');
-        rows = statement.all(...params, view.destinationId, JSON.stringify(ids), range.limit);
+        rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
       }
-      return rows.map(([seq, profileId, snapshot, changeKey, ledgerKey, projection]) =>
-        toExportCandidate(view, seq, profileId, snapshot, changeKey, ledgerKey, projection),
-      );
+      return rows.map(([seq, profileId, snapshot, changeKey, projection]) => toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection));
     });
   }
-
-  /** The candidate read of a spec with its key's parameters, prepared once: by seq, or for a list of ids (one JSON array parameter). */
-  private candidateStatement(spec: ChangeKeySpec | null, by: 'seq' | 'ids'): { statement: Database.Statement<unknown[], CandidateRow>; params: string[] } {
-    const cacheKey = `${by} ${spec?.id ?? ''}`;
-    let prepared = this.candidateStatements.get(cacheKey);
-    if (prepared === undefined) {
-      if (this.candidateStatements.size >= MAX_CACHED_SPECS) this.candidateStatements.clear();
-      const key = changeKeySql(spec);
-      const where = by === 'seq' ? 'p.seq > ? ORDER BY p.seq' : 'p.profile_id IN (SELECT value FROM json_each(?)) ORDER BY p.profile_id';
-      const statement = this.db
-        .prepare<unknown[], CandidateRow>(
-          `SELECT p.seq, p.profile_id, p.snapshot, ${key.sql}, l.change_key, l.projection
-           FROM profiles p LEFT JOIN ledger l ON l.destination_id = ? AND l.profile_id = p.profile_id
-           WHERE ${where} LIMIT ?`,
-        )
-        .raw();
-      prepared = { statement, params: key.params };
-      this.candidateStatements.set(cacheKey, prepared);
-    }
-    return prepared;
-  }
-
 
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
     return this.run(() => {

@@ -1,4 +1,5 @@
 import type { Activation } from '../domain/activation';
+import { changeKeyOf, changeKeySpecOf } from '../domain/changeKey';
 import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
@@ -15,7 +16,7 @@ export interface LedgerView {
   destinationId: string;
   /** The destination's change key (null: no key, every profile is decided in full). */
   changeKey: ChangeKeySpec | null;
-  /** Leave out the snapshot of a profile whose key equals its ledger key (false for a forced re-export). */
+  /** Leave out the snapshot of a profile whose stored key equals its ledger key (false for a forced re-export). */
   skipUnchanged: boolean;
 }
 
@@ -65,7 +66,8 @@ export interface Store {
   /**
    * Writes snapshots; each write gives the profile a new, higher sequence (the newest snapshot
    * of a profile replaces the older one, so readers see changes coalesced). Within one call a
-   * later element wins over an earlier one with the same profileId.
+   * later element wins over an earlier one with the same profileId. With each snapshot it keeps
+   * the snapshot's change key for every activated destination (see domain/changeKey).
    */
   upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }>;
   countProfilesSince(afterSeq: number): Promise<number>;
@@ -117,22 +119,32 @@ export function memberSegmentIds(snapshot: ProfileSnapshot): string[] {
     .map(([segmentId]) => segmentId);
 }
 
-/** A candidate from its stored texts: the snapshot and ledger entry are parsed only when the view needs them. */
+/** The destinations whose change keys a profile write computes: every activated one, under its mapping. */
+export function keyedDestinations(rows: readonly { id: string; activation: Activation | null }[]): { destinationId: string; spec: ChangeKeySpec }[] {
+  return rows.flatMap((row) => (row.activation === null ? [] : [{ destinationId: row.id, spec: changeKeySpecOf(row.activation) }]));
+}
+
+/**
+ * A candidate from its stored texts. The store leaves out the snapshot (null) of a profile the
+ * view skips as unchanged; any other snapshot is parsed, with the ledger entry, and gets its key
+ * computed here when none was stored for it (written before the destination was activated under
+ * this mapping).
+ */
 export function toExportCandidate(
-  view: LedgerView,
+  spec: ChangeKeySpec | null,
   seq: number,
   profileId: string,
-  snapshot: string,
+  snapshot: string | null,
   changeKey: string | null,
-  ledgerKey: string | null,
   projection: string | null,
 ): ExportCandidate {
-  if (view.skipUnchanged && changeKey !== null && changeKey === ledgerKey) return { seq, profileId, changeKey, snapshot: null, previous: null };
+  if (snapshot === null) return { seq, profileId, changeKey, snapshot: null, previous: null };
+  const parsed = JSON.parse(snapshot) as ProfileSnapshot;
   return {
     seq,
     profileId,
-    changeKey,
-    snapshot: JSON.parse(snapshot) as ProfileSnapshot,
+    changeKey: changeKey ?? (spec === null ? null : changeKeyOf(spec, parsed)),
+    snapshot: parsed,
     previous: projection === null ? null : (JSON.parse(projection) as Projection),
   };
 }

@@ -10,6 +10,7 @@ import { createActivities } from '../../src/activities';
 import { KinesisWriters } from '../../src/activities/kinesisWriters';
 import type { Activities, ExportPageInput, ExportPageResult } from '../../src/activities/types';
 import type { Activation } from '../../src/domain/activation';
+import { changeKeySpecOf } from '../../src/domain/changeKey';
 import { destinationSettingsSchema } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
 import type { ExportOptions } from '../../src/domain/exportOptions';
@@ -116,6 +117,8 @@ for (const backend of backends) {
         const stream = `rule-${i}`;
         await createStream(kinesis, stream, 1);
         const settings = settingsFor(emulator.endpoint, stream, c.options);
+        // Activated as the workflow does it, so profile writes keep the destination's change keys.
+        await store.saveDestination({ id: destinationId, settings, activation: c.activation });
         if (c.previous !== null) await store.writeLedger(destinationId, [{ profileId, projection: c.previous }]);
 
         const writes = [...(c.waiting ?? []), c.snapshot].map((snapshot) => ({ profileId, snapshot }));
@@ -141,9 +144,13 @@ for (const backend of backends) {
         assert.ok(ledger, 'the ledger holds the export');
         assert.equal(JSON.stringify(buildExportRecord(ledger, c.activation, c.options)), JSON.stringify(c.expected), 'the ledger holds what was sent');
 
-        // The same state again, as a later change that touched nothing mapped: the stored ledger makes it a skip.
+        // The same state again, as a later change that touched nothing mapped: the stored ledger
+        // makes it a skip, by its change key (the snapshot is not even read).
+        const beforeAgain = await store.maxSeq();
         const again = await exportSnapshots(destinationId, settings, c.activation, [{ profileId, snapshot: c.snapshot }]);
         assert.deepEqual({ exported: again.exported, skipped: again.skipped }, { exported: 0, skipped: 1 });
+        const view = { destinationId, changeKey: changeKeySpecOf(c.activation), skipUnchanged: true };
+        assert.deepEqual((await store.readExportCandidates(view, { afterSeq: beforeAgain, limit: 10 })).map((r) => r.snapshot), [null]);
         assert.equal((await readAllRecords(kinesis, stream)).length, 1, 'nothing sent again');
       });
     });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import type { Activation } from '../../src/domain/activation';
-import { changeKeySpecOf } from '../../src/domain/changeKey';
+import { changeKeyOf, changeKeySpecOf } from '../../src/domain/changeKey';
 import type { ProfileSnapshot, SegmentStatus } from '../../src/domain/profile';
 import type { Projection } from '../../src/domain/projection';
 import { migrations } from '../../src/store/migrations';
@@ -337,10 +337,11 @@ for (const backend of backends) {
     it('reads export candidates with their ledger entry, leaving out those whose change key matches the ledger', async () => {
       const p = unique('keys');
       const d = `${p}dest`;
-      // A segment id that needs quoting and escaping in a JSON path is still read literally.
+      // A segment id with quotes, a backslash and a dot is still read literally.
       const seg = `${p}seg "quoted" \\ back.slash`;
       const activation: Activation = { segments: [{ id: seg }], attributes: ['person.email', 'person.name.first'] };
-      const view: LedgerView = { destinationId: d, changeKey: changeKeySpecOf(activation), skipUnchanged: true };
+      const spec = changeKeySpecOf(activation);
+      const view: LedgerView = { destinationId: d, changeKey: spec, skipUnchanged: true };
       const at = (time: string, status: SegmentStatus = 'realized') => ({ status, lastQualificationTime: time });
       const profile = (id: string, change: { ups?: Record<string, unknown>; person?: Record<string, unknown>; ecid?: string } = {}): ProfileSnapshot => ({
         profileId: id,
@@ -348,20 +349,30 @@ for (const backend of backends) {
         segmentMembership: { ups: change.ups ?? { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-01-01T00:00:00Z') } },
         person: { email: `${id}@x`, name: { first: 'Ann', last: 'Lee' }, ...change.person },
       } as ProfileSnapshot);
-      const names = ['lastName', 'unmappedExit', 'qualified', 'existing', 'email', 'firstName', 'exit', 'identity', 'neverExported'];
+      const names = ['lastName', 'unmappedExit', 'qualified', 'existing', 'email', 'firstName', 'exit', 'identity', 'neverExported', 'reactivated'];
       const id = (name: string) => `${p}${name}`;
       const base = await store.maxSeq();
+      // Written before the destination is activated: no stored keys, they are computed on reading.
       await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
+      await store.saveDestination({ id: d, settings: {}, activation });
 
       const first = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
       assert.deepEqual(first.map((c) => c.profileId), names.map(id));
       for (const c of first) {
         assert.deepEqual(c.snapshot, profile(c.profileId));
         assert.equal(c.previous, null);
-        assert.equal(typeof c.changeKey, 'string');
+        assert.equal(c.changeKey, changeKeyOf(spec, profile(c.profileId)));
       }
       const exported = first.filter((c) => c.profileId !== id('neverExported'));
       await store.writeLedger(d, exported.map((c) => ({ profileId: c.profileId, projection: projection(c.profileId, seg), changeKey: c.changeKey })));
+      // Rewritten unchanged once activated: the key stored with the write equals the one computed on reading.
+      const activated = await store.maxSeq();
+      await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
+      const stored = await store.readExportCandidates(view, { afterSeq: activated, limit: 100 });
+      assert.deepEqual(
+        stored.map((c) => [c.profileId, c.snapshot === null, c.changeKey]),
+        first.map((c) => [c.profileId, c.profileId !== id('neverExported'), c.changeKey]),
+      );
 
       const second: Record<string, ProfileSnapshot> = {
         lastName: profile(id('lastName'), { person: { name: { first: 'Ann', last: 'Other' } } }),
@@ -373,28 +384,40 @@ for (const backend of backends) {
         exit: profile(id('exit'), { ups: { [seg]: at('2024-03-01T00:00:00Z', 'exited') } }),
         identity: profile(id('identity'), { ecid: 'ecid-new' }),
         neverExported: profile(id('neverExported'), { person: { name: { first: 'Ann', last: 'Other' } } }),
+        reactivated: profile(id('reactivated'), { person: { email: 'changed-while-inactive@x' } }),
       };
       const afterFirst = await store.maxSeq();
-      await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: second[n] as ProfileSnapshot })));
+      const rest = names.filter((n) => n !== 'reactivated');
+      await store.upsertProfiles(rest.map((n) => ({ profileId: id(n), snapshot: second[n] as ProfileSnapshot })));
+      // A mapped change written while the destination is not activated leaves its stored key
+      // behind (equal to the ledger's): it must not count once the destination is activated again.
+      await store.saveDestination({ id: d, settings: {}, activation: null });
+      await store.upsertProfiles([{ profileId: id('reactivated'), snapshot: second.reactivated as ProfileSnapshot }]);
+      await store.saveDestination({ id: d, settings: {}, activation });
       const unchanged = ['lastName', 'unmappedExit', 'qualified', 'existing'].map(id);
       const decided = (candidates: ExportCandidate[]) => candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
 
       const again = await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 });
       assert.deepEqual(decided(again), names.map(id).filter((n) => !unchanged.includes(n)), 'only mapped changes are read in full');
       for (const c of again) {
+        assert.equal(c.changeKey, changeKeyOf(spec, second[c.profileId.slice(p.length)] as ProfileSnapshot));
         if (c.snapshot === null) assert.equal(c.previous, null);
         else assert.deepEqual([c.snapshot, c.previous], [second[c.profileId.slice(p.length)], c.profileId === id('neverExported') ? null : projection(c.profileId, seg)]);
       }
       // By segment: the members, the same way.
       const members = await store.readExportCandidates(view, { segmentIds: [seg], afterProfileId: null, limit: 100 });
       assert.deepEqual(members.map((c) => c.profileId), names.map(id).filter((n) => n !== id('exit')).sort());
-      assert.deepEqual(decided(members), ['email', 'firstName', 'identity', 'neverExported'].map(id).sort());
+      assert.deepEqual(decided(members), ['email', 'firstName', 'identity', 'neverExported', 'reactivated'].map(id).sort());
       assert.deepEqual(members.map((c) => c.changeKey), again.filter((c) => c.profileId !== id('exit')).sort((a, b) => (a.profileId < b.profileId ? -1 : 1)).map((c) => c.changeKey));
 
       // Forced, under another mapping, or without a key: every profile is read in full.
       assert.equal(decided(await store.readExportCandidates({ ...view, skipUnchanged: false }, { afterSeq: afterFirst, limit: 100 })).length, names.length);
       const remapped = changeKeySpecOf({ ...activation, attributes: ['person.email'] });
-      assert.equal(decided(await store.readExportCandidates({ ...view, changeKey: remapped }, { afterSeq: afterFirst, limit: 100 })).length, names.length);
+      const underRemapped = await store.readExportCandidates({ ...view, changeKey: remapped }, { afterSeq: afterFirst, limit: 100 });
+      assert.deepEqual(
+        underRemapped.map((c) => [c.snapshot !== null, c.changeKey]),
+        names.map((n) => [true, changeKeyOf(remapped, second[n] as ProfileSnapshot)]),
+      );
       const keyless = await store.readExportCandidates({ ...view, changeKey: null }, { afterSeq: afterFirst, limit: 100 });
       assert.deepEqual([decided(keyless).length, keyless.every((c) => c.changeKey === null)], [names.length, true]);
       // A ledger entry written without a key never matches.
