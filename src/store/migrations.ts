@@ -133,30 +133,11 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 5,
-    name: 'change keys of the latest snapshots',
-    // Written with each snapshot, one row per activated destination; a row counts only while its
-    // seq is the profile's (a later write made while the destination was not activated leaves
-    // it behind) and its spec is the destination's mapping.
-    sqlite: `
-      CREATE TABLE profile_keys (
-        destination_id TEXT NOT NULL,
-        profile_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        spec_id TEXT NOT NULL,
-        change_key TEXT NOT NULL,
-        PRIMARY KEY (destination_id, profile_id)
-      ) WITHOUT ROWID;
-    `,
-    postgres: `
-      CREATE TABLE profile_keys (
-        destination_id text COLLATE "C" NOT NULL,
-        profile_id text COLLATE "C" NOT NULL,
-        seq bigint NOT NULL,
-        spec_id text NOT NULL,
-        change_key text NOT NULL,
-        PRIMARY KEY (destination_id, profile_id)
-      );
-    `,
+    name: 'change keys of each snapshot',
+    // Spec id -> the snapshot's change key under that mapping, for the mappings of the destinations
+    // activated when the snapshot was written; rewritten whole with each snapshot.
+    sqlite: `ALTER TABLE profiles ADD COLUMN change_keys TEXT;`,
+    postgres: `ALTER TABLE profiles ADD COLUMN change_keys jsonb;`,
   },
 ];
 

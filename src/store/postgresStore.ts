@@ -1,11 +1,10 @@
 import { Pool } from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
 import type { Activation } from '../domain/activation';
-import { changeKeyOf } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import { keyedDestinations, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import { activatedSpecs, changeKeysOf, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /**
@@ -38,13 +37,14 @@ interface DestinationDbRow {
  */
 const UPSERT_PROFILES = `
   WITH written AS (
-    INSERT INTO profiles (profile_id, seq, snapshot, updated_at)
-    SELECT t.profile_id, nextval('profile_seq'), t.snapshot, now()
-    FROM ROWS FROM (unnest($1::text[]), json_array_elements($2::json)) WITH ORDINALITY AS t (profile_id, snapshot, ord)
+    INSERT INTO profiles (profile_id, seq, snapshot, change_keys, updated_at)
+    SELECT t.profile_id, nextval('profile_seq'), t.snapshot, t.change_keys::jsonb, now()
+    FROM ROWS FROM (unnest($1::text[]), json_array_elements($2::json), json_array_elements($3::json))
+      WITH ORDINALITY AS t (profile_id, snapshot, change_keys, ord)
     -- Volatile output expressions run after the sort: seqs follow the input order.
     ORDER BY t.ord
     ON CONFLICT (profile_id) DO UPDATE
-      SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, updated_at = EXCLUDED.updated_at
+      SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, change_keys = EXCLUDED.change_keys, updated_at = EXCLUDED.updated_at
     RETURNING seq
   )
   SELECT max(seq) AS last_seq FROM written`;
@@ -67,28 +67,15 @@ const SYNC_MEMBERSHIP = `
   ON CONFLICT DO NOTHING`;
 
 /*
- * The change keys of the profiles just written (their seqs are read back from the rows), for
- * the activated destinations: $1..$4 zipped (destination, profile, spec, key).
- */
-const UPSERT_KEYS = `
-  INSERT INTO profile_keys (destination_id, profile_id, seq, spec_id, change_key)
-  SELECT k.destination_id, k.profile_id, p.seq, k.spec_id, k.change_key
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (destination_id, profile_id, spec_id, change_key)
-  JOIN profiles p ON p.profile_id = k.profile_id
-  ON CONFLICT (destination_id, profile_id) DO UPDATE
-    SET seq = EXCLUDED.seq, spec_id = EXCLUDED.spec_id, change_key = EXCLUDED.change_key`;
-
-/*
  * Profiles with the destination's ($1) ledger entry and stored change key under the spec $2. A
  * profile whose stored key equals its ledger key comes without its snapshot and ledger entry
  * when $3 (skip unchanged) holds. Texts are read as they are and parsed only when needed.
  */
 const CANDIDATES = `
-  SELECT p.seq, p.profile_id, k.change_key,
-    CASE WHEN $3 AND k.change_key = l.change_key THEN NULL ELSE p.snapshot::text END AS snapshot,
-    CASE WHEN $3 AND k.change_key = l.change_key THEN NULL ELSE l.projection::text END AS projection
+  SELECT p.seq, p.profile_id, p.change_keys ->> $2::text AS change_key,
+    CASE WHEN $3 AND p.change_keys ->> $2::text = l.change_key THEN NULL ELSE p.snapshot::text END AS snapshot,
+    CASE WHEN $3 AND p.change_keys ->> $2::text = l.change_key THEN NULL ELSE l.projection::text END AS projection
   FROM profiles p
-  LEFT JOIN profile_keys k ON k.destination_id = $1 AND k.profile_id = p.profile_id AND k.seq = p.seq AND k.spec_id = $2
   LEFT JOIN ledger l ON l.destination_id = $1 AND l.profile_id = p.profile_id`;
 
 const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
@@ -176,31 +163,18 @@ export class PostgresStore implements Store {
     }
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      // Read in the transaction: a destination activated after it commits finds no key of its
+      // mapping here, and decides these profiles in full.
+      const activations = await client.query<{ activation: Activation }>('SELECT activation FROM destinations WHERE activation IS NOT NULL');
+      const specs = activatedSpecs(activations.rows.map((r) => r.activation));
       const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
         ids,
         JSON.stringify(latest.map((p) => p.snapshot)),
+        `[${latest.map((p) => changeKeysOf(specs, p.snapshot)).join(',')}]`,
       ]);
       await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
-      await this.upsertKeys(client, latest);
       return { lastSeq: Number(rows[0]?.last_seq) };
     });
-  }
-
-  /** The change keys of profiles written in this transaction, for every activated destination (read in it too). */
-  private async upsertKeys(client: PoolClient, profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<void> {
-    const { rows } = await client.query<DestinationDbRow>('SELECT id, activation FROM destinations WHERE activation IS NOT NULL');
-    const keyed = keyedDestinations(rows);
-    if (keyed.length === 0) return;
-    const columns: [string[], string[], string[], string[]] = [[], [], [], []];
-    for (const { destinationId, spec } of keyed) {
-      for (const { profileId, snapshot } of profiles) {
-        columns[0].push(destinationId);
-        columns[1].push(profileId);
-        columns[2].push(spec.id);
-        columns[3].push(changeKeyOf(spec, snapshot));
-      }
-    }
-    await client.query(UPSERT_KEYS, columns);
   }
 
   async countProfilesSince(afterSeq: number): Promise<number> {

@@ -2,11 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Activation } from '../domain/activation';
-import { changeKeyOf } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import { keyedDestinations, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import { activatedSpecs, changeKeysOf, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
@@ -15,7 +14,7 @@ type CandidateRow = [number, string, string | null, string | null, string | null
 /** The named parameters of a candidate read. */
 interface CandidateParams {
   destination: string;
-  spec: string | null;
+  key: string | null;
   skip: number;
   limit: number;
 }
@@ -43,17 +42,17 @@ function toDestination(row: DestinationDbRow): DestinationRow {
 }
 
 /*
- * Profiles with the view's ledger entry and stored change key. A profile whose stored key equals
- * its ledger key comes without its snapshot and ledger entry when the view skips unchanged
- * profiles: nothing mapped changed since its last export.
+ * Profiles with the view's ledger entry and stored change key (@key: the JSON path of the view's
+ * spec in change_keys). A profile whose stored key equals its ledger key comes without its
+ * snapshot and ledger entry when the view skips unchanged profiles: nothing mapped changed since
+ * its last export. SQLite parses the small change_keys text once per row for all three uses.
  */
 function candidatesSql(where: string): string {
   return `SELECT p.seq, p.profile_id,
-      CASE WHEN @skip AND k.change_key = l.change_key THEN NULL ELSE p.snapshot END,
-      k.change_key,
-      CASE WHEN @skip AND k.change_key = l.change_key THEN NULL ELSE l.projection END
+      CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE p.snapshot END,
+      p.change_keys ->> @key,
+      CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE l.projection END
     FROM profiles p
-    LEFT JOIN profile_keys k ON k.destination_id = @destination AND k.profile_id = p.profile_id AND k.seq = p.seq AND k.spec_id = @spec
     LEFT JOIN ledger l ON l.destination_id = @destination AND l.profile_id = p.profile_id
     WHERE ${where} LIMIT @limit`;
 }
@@ -78,15 +77,12 @@ function prepareStatements(db: Database.Database) {
     reserveSeqs: db
       .prepare<[number], number>("UPDATE sequences SET value = value + ? WHERE name = 'profile_seq' RETURNING value")
       .pluck(),
-    upsertProfile: db.prepare<[string, number, string, number]>(
-      `INSERT INTO profiles (profile_id, seq, snapshot, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (profile_id) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+    upsertProfile: db.prepare<[string, number, string, string, number]>(
+      `INSERT INTO profiles (profile_id, seq, snapshot, change_keys, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (profile_id) DO UPDATE
+         SET seq = excluded.seq, snapshot = excluded.snapshot, change_keys = excluded.change_keys, updated_at = excluded.updated_at`,
     ),
-    upsertKey: db.prepare<[string, string, number, string, string]>(
-      `INSERT INTO profile_keys (destination_id, profile_id, seq, spec_id, change_key) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (destination_id, profile_id) DO UPDATE SET seq = excluded.seq, spec_id = excluded.spec_id, change_key = excluded.change_key`,
-    ),
-    activations: db.prepare<[], { id: string; activation: string }>('SELECT id, activation FROM destinations WHERE activation IS NOT NULL'),
+    activations: db.prepare<[], string>('SELECT activation FROM destinations WHERE activation IS NOT NULL').pluck(),
     candidatesSince: db.prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq')).raw(),
     candidatesOf: db
       .prepare<[CandidateParams & { ids: string }], CandidateRow>(candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.profile_id'))
@@ -166,12 +162,11 @@ export class SqliteStore implements Store {
           const lastSeq = this.stmt.reserveSeqs.get(latest.length);
           if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
           const now = Date.now();
-          const keyed = keyedDestinations(this.stmt.activations.all().map((r) => ({ id: r.id, activation: JSON.parse(r.activation) as Activation })));
+          const specs = activatedSpecs(this.stmt.activations.all().map((a) => JSON.parse(a) as Activation));
           let seq = lastSeq - latest.length;
           for (const { profileId, snapshot } of latest) {
-            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), now);
+            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), changeKeysOf(specs, snapshot), now);
             this.syncMembership(profileId, memberSegmentIds(snapshot));
-            for (const { destinationId, spec } of keyed) this.stmt.upsertKey.run(destinationId, profileId, seq, spec.id, changeKeyOf(spec, snapshot));
           }
           return { lastSeq };
         })
@@ -216,7 +211,8 @@ export class SqliteStore implements Store {
   readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
     return this.run(() => {
       const spec = view.changeKey;
-      const params = { destination: view.destinationId, spec: spec?.id ?? null, skip: view.skipUnchanged ? 1 : 0, limit: range.limit };
+      // Spec ids are hex digits: quoting is enough to make a literal path step of one.
+      const params = { destination: view.destinationId, key: spec && `$."${spec.id}"`, skip: view.skipUnchanged ? 1 : 0, limit: range.limit };
       let rows: CandidateRow[];
       if ('afterSeq' in range) rows = this.stmt.candidatesSince.all({ ...params, after: range.afterSeq });
       else {

@@ -119,15 +119,28 @@ export function memberSegmentIds(snapshot: ProfileSnapshot): string[] {
     .map(([segmentId]) => segmentId);
 }
 
-/** The destinations whose change keys a profile write computes: every activated one, under its mapping. */
-export function keyedDestinations(rows: readonly { id: string; activation: Activation | null }[]): { destinationId: string; spec: ChangeKeySpec }[] {
-  return rows.flatMap((row) => (row.activation === null ? [] : [{ destinationId: row.id, spec: changeKeySpecOf(row.activation) }]));
+/** The mappings whose change keys a profile write keeps: those of the activated destinations, each once. */
+export function activatedSpecs(activations: readonly (Activation | null)[]): ChangeKeySpec[] {
+  const specs = new Map<string, ChangeKeySpec>();
+  for (const activation of activations) {
+    if (activation === null) continue;
+    const spec = changeKeySpecOf(activation);
+    specs.set(spec.id, spec);
+  }
+  return [...specs.values()];
+}
+
+/** A snapshot's change keys as the store keeps them: spec id -> key, as JSON text. */
+export function changeKeysOf(specs: readonly ChangeKeySpec[], snapshot: ProfileSnapshot): string {
+  const keys: Record<string, string> = {};
+  for (const spec of specs) keys[spec.id] = changeKeyOf(spec, snapshot);
+  return JSON.stringify(keys);
 }
 
 /**
  * A candidate from its stored texts. The store leaves out the snapshot (null) of a profile the
  * view skips as unchanged; any other snapshot is parsed, with the ledger entry, and gets its key
- * computed here when none was stored for it (written before the destination was activated under
+ * computed here when none was stored for it (written while no destination was activated under
  * this mapping).
  */
 export function toExportCandidate(
