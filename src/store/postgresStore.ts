@@ -4,7 +4,7 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import { activatedSpecs, changeKeysOf, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import { activatedSpecs, changeKeysOf, keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /**
@@ -77,6 +77,18 @@ const CANDIDATES = `
     CASE WHEN $3 AND p.change_keys ->> $2::text = l.change_key THEN NULL ELSE l.projection::text END AS projection
   FROM profiles p
   LEFT JOIN ledger l ON l.destination_id = $1 AND l.profile_id = p.profile_id`;
+
+/*
+ * Keeps change keys a read computed ($1: spec id; $2..$4: profile, seq, key zipped) in the rows
+ * that still hold the snapshot they were computed from. Rows a writer holds are skipped, not
+ * waited for (they get their own keys): waiting could deadlock with a writer that locks the
+ * same rows in another order.
+ */
+const KEEP_KEYS = `
+  UPDATE profiles p SET change_keys = coalesce(p.change_keys, '{}'::jsonb) || jsonb_build_object($1::text, k.change_key)
+  FROM unnest($2::text[], $3::bigint[], $4::text[]) AS k (profile_id, seq, change_key)
+  WHERE p.profile_id = k.profile_id AND p.seq = k.seq
+    AND p.profile_id IN (SELECT q.profile_id FROM profiles q WHERE q.profile_id = ANY ($2::text[]) FOR UPDATE SKIP LOCKED)`;
 
 const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
 
@@ -207,7 +219,12 @@ export class PostgresStore implements Store {
       const params = [...keyParams, [...new Set(range.segmentIds)], range.afterProfileId ?? '', range.limit];
       rows = (await this.pool.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
     }
-    return rows.map((r) => toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection));
+    const candidates = rows.map((r) => toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection));
+    const computed = keysComputedOnRead(rows.map((r) => r.change_key), candidates);
+    if (spec !== null && computed.length > 0) {
+      await this.pool.query(KEEP_KEYS, [spec.id, computed.map((c) => c.profileId), computed.map((c) => c.seq), computed.map((c) => c.changeKey)]);
+    }
+    return candidates;
   }
 
   async readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {

@@ -5,7 +5,7 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import { activatedSpecs, changeKeysOf, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import { activatedSpecs, changeKeysOf, keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
 
 /** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
@@ -81,6 +81,10 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO profiles (profile_id, seq, snapshot, change_keys, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (profile_id) DO UPDATE
          SET seq = excluded.seq, snapshot = excluded.snapshot, change_keys = excluded.change_keys, updated_at = excluded.updated_at`,
+    ),
+    // Only while the profile still has the snapshot the key was computed from.
+    keepKey: db.prepare<[{ key: string | null; value: string; id: string; seq: number }]>(
+      `UPDATE profiles SET change_keys = json_set(coalesce(change_keys, '{}'), @key, @value) WHERE profile_id = @id AND seq = @seq`,
     ),
     activations: db.prepare<[], string>('SELECT activation FROM destinations WHERE activation IS NOT NULL').pluck(),
     candidatesSince: db.prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq')).raw(),
@@ -220,7 +224,16 @@ export class SqliteStore implements Store {
         if (ids.length === 0) return [];
         rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
       }
-      return rows.map(([seq, profileId, snapshot, changeKey, projection]) => toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection));
+      const candidates = rows.map(([seq, profileId, snapshot, changeKey, projection]) => toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection));
+      const computed = keysComputedOnRead(rows.map((row) => row[3]), candidates);
+      if (computed.length > 0) {
+        this.db
+          .transaction(() => {
+            for (const { profileId, seq, changeKey } of computed) this.stmt.keepKey.run({ key: params.key, value: changeKey, id: profileId, seq });
+          })
+          .immediate();
+      }
+      return candidates;
     });
   }
 

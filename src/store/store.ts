@@ -161,3 +161,16 @@ export function toExportCandidate(
     previous: projection === null ? null : (JSON.parse(projection) as Projection),
   };
 }
+
+/**
+ * The keys a read computed because none was stored (see toExportCandidate), for the store to
+ * keep: the profile's next read under this mapping then needs no parse, as long as it is not
+ * rewritten meanwhile (a rewrite stores its own keys).
+ */
+export function keysComputedOnRead(storedKeys: readonly (string | null)[], candidates: readonly ExportCandidate[]): { profileId: string; seq: number; changeKey: string }[] {
+  const computed: { profileId: string; seq: number; changeKey: string }[] = [];
+  candidates.forEach(({ profileId, seq, changeKey }, i) => {
+    if (storedKeys[i] === null && changeKey !== null) computed.push({ profileId, seq, changeKey });
+  });
+  return computed;
+}

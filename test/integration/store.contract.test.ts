@@ -365,6 +365,12 @@ for (const backend of backends) {
       }
       const exported = first.filter((c) => c.profileId !== id('neverExported'));
       await store.writeLedger(d, exported.map((c) => ({ profileId: c.profileId, projection: projection(c.profileId, seg), changeKey: c.changeKey })));
+      // The keys computed on that read were kept: read again, the exported ones are skipped unparsed.
+      const reread = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
+      assert.deepEqual(
+        reread.map((c) => [c.profileId, c.snapshot === null, c.changeKey]),
+        first.map((c) => [c.profileId, c.profileId !== id('neverExported'), c.changeKey]),
+      );
       // Rewritten unchanged once activated: the key stored with the write equals the one computed on reading.
       const activated = await store.maxSeq();
       await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
