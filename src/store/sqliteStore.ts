@@ -111,8 +111,8 @@ function prepareStatements(db: Database.Database) {
       `SELECT profile_id, projection FROM ledger
        WHERE destination_id = ? AND profile_id IN (SELECT value FROM json_each(?))`,
     ),
-    writeLedger: db.prepare<(string | number | null)[]>(ledgerUpsert(1)),
-    writeLedgerBatch: db.prepare<(string | number | null)[]>(ledgerUpsert(LEDGER_BATCH)),
+    writeLedger: db.prepare<[(string | number | null)[]]>(ledgerUpsert(1)),
+    writeLedgerBatch: db.prepare<[(string | number | null)[]]>(ledgerUpsert(LEDGER_BATCH)),
     addDeadLetter: db.prepare<[string, string, string, string, number]>(
       'INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -247,12 +247,21 @@ export class SqliteStore implements Store {
   writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void> {
     return this.run(() => {
       const now = Date.now();
-      const values = (e: LedgerEntry) => [destinationId, e.profileId, JSON.stringify(e.projection), e.changeKey ?? null, now];
+      // One parameter array, refilled per statement: spreading rows into arguments costs more.
+      const params: (string | number | null)[] = [];
+      const bind = (from: number, to: number): (string | number | null)[] => {
+        params.length = 0;
+        for (let i = from; i < to; i++) {
+          const e = entries[i] as LedgerEntry;
+          params.push(destinationId, e.profileId, JSON.stringify(e.projection), e.changeKey ?? null, now);
+        }
+        return params;
+      };
       this.db
         .transaction(() => {
           let i = 0;
-          for (; i + LEDGER_BATCH <= entries.length; i += LEDGER_BATCH) this.stmt.writeLedgerBatch.run(...entries.slice(i, i + LEDGER_BATCH).flatMap(values));
-          for (; i < entries.length; i++) this.stmt.writeLedger.run(...values(entries[i] as LedgerEntry));
+          for (; i + LEDGER_BATCH <= entries.length; i += LEDGER_BATCH) this.stmt.writeLedgerBatch.run(bind(i, i + LEDGER_BATCH));
+          for (; i < entries.length; i++) this.stmt.writeLedger.run(bind(i, i + 1));
         })
         .immediate();
     });
