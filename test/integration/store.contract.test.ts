@@ -562,3 +562,41 @@ describe('openStore', function () {
     await store.close(); // closing twice is harmless (shutdown paths may overlap)
   });
 });
+
+describe('PostgresStore keeping change keys computed on reading', function () {
+  it('skips rows a writer holds instead of waiting for them, and keeps the others', async () => {
+    const url = await createTestDatabase();
+    const store = await openStore(url);
+    const writer = new Client({ connectionString: url });
+    await writer.connect();
+    try {
+      const activation: Activation = { segments: [{ id: 'seg' }], attributes: [] };
+      const view: LedgerView = { destinationId: 'd', changeKey: changeKeySpecOf(activation), skipUnchanged: true };
+      const ids = ['held', 'free'];
+      // Written before the destination is activated: no stored keys.
+      await store.upsertProfiles(ids.map((id) => ({ profileId: id, snapshot: snapshot(id, { seg: 'realized' }) })));
+      await store.saveDestination({ id: 'd', settings: {}, activation });
+      const exported = (candidates: ExportCandidate[]) => candidates.map((c) => ({ profileId: c.profileId, projection: projection(c.profileId, 'seg'), changeKey: c.changeKey }));
+      // Another transaction holds one row, as a concurrent upsertProfiles would.
+      await writer.query('BEGIN');
+      await writer.query("SELECT 1 FROM profiles WHERE profile_id = 'held' FOR UPDATE");
+      const first = await store.readExportCandidates(view, { afterSeq: 0, limit: 10 });
+      await store.writeLedger('d', exported(first));
+      await writer.query('COMMIT');
+      const again = await store.readExportCandidates(view, { afterSeq: 0, limit: 10 });
+      assert.deepEqual(
+        again.map((c) => [c.profileId, c.snapshot === null]),
+        [
+          ['held', false],
+          ['free', true],
+        ],
+        'the held row was left without its key, the other kept it',
+      );
+      // Once nothing holds it, that read kept its key too.
+      assert.deepEqual((await store.readExportCandidates(view, { afterSeq: 0, limit: 10 })).map((c) => c.snapshot), [null, null]);
+    } finally {
+      await writer.end();
+      await store.close();
+    }
+  });
+});
