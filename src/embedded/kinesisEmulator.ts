@@ -21,6 +21,10 @@ export async function startKinesisEmulator(options: { port?: number; host?: stri
     shardLimit: 100,
     ...(options.path ? { path: options.path } : {}),
   });
+  // Never close idle keep-alive connections (Node's default closes them after 5 s): a client
+  // sending a request on one just as it closes gets ECONNRESET, and the project's Kinesis clients
+  // do not retry on their own (maxAttempts 1). `stop` closes every connection.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => resolve());
