@@ -7,8 +7,8 @@ import { getXdmValue, ownValue } from './xdmPath';
  * A destination's change key of a snapshot is a digest of exactly what the diff looks at:
  * membership (realized or existing, or not) in each mapped segment, the identity map and the
  * value at each mapped attribute path. The store computes it when a snapshot is written, for
- * every activated destination (the snapshot is parsed then anyway), and the ledger keeps the key
- * of the last exported snapshot.
+ * every activated destination's mapping (the snapshot is parsed then anyway), or on the first
+ * read of a snapshot written before; the ledger keeps the key of the last exported snapshot.
  *
  * Equal keys mean equal memberships, identities and mapped attributes, and `decideExport` skips
  * such a snapshot whatever its unmapped data (the last export's projection was built from the
