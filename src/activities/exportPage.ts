@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
-import { ledgerViewOf, runPage } from './pagePipeline';
+import { ledgerViewOf, pageStart, runPage } from './pagePipeline';
 import type { CandidateSource, PagePosition, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
 import type { ExportPageInput, ExportPageResult, ExportProgress } from './types';
@@ -14,7 +14,7 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
   const resumed = Context.current().info.heartbeatDetails as ExportProgress | undefined;
   const start: PagePosition<number> = resumed
     ? { after: resumed.afterSeq, read: resumed.counts.decided, counts: resumed.counts }
-    : { after: input.afterSeq, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
+    : pageStart(input.afterSeq);
   const view = ledgerViewOf(input);
   const source: CandidateSource<number> = {
     async read(afterSeq, limit) {

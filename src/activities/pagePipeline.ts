@@ -57,6 +57,11 @@ export interface PagePosition<C> {
   counts: ExportCounts;
 }
 
+/** A page's position before its first candidate, after the workflow's cursor `after`. */
+export function pageStart<C>(after: C): PagePosition<C> {
+  return { after, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
+}
+
 /** Where a page's candidates come from, chunk after chunk, in the order of its cursor. */
 export interface CandidateSource<C> {
   /**

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
-import { ledgerViewOf, runPage } from './pagePipeline';
+import { ledgerViewOf, pageStart, runPage } from './pagePipeline';
 import type { CandidateSource, PagePosition, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
 import type { ReexportPageInput, ReexportPageResult, ReexportCheckpoint } from './types';
@@ -15,7 +15,7 @@ export async function reexportPage(store: Store, writers: RecordWriters, input: 
   const resumed = Context.current().info.heartbeatDetails as ReexportCheckpoint | undefined;
   const start: PagePosition<string | null> = resumed
     ? { after: resumed.afterProfileId, read: resumed.read, counts: resumed.counts }
-    : { after: input.afterProfileId, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
+    : pageStart(input.afterProfileId);
   const view = ledgerViewOf(input);
   const { upToSeq } = input;
   const source: CandidateSource<string | null> = {
