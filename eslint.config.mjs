@@ -22,10 +22,29 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'crypto', 'http', 'https', 'net', 'child_process', 'os'], message: 'Workflow code must not import Node modules.' },
+            {
+              group: ['node:*', 'fs', 'path', 'crypto', 'http', 'https', 'net', 'child_process', 'os'],
+              message: 'Workflow code must not import Node modules.',
+            },
             { group: ['@aws-sdk/*', '@smithy/*'], message: 'Workflow code must not import the AWS SDK.' },
-            { group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker'], message: 'Workflow code imports only @temporalio/workflow.' },
-            { group: ['better-sqlite3', 'pg', '**/store/*', '**/store', '**/activities/*', '**/activities', '**/kinesis/*'], message: 'Workflow code must not import the store, Kinesis code or activities (type-only imports of activities are allowed).', allowTypeImports: true },
+            {
+              group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker'],
+              message: 'Workflow code imports only @temporalio/workflow.',
+            },
+            {
+              group: [
+                'better-sqlite3',
+                'pg',
+                '**/store/*',
+                '**/store',
+                '**/activities/*',
+                '**/activities',
+                '**/kinesis/*',
+              ],
+              message:
+                'Workflow code must not import the store, Kinesis code or activities (type-only imports of activities are allowed).',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -8,14 +8,22 @@ import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
  * ledger, no ordering per profile, no checkpoints. Returns the milliseconds from first send to
  * last acknowledgement.
  */
-export async function bareLoop(client: KinesisClient, stream: string, records: readonly OutgoingRecord[], concurrency: number): Promise<number> {
+export async function bareLoop(
+  client: KinesisClient,
+  stream: string,
+  records: readonly OutgoingRecord[],
+  concurrency: number,
+): Promise<number> {
   const batches: OutgoingRecord[][] = [];
   for (let i = 0; i < records.length; i += 500) batches.push(records.slice(i, i + 500));
   const started = performance.now();
   const sender = async (): Promise<void> => {
     for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) {
       const { Records: results = [] } = await client.send(
-        new PutRecordsCommand({ StreamName: stream, Records: batch.map((r) => ({ Data: r.data, PartitionKey: r.partitionKey })) }),
+        new PutRecordsCommand({
+          StreamName: stream,
+          Records: batch.map((r) => ({ Data: r.data, PartitionKey: r.partitionKey })),
+        }),
       );
       const failed = batch.filter((_, i) => results[i]?.ErrorCode !== undefined);
       if (failed.length > 0) batches.push(failed);

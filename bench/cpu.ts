@@ -16,9 +16,17 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 /** CPU seconds each named process used while `fn` ran. */
-export async function measureCpu<T>(pids: Record<string, number>, fn: () => Promise<T>): Promise<{ result: T; cpu: Record<string, number> }> {
+export async function measureCpu<T>(
+  pids: Record<string, number>,
+  fn: () => Promise<T>,
+): Promise<{ result: T; cpu: Record<string, number> }> {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? NaN]));
   const result = await fn();
-  const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Number(((cpuSeconds(pid) ?? NaN) - (before[name] ?? NaN)).toFixed(2))]));
+  const cpu = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [
+      name,
+      Number(((cpuSeconds(pid) ?? NaN) - (before[name] ?? NaN)).toFixed(2)),
+    ]),
+  );
   return { result, cpu };
 }

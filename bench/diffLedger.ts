@@ -72,7 +72,9 @@ function snapshotOf(i: number, round: 1 | 2): ProfileSnapshot {
     segmentMembership: {
       ups: {
         'seg-cart': { status: exit ? 'exited' : 'realized', lastQualificationTime: '2024-05-25T21:24:39Z' },
-        ...(i % 3 === 0 ? { 'seg-propensity': { status: 'existing', lastQualificationTime: '2024-05-25T23:37:33Z' } } : {}),
+        ...(i % 3 === 0
+          ? { 'seg-propensity': { status: 'existing', lastQualificationTime: '2024-05-25T23:37:33Z' } }
+          : {}),
         'seg-unmapped': { status: 'realized', lastQualificationTime: `2024-0${round}-01T00:00:00Z` },
       },
     },
@@ -100,7 +102,15 @@ const acknowledgingWriters: RecordWriters = {
         cancel: () => undefined,
         end: async (): Promise<WriteStats> => {
           await acking;
-          return { calls, recordsSent: sent, retriedEntries: 0, throttledEntries: 0, deadLettered: [], rateLimit: 0, entryErrors: {} };
+          return {
+            calls,
+            recordsSent: sent,
+            retriedEntries: 0,
+            throttledEntries: 0,
+            deadLettered: [],
+            rateLimit: 0,
+            entryErrors: {},
+          };
         },
       };
     },
@@ -159,7 +169,8 @@ async function ingest(store: Store, size: number, round: 1 | 2, heap: HeapWatch)
   const phase: Phase = { profiles: size, seconds: 0, cpuSeconds: 0 };
   for (let start = 0; start < size; start += INGEST_BATCH) {
     const batch: { profileId: string; snapshot: ProfileSnapshot }[] = [];
-    for (let i = start; i < Math.min(size, start + INGEST_BATCH); i++) batch.push({ profileId: `bench-${i}`, snapshot: snapshotOf(i, round) });
+    for (let i = start; i < Math.min(size, start + INGEST_BATCH); i++)
+      batch.push({ profileId: `bench-${i}`, snapshot: snapshotOf(i, round) });
     const { seconds, cpuSeconds } = await timed(() => store.upsertProfiles(batch));
     phase.seconds += seconds;
     phase.cpuSeconds += cpuSeconds;
@@ -174,12 +185,19 @@ async function exportAll(store: Store, afterSeq: number, heap: HeapWatch): Promi
   let decided = 0;
   let exported = 0;
   const { seconds, cpuSeconds } = await timed(async () => {
-    for (let more = true; more; ) {
-      const input: ExportPageInput = { destinationId: DESTINATION_ID, settings, activation, afterSeq, pageSize: EXPORT_PAGE_SIZE };
-      const page = await new MockActivityEnvironment(undefined, { logger }).run<[ExportPageInput], ExportPageResult, (i: ExportPageInput) => Promise<ExportPageResult>>(
-        (i) => exportPage(store, acknowledgingWriters, i),
-        input,
-      );
+    for (let more = true; more;) {
+      const input: ExportPageInput = {
+        destinationId: DESTINATION_ID,
+        settings,
+        activation,
+        afterSeq,
+        pageSize: EXPORT_PAGE_SIZE,
+      };
+      const page = await new MockActivityEnvironment(undefined, { logger }).run<
+        [ExportPageInput],
+        ExportPageResult,
+        (i: ExportPageInput) => Promise<ExportPageResult>
+      >((i) => exportPage(store, acknowledgingWriters, i), input);
       decided += page.decided;
       exported += page.exported;
       afterSeq = page.lastSeq;
@@ -222,9 +240,13 @@ async function runChild(kind: StoreKind, size: number, location: string): Promis
 function spawnChild(kind: StoreKind, size: number, location: string): Promise<ChildResult> {
   const loader = __filename.endsWith('.ts') ? ['-r', 'ts-node/register'] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...loader, __filename, '--child', kind, '--size', String(size), '--location', location], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...loader, __filename, '--child', kind, '--size', String(size), '--location', location],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.once('error', reject);
@@ -287,7 +309,14 @@ function printTables(results: ChildResult[]): void {
     ),
   );
   console.log('Peak memory of each run (its own process)');
-  console.table(results.map((r) => ({ store: r.store, profiles: r.size.toLocaleString('en-US'), 'max RSS MiB': Math.round(r.maxRssMiB), 'peak heap MiB': Math.round(r.peakHeapMiB) })));
+  console.table(
+    results.map((r) => ({
+      store: r.store,
+      profiles: r.size.toLocaleString('en-US'),
+      'max RSS MiB': Math.round(r.maxRssMiB),
+      'peak heap MiB': Math.round(r.peakHeapMiB),
+    })),
+  );
 }
 
 const PHASES = {
@@ -316,10 +345,14 @@ export async function runDiffLedgerBench(args: string[]): Promise<void> {
   const stores = values.stores.split(',');
   const unknown = stores.filter((s) => s !== 'sqlite' && s !== 'postgres');
   if (unknown.length > 0) throw new Error(`--stores: unknown store ${unknown.join(', ')} (sqlite, postgres)`);
-  for (const n of sizes) if (!(Number.isInteger(n) && n > 0)) throw new Error(`--sizes: ${n} is not a positive integer`);
+  for (const n of sizes)
+    if (!(Number.isInteger(n) && n > 0)) throw new Error(`--sizes: ${n} is not a positive integer`);
 
   // PostgreSQL: DATABASE_URL's server when given (each run makes and drops its own database), else a throwaway server.
-  const givenUrl = process.env.DATABASE_URL && /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL) ? process.env.DATABASE_URL : undefined;
+  const givenUrl =
+    process.env.DATABASE_URL && /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL)
+      ? process.env.DATABASE_URL
+      : undefined;
   const server = stores.includes('postgres') && !givenUrl ? await startPostgres() : undefined;
   const results: ChildResult[] = [];
   try {
@@ -350,7 +383,9 @@ export async function runDiffLedgerBench(args: string[]): Promise<void> {
   if (values.json) console.log(JSON.stringify({ jsonParseMicros: yardstick, results }, null, 2));
   else {
     printTables(results);
-    console.log(`Yardstick: JSON.parse of one ${JSON.stringify(snapshotOf(1, 1)).length}-byte snapshot takes ${yardstick.toFixed(2)} µs of CPU here (tight loop).`);
+    console.log(
+      `Yardstick: JSON.parse of one ${JSON.stringify(snapshotOf(1, 1)).length}-byte snapshot takes ${yardstick.toFixed(2)} µs of CPU here (tight loop).`,
+    );
   }
 }
 

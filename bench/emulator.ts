@@ -16,7 +16,9 @@ export interface Emulator {
 export async function startEmulatorProcess(options: { path?: string } = {}): Promise<Emulator> {
   const script = require.resolve('./emulatorProcess');
   const execArgv = script.endsWith('.ts') ? ['-r', 'ts-node/register'] : [];
-  const child = spawn(process.execPath, [...execArgv, script, ...(options.path ? [options.path] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...execArgv, script, ...(options.path ? [options.path] : [])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const [line] = await new Promise<string[]>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`emulator process exited with ${code}`)));
     createInterface({ input: child.stdout }).once('line', (l) => resolve([l]));

@@ -15,7 +15,10 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, throttledEndpoint: proxy.endpoint })}\n`);
   process.stdin.resume();
   process.stdin.once('end', () => {
-    void proxy.stop().then(() => emulator.stop()).then(() => process.exit(0));
+    void proxy
+      .stop()
+      .then(() => emulator.stop())
+      .then(() => process.exit(0));
   });
 }
 

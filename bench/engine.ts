@@ -52,11 +52,16 @@ const EXPORT_ACTIVITIES = new Set(['exportPage', 'reexportPage']);
  * first export activity started and its last one completed, and the PutRecords calls and
  * throttled entries the exports reported.
  */
-async function exportsOf(client: Client, workflowId: string): Promise<{ startedAt: number; completedAt: number; putCalls: number; throttled: number }> {
+async function exportsOf(
+  client: Client,
+  workflowId: string,
+): Promise<{ startedAt: number; completedAt: number; putCalls: number; throttled: number }> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = history.events ?? [];
   const firstExport = events.find(
-    (e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && EXPORT_ACTIVITIES.has(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+      EXPORT_ACTIVITIES.has(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''),
   );
   const completed = events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   const last = completed[completed.length - 1];
@@ -65,7 +70,9 @@ async function exportsOf(client: Client, workflowId: string): Promise<{ startedA
   let throttled = 0;
   for (const event of completed) {
     const payload = event.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
-    const result = payload ? defaultPayloadConverter.fromPayload<Partial<ExportPageResult> | undefined>(payload) : undefined;
+    const result = payload
+      ? defaultPayloadConverter.fromPayload<Partial<ExportPageResult> | undefined>(payload)
+      : undefined;
     putCalls += result?.putCalls ?? 0;
     throttled += result?.throttled ?? 0;
   }
@@ -104,7 +111,8 @@ export async function runEngine(
       const ingestStarted = performance.now();
       const ingested = await client.ingest(ndjson);
       const ingestMs = performance.now() - ingestStarted;
-      if (ingested.accepted !== profiles.length) throw new Error(`ingest accepted ${ingested.accepted} of ${profiles.length}`);
+      if (ingested.accepted !== profiles.length)
+        throw new Error(`ingest accepted ${ingested.accepted} of ${profiles.length}`);
 
       const activated = Date.now();
       const { result: status, cpu } = await measureCpu(pids, async () => {
@@ -112,7 +120,9 @@ export async function runEngine(
         return waitFor(
           async () => {
             const s = await client.status(id);
-            return s.lastError !== null || (s.state === 'idle' && s.counters.received >= profiles.length) ? s : undefined;
+            return s.lastError !== null || (s.state === 'idle' && s.counters.received >= profiles.length)
+              ? s
+              : undefined;
           },
           // Queries run on the worker too: polling is kept slow, and the end is read from history.
           { timeoutMs: 600_000, intervalMs: 250, what: `the destination to export ${profiles.length} profiles` },

@@ -29,7 +29,9 @@ export function benchProfiles(count: number, tag: string): BenchProfile[] {
           email_lc_sha256: [{ id: `${i.toString(16).padStart(12, '0')}655332b5fa2aea4498bf7a290cff017cb4` }],
         },
         person: { email: `user${i}@example.com`, name: { firstName: `First${i}`, lastName: `Last${i}` } },
-        segmentMembership: { ups: { 'seg-bench': { status: 'realized', lastQualificationTime: '2024-05-25T21:24:39Z' } } },
+        segmentMembership: {
+          ups: { 'seg-bench': { status: 'realized', lastQualificationTime: '2024-05-25T21:24:39Z' } },
+        },
       },
     };
   });
@@ -39,7 +41,12 @@ export function benchProfiles(count: number, tag: string): BenchProfile[] {
 export function exportRecords(profiles: readonly BenchProfile[], settings: DestinationSettings): OutgoingRecord[] {
   return profiles.map(({ profileId, snapshot }) => {
     const decision = decideExport(snapshot, null, BENCH_ACTIVATION, settings.exportOptions);
-    if (decision.kind !== 'export') throw new Error(`bench profile ${profileId} would not be exported (${decision.reason})`);
-    return { profileId, partitionKey: partitionKeyOf(settings.partitionKey, profileId, snapshot), data: Buffer.from(JSON.stringify(decision.record)) };
+    if (decision.kind !== 'export')
+      throw new Error(`bench profile ${profileId} would not be exported (${decision.reason})`);
+    return {
+      profileId,
+      partitionKey: partitionKeyOf(settings.partitionKey, profileId, snapshot),
+      data: Buffer.from(JSON.stringify(decision.record)),
+    };
   });
 }

@@ -42,15 +42,26 @@ const count = (name: keyof typeof args): number => {
 };
 
 function settingsFor(name: string, endpoint: string): DestinationSettingsInput {
-  return { name, region: 'us-east-1', stream: name, endpoint, credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHEXAMPLE01', secretAccessKeyEnv: SECRET_ENV } };
+  return {
+    name,
+    region: 'us-east-1',
+    stream: name,
+    endpoint,
+    credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHEXAMPLE01', secretAccessKeyEnv: SECRET_ENV },
+  };
 }
 
 /** Reads the stream back: a run counts only if every profile is there (and none twice: nothing here fails). */
-async function assertDelivered(kinesis: KinesisClient, stream: string, expected: number): Promise<{ lost: number; duplicates: number }> {
+async function assertDelivered(
+  kinesis: KinesisClient,
+  stream: string,
+  expected: number,
+): Promise<{ lost: number; duplicates: number }> {
   const stored = await readAllRecords(kinesis, stream, { timeoutMs: 300_000 });
   const distinct = new Set(stored.map((r) => r.partitionKey)).size;
   const delivered = { lost: expected - distinct, duplicates: stored.length - distinct };
-  if (delivered.lost !== 0 || delivered.duplicates !== 0) throw new Error(`${stream}: ${JSON.stringify(delivered)} of ${expected} records`);
+  if (delivered.lost !== 0 || delivered.duplicates !== 0)
+    throw new Error(`${stream}: ${JSON.stringify(delivered)} of ${expected} records`);
   return delivered;
 }
 
@@ -69,13 +80,27 @@ async function main(): Promise<void> {
   const temporal = await startTemporalDevServer({ headless: true });
   const connection = await NativeConnection.connect({ address: temporal.address });
   const clientConnection = await Connection.connect({ address: temporal.address });
-  const kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  const kinesis = createKinesisClient({
+    region: 'us-east-1',
+    endpoint: emulator.endpoint,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
   try {
     const target: EngineTarget = {
       connection,
       client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
       namespace: temporal.namespace,
-      bundle: await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error } }),
+      bundle: await bundleWorkflowCode({
+        workflowsPath: require.resolve('../src/workflows'),
+        logger: {
+          log: () => undefined,
+          trace: () => undefined,
+          debug: () => undefined,
+          info: () => undefined,
+          warn: () => undefined,
+          error: console.error,
+        },
+      }),
     };
     let streams = 0;
     const freshStream = async (shardCount: number): Promise<string> => {
@@ -86,7 +111,10 @@ async function main(): Promise<void> {
     const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporal.process.pid as number };
     const bare = async (n: number, tag: string) => {
       const stream = await freshStream(shards);
-      const records = exportRecords(benchProfiles(n, tag), destinationSettingsSchema.parse(settingsFor(stream, emulator.endpoint)));
+      const records = exportRecords(
+        benchProfiles(n, tag),
+        destinationSettingsSchema.parse(settingsFor(stream, emulator.endpoint)),
+      );
       const { result: ms, cpu } = await measureCpu(pids, () => bareLoop(kinesis, stream, records, DEFAULT_CONCURRENCY));
       await assertDelivered(kinesis, stream, n);
       return { ms, cpu };
@@ -149,25 +177,33 @@ async function main(): Promise<void> {
     }
     const median = (values: number[]): number => {
       const sorted = [...values].sort((x, y) => x - y);
-      return sorted.length > 0 ? ((sorted[(sorted.length - 1) >> 1] ?? 0) + (sorted[sorted.length >> 1] ?? 0)) / 2 : NaN;
+      return sorted.length > 0
+        ? ((sorted[(sorted.length - 1) >> 1] ?? 0) + (sorted[sorted.length >> 1] ?? 0)) / 2
+        : NaN;
     };
     const medianRatio = median(results.map((r) => r.ratio));
     const medianRatioFromActivate = median(results.map((r) => r.ratioFromActivate));
     console.log(`b/a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`);
-    console.log(`b/a from activate per round: ${results.map((r) => r.ratioFromActivate).join(', ')}; median ${medianRatioFromActivate.toFixed(3)}`);
+    console.log(
+      `b/a from activate per round: ${results.map((r) => r.ratioFromActivate).join(', ')}; median ${medianRatioFromActivate.toFixed(3)}`,
+    );
 
     let throttled: Record<string, number> | undefined;
     if (throttledProfiles > 0) {
       const stream = await freshStream(throttledShards);
       const profiles = benchProfiles(throttledProfiles, 'c');
-      const records = exportRecords(profiles, destinationSettingsSchema.parse(settingsFor(stream, emulator.throttledEndpoint)));
+      const records = exportRecords(
+        profiles,
+        destinationSettingsSchema.parse(settingsFor(stream, emulator.throttledEndpoint)),
+      );
       const meanBytes = records.reduce((sum, r) => sum + recordSize(r), 0) / records.length;
       const shardRecordsPerSecond = Math.min(SHARD_RECORDS_PER_SECOND, SHARD_BYTES_PER_SECOND / meanBytes);
       const run = await runEngine(target, settingsFor(stream, emulator.throttledEndpoint), profiles, pids);
       const { lost } = await assertDelivered(kinesis, stream, throttledProfiles);
       const seconds = run.exportMs / 1000;
       // The proxy's buckets start full (one second of capacity), so that second counts too.
-      const share = (s: number): number => Number((throttledProfiles / (throttledShards * shardRecordsPerSecond * (s + 1))).toFixed(3));
+      const share = (s: number): number =>
+        Number((throttledProfiles / (throttledShards * shardRecordsPerSecond * (s + 1))).toFixed(3));
       throttled = {
         records: throttledProfiles,
         shards: throttledShards,
@@ -187,7 +223,15 @@ async function main(): Promise<void> {
       );
     }
     console.log(
-      JSON.stringify({ profilesPerRun, shards, concurrency: DEFAULT_CONCURRENCY, results, medianRatio: Number(medianRatio.toFixed(3)), medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)), throttled }),
+      JSON.stringify({
+        profilesPerRun,
+        shards,
+        concurrency: DEFAULT_CONCURRENCY,
+        results,
+        medianRatio: Number(medianRatio.toFixed(3)),
+        medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
+        throttled,
+      }),
     );
   } finally {
     kinesis.destroy();

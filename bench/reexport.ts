@@ -74,11 +74,21 @@ function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 const SEED_BATCH = 5000;
 
 function settingsFor(stream: string, endpoint: string): DestinationSettingsInput {
-  return { name: stream, region: 'us-east-1', stream, endpoint, credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHMARK00001', secretAccessKeyEnv: SECRET_ENV } };
+  return {
+    name: stream,
+    region: 'us-east-1',
+    stream,
+    endpoint,
+    credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHMARK00001', secretAccessKeyEnv: SECRET_ENV },
+  };
 }
 
 /** The ceiling: the records a re-export builds, put in pages by the same writer, nothing else. */
-async function rawWriterPass(kinesis: ReturnType<typeof createKinesisClient>, settings: DestinationSettingsInput, count: number): Promise<Pass> {
+async function rawWriterPass(
+  kinesis: ReturnType<typeof createKinesisClient>,
+  settings: DestinationSettingsInput,
+  count: number,
+): Promise<Pass> {
   const parsed = destinationSettingsSchema.parse(settings);
   const writer = new KinesisRecordWriter(kinesis, parsed.stream);
   const started = Date.now();
@@ -103,7 +113,11 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     mkdirSync(join(dir, 'kinesis'));
     const emulator = await startEmulatorProcess({ path: join(dir, 'kinesis') });
     stops.push(() => Promise.resolve(emulator.stop()));
-    const kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    const kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
     stops.push(() => Promise.resolve(kinesis.destroy()));
     const stream = `bench-${size}`;
     await ensureStream(kinesis, stream, shards);
@@ -144,7 +158,9 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
           const running = status.reexport;
           if (running && Date.now() - lastLine > 10_000) {
             lastLine = Date.now();
-            process.stderr.write(`  ${size}: ${running.trigger}${running.force ? ' (forced)' : ''} ${running.profilesRead}/${running.estimatedTotal ?? '?'}\n`);
+            process.stderr.write(
+              `  ${size}: ${running.trigger}${running.force ? ' (forced)' : ''} ${running.profilesRead}/${running.estimatedTotal ?? '?'}\n`,
+            );
           }
           if (status.lastError) throw new Error(`destination stopped: ${status.lastError}`);
           return status.recentReexports.find((r) => r.id === reexportId);
@@ -154,15 +170,24 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
     };
     const pass = (kind: Pass['kind'], r: ReexportProgress): Pass => {
       const seconds = (Date.parse(r.finishedAt ?? '') - Date.parse(r.startedAt)) / 1000;
-      return { kind, members: r.profilesRead, exported: r.profilesExported, seconds, perSecond: Math.round(r.profilesRead / seconds) };
+      return {
+        kind,
+        members: r.profilesRead,
+        exported: r.profilesExported,
+        seconds,
+        perSecond: Math.round(r.profilesRead / seconds),
+      };
     };
 
     const passes: Pass[] = [];
     await client.activate(id, BENCH_ACTIVATION);
-    const backfill = await waitFor(async () => (await client.status(id)).reexport ?? (await client.status(id)).recentReexports[0], {
-      timeoutMs: 60_000,
-      what: 'the back-fill to start',
-    });
+    const backfill = await waitFor(
+      async () => (await client.status(id)).reexport ?? (await client.status(id)).recentReexports[0],
+      {
+        timeoutMs: 60_000,
+        what: 'the back-fill to start',
+      },
+    );
     passes.push(pass('back-fill', await finished(backfill.id)));
     passes.push(pass('unchanged', await finished((await client.reexport(id)).id)));
     passes.push(pass('forced', await finished((await client.reexport(id, { force: true })).id)));
@@ -197,19 +222,26 @@ async function main(): Promise<void> {
   console.log('\nsize       pass        members   exported   seconds   members/s   vs raw writer');
   for (const r of results) {
     for (const p of r.passes) {
-      console.log(`${String(r.size).padEnd(10)} ${p.kind.padEnd(10)} ${String(p.members).padStart(8)} ${String(p.exported).padStart(10)} ${p.seconds.toFixed(1).padStart(9)} ${String(p.perSecond).padStart(11)} ${vsRaw(r, p).padStart(15)}`);
+      console.log(
+        `${String(r.size).padEnd(10)} ${p.kind.padEnd(10)} ${String(p.members).padStart(8)} ${String(p.exported).padStart(10)} ${p.seconds.toFixed(1).padStart(9)} ${String(p.perSecond).padStart(11)} ${vsRaw(r, p).padStart(15)}`,
+      );
     }
   }
   console.log('\nsize       seed s   worker RSS ready MiB   worker peak MiB   actor runs');
   for (const r of results) {
-    console.log(`${String(r.size).padEnd(10)} ${r.seedSeconds.toFixed(0).padStart(6)} ${mib(r.workerRssReadyMiB).padStart(22)} ${mib(r.workerPeakMiB).padStart(17)} ${String(r.actorRuns).padStart(12)}`);
+    console.log(
+      `${String(r.size).padEnd(10)} ${r.seedSeconds.toFixed(0).padStart(6)} ${mib(r.workerRssReadyMiB).padStart(22)} ${mib(r.workerPeakMiB).padStart(17)} ${String(r.actorRuns).padStart(12)}`,
+    );
   }
   const [small, large] = [results[0], results[results.length - 1]];
   if (small && large && small !== large) {
     console.log(`\n${large.size} vs ${small.size} (same run):`);
     for (const p of large.passes) {
       const q = small.passes.find((x) => x.kind === p.kind);
-      if (q) console.log(`  ${p.kind} throughput ratio ${(p.perSecond / q.perSecond).toFixed(2)} (against the raw writer: ${vsRaw(large, p)} vs ${vsRaw(small, q)})`);
+      if (q)
+        console.log(
+          `  ${p.kind} throughput ratio ${(p.perSecond / q.perSecond).toFixed(2)} (against the raw writer: ${vsRaw(large, p)} vs ${vsRaw(small, q)})`,
+        );
     }
     console.log(`  worker peak memory ratio ${(large.workerPeakMiB / small.workerPeakMiB).toFixed(2)}`);
   }

@@ -24,15 +24,23 @@ export interface ActivationWorkerOptions {
 }
 
 /** The worker: destination workflows plus the activities bound to the store and Kinesis. */
-export async function createActivationWorker(options: ActivationWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
+export async function createActivationWorker(
+  options: ActivationWorkerOptions,
+): Promise<{ worker: Worker; close: () => void }> {
   const writers = new KinesisWriters(options.aws, options.metrics);
   await ensureSearchAttributes(options.connection, options.namespace);
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities({ store: options.store, writers, ...(options.metrics ? { metrics: options.metrics } : {}) }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities({
+      store: options.store,
+      writers,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    }),
     dataConverter: options.dataConverter ?? dataConverterFromEnv(),
     // Export pages checkpoint in their heartbeats; by default the SDK sends one only every 80% of
     // the heartbeat timeout, so a retried page would resume from a checkpoint up to 24 s old.

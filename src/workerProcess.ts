@@ -34,7 +34,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const metrics = new ActivationMetrics();
   let metricsServer: MetricsServer | undefined;
   if (options.metricsPort !== undefined) {
-    metricsServer = await startMetricsServer(metrics, { port: options.metricsPort, ...(sdkMetricsUrl ? { sdkMetricsUrl } : {}) });
+    metricsServer = await startMetricsServer(metrics, {
+      port: options.metricsPort,
+      ...(sdkMetricsUrl ? { sdkMetricsUrl } : {}),
+    });
   }
   const connection: NativeConnection = await connectWorker(options.temporal);
   const { worker, close } = await createActivationWorker({
@@ -44,7 +47,15 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     store: options.store,
     metrics,
   });
-  logger.info({ taskQueue: options.temporal.taskQueue, address: options.temporal.address, namespace: options.temporal.namespace, metrics: metricsServer?.url }, 'worker started');
+  logger.info(
+    {
+      taskQueue: options.temporal.taskQueue,
+      address: options.temporal.address,
+      namespace: options.temporal.namespace,
+      metrics: metricsServer?.url,
+    },
+    'worker started',
+  );
   const running = worker.run().finally(async () => {
     close();
     await metricsServer?.stop();

@@ -11,22 +11,37 @@ import type { CheckPermissionsInput } from './types';
  * exists. A missing grant or stream is a non-retryable failure naming it, with the per-permission
  * result in its details; throttling and network errors are retried by the activity's policy.
  */
-export async function checkPermissions(writers: KinesisWriters, input: CheckPermissionsInput): Promise<PermissionCheckResult> {
+export async function checkPermissions(
+  writers: KinesisWriters,
+  input: CheckPermissionsInput,
+): Promise<PermissionCheckResult> {
   const { destinationId, settings } = input;
   let result: PermissionCheckResult;
   try {
-    result = await writers.withClient(destinationId, settings, (client) => checkStreamPermissions(client, { stream: settings.stream, region: settings.region }));
+    result = await writers.withClient(destinationId, settings, (client) =>
+      checkStreamPermissions(client, { stream: settings.stream, region: settings.region }),
+    );
   } catch (err) {
-    if (err instanceof CredentialsError) throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+    if (err instanceof CredentialsError)
+      throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
     // The SDK found no identity for the worker (default chain) or for assuming the role: retrying
     // does not give it one.
     if (err instanceof Error && err.name === 'CredentialsProviderError') {
-      throw ApplicationFailure.create({ type: err.name, message: `credentials: the worker has no usable AWS credentials: ${err.message}`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: err.name,
+        message: `credentials: the worker has no usable AWS credentials: ${err.message}`,
+        nonRetryable: true,
+      });
     }
     throw err;
   }
   if (!result.ok) {
-    throw ApplicationFailure.create({ type: PERMISSION_CHECK_FAILED, message: permissionCheckFailure(result), nonRetryable: true, details: [result] });
+    throw ApplicationFailure.create({
+      type: PERMISSION_CHECK_FAILED,
+      message: permissionCheckFailure(result),
+      nonRetryable: true,
+      details: [result],
+    });
   }
   return result;
 }

@@ -10,7 +10,12 @@ import type { ExportPageInput, ExportPageResult, ExportProgress } from './types'
  * Exports one page of changed profiles, by change sequence (see runPage). Its checkpoint is an
  * ExportProgress: heartbeated, resumed by a retried attempt, and carried by a terminal failure.
  */
-export async function exportPage(store: Store, writers: RecordWriters, input: ExportPageInput, metrics?: ActivationMetrics): Promise<ExportPageResult> {
+export async function exportPage(
+  store: Store,
+  writers: RecordWriters,
+  input: ExportPageInput,
+  metrics?: ActivationMetrics,
+): Promise<ExportPageResult> {
   const resumed = Context.current().info.heartbeatDetails as ExportProgress | undefined;
   const start: PagePosition<number> = resumed
     ? { after: resumed.afterSeq, read: resumed.counts.decided, counts: resumed.counts }
@@ -22,8 +27,22 @@ export async function exportPage(store: Store, writers: RecordWriters, input: Ex
       return { candidates, read: candidates.length, last: candidates[candidates.length - 1]?.seq };
     },
   };
-  const { position, more, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ExportProgress => ({ afterSeq: p.after, counts: p.counts }));
-  reportPage(metrics, 'export', input.destinationId, position.counts, { afterSeq: input.afterSeq, lastSeq: position.after, putCalls: stats.calls, throttled: stats.throttledEntries, stream: input.settings.stream });
+  const { position, more, stats } = await runPage(
+    store,
+    writers,
+    input,
+    source,
+    start,
+    input.pageSize,
+    (p): ExportProgress => ({ afterSeq: p.after, counts: p.counts }),
+  );
+  reportPage(metrics, 'export', input.destinationId, position.counts, {
+    afterSeq: input.afterSeq,
+    lastSeq: position.after,
+    putCalls: stats.calls,
+    throttled: stats.throttledEntries,
+    stream: input.settings.stream,
+  });
   return {
     lastSeq: position.after,
     more,

@@ -13,7 +13,11 @@ export interface ActivityDeps {
 }
 
 /** Activities bound to the worker's store and Kinesis writers (dependency injection, as in the samples). */
-export function createActivities({ store, metrics, writers = new KinesisWriters({}, metrics) }: ActivityDeps): Activities {
+export function createActivities({
+  store,
+  metrics,
+  writers = new KinesisWriters({}, metrics),
+}: ActivityDeps): Activities {
   return {
     async saveDestination({ destinationId, settings, activation }) {
       await store.saveDestination({ id: destinationId, settings, activation });

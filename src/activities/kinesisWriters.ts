@@ -40,7 +40,11 @@ export class KinesisWriters {
    * Runs `fn` with the destination's client when the settings are the current ones, else with
    * a client of its own, so checking candidate settings never disturbs an export in flight.
    */
-  async withClient<T>(destinationId: string, settings: DestinationSettings, fn: (client: KinesisClient) => Promise<T>): Promise<T> {
+  async withClient<T>(
+    destinationId: string,
+    settings: DestinationSettings,
+    fn: (client: KinesisClient) => Promise<T>,
+  ): Promise<T> {
     const existing = this.connections.get(destinationId);
     if (existing?.fingerprint === fingerprintOf(settings)) return fn(existing.client);
     const client = this.createClient(settings);
@@ -65,7 +69,10 @@ export class KinesisWriters {
     const client = this.createClient(settings);
     const limiter = new AimdRateLimiter();
     if (this.metrics) observePutRecords(client, destinationId, this.metrics, limiter);
-    const writer = new KinesisRecordWriter(client, settings.stream, { limits: limitsForMaxRecordBytes(settings.maxRecordBytes), limiter });
+    const writer = new KinesisRecordWriter(client, settings.stream, {
+      limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
+      limiter,
+    });
     const connection = { fingerprint, client, writer };
     this.connections.set(destinationId, connection);
     return connection;

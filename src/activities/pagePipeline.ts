@@ -118,7 +118,11 @@ export async function runPage<C>(
   const advance = (): void => {
     for (let head = chunks[0]; head !== undefined && head.pending === 0; head = chunks[0]) {
       chunks.shift();
-      checkpoint = { after: head.last, read: checkpoint.read + head.read, counts: addCounts(checkpoint.counts, head.counts) };
+      checkpoint = {
+        after: head.last,
+        read: checkpoint.read + head.read,
+        counts: addCounts(checkpoint.counts, head.counts),
+      };
     }
   };
 
@@ -164,7 +168,12 @@ export async function runPage<C>(
       after = page.last;
       read += page.read;
       if (!exhausted && read < pageSize && performance.now() < deadline) ahead = readAhead();
-      const chunk: Chunk<C> = { last: page.last, read: page.read, pending: 0, counts: { decided: page.candidates.length, exported: 0, skipped: 0, deadLettered: 0 } };
+      const chunk: Chunk<C> = {
+        last: page.last,
+        read: page.read,
+        pending: 0,
+        counts: { decided: page.candidates.length, exported: 0, skipped: 0, deadLettered: 0 },
+      };
       chunks.push(chunk);
       const records = decideChunk(target, page.candidates, chunk, inFlight);
       await deadLetter(store, destinationId, session.add(records), chunk, inFlight);
@@ -189,18 +198,29 @@ export async function runPage<C>(
 
 /** How a page reads its candidates: with the destination's ledger and change key, skipping unchanged profiles unless forced. */
 export function ledgerViewOf(target: PageTarget): LedgerView {
-  return { destinationId: target.destinationId, changeKey: changeKeySpecOf(target.activation), skipUnchanged: !target.force };
+  return {
+    destinationId: target.destinationId,
+    changeKey: changeKeySpecOf(target.activation),
+    skipUnchanged: !target.force,
+  };
 }
 
 /**
  * Diffs a chunk against the ledger and builds the records to send; skips are counted in the
  * chunk. A candidate the store left unparsed (its change key equals the ledger's) is a skip.
  */
-function decideChunk<C>(target: PageTarget, candidates: ExportCandidate[], chunk: Chunk<C>, inFlight: Map<OutgoingRecord, InFlight<C>>): OutgoingRecord[] {
+function decideChunk<C>(
+  target: PageTarget,
+  candidates: ExportCandidate[],
+  chunk: Chunk<C>,
+  inFlight: Map<OutgoingRecord, InFlight<C>>,
+): OutgoingRecord[] {
   const { settings, activation } = target;
   const records: OutgoingRecord[] = [];
   for (const { profileId, snapshot, previous, changeKey } of candidates) {
-    const decision = snapshot && decideExport(snapshot, previous, activation, settings.exportOptions, { force: target.force ?? false });
+    const decision =
+      snapshot &&
+      decideExport(snapshot, previous, activation, settings.exportOptions, { force: target.force ?? false });
     if (!snapshot || !decision || decision.kind === 'skip') {
       chunk.counts.skipped += 1;
       continue;
@@ -221,7 +241,12 @@ function decideChunk<C>(target: PageTarget, candidates: ExportCandidate[], chunk
  * The write session's acknowledgement handler: writes the ledger for acknowledged records (never
  * before, so nothing unacknowledged is ever taken as sent) and counts them in their chunks.
  */
-async function writeLedger<C>(store: Store, destinationId: string, acked: OutgoingRecord[], inFlight: Map<OutgoingRecord, InFlight<C>>): Promise<void> {
+async function writeLedger<C>(
+  store: Store,
+  destinationId: string,
+  acked: OutgoingRecord[],
+  inFlight: Map<OutgoingRecord, InFlight<C>>,
+): Promise<void> {
   const sent = acked.map((record) => inFlight.get(record) as InFlight<C>);
   await store.writeLedger(
     destinationId,
@@ -239,10 +264,21 @@ async function writeLedger<C>(store: Store, destinationId: string, acked: Outgoi
 }
 
 /** Records the writer refused (too large, invalid) go to the dead-letter table and are counted; they hold nothing back. */
-async function deadLetter<C>(store: Store, destinationId: string, rejected: RejectedRecord[], chunk: Chunk<C>, inFlight: Map<OutgoingRecord, InFlight<C>>): Promise<void> {
+async function deadLetter<C>(
+  store: Store,
+  destinationId: string,
+  rejected: RejectedRecord[],
+  chunk: Chunk<C>,
+  inFlight: Map<OutgoingRecord, InFlight<C>>,
+): Promise<void> {
   if (rejected.length === 0) return;
   await store.addDeadLetters(
-    rejected.map(({ record, reason }) => ({ destinationId, profileId: record.profileId, reason, record: Buffer.from(record.data).toString('utf8') })),
+    rejected.map(({ record, reason }) => ({
+      destinationId,
+      profileId: record.profileId,
+      reason,
+      record: Buffer.from(record.data).toString('utf8'),
+    })),
   );
   for (const { record } of rejected) inFlight.delete(record);
   chunk.pending -= rejected.length;
@@ -250,7 +286,12 @@ async function deadLetter<C>(store: Store, destinationId: string, rejected: Reje
 }
 
 function addCounts(a: ExportCounts, b: ExportCounts): ExportCounts {
-  return { decided: a.decided + b.decided, exported: a.exported + b.exported, skipped: a.skipped + b.skipped, deadLettered: a.deadLettered + b.deadLettered };
+  return {
+    decided: a.decided + b.decided,
+    exported: a.exported + b.exported,
+    skipped: a.skipped + b.skipped,
+    deadLettered: a.deadLettered + b.deadLettered,
+  };
 }
 
 /**

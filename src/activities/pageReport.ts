@@ -6,7 +6,13 @@ import type { ExportCounts } from './types';
  * One log line per page with its counts (never one per record), and the page's decisions in the
  * metrics. The activity logger adds workflow, run and activity ids to the line.
  */
-export function reportPage(metrics: ActivationMetrics | undefined, what: 'export' | 're-export', destinationId: string, counts: ExportCounts, extra: Record<string, number | string> = {}): void {
+export function reportPage(
+  metrics: ActivationMetrics | undefined,
+  what: 'export' | 're-export',
+  destinationId: string,
+  counts: ExportCounts,
+  extra: Record<string, number | string> = {},
+): void {
   Context.current().log.info(`${what} page done`, { destinationId, ...counts, ...extra });
   if (!metrics) return;
   for (const outcome of ['exported', 'skipped', 'deadLettered'] as const) {

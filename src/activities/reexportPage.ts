@@ -11,7 +11,12 @@ import type { ReexportPageInput, ReexportPageResult, ReexportCheckpoint } from '
  * runPage). A retried attempt resumes after the last acknowledged chunk: in diff mode the ledger
  * would skip what was acknowledged anyway, and a forced page resends at most what was in flight.
  */
-export async function reexportPage(store: Store, writers: RecordWriters, input: ReexportPageInput, metrics?: ActivationMetrics): Promise<ReexportPageResult> {
+export async function reexportPage(
+  store: Store,
+  writers: RecordWriters,
+  input: ReexportPageInput,
+  metrics?: ActivationMetrics,
+): Promise<ReexportPageResult> {
   const resumed = Context.current().info.heartbeatDetails as ReexportCheckpoint | undefined;
   const start: PagePosition<string | null> = resumed
     ? { after: resumed.afterProfileId, read: resumed.read, counts: resumed.counts }
@@ -26,8 +31,22 @@ export async function reexportPage(store: Store, writers: RecordWriters, input: 
       return { candidates, read: members.length, last: members[members.length - 1]?.profileId };
     },
   };
-  const { position, more, stats } = await runPage(store, writers, input, source, start, input.pageSize, (p): ReexportCheckpoint => ({ afterProfileId: p.after, read: p.read, counts: p.counts }));
-  reportPage(metrics, 're-export', input.destinationId, position.counts, { read: position.read, force: String(input.force), putCalls: stats.calls, throttled: stats.throttledEntries, stream: input.settings.stream });
+  const { position, more, stats } = await runPage(
+    store,
+    writers,
+    input,
+    source,
+    start,
+    input.pageSize,
+    (p): ReexportCheckpoint => ({ afterProfileId: p.after, read: p.read, counts: p.counts }),
+  );
+  reportPage(metrics, 're-export', input.destinationId, position.counts, {
+    read: position.read,
+    force: String(input.force),
+    putCalls: stats.calls,
+    throttled: stats.throttledEntries,
+    stream: input.settings.stream,
+  });
   return {
     lastProfileId: position.after,
     read: position.read,

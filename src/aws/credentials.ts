@@ -29,7 +29,10 @@ export interface CredentialOptions {
  * never as resolved values: a client that lives across many activities (and long exports)
  * asks it again before the session expires.
  */
-export function resolveCredentials(credentials: Credentials, options: CredentialOptions): KinesisClientConfig['credentials'] {
+export function resolveCredentials(
+  credentials: Credentials,
+  options: CredentialOptions,
+): KinesisClientConfig['credentials'] {
   const env = options.env ?? process.env;
   switch (credentials.type) {
     case 'accessKey':
@@ -43,7 +46,10 @@ export function resolveCredentials(credentials: Credentials, options: Credential
           DurationSeconds: options.roleSessionSeconds ?? DEFAULT_ROLE_SESSION_SECONDS,
           ...(credentials.externalId !== undefined ? { ExternalId: credentials.externalId } : {}),
         },
-        clientConfig: { region: options.region, ...(credentials.stsEndpoint !== undefined ? { endpoint: credentials.stsEndpoint } : {}) },
+        clientConfig: {
+          region: options.region,
+          ...(credentials.stsEndpoint !== undefined ? { endpoint: credentials.stsEndpoint } : {}),
+        },
       });
     case 'default':
       return undefined;
@@ -57,13 +63,17 @@ function readSecret(credentials: Extract<Credentials, { type: 'accessKey' }>, en
       secret = readFileSync(credentials.secretAccessKeyFile, 'utf8').trim();
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new CredentialsError(`credentials.secretAccessKeyFile: cannot read ${credentials.secretAccessKeyFile} on the worker (${reason})`);
+      throw new CredentialsError(
+        `credentials.secretAccessKeyFile: cannot read ${credentials.secretAccessKeyFile} on the worker (${reason})`,
+      );
     }
-    if (!secret) throw new CredentialsError(`credentials.secretAccessKeyFile: ${credentials.secretAccessKeyFile} is empty`);
+    if (!secret)
+      throw new CredentialsError(`credentials.secretAccessKeyFile: ${credentials.secretAccessKeyFile} is empty`);
     return secret;
   }
   const name = credentials.secretAccessKeyEnv ?? '';
   const secret = env[name];
-  if (!secret) throw new CredentialsError(`credentials.secretAccessKeyEnv: environment variable ${name} is not set on the worker`);
+  if (!secret)
+    throw new CredentialsError(`credentials.secretAccessKeyEnv: environment variable ${name} is not set on the worker`);
   return secret;
 }

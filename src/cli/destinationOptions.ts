@@ -16,15 +16,20 @@ export function parsePartitionKeyOption(spec: string): PartitionKeyStrategy {
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const value = colon < 0 ? undefined : spec.slice(colon + 1);
   if (kind === 'hash' && value === undefined) return { type: 'profileIdHash' };
-  if (kind === 'identity' && value !== undefined) return validated(partitionKeyStrategySchema, { type: 'identityNamespace', namespace: value });
-  if (kind === 'attribute' && value !== undefined) return validated(partitionKeyStrategySchema, { type: 'attribute', path: value });
+  if (kind === 'identity' && value !== undefined)
+    return validated(partitionKeyStrategySchema, { type: 'identityNamespace', namespace: value });
+  if (kind === 'attribute' && value !== undefined)
+    return validated(partitionKeyStrategySchema, { type: 'attribute', path: value });
   throw new InvalidArgumentError('must be hash, identity:NAMESPACE or attribute:XDM.PATH');
 }
 
 /** `--max-record-bytes`: bytes, or with a KiB or MiB suffix (`1MiB`; streams that opted in take up to `10MiB`). */
 export function parseMaxRecordBytesOption(text: string): number {
   const match = /^(\d+)(KiB|MiB)?$/.exec(text.trim());
-  if (!match) throw new InvalidArgumentError('must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB)');
+  if (!match)
+    throw new InvalidArgumentError(
+      'must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB)',
+    );
   return validated(destinationSettingsSchema.shape.maxRecordBytes, Number(match[1]) * (UNITS[match[2] ?? ''] ?? 1));
 }
 

@@ -1,10 +1,16 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import type { TemporalConfig } from '../config';
 
 /** Turns an error into the one line a user can act on (naming the fix where there is one). */
 export function describeError(err: unknown, temporal: TemporalConfig): string {
-  if (err instanceof WorkflowNotFoundError) return `no such destination (${err.workflowId ?? 'unknown'}); list ids with the Temporal UI or check the id`;
-  if (err instanceof WorkflowExecutionAlreadyStartedError) return `a destination with this id exists already (${err.workflowId})`;
+  if (err instanceof WorkflowNotFoundError)
+    return `no such destination (${err.workflowId ?? 'unknown'}); list ids with the Temporal UI or check the id`;
+  if (err instanceof WorkflowExecutionAlreadyStartedError)
+    return `a destination with this id exists already (${err.workflowId})`;
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause instanceof Error ? err.cause.message : err.message;
     return cause;

@@ -17,7 +17,11 @@ export function openIngestSource(file: string, showProgress: boolean): IngestSou
   const input = createReadStream(file);
   if (!showProgress || !process.stderr.isTTY) return { input, done: () => undefined };
   const bar = new SingleBar(
-    { stream: process.stderr, format: 'ingest [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta_formatted}', hideCursor: true },
+    {
+      stream: process.stderr,
+      format: 'ingest [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta_formatted}',
+      hideCursor: true,
+    },
     Presets.shades_classic,
   );
   bar.start(statSync(file).size, 0);

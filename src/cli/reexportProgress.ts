@@ -37,7 +37,8 @@ export function reexportProgressReporter(stream: NodeJS.WriteStream): ProgressRe
   const bar = new SingleBar(
     {
       stream,
-      format: 're-export [{bar}] {percentage}% | {value}/{total} members | {exported} exported | page {pages} | ETA {eta_formatted}',
+      format:
+        're-export [{bar}] {percentage}% | {value}/{total} members | {exported} exported | page {pages} | ETA {eta_formatted}',
       hideCursor: true,
     },
     Presets.shades_classic,

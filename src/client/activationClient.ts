@@ -62,14 +62,22 @@ export class ActivationClient {
   }
 
   /** Payloads are encrypted as KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures, unless a data converter is given. */
-  static async connect(config: TemporalConfig, store: Store, dataConverter: DataConverter = dataConverterFromEnv()): Promise<ActivationClient> {
+  static async connect(
+    config: TemporalConfig,
+    store: Store,
+    dataConverter: DataConverter = dataConverterFromEnv(),
+  ): Promise<ActivationClient> {
     const connection = await Connection.connect({
       address: config.address,
       connectTimeout: '5 seconds',
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.apiKey ? { apiKey: config.apiKey } : {}),
     });
-    return new ActivationClient(new Client({ connection, namespace: config.namespace, dataConverter }), store, config.taskQueue);
+    return new ActivationClient(
+      new Client({ connection, namespace: config.namespace, dataConverter }),
+      store,
+      config.taskQueue,
+    );
   }
 
   async close(): Promise<void> {
@@ -81,7 +89,11 @@ export class ActivationClient {
    * first (see `checkPermissions` and `status`); returns the new destination id.
    * `tuning` changes when a destination stopped by an error tries again by itself, and its re-export pages.
    */
-  async createDestination(input: DestinationSettingsInput, id: string = randomUUID(), tuning: DestinationTuning = {}): Promise<{ id: string }> {
+  async createDestination(
+    input: DestinationSettingsInput,
+    id: string = randomUUID(),
+    tuning: DestinationTuning = {},
+  ): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
     await this.client.workflow.start(destinationWorkflow, {
@@ -159,8 +171,12 @@ export class ActivationClient {
       const status = await this.status(id);
       const finished = status.recentReexports.find((r) => r.id === reexportId);
       if (finished) return finished;
-      if (status.reexport?.id !== reexportId) throw new Error(`re-export ${reexportId} is not known to destination ${id}`);
-      if (status.state === 'error') throw new Error(`re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; fix it, then \`resume ${id}\` continues it`);
+      if (status.reexport?.id !== reexportId)
+        throw new Error(`re-export ${reexportId} is not known to destination ${id}`);
+      if (status.state === 'error')
+        throw new Error(
+          `re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; fix it, then \`resume ${id}\` continues it`,
+        );
       options.onProgress?.(status.reexport);
       await delay(options.pollMs ?? 500);
     }
@@ -220,6 +236,8 @@ export class ActivationClient {
   }
 
   private handle(id: string) {
-    return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(parseInput(destinationIdSchema, id, 'destination id')));
+    return this.client.workflow.getHandle<typeof destinationWorkflow>(
+      destinationWorkflowId(parseInput(destinationIdSchema, id, 'destination id')),
+    );
   }
 }

@@ -107,28 +107,39 @@ export class ReexportSchedules {
   }
 
   async pause(destinationId: string, note = 'paused with kinesis-activation schedule --pause'): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.pause(note));
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) =>
+      handle.pause(note),
+    );
   }
 
   async unpause(destinationId: string): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.unpause('unpaused with kinesis-activation schedule --unpause'));
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) =>
+      handle.unpause('unpaused with kinesis-activation schedule --unpause'),
+    );
   }
 
   /** Runs the schedule's action now; skipped, like a due run, while the previous scheduled run is going. */
   async trigger(destinationId: string): Promise<void> {
-    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) => handle.trigger(ScheduleOverlapPolicy.SKIP));
+    await this.existing(parseInput(destinationIdSchema, destinationId, 'destination id'), (handle) =>
+      handle.trigger(ScheduleOverlapPolicy.SKIP),
+    );
   }
 
   private handle(destinationId: string) {
     return this.client.schedule.getHandle(reexportScheduleId(destinationId));
   }
 
-  private async existing<T>(destinationId: string, fn: (handle: ReturnType<ReexportSchedules['handle']>) => Promise<T>): Promise<T> {
+  private async existing<T>(
+    destinationId: string,
+    fn: (handle: ReturnType<ReexportSchedules['handle']>) => Promise<T>,
+  ): Promise<T> {
     try {
       return await fn(this.handle(destinationId));
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) {
-        throw new InvalidInputError(`destination ${destinationId} has no re-export schedule; create one with schedule ${destinationId} --every DURATION or --cron EXPR`);
+        throw new InvalidInputError(
+          `destination ${destinationId} has no re-export schedule; create one with schedule ${destinationId} --every DURATION or --cron EXPR`,
+        );
       }
       throw err;
     }
@@ -137,7 +148,10 @@ export class ReexportSchedules {
   /** A schedule for a destination that does not exist would fail on every run: refuse it now. */
   private async requireDestination(destinationId: string): Promise<void> {
     const { status } = await this.client.workflow.getHandle(destinationWorkflowId(destinationId)).describe();
-    if (status.name !== 'RUNNING') throw new InvalidInputError(`destination ${destinationId} is not running (its actor is ${status.name.toLowerCase()})`);
+    if (status.name !== 'RUNNING')
+      throw new InvalidInputError(
+        `destination ${destinationId} is not running (its actor is ${status.name.toLowerCase()})`,
+      );
   }
 }
 

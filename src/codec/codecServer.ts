@@ -57,10 +57,18 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   };
 }
 
-async function handle(codec: PayloadCodec, allowed: ReadonlySet<string>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  codec: PayloadCodec,
+  allowed: ReadonlySet<string>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const origin = req.headers.origin;
   if (origin !== undefined) {
-    if (!allowed.has(origin)) return send(res, 403, { message: `origin ${origin} is not allowed; start the codec server with --allow-origin ${origin}` });
+    if (!allowed.has(origin))
+      return send(res, 403, {
+        message: `origin ${origin} is not allowed; start the codec server with --allow-origin ${origin}`,
+      });
     res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Allow-Credentials', 'true');
     res.setHeader('Vary', 'Origin');
@@ -73,7 +81,8 @@ async function handle(codec: PayloadCodec, allowed: ReadonlySet<string>, req: In
     return;
   }
   const path = new URL(req.url ?? '/', 'http://codec').pathname.replace(/\/+$/, '');
-  const convert = path === '/encode' ? codec.encode.bind(codec) : path === '/decode' ? codec.decode.bind(codec) : undefined;
+  const convert =
+    path === '/encode' ? codec.encode.bind(codec) : path === '/decode' ? codec.decode.bind(codec) : undefined;
   if (req.method !== 'POST' || !convert) return send(res, 404, { message: 'POST /encode or /decode' });
   const body = JSON.parse(await readBody(req)) as { payloads?: JsonPayload[] };
   if (!Array.isArray(body.payloads)) return send(res, 400, { message: 'body must be {"payloads": [...]}' });
@@ -82,12 +91,19 @@ async function handle(codec: PayloadCodec, allowed: ReadonlySet<string>, req: In
 }
 
 function fromJson(payload: JsonPayload): Payload {
-  const metadata = Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64')]));
+  const metadata = Object.fromEntries(
+    Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64')]),
+  );
   return { metadata, data: Buffer.from(payload.data ?? '', 'base64') };
 }
 
 function toJson(payload: Payload): JsonPayload {
-  const metadata = Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value ?? new Uint8Array(0)).toString('base64')]));
+  const metadata = Object.fromEntries(
+    Object.entries(payload.metadata ?? {}).map(([key, value]) => [
+      key,
+      Buffer.from(value ?? new Uint8Array(0)).toString('base64'),
+    ]),
+  );
   return { metadata, data: Buffer.from(payload.data ?? new Uint8Array(0)).toString('base64') };
 }
 

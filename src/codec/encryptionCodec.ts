@@ -29,9 +29,17 @@ export class EncryptionCodec implements PayloadCodec {
       payloads.map((payload) => {
         const iv = randomBytes(IV_BYTES);
         const cipher = createCipheriv(ALGORITHM, key, iv);
-        const sealed = Buffer.concat([iv, cipher.update(temporal.api.common.v1.Payload.encode(payload).finish()), cipher.final(), cipher.getAuthTag()]);
+        const sealed = Buffer.concat([
+          iv,
+          cipher.update(temporal.api.common.v1.Payload.encode(payload).finish()),
+          cipher.final(),
+          cipher.getAuthTag(),
+        ]);
         return {
-          metadata: { [METADATA_ENCODING_KEY]: textEncoder.encode(ENCRYPTED_ENCODING), [ENCRYPTION_KEY_ID]: textEncoder.encode(id) },
+          metadata: {
+            [METADATA_ENCODING_KEY]: textEncoder.encode(ENCRYPTED_ENCODING),
+            [ENCRYPTION_KEY_ID]: textEncoder.encode(id),
+          },
           data: sealed,
         };
       }),
@@ -45,11 +53,15 @@ export class EncryptionCodec implements PayloadCodec {
 
   private decodeOne(payload: Payload): Payload {
     const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
-    if (encoding === undefined || encoding === null || textDecoder.decode(encoding) !== ENCRYPTED_ENCODING) return payload;
+    if (encoding === undefined || encoding === null || textDecoder.decode(encoding) !== ENCRYPTED_ENCODING)
+      return payload;
     const idBytes = payload.metadata?.[ENCRYPTION_KEY_ID];
     const id = idBytes ? textDecoder.decode(idBytes) : '';
     const entry = this.keyring.byId.get(id);
-    if (!entry) throw new ValueError(`payload encrypted with key ${JSON.stringify(id)}, which this process does not have; add it to the keyring`);
+    if (!entry)
+      throw new ValueError(
+        `payload encrypted with key ${JSON.stringify(id)}, which this process does not have; add it to the keyring`,
+      );
     const data = Buffer.from(payload.data ?? new Uint8Array(0));
     if (data.length < IV_BYTES + TAG_BYTES) throw new ValueError('encrypted payload is truncated');
     const decipher = createDecipheriv(ALGORITHM, entry.key, data.subarray(0, IV_BYTES));
@@ -58,7 +70,9 @@ export class EncryptionCodec implements PayloadCodec {
     try {
       plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
     } catch {
-      throw new ValueError(`payload encrypted with key ${id} does not authenticate (tampered, or a different key under the same id)`);
+      throw new ValueError(
+        `payload encrypted with key ${id} does not authenticate (tampered, or a different key under the same id)`,
+      );
     }
     return temporal.api.common.v1.Payload.decode(plain);
   }

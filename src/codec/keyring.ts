@@ -29,7 +29,10 @@ const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * without an id gets one derived from the key, so a single bare key also works.
  */
 export function parseKeyring(text: string, source: string): CodecKeyring {
-  const entries = text.split(/[,\n]/).map((e) => e.trim()).filter((e) => e !== '' && !e.startsWith('#'));
+  const entries = text
+    .split(/[,\n]/)
+    .map((e) => e.trim())
+    .filter((e) => e !== '' && !e.startsWith('#'));
   if (entries.length === 0) throw new CodecKeyError(`${source}: no key given`);
   const keys = entries.map((entry, i) => parseEntry(entry, `${source}: entry ${i + 1}`));
   const byId = new Map<string, CodecKey>();
@@ -43,10 +46,15 @@ export function parseKeyring(text: string, source: string): CodecKeyring {
 function parseEntry(entry: string, where: string): CodecKey {
   const colon = entry.indexOf(':');
   const encoded = colon < 0 ? entry : entry.slice(colon + 1).trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) throw new CodecKeyError(`${where}: key must be base64 (generate one with: openssl rand -base64 32)`);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded))
+    throw new CodecKeyError(`${where}: key must be base64 (generate one with: openssl rand -base64 32)`);
   const key = Buffer.from(encoded, 'base64');
-  if (key.length !== 32) throw new CodecKeyError(`${where}: key must be 32 bytes of base64, got ${key.length} bytes (generate one with: openssl rand -base64 32)`);
-  const id = colon < 0 ? `k${createHash('sha256').update(key).digest('hex').slice(0, 12)}` : entry.slice(0, colon).trim();
+  if (key.length !== 32)
+    throw new CodecKeyError(
+      `${where}: key must be 32 bytes of base64, got ${key.length} bytes (generate one with: openssl rand -base64 32)`,
+    );
+  const id =
+    colon < 0 ? `k${createHash('sha256').update(key).digest('hex').slice(0, 12)}` : entry.slice(0, colon).trim();
   if (!KEY_ID.test(id)) throw new CodecKeyError(`${where}: key id must be 1-64 of A-Z a-z 0-9 . _ -`);
   return { id, key };
 }
@@ -62,7 +70,9 @@ export function keyringFromEnv(env: NodeJS.ProcessEnv = process.env): CodecKeyri
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CodecKeyError(`${CODEC_KEY_FILE_ENV}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    throw new CodecKeyError(
+      `${CODEC_KEY_FILE_ENV}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+    );
   }
   return parseKeyring(text, `${CODEC_KEY_FILE_ENV} (${file})`);
 }

@@ -5,7 +5,9 @@ import { defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './parti
 const MiB = 1024 * 1024;
 
 /** An environment variable name: where the worker finds a secret. The secret itself never travels. */
-const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name such as KINESIS_SECRET');
+const envVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name such as KINESIS_SECRET');
 
 /** A file on the worker, named by absolute path (workers may run from any directory). */
 const workerFilePath = z.string().regex(/^(\/|[A-Za-z]:[\\/])/, 'must be an absolute file path on the worker');
@@ -16,7 +18,9 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 const accessKeyCredentialsSchema = z
   .strictObject({
     type: z.literal('accessKey'),
-    accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be an AWS access key id (16-128 upper-case letters and digits)'),
+    accessKeyId: z
+      .string()
+      .regex(/^[A-Z0-9]{16,128}$/, 'must be an AWS access key id (16-128 upper-case letters and digits)'),
     secretAccessKeyEnv: envVarName.optional(),
     secretAccessKeyFile: workerFilePath.optional(),
   })
@@ -26,7 +30,10 @@ const accessKeyCredentialsSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['secretAccessKeyEnv'],
-        message: references === 0 ? 'is required (or secretAccessKeyFile): where the worker reads the secret access key' : 'give secretAccessKeyEnv or secretAccessKeyFile, not both',
+        message:
+          references === 0
+            ? 'is required (or secretAccessKeyFile): where the worker reads the secret access key'
+            : 'give secretAccessKeyEnv or secretAccessKeyFile, not both',
       });
     }
   });
@@ -34,9 +41,20 @@ const accessKeyCredentialsSchema = z
 /** An IAM role the worker assumes with its own identity, as Segment, RudderStack and Hightouch offer. */
 const assumeRoleCredentialsSchema = z.strictObject({
   type: z.literal('assumeRole'),
-  roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\-/]{1,512}$/, 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/kinesis-writer'),
-  externalId: z.string().regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2-1224 characters of letters, digits and +=,.@:/-').optional(),
-  sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@-').optional(),
+  roleArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\-/]{1,512}$/,
+      'must be an IAM role ARN such as arn:aws:iam::123456789012:role/kinesis-writer',
+    ),
+  externalId: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2-1224 characters of letters, digits and +=,.@:/-')
+    .optional(),
+  sessionName: z
+    .string()
+    .regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@-')
+    .optional(),
   /** STS endpoint override (a VPC endpoint, or a local emulator); the regional endpoint when absent. */
   stsEndpoint: httpUrl.optional(),
 });
@@ -60,10 +78,19 @@ export const destinationSettingsSchema = z.strictObject({
   stream: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -)'),
   endpoint: httpUrl.optional(),
   credentials: credentialsSchema.default({ type: 'default' }),
-  exportOptions: exportOptionsSchema.default({ includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' }),
+  exportOptions: exportOptionsSchema.default({
+    includeSegmentNames: false,
+    includeSegmentTimestamps: false,
+    statusStyle: 'existing',
+  }),
   partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
   /** Streams can opt in to records up to 10 MiB. */
-  maxRecordBytes: z.number().int().min(1024).max(10 * MiB).default(MiB),
+  maxRecordBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(10 * MiB)
+    .default(MiB),
 });
 export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
 export type DestinationSettingsInput = z.input<typeof destinationSettingsSchema>;

@@ -14,8 +14,7 @@ export type SkipReason =
   | 'exited-already-exported';
 
 export type ExportDecision =
-  | { kind: 'export'; record: ExportRecord; projection: Projection }
-  | { kind: 'skip'; reason: SkipReason };
+  { kind: 'export'; record: ExportRecord; projection: Projection } | { kind: 'skip'; reason: SkipReason };
 
 type SegmentState = { status: SegmentStatus; lastQualificationTime: string } | undefined;
 
@@ -65,7 +64,12 @@ export function decideExport(
     attributes: mappedAttributeValues(snapshot, activation.attributes),
     identityMap: exportedIdentityMap(snapshot.identityMap),
   };
-  if (!force && previous !== null && !membershipChanged && !identityOrAttributeChanged(previous, projection, activation)) {
+  if (
+    !force &&
+    previous !== null &&
+    !membershipChanged &&
+    !identityOrAttributeChanged(previous, projection, activation)
+  ) {
     return { kind: 'skip', reason: 'no-mapped-change' };
   }
   return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };

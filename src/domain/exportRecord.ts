@@ -39,7 +39,11 @@ export function mappedAttributeValues(snapshot: ProfileSnapshot, paths: readonly
  * Renders a projection as the seed's JSON record: mapped attributes nested by path (mapping
  * order), then `segmentMembership.ups` (mapping order), then `identityMap`.
  */
-export function buildExportRecord(projection: Projection, activation: Activation, options: ExportOptions): ExportRecord {
+export function buildExportRecord(
+  projection: Projection,
+  activation: Activation,
+  options: ExportOptions,
+): ExportRecord {
   // Built in place (no spread or entry arrays): this runs for every exported profile. Mapped
   // paths never start with segmentMembership or identityMap, so those keys come last.
   const record: Record<string, unknown> = {};
@@ -57,7 +61,11 @@ export function buildExportRecord(projection: Projection, activation: Activation
   return record as ExportRecord;
 }
 
-function segmentEntry(projected: ProjectedSegment, segment: MappedSegment, options: ExportOptions): ExportedSegmentMembership {
+function segmentEntry(
+  projected: ProjectedSegment,
+  segment: MappedSegment,
+  options: ExportOptions,
+): ExportedSegmentMembership {
   const entry: ExportedSegmentMembership = {
     lastQualificationTime: projected.lastQualificationTime,
     status: projected.status,

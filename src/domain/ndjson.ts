@@ -15,9 +15,7 @@ export interface RejectedLine {
 }
 
 export type LineResult =
-  | { kind: 'accepted'; accepted: AcceptedLine }
-  | { kind: 'rejected'; rejected: RejectedLine }
-  | { kind: 'blank' };
+  { kind: 'accepted'; accepted: AcceptedLine } | { kind: 'rejected'; rejected: RejectedLine } | { kind: 'blank' };
 
 export interface ParsedProfiles {
   accepted: AcceptedLine[];

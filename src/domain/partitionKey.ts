@@ -5,7 +5,11 @@ import type { ProfileSnapshot } from './profile';
 import { identitiesIn } from './profileId';
 import { getXdmValue } from './xdmPath';
 
-export { MAX_PARTITION_KEY_LENGTH, defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './partitionKeyStrategy';
+export {
+  MAX_PARTITION_KEY_LENGTH,
+  defaultPartitionKeyStrategy,
+  partitionKeyStrategySchema,
+} from './partitionKeyStrategy';
 export type { PartitionKeyStrategy } from './partitionKeyStrategy';
 
 /** The partition key of a profile's record: 1..256 characters. */

@@ -53,7 +53,9 @@ export function permissionCheckFailure(result: PermissionCheckResult): string {
 export function permissionCheckLines(result: PermissionCheckResult): string[] {
   const mark = (verdict: string, ok: boolean): string => (ok ? 'ok' : verdict).padEnd(8);
   return [
-    ...result.permissions.map((p) => `${p.permission.padEnd(11)} ${mark(p.verdict, p.verdict === 'granted')} ${p.detail}`),
+    ...result.permissions.map(
+      (p) => `${p.permission.padEnd(11)} ${mark(p.verdict, p.verdict === 'granted')} ${p.detail}`,
+    ),
     `${'stream'.padEnd(11)} ${mark(result.streamVerdict, result.streamVerdict === 'exists')} ${result.streamDetail}`,
   ];
 }

@@ -25,9 +25,7 @@ export const profileSnapshotSchema = z
     identityMap: z
       .record(z.string().min(1), z.array(identitySchema).min(1))
       .refine((m) => Object.keys(m).length > 0, 'must contain at least one namespace'),
-    segmentMembership: z
-      .object({ ups: z.record(z.string().min(1), segmentMembershipEntrySchema) })
-      .optional(),
+    segmentMembership: z.object({ ups: z.record(z.string().min(1), segmentMembershipEntrySchema) }).optional(),
   })
   .catchall(z.unknown());
 

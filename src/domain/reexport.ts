@@ -4,10 +4,15 @@ import { z } from 'zod';
 export const reexportRequestSchema = z.strictObject({ force: z.boolean().optional() });
 
 /** What a scheduled run sends the actor (a signal, so checked in the handler). */
-export const scheduledReexportRequestSchema = z.strictObject({ requestedBy: z.string().min(1).max(1000), force: z.boolean() });
+export const scheduledReexportRequestSchema = z.strictObject({
+  requestedBy: z.string().min(1).max(1000),
+  force: z.boolean(),
+});
 
 /** An interval for Temporal Schedules: a whole number of seconds, minutes, hours or days. */
-export const scheduleEverySchema = z.string().regex(/^[1-9][0-9]{0,5}[smhd]$/, 'must be a duration such as 30s, 15m, 6h or 1d');
+export const scheduleEverySchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,5}[smhd]$/, 'must be a duration such as 30s, 15m, 6h or 1d');
 
 /**
  * A cron expression as Temporal Schedules take it: 5 to 7 fields, or a shorthand such as @daily.

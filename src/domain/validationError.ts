@@ -88,7 +88,9 @@ function shortMessage(issue: Issue): string | undefined {
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_union':
       // A discriminated union names the values its discriminator takes.
-      return 'options' in issue && issue.options !== undefined ? `must be one of ${issue.options.map((v) => JSON.stringify(v)).join(', ')}` : undefined;
+      return 'options' in issue && issue.options !== undefined
+        ? `must be one of ${issue.options.map((v) => JSON.stringify(v)).join(', ')}`
+        : undefined;
     case 'invalid_format':
       return issue.format === 'datetime'
         ? 'must be an ISO-8601 date-time such as 2020-05-25T21:24:39Z'
@@ -98,8 +100,18 @@ function shortMessage(issue: Issue): string | undefined {
   }
 }
 
-function sizeMessage(bound: 'at least' | 'at most', limit: number | bigint, origin: string, inclusive?: boolean): string {
-  if (bound === 'at least' && Number(limit) === 1 && inclusive === true && (origin === 'string' || origin === 'array')) {
+function sizeMessage(
+  bound: 'at least' | 'at most',
+  limit: number | bigint,
+  origin: string,
+  inclusive?: boolean,
+): string {
+  if (
+    bound === 'at least' &&
+    Number(limit) === 1 &&
+    inclusive === true &&
+    (origin === 'string' || origin === 'array')
+  ) {
     return 'must not be empty';
   }
   const unit = origin === 'string' ? ' characters' : origin === 'array' || origin === 'set' ? ' items' : '';

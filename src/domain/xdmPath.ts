@@ -18,7 +18,8 @@ export function ownValue<V>(source: Readonly<Record<string, V>>, key: string): V
 /** Sets an own data property, so a `__proto__` key stays data instead of replacing the prototype. */
 export function setOwn(target: JsonObject, key: string, value: unknown): void {
   // `__proto__` is the only accessor plain objects inherit; assignment keeps objects fast to build and serialize.
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
 

@@ -50,7 +50,12 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   try {
     // With a codec key, the UI decrypts payloads through a local codec endpoint.
     const keyring = keyringFromEnv();
-    const codec = keyring ? await startCodecServer({ codec: new EncryptionCodec(keyring), allowedOrigins: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`] }) : undefined;
+    const codec = keyring
+      ? await startCodecServer({
+          codec: new EncryptionCodec(keyring),
+          allowedOrigins: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`],
+        })
+      : undefined;
     if (codec) stops.push(() => codec.stop());
     const temporal = await startTemporalDevServer({
       port: options.temporalPort,
@@ -63,7 +68,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     mkdirSync(resolve(dataDir, 'kinesis'), { recursive: true });
     const kinesis = await startKinesisEmulator({ port: options.kinesisPort, path: resolve(dataDir, 'kinesis') });
     stops.push(() => kinesis.stop());
-    const kinesisClient = createKinesisClient({ region: 'us-east-1', endpoint: kinesis.endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const kinesisClient = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: kinesis.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     await ensureStream(kinesisClient, options.stream, options.shards);
     kinesisClient.destroy();
 

@@ -1,4 +1,9 @@
-import { CreateStreamCommand, DescribeStreamSummaryCommand, ResourceInUseException, ResourceNotFoundException } from '@aws-sdk/client-kinesis';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { waitFor } from './waitFor';
 
@@ -12,7 +17,9 @@ export async function ensureStream(client: KinesisClient, stream: string, shardC
   await waitFor(
     async () => {
       try {
-        const { StreamDescriptionSummary } = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+        const { StreamDescriptionSummary } = await client.send(
+          new DescribeStreamSummaryCommand({ StreamName: stream }),
+        );
         return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
       } catch (err) {
         if (err instanceof ResourceNotFoundException) return false;

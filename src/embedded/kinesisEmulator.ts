@@ -12,7 +12,9 @@ export interface KinesisEmulator {
  * Starts kinesalite in this process: fast, no JVM, persistent when given a directory.
  * Stream state changes (create, delete) take effect at once so tests and `dev` need no waiting.
  */
-export async function startKinesisEmulator(options: { port?: number; host?: string; path?: string } = {}): Promise<KinesisEmulator> {
+export async function startKinesisEmulator(
+  options: { port?: number; host?: string; path?: string } = {},
+): Promise<KinesisEmulator> {
   const host = options.host ?? '127.0.0.1';
   const server: Server = kinesalite({
     createStreamMs: 0,

@@ -22,7 +22,10 @@ export function findTemporalCli(): string {
     process.env.TEMPORAL_CLI_PATH,
     PROJECT_TEMPORAL_CLI,
     resolve(__dirname, '..', '..', '.tools', 'temporal'),
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'temporal')),
+    ...(process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, 'temporal')),
   ].filter((p): p is string => Boolean(p));
   const found = candidates.find(isExecutable);
   if (!found) {

@@ -36,20 +36,32 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   const host = '127.0.0.1';
   // Chosen together so that no two coincide (a port freed a moment ago can be handed out again).
   const [frontendPort, httpPort, metricsPort, freeUiPort] = await freePorts(4);
-  const port = options.port ?? (frontendPort);
+  const port = options.port ?? frontendPort;
   const namespace = options.namespace ?? 'default';
-  const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--namespace', namespace, '--log-level', 'error'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'error',
+  ];
   args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
   let uiUrl: string | undefined;
   if (options.headless) {
     args.push('--headless');
   } else {
-    const uiPort = options.uiPort ?? (freeUiPort);
+    const uiPort = options.uiPort ?? freeUiPort;
     args.push('--ui-port', String(uiPort));
     uiUrl = `http://${host}:${uiPort}`;
   }
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
-  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {}))
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 
@@ -64,7 +76,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode}: ${stderr.trim()}`);
+        if (child.exitCode !== null)
+          throw new Error(`temporal dev server exited with code ${child.exitCode}: ${stderr.trim()}`);
         const connection = await Connection.connect({ address, connectTimeout: 1000 });
         try {
           await connection.workflowService.describeNamespace({ namespace });

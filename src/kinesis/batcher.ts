@@ -29,7 +29,8 @@ export function limitsForMaxRecordBytes(maxRecordBytes: number): BatchLimits {
   const limits: BatchLimits = {
     ...DEFAULT_LIMITS,
     maxRecordBytes,
-    maxBytesPerCall: maxRecordBytes > DEFAULT_LIMITS.maxRecordBytes ? MAX_RECORD_BYTES_CEILING : DEFAULT_LIMITS.maxBytesPerCall,
+    maxBytesPerCall:
+      maxRecordBytes > DEFAULT_LIMITS.maxRecordBytes ? MAX_RECORD_BYTES_CEILING : DEFAULT_LIMITS.maxBytesPerCall,
   };
   validateLimits(limits);
   return limits;
@@ -38,15 +39,23 @@ export function limitsForMaxRecordBytes(maxRecordBytes: number): BatchLimits {
 /** Rejects limits the service would not honour, so a misconfiguration fails before any call. */
 export function validateLimits(limits: BatchLimits): void {
   const { maxRecordsPerCall, maxBytesPerCall, maxRecordBytes } = limits;
-  if (!Number.isInteger(maxRecordsPerCall) || maxRecordsPerCall < 1 || maxRecordsPerCall > DEFAULT_LIMITS.maxRecordsPerCall) {
-    throw new RangeError(`maxRecordsPerCall must be an integer in 1..${DEFAULT_LIMITS.maxRecordsPerCall}, got ${maxRecordsPerCall}`);
+  if (
+    !Number.isInteger(maxRecordsPerCall) ||
+    maxRecordsPerCall < 1 ||
+    maxRecordsPerCall > DEFAULT_LIMITS.maxRecordsPerCall
+  ) {
+    throw new RangeError(
+      `maxRecordsPerCall must be an integer in 1..${DEFAULT_LIMITS.maxRecordsPerCall}, got ${maxRecordsPerCall}`,
+    );
   }
   if (!(maxRecordBytes >= 1 && maxRecordBytes <= MAX_RECORD_BYTES_CEILING)) {
     throw new RangeError(`maxRecordBytes must be in 1..${MAX_RECORD_BYTES_CEILING}, got ${maxRecordBytes}`);
   }
   // A valid record must always fit an empty batch, or it could never be sent.
   if (!(maxBytesPerCall >= maxRecordBytes && maxBytesPerCall <= MAX_RECORD_BYTES_CEILING)) {
-    throw new RangeError(`maxBytesPerCall must be in ${maxRecordBytes}..${MAX_RECORD_BYTES_CEILING}, got ${maxBytesPerCall}`);
+    throw new RangeError(
+      `maxBytesPerCall must be in ${maxRecordBytes}..${MAX_RECORD_BYTES_CEILING}, got ${maxBytesPerCall}`,
+    );
   }
 }
 
@@ -62,7 +71,8 @@ export function rejectReason(record: OutgoingRecord, limits: BatchLimits): strin
   // key accepted here is never rejected there.
   const keyLength = record.partitionKey.length;
   if (keyLength === 0) return 'partition key is empty (1..256 characters required)';
-  if (keyLength > MAX_PARTITION_KEY_LENGTH) return `partition key has ${keyLength} characters (at most ${MAX_PARTITION_KEY_LENGTH})`;
+  if (keyLength > MAX_PARTITION_KEY_LENGTH)
+    return `partition key has ${keyLength} characters (at most ${MAX_PARTITION_KEY_LENGTH})`;
   const size = recordSize(record);
   if (size > limits.maxRecordBytes) {
     return `record is ${size} bytes (data plus partition key), over the stream's maximum of ${limits.maxRecordBytes}`;

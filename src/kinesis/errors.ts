@@ -88,7 +88,8 @@ export function classifyError(error: unknown): ClassifiedError {
   const message = fields.message ?? String(error);
   const retryable = (throttled: boolean): ClassifiedError => ({ kind: 'retryable', code, throttled, message });
 
-  if (fields.name !== undefined && TERMINAL_CODES.has(fields.name)) return { kind: 'terminal', code, throttled: false, message };
+  if (fields.name !== undefined && TERMINAL_CODES.has(fields.name))
+    return { kind: 'terminal', code, throttled: false, message };
   if (fields.name !== undefined && THROTTLING_CODES.has(fields.name)) return retryable(true);
   if (fields.name !== undefined && TRANSIENT_CODES.has(fields.name)) return retryable(false);
   if (fields.code !== undefined && NETWORK_CODES.has(fields.code)) return { ...retryable(false), code: fields.code };

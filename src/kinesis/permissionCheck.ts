@@ -1,6 +1,11 @@
 import { ListStreamsCommand, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient, ListStreamsCommandInput } from '@aws-sdk/client-kinesis';
-import type { KinesisPermission, PermissionCheckResult, PermissionResult, StreamVerdict } from '../domain/permissionCheck';
+import type {
+  KinesisPermission,
+  PermissionCheckResult,
+  PermissionResult,
+  StreamVerdict,
+} from '../domain/permissionCheck';
 import { classifyError } from './errors';
 
 /**
@@ -34,7 +39,10 @@ interface Refusal {
  * them prove the two write grants without writing. Errors a retry may fix (throttling, 5xx,
  * network) are thrown, so the caller's retry policy runs the whole check again.
  */
-export async function checkStreamPermissions(client: KinesisClient, options: PermissionCheckOptions): Promise<PermissionCheckResult> {
+export async function checkStreamPermissions(
+  client: KinesisClient,
+  options: PermissionCheckOptions,
+): Promise<PermissionCheckResult> {
   const { stream, region } = options;
   const listing = await findStream(client, stream, options.listPageSize ?? 100);
   let streamVerdict: StreamVerdict;
@@ -45,16 +53,28 @@ export async function checkStreamPermissions(client: KinesisClient, options: Per
     streamVerdict = 'unknown';
     streamDetail = 'not known: ListStreams was refused';
   } else {
-    listStreams = { permission: 'ListStreams', verdict: 'granted', detail: `listed ${listing.listed} stream(s) in ${listing.pages} page(s)` };
+    listStreams = {
+      permission: 'ListStreams',
+      verdict: 'granted',
+      detail: `listed ${listing.listed} stream(s) in ${listing.pages} page(s)`,
+    };
     streamVerdict = listing.found ? 'exists' : 'missing';
     streamDetail = listing.found
       ? `${stream} is listed in ${region}`
       : `no stream named ${stream} among the ${listing.listed} ListStreams lists in ${region}; check the stream name and the region`;
   }
 
-  const probeRecord = { PartitionKey: PROBE_PARTITION_KEY, ExplicitHashKey: PROBE_EXPLICIT_HASH_KEY, Data: new Uint8Array(0) };
-  const putRecord = await proveWrite('PutRecord', () => client.send(new PutRecordCommand({ StreamName: stream, ...probeRecord })));
-  const putRecords = await proveWrite('PutRecords', () => client.send(new PutRecordsCommand({ StreamName: stream, Records: [probeRecord] })));
+  const probeRecord = {
+    PartitionKey: PROBE_PARTITION_KEY,
+    ExplicitHashKey: PROBE_EXPLICIT_HASH_KEY,
+    Data: new Uint8Array(0),
+  };
+  const putRecord = await proveWrite('PutRecord', () =>
+    client.send(new PutRecordCommand({ StreamName: stream, ...probeRecord })),
+  );
+  const putRecords = await proveWrite('PutRecords', () =>
+    client.send(new PutRecordsCommand({ StreamName: stream, Records: [probeRecord] })),
+  );
 
   const permissions = [listStreams, putRecord, putRecords];
   return {
@@ -69,7 +89,11 @@ export async function checkStreamPermissions(client: KinesisClient, options: Per
 }
 
 /** Pages through ListStreams (NextToken where the service gives one, else ExclusiveStartStreamName). */
-async function findStream(client: KinesisClient, stream: string, pageSize: number): Promise<{ found: boolean; listed: number; pages: number } | Refusal> {
+async function findStream(
+  client: KinesisClient,
+  stream: string,
+  pageSize: number,
+): Promise<{ found: boolean; listed: number; pages: number } | Refusal> {
   let listed = 0;
   let pages = 0;
   let next: ListStreamsCommandInput = { Limit: pageSize };
@@ -92,15 +116,27 @@ async function proveWrite(permission: KinesisPermission, probe: () => Promise<un
   const outcome = await attempt(probe);
   if (!('code' in outcome)) {
     // Not seen on Kinesis or the emulators; if a service ever accepts the probe, say so plainly.
-    return { permission, verdict: 'granted', detail: 'authorized; the service accepted the probe, so one empty record was written' };
+    return {
+      permission,
+      verdict: 'granted',
+      detail: 'authorized; the service accepted the probe, so one empty record was written',
+    };
   }
   switch (outcome.code) {
     case 'InvalidArgumentException':
-      return { permission, verdict: 'granted', detail: 'authorized (the probe was refused after authorization, nothing was written)' };
+      return {
+        permission,
+        verdict: 'granted',
+        detail: 'authorized (the probe was refused after authorization, nothing was written)',
+      };
     case 'ResourceNotFoundException':
       return { permission, verdict: 'unknown', detail: `cannot be proven: ${refusalDetail(outcome)}` };
     case 'ValidationException':
-      return { permission, verdict: 'unknown', detail: `cannot be proven, the probe was refused before authorization: ${refusalDetail(outcome)}` };
+      return {
+        permission,
+        verdict: 'unknown',
+        detail: `cannot be proven, the probe was refused before authorization: ${refusalDetail(outcome)}`,
+      };
     default:
       return { permission, verdict: 'denied', detail: refusalDetail(outcome) };
   }

@@ -96,9 +96,12 @@ export class AimdRateLimiter {
     this.settings = { ...DEFAULTS, ...stripUndefined(rest) };
     const { minRate, maxRate, initialRate, decreaseFactor, increasePerCall, burstSeconds } = this.settings;
     if (!(minRate > 0 && minRate <= initialRate && initialRate <= maxRate)) {
-      throw new RangeError(`rate limiter needs 0 < minRate <= initialRate <= maxRate, got ${minRate}, ${initialRate}, ${maxRate}`);
+      throw new RangeError(
+        `rate limiter needs 0 < minRate <= initialRate <= maxRate, got ${minRate}, ${initialRate}, ${maxRate}`,
+      );
     }
-    if (!(decreaseFactor > 0 && decreaseFactor < 1)) throw new RangeError(`decreaseFactor must be in (0, 1), got ${decreaseFactor}`);
+    if (!(decreaseFactor > 0 && decreaseFactor < 1))
+      throw new RangeError(`decreaseFactor must be in (0, 1), got ${decreaseFactor}`);
     if (!(increasePerCall >= 0)) throw new RangeError(`increasePerCall must be >= 0, got ${increasePerCall}`);
     if (!(burstSeconds > 0)) throw new RangeError(`burstSeconds must be > 0, got ${burstSeconds}`);
     this.clock = clock ?? systemClock;
@@ -185,7 +188,8 @@ export class AimdRateLimiter {
         if (released) return;
         released = true;
         this.noteAccepted(accepted);
-        if (outcome === 'success') this.adjust(Math.min(this.settings.maxRate, this.currentRate + this.settings.increasePerCall));
+        if (outcome === 'success')
+          this.adjust(Math.min(this.settings.maxRate, this.currentRate + this.settings.increasePerCall));
         // Concurrent calls sent at the old rate all come back throttled; decreasing once per
         // epoch keeps one burst from collapsing the rate to the minimum.
         else if (outcome === 'throttled' && epoch === this.epoch) {

@@ -75,7 +75,8 @@ export class KinesisRecordWriter {
       throw new RangeError(`concurrency must be a positive integer, got ${this.settings.concurrency}`);
     }
     validateLimits(this.settings.limits);
-    if (!(this.settings.maxCallAttempts >= 1)) throw new RangeError(`maxCallAttempts must be >= 1, got ${this.settings.maxCallAttempts}`);
+    if (!(this.settings.maxCallAttempts >= 1))
+      throw new RangeError(`maxCallAttempts must be >= 1, got ${this.settings.maxCallAttempts}`);
   }
 
   /**
@@ -165,10 +166,20 @@ class WriteRun implements WriteSession {
     private readonly onAcked: (records: OutgoingRecord[]) => Promise<void>,
     private readonly signal: AbortSignal | undefined,
   ) {
-    this.stats = { calls: 0, recordsSent: 0, retriedEntries: 0, throttledEntries: 0, deadLettered: [], rateLimit: settings.limiter.rate, entryErrors: {} };
+    this.stats = {
+      calls: 0,
+      recordsSent: 0,
+      retriedEntries: 0,
+      throttledEntries: 0,
+      deadLettered: [],
+      rateLimit: settings.limiter.rate,
+      entryErrors: {},
+    };
     if (this.signal?.aborted) this.onAbort();
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.senders = Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender())).then(() => undefined);
+    this.senders = Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender())).then(
+      () => undefined,
+    );
   }
 
   add(records: readonly OutgoingRecord[]): RejectedRecord[] {
@@ -277,7 +288,8 @@ class WriteRun implements WriteSession {
       fresh = this.fresh[this.cursor];
     }
     const ready = this.ready[0];
-    if (ready !== undefined && (fresh === undefined || ready.index < fresh.index)) return { entry: ready, fromReady: true };
+    if (ready !== undefined && (fresh === undefined || ready.index < fresh.index))
+      return { entry: ready, fromReady: true };
     return fresh === undefined ? undefined : { entry: fresh, fromReady: false };
   }
 
@@ -306,7 +318,9 @@ class WriteRun implements WriteSession {
       );
       results = response.Records ?? [];
       if (results.length !== batch.length) {
-        throw Object.assign(new Error(`PutRecords answered ${results.length} results for ${batch.length} records`), { name: 'MalformedResponse' });
+        throw Object.assign(new Error(`PutRecords answered ${results.length} results for ${batch.length} records`), {
+          name: 'MalformedResponse',
+        });
       }
     } catch (error) {
       this.callFailed(batch, error, permit.release.bind(permit));

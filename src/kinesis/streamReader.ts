@@ -14,12 +14,18 @@ export interface StoredRecord {
  * Every record of every shard, read from TRIM_HORIZON until the shard is caught up; each
  * shard's records in sequence order (the order a consumer sees), shards one after another.
  */
-export async function readAllRecords(client: KinesisClient, stream: string, options: { timeoutMs?: number } = {}): Promise<StoredRecord[]> {
+export async function readAllRecords(
+  client: KinesisClient,
+  stream: string,
+  options: { timeoutMs?: number } = {},
+): Promise<StoredRecord[]> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   const shards: Shard[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await client.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }));
+    const page = await client.send(
+      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }),
+    );
     shards.push(...(page.Shards ?? []));
     nextToken = page.NextToken;
   } while (nextToken);
@@ -28,12 +34,19 @@ export async function readAllRecords(client: KinesisClient, stream: string, opti
   const decoder = new TextDecoder();
   for (const shard of shards) {
     const shardId = shard.ShardId as string;
-    let { ShardIterator: iterator } = await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    let { ShardIterator: iterator } = await client.send(
+      new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+    );
     while (iterator) {
       if (Date.now() > deadline) throw new Error(`timed out reading ${stream}/${shardId}`);
       const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
       for (const r of page.Records ?? []) {
-        records.push({ partitionKey: r.PartitionKey ?? '', data: decoder.decode(r.Data), shardId, sequenceNumber: r.SequenceNumber ?? '' });
+        records.push({
+          partitionKey: r.PartitionKey ?? '',
+          data: decoder.decode(r.Data),
+          shardId,
+          sequenceNumber: r.SequenceNumber ?? '',
+        });
       }
       const caughtUp = (page.Records ?? []).length === 0 && (page.MillisBehindLatest ?? 0) === 0;
       iterator = caughtUp ? undefined : page.NextShardIterator;

@@ -7,7 +7,12 @@ import type { ActivationMetrics } from './metrics';
  * acknowledged / failed / throttled entries and the rate limit in force. Kept outside the
  * writer so the writer stays about sending, and the figures are what Kinesis answered.
  */
-export function observePutRecords(client: KinesisClient, destination: string, metrics: ActivationMetrics, limiter: AimdRateLimiter): void {
+export function observePutRecords(
+  client: KinesisClient,
+  destination: string,
+  metrics: ActivationMetrics,
+  limiter: AimdRateLimiter,
+): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== 'PutRecordsCommand') return next(args);

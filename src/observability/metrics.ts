@@ -6,12 +6,42 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class ActivationMetrics {
   readonly registry = new Registry();
-  readonly recordsSent = new Counter({ name: 'kinesis_activation_records_sent_total', help: 'Records acknowledged by Kinesis', labelNames: ['destination'], registers: [this.registry] });
-  readonly recordsFailed = new Counter({ name: 'kinesis_activation_records_failed_total', help: 'Record entries that failed and were resent', labelNames: ['destination'], registers: [this.registry] });
-  readonly recordsThrottled = new Counter({ name: 'kinesis_activation_records_throttled_total', help: 'Record entries throttled (ProvisionedThroughputExceeded)', labelNames: ['destination'], registers: [this.registry] });
-  readonly recordsDeadLettered = new Counter({ name: 'kinesis_activation_records_dead_lettered_total', help: 'Records that can never be sent', labelNames: ['destination'], registers: [this.registry] });
-  readonly profilesDecided = new Counter({ name: 'kinesis_activation_profiles_decided_total', help: 'Profiles diffed, by outcome', labelNames: ['destination', 'outcome'], registers: [this.registry] });
-  readonly putCalls = new Counter({ name: 'kinesis_activation_put_calls_total', help: 'PutRecords calls, by outcome', labelNames: ['destination', 'outcome'], registers: [this.registry] });
+  readonly recordsSent = new Counter({
+    name: 'kinesis_activation_records_sent_total',
+    help: 'Records acknowledged by Kinesis',
+    labelNames: ['destination'],
+    registers: [this.registry],
+  });
+  readonly recordsFailed = new Counter({
+    name: 'kinesis_activation_records_failed_total',
+    help: 'Record entries that failed and were resent',
+    labelNames: ['destination'],
+    registers: [this.registry],
+  });
+  readonly recordsThrottled = new Counter({
+    name: 'kinesis_activation_records_throttled_total',
+    help: 'Record entries throttled (ProvisionedThroughputExceeded)',
+    labelNames: ['destination'],
+    registers: [this.registry],
+  });
+  readonly recordsDeadLettered = new Counter({
+    name: 'kinesis_activation_records_dead_lettered_total',
+    help: 'Records that can never be sent',
+    labelNames: ['destination'],
+    registers: [this.registry],
+  });
+  readonly profilesDecided = new Counter({
+    name: 'kinesis_activation_profiles_decided_total',
+    help: 'Profiles diffed, by outcome',
+    labelNames: ['destination', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly putCalls = new Counter({
+    name: 'kinesis_activation_put_calls_total',
+    help: 'PutRecords calls, by outcome',
+    labelNames: ['destination', 'outcome'],
+    registers: [this.registry],
+  });
   readonly putLatency = new Histogram({
     name: 'kinesis_activation_put_latency_seconds',
     help: 'PutRecords call latency',
@@ -19,7 +49,12 @@ export class ActivationMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly rateLimit = new Gauge({ name: 'kinesis_activation_rate_limit_records_per_second', help: 'Send rate in force (AIMD)', labelNames: ['destination'], registers: [this.registry] });
+  readonly rateLimit = new Gauge({
+    name: 'kinesis_activation_rate_limit_records_per_second',
+    help: 'Send rate in force (AIMD)',
+    labelNames: ['destination'],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kinesis_activation_process_' });

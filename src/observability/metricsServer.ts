@@ -12,7 +12,10 @@ export interface MetricsServer {
  * Serves /metrics in Prometheus text format: the worker's own metrics, followed by the Temporal
  * SDK's worker metrics when the SDK exports them on `sdkMetricsUrl`, so one scrape target has both.
  */
-export async function startMetricsServer(metrics: ActivationMetrics, options: { port: number; host?: string; sdkMetricsUrl?: string }): Promise<MetricsServer> {
+export async function startMetricsServer(
+  metrics: ActivationMetrics,
+  options: { port: number; host?: string; sdkMetricsUrl?: string },
+): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('see /metrics\n');
@@ -20,7 +23,11 @@ export async function startMetricsServer(metrics: ActivationMetrics, options: { 
     }
     void (async () => {
       const own = await metrics.registry.metrics();
-      const sdk = options.sdkMetricsUrl ? await fetch(options.sdkMetricsUrl).then((r) => r.text()).catch(() => '') : '';
+      const sdk = options.sdkMetricsUrl
+        ? await fetch(options.sdkMetricsUrl)
+            .then((r) => r.text())
+            .catch(() => '')
+        : '';
       res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(`${own}\n${sdk}`);
     })().catch((err: unknown) => res.writeHead(500).end(String(err)));
   });

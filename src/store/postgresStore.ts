@@ -4,8 +4,23 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import { activatedSpecs, changeKeysOf, keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
-import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
+import {
+  activatedSpecs,
+  changeKeysOf,
+  keysComputedOnRead,
+  latestPerProfile,
+  memberSegmentIds,
+  toExportCandidate,
+} from './store';
+import type {
+  CandidateRange,
+  DeadLetter,
+  DestinationRow,
+  ExportCandidate,
+  LedgerEntry,
+  LedgerView,
+  Store,
+} from './store';
 
 /**
  * Advisory lock key ("ka" + 2) held by every profile writer until its commit.
@@ -177,7 +192,9 @@ export class PostgresStore implements Store {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
       // Read in the transaction: a destination activated after it commits finds no key of its
       // mapping here, and decides these profiles in full.
-      const activations = await client.query<{ activation: Activation }>('SELECT activation FROM destinations WHERE activation IS NOT NULL');
+      const activations = await client.query<{ activation: Activation }>(
+        'SELECT activation FROM destinations WHERE activation IS NOT NULL',
+      );
       const specs = activatedSpecs(activations.rows.map((r) => r.activation));
       const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
         ids,
@@ -190,7 +207,9 @@ export class PostgresStore implements Store {
   }
 
   async countProfilesSince(afterSeq: number): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [afterSeq]);
+    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [
+      afterSeq,
+    ]);
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -213,16 +232,27 @@ export class PostgresStore implements Store {
     const keyParams = [view.destinationId, spec?.id ?? null, view.skipUnchanged];
     let rows: CandidateRow[];
     if ('afterSeq' in range) {
-      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_SINCE, [...keyParams, range.afterSeq, range.limit])).rows;
+      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_SINCE, [...keyParams, range.afterSeq, range.limit]))
+        .rows;
     } else {
       if (range.segmentIds.length === 0) return [];
       const params = [...keyParams, [...new Set(range.segmentIds)], range.afterProfileId ?? '', range.limit];
       rows = (await this.pool.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
     }
-    const candidates = rows.map((r) => toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection));
-    const computed = keysComputedOnRead(rows.map((r) => r.change_key), candidates);
+    const candidates = rows.map((r) =>
+      toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),
+    );
+    const computed = keysComputedOnRead(
+      rows.map((r) => r.change_key),
+      candidates,
+    );
     if (spec !== null && computed.length > 0) {
-      await this.pool.query(KEEP_KEYS, [spec.id, computed.map((c) => c.profileId), computed.map((c) => c.seq), computed.map((c) => c.changeKey)]);
+      await this.pool.query(KEEP_KEYS, [
+        spec.id,
+        computed.map((c) => c.profileId),
+        computed.map((c) => c.seq),
+        computed.map((c) => c.changeKey),
+      ]);
     }
     return candidates;
   }
@@ -298,7 +328,9 @@ export class PostgresStore implements Store {
   }
 
   async listDestinations(): Promise<DestinationRow[]> {
-    const { rows } = await this.pool.query<DestinationDbRow>('SELECT id, settings, activation FROM destinations ORDER BY id');
+    const { rows } = await this.pool.query<DestinationDbRow>(
+      'SELECT id, settings, activation FROM destinations ORDER BY id',
+    );
     return rows;
   }
 

@@ -5,8 +5,23 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import { activatedSpecs, changeKeysOf, keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
-import type { CandidateRange, DeadLetter, DestinationRow, ExportCandidate, LedgerEntry, LedgerView, Store } from './store';
+import {
+  activatedSpecs,
+  changeKeysOf,
+  keysComputedOnRead,
+  latestPerProfile,
+  memberSegmentIds,
+  toExportCandidate,
+} from './store';
+import type {
+  CandidateRange,
+  DeadLetter,
+  DestinationRow,
+  ExportCandidate,
+  LedgerEntry,
+  LedgerView,
+  Store,
+} from './store';
 
 /** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
 type CandidateRow = [number, string, string | null, string | null, string | null];
@@ -87,12 +102,18 @@ function prepareStatements(db: Database.Database) {
       `UPDATE profiles SET change_keys = json_set(coalesce(change_keys, '{}'), @key, @value) WHERE profile_id = @id AND seq = @seq`,
     ),
     activations: db.prepare<[], string>('SELECT activation FROM destinations WHERE activation IS NOT NULL').pluck(),
-    candidatesSince: db.prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq')).raw(),
+    candidatesSince: db
+      .prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq'))
+      .raw(),
     candidatesOf: db
-      .prepare<[CandidateParams & { ids: string }], CandidateRow>(candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.profile_id'))
+      .prepare<[CandidateParams & { ids: string }], CandidateRow>(
+        candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.profile_id'),
+      )
       .raw(),
     segmentsOf: db.prepare<[string], string>('SELECT segment_id FROM profile_segments WHERE profile_id = ?').pluck(),
-    addMember: db.prepare<[string, string]>('INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)'),
+    addMember: db.prepare<[string, string]>(
+      'INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)',
+    ),
     removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
     countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
     maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
@@ -124,7 +145,9 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO destinations (id, settings, activation, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, activation = excluded.activation, updated_at = excluded.updated_at`,
     ),
-    getDestination: db.prepare<[string], DestinationDbRow>('SELECT id, settings, activation FROM destinations WHERE id = ?'),
+    getDestination: db.prepare<[string], DestinationDbRow>(
+      'SELECT id, settings, activation FROM destinations WHERE id = ?',
+    ),
     listDestinations: db.prepare<[], DestinationDbRow>('SELECT id, settings, activation FROM destinations ORDER BY id'),
   };
 }
@@ -209,14 +232,21 @@ export class SqliteStore implements Store {
   }
 
   countSegmentMembers(segmentIds: string[]): Promise<number> {
-    return this.run(() => (segmentIds.length === 0 ? 0 : (this.stmt.countMembers.get(JSON.stringify([...new Set(segmentIds)])) ?? 0)));
+    return this.run(() =>
+      segmentIds.length === 0 ? 0 : (this.stmt.countMembers.get(JSON.stringify([...new Set(segmentIds)])) ?? 0),
+    );
   }
 
   readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
     return this.run(() => {
       const spec = view.changeKey;
       // Spec ids are hex digits: quoting is enough to make a literal path step of one.
-      const params = { destination: view.destinationId, key: spec && `$."${spec.id}"`, skip: view.skipUnchanged ? 1 : 0, limit: range.limit };
+      const params = {
+        destination: view.destinationId,
+        key: spec && `$."${spec.id}"`,
+        skip: view.skipUnchanged ? 1 : 0,
+        limit: range.limit,
+      };
       let rows: CandidateRow[];
       if ('afterSeq' in range) rows = this.stmt.candidatesSince.all({ ...params, after: range.afterSeq });
       else {
@@ -224,12 +254,18 @@ export class SqliteStore implements Store {
         if (ids.length === 0) return [];
         rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
       }
-      const candidates = rows.map(([seq, profileId, snapshot, changeKey, projection]) => toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection));
-      const computed = keysComputedOnRead(rows.map((row) => row[3]), candidates);
+      const candidates = rows.map(([seq, profileId, snapshot, changeKey, projection]) =>
+        toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection),
+      );
+      const computed = keysComputedOnRead(
+        rows.map((row) => row[3]),
+        candidates,
+      );
       if (computed.length > 0) {
         this.db
           .transaction(() => {
-            for (const { profileId, seq, changeKey } of computed) this.stmt.keepKey.run({ key: params.key, value: changeKey, id: profileId, seq });
+            for (const { profileId, seq, changeKey } of computed)
+              this.stmt.keepKey.run({ key: params.key, value: changeKey, id: profileId, seq });
           })
           .immediate();
       }
@@ -260,7 +296,8 @@ export class SqliteStore implements Store {
       this.db
         .transaction(() => {
           let i = 0;
-          for (; i + LEDGER_BATCH <= entries.length; i += LEDGER_BATCH) this.stmt.writeLedgerBatch.run(bind(i, i + LEDGER_BATCH));
+          for (; i + LEDGER_BATCH <= entries.length; i += LEDGER_BATCH)
+            this.stmt.writeLedgerBatch.run(bind(i, i + LEDGER_BATCH));
           for (; i < entries.length; i++) this.stmt.writeLedger.run(bind(i, i + 1));
         })
         .immediate();
@@ -273,7 +310,13 @@ export class SqliteStore implements Store {
       this.db
         .transaction(() => {
           for (const e of entries) {
-            this.stmt.addDeadLetter.run(e.destinationId, e.profileId, e.reason, e.record, e.createdAt?.getTime() ?? now);
+            this.stmt.addDeadLetter.run(
+              e.destinationId,
+              e.profileId,
+              e.reason,
+              e.record,
+              e.createdAt?.getTime() ?? now,
+            );
           }
         })
         .immediate();

@@ -37,8 +37,7 @@ export interface ExportCandidate {
 
 /** Which profiles to read: changed after a seq (by seq), or members of segments after a profile id (by id). */
 export type CandidateRange =
-  | { afterSeq: number; limit: number }
-  | { segmentIds: string[]; afterProfileId: string | null; limit: number };
+  { afterSeq: number; limit: number } | { segmentIds: string[]; afterProfileId: string | null; limit: number };
 
 export interface DeadLetter {
   destinationId: string;
@@ -167,7 +166,10 @@ export function toExportCandidate(
  * keep: the profile's next read under this mapping then needs no parse, as long as it is not
  * rewritten meanwhile (a rewrite stores its own keys).
  */
-export function keysComputedOnRead(storedKeys: readonly (string | null)[], candidates: readonly ExportCandidate[]): { profileId: string; seq: number; changeKey: string }[] {
+export function keysComputedOnRead(
+  storedKeys: readonly (string | null)[],
+  candidates: readonly ExportCandidate[],
+): { profileId: string; seq: number; changeKey: string }[] {
   const computed: { profileId: string; seq: number; changeKey: string }[] = [];
   candidates.forEach(({ profileId, seq, changeKey }, i) => {
     if (storedKeys[i] === null && changeKey !== null) computed.push({ profileId, seq, changeKey });

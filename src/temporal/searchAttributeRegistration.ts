@@ -18,14 +18,18 @@ export async function ensureSearchAttributes(connection: NativeConnection, names
   try {
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((name) => [name, INDEXED_VALUE_TYPE.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        missing.map((name) => [name, INDEXED_VALUE_TYPE.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
     });
   } catch (err) {
     const code = (err as { code?: number }).code;
     if (code === grpcStatus.ALREADY_EXISTS) return; // another worker registered them first
     if (code === grpcStatus.PERMISSION_DENIED || code === grpcStatus.UNIMPLEMENTED) {
       const flags = missing.map((name) => `--name ${name} --type Keyword`).join(' ');
-      throw new Error(`search attributes ${missing.join(', ')} are missing and this worker may not add them; an operator must run: temporal operator search-attribute create --namespace ${namespace} ${flags}`);
+      throw new Error(
+        `search attributes ${missing.join(', ')} are missing and this worker may not add them; an operator must run: temporal operator search-attribute create --namespace ${namespace} ${flags}`,
+      );
     }
     throw err;
   }

@@ -36,7 +36,14 @@ import {
   resumeSignal,
   statusQuery,
 } from './messages';
-import type { CarriedState, DestinationState, DestinationStatus, DestinationWorkflowInput, ErrorRetry, ReexportOutcome } from './messages';
+import type {
+  CarriedState,
+  DestinationState,
+  DestinationStatus,
+  DestinationWorkflowInput,
+  ErrorRetry,
+  ReexportOutcome,
+} from './messages';
 import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
 
 /**
@@ -91,7 +98,11 @@ const { reexportPage } = proxyActivities<Activities>({
 function parseOrReject<T>(schema: ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw ApplicationFailure.create({ type: 'ValidationError', nonRetryable: true, message: invalidInputMessage(what, parsed.error) });
+    throw ApplicationFailure.create({
+      type: 'ValidationError',
+      nonRetryable: true,
+      message: invalidInputMessage(what, parsed.error),
+    });
   }
   return parsed.data;
 }
@@ -117,7 +128,10 @@ async function verifyPermissions(destinationId: string, settings: DestinationSet
   } catch (err) {
     const cause = err instanceof ActivityFailure ? err.cause : err;
     if (cause instanceof ApplicationFailure && cause.type === PERMISSION_CHECK_FAILED) {
-      return { result: (cause.details?.[0] as PermissionCheckResult | undefined) ?? null, failure: failureMessage(err) };
+      return {
+        result: (cause.details?.[0] as PermissionCheckResult | undefined) ?? null,
+        failure: failureMessage(err),
+      };
     }
     return { result: null, failure: `permission check did not complete: ${failureMessage(err)}` };
   }
@@ -137,7 +151,10 @@ async function notifyWaiter(workflowId: string, outcome: ReexportOutcome): Promi
   try {
     await getExternalWorkflowHandle(workflowId).signal(reexportFinishedSignal, outcome);
   } catch (err) {
-    log.warn('a workflow waiting for a re-export could not be told its outcome', { workflowId, error: failureMessage(err) });
+    log.warn('a workflow waiting for a re-export could not be told its outcome', {
+      workflowId,
+      error: failureMessage(err),
+    });
   }
 }
 
@@ -172,7 +189,12 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     permissions: null,
   };
   const reexportState = carried.reexports ?? emptyReexportState();
-  const s = { ...carried, counters: { ...carried.counters }, failedAttempts: carried.failedAttempts ?? 0, reexports: reexportState };
+  const s = {
+    ...carried,
+    counters: { ...carried.counters },
+    failedAttempts: carried.failedAttempts ?? 0,
+    reexports: reexportState,
+  };
   const reexports = new Reexports(reexportState);
   let exporting = false;
   /** While in error: when the automatic retry is due (epoch ms), and whether it is due now. */
@@ -309,7 +331,9 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   setHandler(requestReexportSignal, async (request) => {
     const parsed = scheduledReexportRequestSchema.safeParse(request);
     if (!parsed.success) {
-      log.warn('ignored an invalid re-export request', { error: invalidInputMessage('re-export request', parsed.error) });
+      log.warn('ignored an invalid re-export request', {
+        error: invalidInputMessage('re-export request', parsed.error),
+      });
       return;
     }
     const { requestedBy, force } = parsed.data;
@@ -360,22 +384,39 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     }
     const { progress, afterProfileId, upToSeq } = active;
     const page = await reexportPage.executeWithOptions(
-      { summary: `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, members after ${afterProfileId ?? 'the first'} to ${settings.stream}` },
-      [{ destinationId, settings, activation, segmentIds, afterProfileId, pageSize: reexportPageSize, force: progress.force, upToSeq }],
+      {
+        summary: `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, members after ${afterProfileId ?? 'the first'} to ${settings.stream}`,
+      },
+      [
+        {
+          destinationId,
+          settings,
+          activation,
+          segmentIds,
+          afterProfileId,
+          pageSize: reexportPageSize,
+          force: progress.force,
+          upToSeq,
+        },
+      ],
     );
     count(page);
     reexports.recordPage(page);
-    setCurrentDetails(`last re-export page (${progress.id}): ${page.read} members read, ${page.exported} records put to stream ${settings.stream}; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`);
+    setCurrentDetails(
+      `last re-export page (${progress.id}): ${page.read} members read, ${page.exported} records put to stream ${settings.stream}; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`,
+    );
     if (!page.more) {
       const finished = reexports.finish();
-      for (const waiter of finished.waiters) await notifyWaiter(waiter, { outcome: 'completed', reexport: finished.progress });
+      for (const waiter of finished.waiters)
+        await notifyWaiter(waiter, { outcome: 'completed', reexport: finished.progress });
     }
   };
 
   showState();
   await saveDestination({ destinationId, settings, activation: s.activation });
   // A new destination is checked at once; continued runs carry the result of the last check.
-  if (input.carried === undefined && patched(PERMISSION_CHECKS)) recordCheck(await verifyPermissions(destinationId, settings));
+  if (input.carried === undefined && patched(PERMISSION_CHECKS))
+    recordCheck(await verifyPermissions(destinationId, settings));
   let lastStep: 'changes' | 'reexport' = 'reexport';
   const nextStep = (): 'changes' | 'reexport' => {
     if (!changesDue()) return 'reexport';
@@ -389,7 +430,9 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
     if (retryWaiting()) {
       const delay = errorRetryDelay(s.failedAttempts, errorRetry);
       nextRetryAt = Date.now() + delay;
-      retryDue = !(await condition(wake, delay, { summary: `retry after error (failed attempts: ${s.failedAttempts})` }));
+      retryDue = !(await condition(wake, delay, {
+        summary: `retry after error (failed attempts: ${s.failedAttempts})`,
+      }));
       nextRetryAt = null;
     } else {
       await condition(() => wake() || retryWaiting());

@@ -73,8 +73,7 @@ export interface ScheduledReexportRequest {
 }
 
 export type ReexportOutcome =
-  | { outcome: 'completed'; reexport: ReexportProgress }
-  | { outcome: 'skipped'; reason: string };
+  { outcome: 'completed'; reexport: ReexportProgress } | { outcome: 'skipped'; reason: string };
 
 /** Sent after profile snapshots were written to the store, up to change sequence `seq`. */
 export interface ProfilesChanged {

@@ -40,7 +40,13 @@ export class Reexports {
     return `a re-export of this destination is running already (${running.trigger} re-export ${running.id}, ${running.profilesRead}${total} members read); wait for it to finish`;
   }
 
-  start(trigger: ReexportTrigger, force: boolean, segmentIds: string[], upToSeq: number | null, waiters: string[] = []): ReexportProgress {
+  start(
+    trigger: ReexportTrigger,
+    force: boolean,
+    segmentIds: string[],
+    upToSeq: number | null,
+    waiters: string[] = [],
+  ): ReexportProgress {
     const progress: ReexportProgress = {
       id: uuid4(),
       trigger,
@@ -72,7 +78,10 @@ export class Reexports {
     const pending = this.state.pendingBackfill;
     // The higher bound: members changed in between were decided without the earlier segments.
     this.state.pendingBackfill = pending
-      ? { segmentIds: [...new Set([...pending.segmentIds, ...segmentIds])], upToSeq: Math.max(pending.upToSeq, upToSeq) }
+      ? {
+          segmentIds: [...new Set([...pending.segmentIds, ...segmentIds])],
+          upToSeq: Math.max(pending.upToSeq, upToSeq),
+        }
       : { segmentIds, upToSeq };
   }
 

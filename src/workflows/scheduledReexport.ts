@@ -1,4 +1,10 @@
-import { ApplicationFailure, condition, getExternalWorkflowHandle, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  getExternalWorkflowHandle,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { destinationWorkflowId } from '../domain/destination';
 import { reexportFinishedSignal, requestReexportSignal } from './messages';
 import type { ReexportOutcome, ScheduledReexportInput } from './messages';
@@ -10,14 +16,20 @@ import type { ReexportOutcome, ScheduledReexportInput } from './messages';
  * never races its change exports. If a re-export is running already (a manual one, a back-fill),
  * the actor answers at once that this run was skipped.
  */
-export async function scheduledReexportWorkflow({ destinationId, force }: ScheduledReexportInput): Promise<ReexportOutcome> {
+export async function scheduledReexportWorkflow({
+  destinationId,
+  force,
+}: ScheduledReexportInput): Promise<ReexportOutcome> {
   let outcome: ReexportOutcome | undefined;
   setHandler(reexportFinishedSignal, (finished) => {
     outcome = finished;
   });
   const actorId = destinationWorkflowId(destinationId);
   try {
-    await getExternalWorkflowHandle(actorId).signal(requestReexportSignal, { requestedBy: workflowInfo().workflowId, force });
+    await getExternalWorkflowHandle(actorId).signal(requestReexportSignal, {
+      requestedBy: workflowInfo().workflowId,
+      force,
+    });
   } catch (err) {
     throw ApplicationFailure.create({
       type: 'DestinationNotFound',

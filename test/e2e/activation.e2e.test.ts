@@ -17,7 +17,10 @@ const FIXTURE = resolve(__dirname, '..', 'fixtures', 'e2e-profiles.ndjson');
 const ROUND_2 = resolve(__dirname, '..', 'fixtures', 'e2e-profiles-round2.ndjson');
 const STREAM = 'e2e-activation';
 
-const ANN_IDENTITIES = { ecid: [{ id: '14575006536349286404619648085736425115' }], email_lc_sha256: [{ id: '655332b5fa2aea4498bf7a290cff017cb4' }] };
+const ANN_IDENTITIES = {
+  ecid: [{ id: '14575006536349286404619648085736425115' }],
+  email_lc_sha256: [{ id: '655332b5fa2aea4498bf7a290cff017cb4' }],
+};
 const BOB = 'email_lc_sha256:66baf76ef9de8b42df8903f00e0e3dc0b7';
 
 /** What the fixture must produce, keyed by profile id: exactly these records, in the seed's shape. */
@@ -25,7 +28,13 @@ const EXPECTED: Record<string, unknown> = {
   'p-ann': {
     person: { email: 'yourstruly@adobe.com', name: { firstName: 'Ann' } },
     segmentMembership: {
-      ups: { 'seg-propensity': { lastQualificationTime: '2020-05-25T21:24:39Z', status: 'realized', name: 'High propensity to convert' } },
+      ups: {
+        'seg-propensity': {
+          lastQualificationTime: '2020-05-25T21:24:39Z',
+          status: 'realized',
+          name: 'High propensity to convert',
+        },
+      },
     },
     identityMap: ANN_IDENTITIES,
   },
@@ -33,11 +42,18 @@ const EXPECTED: Record<string, unknown> = {
     person: { email: 'bob@example.com' },
     segmentMembership: {
       ups: {
-        'seg-propensity': { lastQualificationTime: '2020-05-25T23:37:33Z', status: 'realized', name: 'High propensity to convert' },
+        'seg-propensity': {
+          lastQualificationTime: '2020-05-25T23:37:33Z',
+          status: 'realized',
+          name: 'High propensity to convert',
+        },
         'seg-churn': { lastQualificationTime: '2021-01-02T03:04:05Z', status: 'realized' },
       },
     },
-    identityMap: { email_lc_sha256: [{ id: '66baf76ef9de8b42df8903f00e0e3dc0b7' }], ecid: [{ id: '66478888669296734530114754794777368480' }] },
+    identityMap: {
+      email_lc_sha256: [{ id: '66baf76ef9de8b42df8903f00e0e3dc0b7' }],
+      ecid: [{ id: '66478888669296734530114754794777368480' }],
+    },
   },
   'p-eve': {
     segmentMembership: { ups: { 'seg-churn': { lastQualificationTime: '2022-02-02T02:02:02Z', status: 'realized' } } },
@@ -60,7 +76,13 @@ const EXPECTED_ROUND_2: Record<string, unknown> = {
   'p-ann': {
     person: { email: 'yourstruly@adobe.com', name: { firstName: 'Anna' } },
     segmentMembership: {
-      ups: { 'seg-propensity': { lastQualificationTime: '2020-05-25T21:24:39Z', status: 'existing', name: 'High propensity to convert' } },
+      ups: {
+        'seg-propensity': {
+          lastQualificationTime: '2020-05-25T21:24:39Z',
+          status: 'existing',
+          name: 'High propensity to convert',
+        },
+      },
     },
     identityMap: ANN_IDENTITIES,
   },
@@ -69,7 +91,11 @@ const EXPECTED_ROUND_2: Record<string, unknown> = {
     person: { email: 'bob@example.com' },
     segmentMembership: {
       ups: {
-        'seg-propensity': { lastQualificationTime: '2020-05-25T23:37:33Z', status: 'existing', name: 'High propensity to convert' },
+        'seg-propensity': {
+          lastQualificationTime: '2020-05-25T23:37:33Z',
+          status: 'existing',
+          name: 'High propensity to convert',
+        },
         'seg-churn': { lastQualificationTime: '2021-01-02T03:04:05Z', status: 'existing' },
       },
     },
@@ -93,7 +119,11 @@ const EXPECTED_ROUND_2: Record<string, unknown> = {
     person: { email: 'frank@new.example' },
     segmentMembership: {
       ups: {
-        'seg-propensity': { lastQualificationTime: '2024-07-08T08:08:08Z', status: 'realized', name: 'High propensity to convert' },
+        'seg-propensity': {
+          lastQualificationTime: '2024-07-08T08:08:08Z',
+          status: 'realized',
+          name: 'High propensity to convert',
+        },
         'seg-churn': { lastQualificationTime: '2024-07-07T07:07:07Z', status: 'realized' },
       },
     },
@@ -103,7 +133,9 @@ const EXPECTED_ROUND_2: Record<string, unknown> = {
 
 /** The records are exactly the expected ones (one per profile, matched by partition key), in the seed's shape. */
 function assertRecords(records: readonly StoredRecord[], expected: Record<string, unknown>, round: string): void {
-  const byKey = new Map(Object.entries(expected).map(([profileId, body]) => [profileIdHash(profileId), { profileId, body }]));
+  const byKey = new Map(
+    Object.entries(expected).map(([profileId, body]) => [profileIdHash(profileId), { profileId, body }]),
+  );
   assert.equal(records.length, byKey.size, `${round}: one record per exported profile, no more`);
   for (const record of records) {
     const wanted = byKey.get(record.partitionKey);
@@ -121,15 +153,44 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const created = await runCli(
-        ['destination', 'create', '--json', '--name', 'e2e', '--description', 'end-to-end test', '--region', 'us-east-1', '--stream', STREAM,
-          '--endpoint', fx.emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0001', '--secret-access-key-env', 'E2E_KINESIS_SECRET', '--include-segment-names'],
+        [
+          'destination',
+          'create',
+          '--json',
+          '--name',
+          'e2e',
+          '--description',
+          'end-to-end test',
+          '--region',
+          'us-east-1',
+          '--stream',
+          STREAM,
+          '--endpoint',
+          fx.emulator.endpoint,
+          '--access-key-id',
+          'AKIAE2EEXAMPLE0001',
+          '--secret-access-key-env',
+          'E2E_KINESIS_SECRET',
+          '--include-segment-names',
+        ],
         env,
       );
       assert.equal(created.code, 0, created.stderr);
       const { id } = JSON.parse(created.stdout) as { id: string };
 
       const activated = await runCli(
-        ['activate', id, '--segment', 'seg-propensity=High propensity to convert', '--segment', 'seg-churn', '--attribute', 'person.email', '--attribute', 'person.name.firstName'],
+        [
+          'activate',
+          id,
+          '--segment',
+          'seg-propensity=High propensity to convert',
+          '--segment',
+          'seg-churn',
+          '--attribute',
+          'person.email',
+          '--attribute',
+          'person.name.firstName',
+        ],
         env,
       );
       assert.equal(activated.code, 0, activated.stderr);
@@ -141,16 +202,24 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
         const done = await waitFor(
           async () => {
             const status = await client.status(id);
-            return status.state === 'idle' && status.pending === 0 && status.counters.received === received ? status : undefined;
+            return status.state === 'idle' && status.pending === 0 && status.counters.received === received
+              ? status
+              : undefined;
           },
           { timeoutMs: 60_000, what: `the destination to decide every profile of ${file}` },
         );
-        return { report: JSON.parse(ingested.stdout) as { accepted: number; rejected: { line: number; reason: string }[] }, done };
+        return {
+          report: JSON.parse(ingested.stdout) as { accepted: number; rejected: { line: number; reason: string }[] },
+          done,
+        };
       };
 
       const { report, done } = await ingest(FIXTURE, 6);
       assert.equal(report.accepted, 7); // p-ann twice: coalesced into one record
-      assert.deepEqual(report.rejected.map((r) => r.line), [6, 7, 10]);
+      assert.deepEqual(
+        report.rejected.map((r) => r.line),
+        [6, 7, 10],
+      );
       assert.match(report.rejected[0]?.reason ?? '', /^invalid JSON/);
       assert.match(report.rejected[1]?.reason ?? '', /identityMap/);
       assert.match(report.rejected[2]?.reason ?? '', /segmentMembership\.ups\.seg-propensity\.status/);
@@ -159,7 +228,11 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       const records = await readAllRecords(fx.kinesis, STREAM);
       assertRecords(records, EXPECTED, 'round 1');
       const ann = records.find((r) => r.partitionKey === profileIdHash('p-ann'));
-      assert.deepEqual(Object.keys(JSON.parse(ann?.data ?? '{}') as object), ['person', 'segmentMembership', 'identityMap'], 'seed key order');
+      assert.deepEqual(
+        Object.keys(JSON.parse(ann?.data ?? '{}') as object),
+        ['person', 'segmentMembership', 'identityMap'],
+        'seed key order',
+      );
 
       // Round 2: exits, entries, mapped and unmapped attribute changes, identity changes.
       const second = await ingest(ROUND_2, 6 + 7);
@@ -167,8 +240,16 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       assert.deepEqual(second.done.counters, { received: 13, exported: 9, skipped: 4, deadLettered: 0 });
       const afterRound2 = await readAllRecords(fx.kinesis, STREAM);
       const round1 = new Set(records.map((r) => r.sequenceNumber));
-      assert.deepEqual(afterRound2.filter((r) => round1.has(r.sequenceNumber)), records, 'round 1 records are all still there, unchanged');
-      assertRecords(afterRound2.filter((r) => !round1.has(r.sequenceNumber)), EXPECTED_ROUND_2, 'round 2');
+      assert.deepEqual(
+        afterRound2.filter((r) => round1.has(r.sequenceNumber)),
+        records,
+        'round 1 records are all still there, unchanged',
+      );
+      assertRecords(
+        afterRound2.filter((r) => !round1.has(r.sequenceNumber)),
+        EXPECTED_ROUND_2,
+        'round 2',
+      );
 
       const status = await runCli(['status', id, '--json'], env);
       assert.equal(status.code, 0, status.stderr);
@@ -195,7 +276,10 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
   it('rejects bad input with one line naming the field and starts nothing', async () => {
     await withWorker(fx.store, async ({ temporal, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
-      const bad = await runCli(['destination', 'create', '--name', 'x', '--region', 'mars-1', '--stream', STREAM, '--id', 'bad-region'], env);
+      const bad = await runCli(
+        ['destination', 'create', '--name', 'x', '--region', 'mars-1', '--stream', STREAM, '--id', 'bad-region'],
+        env,
+      );
       assert.equal(bad.code, 1);
       assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
       assert.match(bad.stderr, /region/);

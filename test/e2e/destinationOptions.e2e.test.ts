@@ -37,7 +37,11 @@ describe('destination create --partition-key and --max-record-bytes through the 
     process.env.E2E_OPTIONS_SECRET = 'secret';
     dir = mkdtempSync(join(tmpdir(), 'ka-e2e-options-'));
     emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
     await ensureStream(kinesis, STREAM, 1);
     store = await openStore(join(dir, 'store.sqlite'));
   });
@@ -53,17 +57,42 @@ describe('destination create --partition-key and --max-record-bytes through the 
     await withWorker(store, async ({ client, temporal, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
       const created = await runCli(
-        ['destination', 'create', '--json', '--name', 'options', '--region', 'us-east-1', '--stream', STREAM, '--endpoint', emulator.endpoint,
-          '--access-key-id', 'AKIAE2EEXAMPLE0002', '--secret-access-key-env', 'E2E_OPTIONS_SECRET',
-          '--partition-key', 'identity:email_lc_sha256', '--max-record-bytes', '2KiB'],
+        [
+          'destination',
+          'create',
+          '--json',
+          '--name',
+          'options',
+          '--region',
+          'us-east-1',
+          '--stream',
+          STREAM,
+          '--endpoint',
+          emulator.endpoint,
+          '--access-key-id',
+          'AKIAE2EEXAMPLE0002',
+          '--secret-access-key-env',
+          'E2E_OPTIONS_SECRET',
+          '--partition-key',
+          'identity:email_lc_sha256',
+          '--max-record-bytes',
+          '2KiB',
+        ],
         env,
       );
       assert.equal(created.code, 0, created.stderr);
       const { id } = JSON.parse(created.stdout) as { id: string };
-      const activated = await runCli(['activate', id, '--segment', 'seg-a', '--attribute', 'person.email', '--attribute', 'person.note'], env);
+      const activated = await runCli(
+        ['activate', id, '--segment', 'seg-a', '--attribute', 'person.email', '--attribute', 'person.note'],
+        env,
+      );
       assert.equal(activated.code, 0, activated.stderr);
 
-      const ingested = await runCli(['ingest', '-'], env, [profileLine(1), profileLine(2, 'x'.repeat(3000)), profileLine(3)].join('\n'));
+      const ingested = await runCli(
+        ['ingest', '-'],
+        env,
+        [profileLine(1), profileLine(2, 'x'.repeat(3000)), profileLine(3)].join('\n'),
+      );
       assert.equal(ingested.code, 0, ingested.stderr);
       const status = await waitFor(
         async () => {
@@ -90,11 +119,17 @@ describe('destination create --partition-key and --max-record-bytes through the 
       ];
       for (const [n, [args, reason]] of cases.entries()) {
         const id = `bad-option-${n}`;
-        const result = await runCli(['destination', 'create', '--name', 'x', '--region', 'us-east-1', '--stream', STREAM, '--id', id, ...args], env);
+        const result = await runCli(
+          ['destination', 'create', '--name', 'x', '--region', 'us-east-1', '--stream', STREAM, '--id', id, ...args],
+          env,
+        );
         assert.equal(result.code, 1, `${args.join(' ')} was accepted`);
         assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
         assert.match(result.stderr, reason);
-        assert.equal((await temporal.env.client.workflow.count(`WorkflowId = '${destinationWorkflowId(id)}'`)).count, 0);
+        assert.equal(
+          (await temporal.env.client.workflow.count(`WorkflowId = '${destinationWorkflowId(id)}'`)).count,
+          0,
+        );
       }
     });
   });

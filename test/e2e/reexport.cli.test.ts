@@ -46,7 +46,10 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       const seg = `cli-${randomUUID()}`;
       await seedMembers(fx.store, profileIds(`${seg}-`, MEMBERS), { [seg]: 'realized' });
       await cli('activate', id, '--segment', seg, '--attribute', 'person.email');
-      await waitFor(async () => (await client.status(id)).recentReexports.length === 1, { timeoutMs: 60_000, what: 'the back-fill' });
+      await waitFor(async () => (await client.status(id)).recentReexports.length === 1, {
+        timeoutMs: 60_000,
+        what: 'the back-fill',
+      });
 
       // One shard at the service's 1,000 records/s: a forced re-export of 4,000 members outlasts the 2 s interval.
       fx.proxy.setFaults({ shardThrottling: true });
@@ -58,12 +61,22 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       assert.ok(waited.pagesDone >= 1, `${waited.pagesDone} page(s)`);
       const shown = JSON.parse(await cli('status', id, '--json')) as DestinationStatus;
       assert.equal(shown.recentReexports[0]?.id, waited.id);
-      assert.match(await cli('status', id), new RegExp(`Last re-export: +re-export ${waited.id}: ${waited.pagesDone} page\\(s\\), ${MEMBERS} member\\(s\\) read, ${MEMBERS} exported`));
+      assert.match(
+        await cli('status', id),
+        new RegExp(
+          `Last re-export: +re-export ${waited.id}: ${waited.pagesDone} page\\(s\\), ${MEMBERS} member\\(s\\) read, ${MEMBERS} exported`,
+        ),
+      );
 
-      const created = JSON.parse(await cli('schedule', id, '--every', '2s', '--force', '--json')) as ReexportScheduleInfo;
+      const created = JSON.parse(
+        await cli('schedule', id, '--every', '2s', '--force', '--json'),
+      ) as ReexportScheduleInfo;
       assert.deepEqual([created.schedule, created.force, created.paused], ['every 2s', true, false]);
       const scheduled = (s: DestinationStatus) => s.recentReexports.filter((r) => r.trigger === 'schedule');
-      await waitFor(async () => scheduled(await client.status(id)).length >= 2, { timeoutMs: 120_000, what: 'two scheduled re-exports' });
+      await waitFor(async () => scheduled(await client.status(id)).length >= 2, {
+        timeoutMs: 120_000,
+        what: 'two scheduled re-exports',
+      });
       await cli('schedule', id, '--pause');
       const listed = JSON.parse(await cli('schedule', id, '--list', '--json')) as ReexportScheduleInfo;
       assert.equal(listed.paused, true);
@@ -74,17 +87,26 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       const runs = (await client.status(id)).recentReexports.filter((r) => r.trigger === 'schedule').reverse();
       for (const run of runs) assert.equal(run.profilesExported, MEMBERS);
       for (let i = 1; i < runs.length; i++) {
-        assert.ok((runs[i]?.startedAt ?? '') >= (runs[i - 1]?.finishedAt ?? 'z'), `scheduled re-exports overlapped: ${JSON.stringify(runs)}`);
+        assert.ok(
+          (runs[i]?.startedAt ?? '') >= (runs[i - 1]?.finishedAt ?? 'z'),
+          `scheduled re-exports overlapped: ${JSON.stringify(runs)}`,
+        );
       }
       const outcomes = await Promise.all(
-        listed.recentRuns.map((r) => temporal.env.client.workflow.getHandle(r.workflowId).result() as Promise<ReexportOutcome>),
+        listed.recentRuns.map(
+          (r) => temporal.env.client.workflow.getHandle(r.workflowId).result() as Promise<ReexportOutcome>,
+        ),
       );
       const completed = outcomes.flatMap((o) => (o.outcome === 'completed' ? [o.reexport.id] : []));
-      for (const run of runs) assert.ok(completed.includes(run.id), `re-export ${run.id} has a scheduled run that waited for it`);
+      for (const run of runs)
+        assert.ok(completed.includes(run.id), `re-export ${run.id} has a scheduled run that waited for it`);
 
       // A paused schedule still runs when triggered.
       await cli('schedule', id, '--trigger');
-      await waitFor(async () => scheduled(await client.status(id)).length > runs.length, { timeoutMs: 60_000, what: 'the triggered re-export' });
+      await waitFor(async () => scheduled(await client.status(id)).length > runs.length, {
+        timeoutMs: 60_000,
+        what: 'the triggered re-export',
+      });
       await cli('schedule', id, '--unpause');
       assert.equal((JSON.parse(await cli('schedule', id, '--list', '--json')) as ReexportScheduleInfo).paused, false);
       const all = JSON.parse(await cli('schedule', '--list', '--json')) as ReexportScheduleInfo[];
@@ -97,14 +119,20 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       // The actor's history (back-fill, updates, scheduled requests, answers) replays against the current code.
       const history = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, destinationWorkflowId(id));
-      if (process.env.RECORD_REEXPORT_HISTORY) writeFileSync(process.env.RECORD_REEXPORT_HISTORY, historyToJSON(history));
+      if (process.env.RECORD_REEXPORT_HISTORY)
+        writeFileSync(process.env.RECORD_REEXPORT_HISTORY, historyToJSON(history));
     });
   });
 
   it('rejects bad schedule and re-export input with one line naming the field', async () => {
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
-      const { id } = await client.createDestination({ name: 'bad-input', region: 'us-east-1', stream: 'none', endpoint: fx.emulator.endpoint });
+      const { id } = await client.createDestination({
+        name: 'bad-input',
+        region: 'us-east-1',
+        stream: 'none',
+        endpoint: fx.emulator.endpoint,
+      });
       const cases: [string[], RegExp][] = [
         [['schedule', id, '--every', '5x'], /^kinesis-activation: invalid every: must be a duration such as 30s/],
         [['schedule', id, '--cron', '* *'], /^kinesis-activation: invalid cron: must be a cron expression/],
@@ -120,7 +148,9 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
         assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
         assert.match(result.stderr, expected);
       }
-      const schedules = JSON.parse((await runCli(['schedule', '--list', '--json'], env)).stdout) as ReexportScheduleInfo[];
+      const schedules = JSON.parse(
+        (await runCli(['schedule', '--list', '--json'], env)).stdout,
+      ) as ReexportScheduleInfo[];
       assert.ok(!schedules.some((s) => s.destinationId === id), 'no schedule was created');
     });
   });

@@ -59,7 +59,10 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     });
 
   async function startWorker(): Promise<WorkerProcess> {
-    const worker = await startWorkerProcess({ ...processEnv(server, taskQueue, join(dir, 'store.sqlite')), [SECRET_ENV]: 'any' });
+    const worker = await startWorkerProcess({
+      ...processEnv(server, taskQueue, join(dir, 'store.sqlite')),
+      [SECRET_ENV]: 'any',
+    });
     workers.push(worker);
     return worker;
   }
@@ -69,7 +72,11 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     port = await freePort();
     server = await startServer();
     emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
     store = await openStore(join(dir, 'store.sqlite'));
     connection = await Connection.connect({ address: server.address });
     client = new ActivationClient(new Client({ connection, namespace: server.namespace }), store, taskQueue);
@@ -88,13 +95,17 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
   async function newDestination(): Promise<{ id: string; stream: string }> {
     const stream = `recovery-${randomUUID()}`;
     await ensureStream(kinesis, stream, 4);
-    const { id } = await client.createDestination({
-      name: stream,
-      region: 'us-east-1',
-      stream,
-      endpoint: emulator.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIARECOVERYTEST01', secretAccessKeyEnv: SECRET_ENV },
-    }, undefined, { reexportPageSize: PAGE_SIZE });
+    const { id } = await client.createDestination(
+      {
+        name: stream,
+        region: 'us-east-1',
+        stream,
+        endpoint: emulator.endpoint,
+        credentials: { type: 'accessKey', accessKeyId: 'AKIARECOVERYTEST01', secretAccessKeyEnv: SECRET_ENV },
+      },
+      undefined,
+      { reexportPageSize: PAGE_SIZE },
+    );
     return { id, stream };
   }
 
@@ -111,10 +122,11 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
 
   /** Waits (through outages) for the re-export `reexportId` to finish. */
   function finished(id: string, reexportId: string): Promise<ReexportProgress> {
-    return waitFor(
-      async () => (await client.status(id)).recentReexports.find((r) => r.id === reexportId),
-      { timeoutMs: 300_000, intervalMs: 250, what: `re-export ${reexportId} to finish` },
-    );
+    return waitFor(async () => (await client.status(id)).recentReexports.find((r) => r.id === reexportId), {
+      timeoutMs: 300_000,
+      intervalMs: 250,
+      what: `re-export ${reexportId} to finish`,
+    });
   }
 
   async function runsOf(id: string): Promise<number> {
@@ -140,7 +152,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     assert.equal(backfill.trigger, 'activation');
     assert.equal(backfill.profilesRead, PROFILES);
     assert.ok(backfill.profilesExported >= PROFILES - PAGE_SIZE, `exported ${backfill.profilesExported}`);
-    assert.ok(await runsOf(id) > 1, 'the re-export crossed continue-as-new');
+    assert.ok((await runsOf(id)) > 1, 'the re-export crossed continue-as-new');
 
     const records = await readAllRecords(kinesis, stream, { timeoutMs: 120_000 });
     const per = recordsPerProfile(records, members);
@@ -148,7 +160,8 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} member(s) never exported`);
     const duplicates = records.length - PROFILES;
     assert.ok(duplicates <= PAGE_SIZE, `${duplicates} duplicates: more than the one page in flight at the kill`);
-    for (const pid of members.slice(0, 100)) assert.deepEqual(statusesOf(per.get(pid)?.[0] ?? assert.fail(pid)), { [seg]: 'realized' });
+    for (const pid of members.slice(0, 100))
+      assert.deepEqual(statusesOf(per.get(pid)?.[0] ?? assert.fail(pid)), { [seg]: 'realized' });
   });
 
   it('resumes a forced re-export of 50,000 members across a Temporal server restart: all read back, at most one page twice', async () => {
@@ -159,7 +172,10 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     if (workers.every((w) => w.child.exitCode !== null || w.child.signalCode !== null)) await startWorker();
     const { id, stream } = await newDestination();
     await client.activate(id, { segments: [{ id: seg }], attributes: ['person.email'] });
-    await waitFor(async () => (await client.status(id)).recentReexports.length === 1, { timeoutMs: 300_000, what: 'the back-fill' });
+    await waitFor(async () => (await client.status(id)).recentReexports.length === 1, {
+      timeoutMs: 300_000,
+      what: 'the back-fill',
+    });
 
     const forced = await client.reexport(id, { force: true });
     await whenRead(id, PROFILES / 3);
@@ -168,7 +184,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
 
     const done = await finished(id, forced.id);
     assert.equal(done.profilesRead, PROFILES);
-    assert.ok(await runsOf(id) > 1, 'the re-export crossed continue-as-new');
+    assert.ok((await runsOf(id)) > 1, 'the re-export crossed continue-as-new');
 
     const records = await readAllRecords(kinesis, stream, { timeoutMs: 180_000 });
     const per = recordsPerProfile(records, members);

@@ -26,7 +26,10 @@ async function allHistories(client: Client, workflowId: string): Promise<{ bytes
   const histories: { bytes: Buffer; json: string }[] = [];
   for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
     const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
-    histories.push({ bytes: Buffer.from(temporal.api.history.v1.History.encode(history).finish()), json: historyToJSON(history) });
+    histories.push({
+      bytes: Buffer.from(temporal.api.history.v1.History.encode(history).finish()),
+      json: historyToJSON(history),
+    });
   }
   return histories;
 }
@@ -37,7 +40,9 @@ function dumpSqlite(file: string): string {
   try {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
     assert.ok(tables.length >= 4, 'the store has its tables');
-    return tables.map(({ name }) => `${name}: ${JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).all())}`).join('\n');
+    return tables
+      .map(({ name }) => `${name}: ${JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).all())}`)
+      .join('\n');
   } finally {
     db.close();
   }
@@ -58,7 +63,8 @@ function payloadsOf(json: unknown, path = ''): { path: string; encoding: string 
     .flatMap(([key, value]) => payloadsOf(value, `${path}.${key}`));
 }
 
-const contains = (haystack: Buffer | string, needle: string): boolean => (typeof haystack === 'string' ? haystack.includes(needle) : haystack.includes(Buffer.from(needle)));
+const contains = (haystack: Buffer | string, needle: string): boolean =>
+  typeof haystack === 'string' ? haystack.includes(needle) : haystack.includes(Buffer.from(needle));
 
 describe('secrets and profile data never reach Temporal history or the store in clear text', () => {
   const fx = useKinesisFixture('secrets', { streams: { [STREAM]: 1 } });
@@ -79,8 +85,16 @@ describe('secrets and profile data never reach Temporal history or the store in 
 
     const base = { region: 'us-east-1', stream: STREAM, endpoint: fx.emulator.endpoint };
     const destinations: DestinationSettingsInput[] = [
-      { ...base, name: `env-${run}`, credentials: { type: 'accessKey', accessKeyId: 'AKIASECRETSEXAMPL1', secretAccessKeyEnv: secretVar } },
-      { ...base, name: `file-${run}`, credentials: { type: 'accessKey', accessKeyId: 'AKIASECRETSEXAMPL2', secretAccessKeyFile: secretFile } },
+      {
+        ...base,
+        name: `env-${run}`,
+        credentials: { type: 'accessKey', accessKeyId: 'AKIASECRETSEXAMPL1', secretAccessKeyEnv: secretVar },
+      },
+      {
+        ...base,
+        name: `file-${run}`,
+        credentials: { type: 'accessKey', accessKeyId: 'AKIASECRETSEXAMPL2', secretAccessKeyFile: secretFile },
+      },
     ];
     try {
       await withWorker(
@@ -88,18 +102,36 @@ describe('secrets and profile data never reach Temporal history or the store in 
         async ({ client }) => {
           const ids: string[] = [];
           for (const settings of destinations) ids.push((await client.createDestination(settings)).id);
-          for (const id of ids) await client.activate(id, { segments: [{ id: 'seg', name: 'Segment' }], attributes: ['person.email'] });
+          for (const id of ids)
+            await client.activate(id, { segments: [{ id: 'seg', name: 'Segment' }], attributes: ['person.email'] });
           const lines = emails.map((email, i) =>
-            JSON.stringify({ profileId: `p${i}-${run}`, identityMap: { email: [{ id: email }] }, person: { email }, segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } } }),
+            JSON.stringify({
+              profileId: `p${i}-${run}`,
+              identityMap: { email: [{ id: email }] },
+              person: { email },
+              segmentMembership: {
+                ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
+              },
+            }),
           );
           const ingested = await client.ingest(Readable.from([lines.join('\n')]));
           assert.equal(ingested.accepted, PROFILES);
           for (const id of ids) {
-            await waitFor(async () => (await client.status(id)).counters.exported === PROFILES, { timeoutMs: 60_000, what: `destination ${id} to export every profile` });
+            await waitFor(async () => (await client.status(id)).counters.exported === PROFILES, {
+              timeoutMs: 60_000,
+              what: `destination ${id} to export every profile`,
+            });
           }
           const records = await readAllRecords(fx.kinesis, STREAM);
-          assert.equal(records.length, 2 * PROFILES, 'both destinations exported, so both secrets were resolved and used');
-          assert.ok(records.every((r) => emails.some((email) => r.data.includes(email))), 'the records do carry the emails');
+          assert.equal(
+            records.length,
+            2 * PROFILES,
+            'both destinations exported, so both secrets were resolved and used',
+          );
+          assert.ok(
+            records.every((r) => emails.some((email) => r.data.includes(email))),
+            'the records do carry the emails',
+          );
 
           for (const id of ids) {
             const histories = await allHistories(client.client, destinationWorkflowId(id));
@@ -112,16 +144,29 @@ describe('secrets and profile data never reach Temporal history or the store in 
               assert.ok(!contains(bytes, secretVar), 'the workflow input is encrypted');
               const payloads = payloadsOf(JSON.parse(json));
               assert.ok(payloads.length > 5, 'history has payloads');
-              assert.deepEqual(payloads.filter((p) => p.encoding !== ENCRYPTED_ENCODING), [], 'every payload outside search attributes is encrypted');
+              assert.deepEqual(
+                payloads.filter((p) => p.encoding !== ENCRYPTED_ENCODING),
+                [],
+                'every payload outside search attributes is encrypted',
+              );
             }
             // The codec endpoint gives key holders the clear text (the Web UI's /decode).
-            const started = JSON.parse(histories[0]?.json ?? '{}') as { events: { workflowExecutionStartedEventAttributes?: { input: { payloads: unknown[] } } }[] };
+            const started = JSON.parse(histories[0]?.json ?? '{}') as {
+              events: { workflowExecutionStartedEventAttributes?: { input: { payloads: unknown[] } } }[];
+            };
             const input = started.events[0]?.workflowExecutionStartedEventAttributes?.input;
-            const response = await fetch(`${codecServer.url}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default' }, body: JSON.stringify(input) });
+            const response = await fetch(`${codecServer.url}/decode`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'x-namespace': 'default' },
+              body: JSON.stringify(input),
+            });
             assert.equal(response.status, 200);
             const decoded = (await response.json()) as { payloads: { metadata: { encoding: string }; data: string }[] };
             assert.equal(Buffer.from(decoded.payloads[0]?.metadata.encoding ?? '', 'base64').toString(), 'json/plain');
-            const workflowInput = JSON.parse(Buffer.from(decoded.payloads[0]?.data ?? '', 'base64').toString()) as { destinationId: string; settings: { stream: string } };
+            const workflowInput = JSON.parse(Buffer.from(decoded.payloads[0]?.data ?? '', 'base64').toString()) as {
+              destinationId: string;
+              settings: { stream: string };
+            };
             assert.equal(workflowInput.destinationId, id);
             assert.equal(workflowInput.settings.stream, STREAM);
           }

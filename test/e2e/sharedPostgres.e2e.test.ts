@@ -88,7 +88,11 @@ interface InProcessWorker {
   stop(): Promise<void>;
 }
 
-async function startInProcessWorker(temporal: TestTemporal, taskQueue: string, databaseUrl: string): Promise<InProcessWorker> {
+async function startInProcessWorker(
+  temporal: TestTemporal,
+  taskQueue: string,
+  databaseUrl: string,
+): Promise<InProcessWorker> {
   const store = await openStore(databaseUrl);
   const { worker, close } = await createActivationWorker({
     connection: temporal.env.nativeConnection,
@@ -135,7 +139,11 @@ describe('two workers sharing one PostgreSQL store export one destination', func
   before(async () => {
     process.env[SECRET_ENV] = 'emulator-accepts-any-secret';
     emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
     await createStream(kinesis, STREAM, 4);
     databaseUrl = await createTestDatabase();
   });
@@ -176,18 +184,26 @@ describe('two workers sharing one PostgreSQL store export one destination', func
       const runRound = async (round: Round): Promise<void> => {
         const lines = Array.from({ length: PROFILES }, (_, i) => JSON.stringify(snapshotOf(i, round)));
         const halves = [lines.filter((_, i) => i % 2 === 0), lines.filter((_, i) => i % 2 === 1)];
-        const results = await Promise.all(clients.map((c, k) => c.ingest(Readable.from((halves[k] ?? []).map((l) => `${l}\n`)))));
-        assert.deepEqual(results.map((r) => r.accepted), [PROFILES / 2, PROFILES / 2]);
+        const results = await Promise.all(
+          clients.map((c, k) => c.ingest(Readable.from((halves[k] ?? []).map((l) => `${l}\n`)))),
+        );
+        assert.deepEqual(
+          results.map((r) => r.accepted),
+          [PROFILES / 2, PROFILES / 2],
+        );
         const status = await waitFor(
           async () => {
             const current = await client.status(id);
-            const decided = current.state === 'idle' && current.pending === 0 && current.counters.received === round * PROFILES;
+            const decided =
+              current.state === 'idle' && current.pending === 0 && current.counters.received === round * PROFILES;
             return decided || current.lastError !== null ? current : undefined;
           },
           { timeoutMs: 120_000, what: `round ${round} to be decided` },
         );
         assert.equal(status.lastError, null);
-        const fresh = (await readAllRecords(kinesis, STREAM, { timeoutMs: 60_000 })).filter((r) => !seen.has(r.sequenceNumber));
+        const fresh = (await readAllRecords(kinesis, STREAM, { timeoutMs: 60_000 })).filter(
+          (r) => !seen.has(r.sequenceNumber),
+        );
         for (const r of fresh) seen.add(r.sequenceNumber);
         assertRound(fresh, round);
       };
@@ -208,7 +224,10 @@ describe('two workers sharing one PostgreSQL store export one destination', func
       const exportWorkers = await exportPageWorkers(temporal, id);
       assert.ok(exportWorkers.has(childIdentity), 'the worker in the other process ran export pages');
       assert.ok(exportWorkers.has(inProcess.identity), 'the worker in this process ran export pages');
-      assert.deepEqual([...exportWorkers].filter((w) => w !== childIdentity && w !== inProcess?.identity), []);
+      assert.deepEqual(
+        [...exportWorkers].filter((w) => w !== childIdentity && w !== inProcess?.identity),
+        [],
+      );
     } finally {
       await child?.stop();
       await inProcess?.stop();
@@ -230,7 +249,9 @@ function assertRound(records: readonly StoredRecord[], round: Round): void {
     assert.deepEqual(
       {
         email: (body.person as { email: string }).email,
-        segments: Object.fromEntries(Object.entries(body.segmentMembership.ups).map(([segment, entry]) => [segment, entry.status])),
+        segments: Object.fromEntries(
+          Object.entries(body.segmentMembership.ups).map(([segment, entry]) => [segment, entry.status]),
+        ),
       },
       expected,
       `round ${round}: record of ${profileIdOf(i)}`,
@@ -251,7 +272,8 @@ async function exportPageWorkers(temporal: TestTemporal, destinationId: string):
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (scheduled?.activityType?.name === 'exportPage') exportPages.add(String(event.eventId));
     const started = event.activityTaskStartedEventAttributes;
-    if (started && exportPages.has(String(started.scheduledEventId)) && started.identity) identities.add(started.identity);
+    if (started && exportPages.has(String(started.scheduledEventId)) && started.identity)
+      identities.add(started.identity);
   }
   return identities;
 }

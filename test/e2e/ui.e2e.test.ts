@@ -20,10 +20,20 @@ const ARTIFACTS = resolve(__dirname, '..', '..', 'test-artifacts');
 
 /** Debian's Chromium, headless, with the flags this closed network needs (no background fetches). */
 function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -51,11 +61,22 @@ describe('Temporal Web UI of the dev server', function () {
     const taskQueue = 'ui-check';
     const nativeConnection = await NativeConnection.connect({ address: server.address });
     const connection = await Connection.connect({ address: server.address });
-    const { worker, close } = await createActivationWorker({ connection: nativeConnection, namespace: server.namespace, taskQueue, store, workflowBundle: await getWorkflowBundle() });
+    const { worker, close } = await createActivationWorker({
+      connection: nativeConnection,
+      namespace: server.namespace,
+      taskQueue,
+      store,
+      workflowBundle: await getWorkflowBundle(),
+    });
     try {
       await worker.runUntil(async () => {
         const client = new ActivationClient(new Client({ connection, namespace: server.namespace }), store, taskQueue);
-        const { id } = await client.createDestination({ name: 'ui-check', description: 'browser check', region: 'eu-west-1', stream: 'ui-stream' });
+        const { id } = await client.createDestination({
+          name: 'ui-check',
+          description: 'browser check',
+          region: 'eu-west-1',
+          stream: 'ui-stream',
+        });
         const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
         const query = encodeURIComponent(`DestinationId="${id}"`);
         await page.goto(`${server.uiUrl}/namespaces/${server.namespace}/workflows?query=${query}`);

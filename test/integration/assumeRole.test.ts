@@ -41,14 +41,24 @@ describe('AssumeRole credentials (STS on moto)', () => {
     region: 'us-east-1',
     stream,
     endpoint: proxy.endpoint,
-    credentials: { type: 'assumeRole', roleArn: ROLE_ARN, externalId, sessionName: 'ka-test-session', stsEndpoint: moto.endpoint },
+    credentials: {
+      type: 'assumeRole',
+      roleArn: ROLE_ARN,
+      externalId,
+      sessionName: 'ka-test-session',
+      stsEndpoint: moto.endpoint,
+    },
   });
 
   before(async () => {
     moto = await getTestMoto();
     emulator = await startKinesisEmulator();
     proxy = await startKinesisFaultProxy(emulator.endpoint);
-    admin = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' } });
+    admin = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'admin', secretAccessKey: 'admin' },
+    });
     // The worker's own identity (the default chain, here its environment) assumes the customer's role.
     process.env.AWS_ACCESS_KEY_ID = 'AKIAWORKEREXAMPLE1';
     process.env.AWS_SECRET_ACCESS_KEY = 'worker-secret';
@@ -57,7 +67,10 @@ describe('AssumeRole credentials (STS on moto)', () => {
   afterEach(() => proxy.reset());
 
   after(async () => {
-    for (const [name, value] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
+    for (const [name, value] of [
+      ['AWS_ACCESS_KEY_ID', saved.id],
+      ['AWS_SECRET_ACCESS_KEY', saved.secret],
+    ] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
@@ -74,7 +87,11 @@ describe('AssumeRole credentials (STS on moto)', () => {
     const writers = new KinesisWriters({ roleSessionSeconds: SESSION_SECONDS });
     // One shard takes 1,000 records/s: 4,000 records take at least 3 s, twice a session's lifetime.
     proxy.setFaults({ shardThrottling: true, credentialLifetimeMs: SESSION_LIFETIME_MS });
-    const records: OutgoingRecord[] = Array.from({ length: 4000 }, (_, i) => ({ profileId: `p${i}`, partitionKey: `p${i}`, data: Buffer.from(`{"n":${i}}`) }));
+    const records: OutgoingRecord[] = Array.from({ length: 4000 }, (_, i) => ({
+      profileId: `p${i}`,
+      partitionKey: `p${i}`,
+      data: Buffer.from(`{"n":${i}}`),
+    }));
     let acked = 0;
     try {
       const stats = await writers.forDestination('long-export', settings).write(records, (group) => {
@@ -93,18 +110,33 @@ describe('AssumeRole credentials (STS on moto)', () => {
 
     const sessions = await moto.assumedRoles();
     const ours = sessions.filter((s) => s.external_id === externalId);
-    assert.ok(keyIds.every((id) => ours.some((s) => s.access_key_id === id)), 'every call was signed by a session of this destination');
+    assert.ok(
+      keyIds.every((id) => ours.some((s) => s.access_key_id === id)),
+      'every call was signed by a session of this destination',
+    );
     assert.ok(ours.every((s) => s.role_arn === ROLE_ARN && s.session_name === 'ka-test-session'));
 
     // Control: the first session really is expired by now, so the later calls needed new ones.
-    const first = (await moto.assumedRoles()).find((s) => s.access_key_id === keyIds[0]) as unknown as { secret_access_key: string; session_token: string };
+    const first = (await moto.assumedRoles()).find((s) => s.access_key_id === keyIds[0]) as unknown as {
+      secret_access_key: string;
+      session_token: string;
+    };
     const stale = createKinesisClient({
       region: 'us-east-1',
       endpoint: proxy.endpoint,
-      credentials: { accessKeyId: keyIds[0] as string, secretAccessKey: first.secret_access_key, sessionToken: first.session_token },
+      credentials: {
+        accessKeyId: keyIds[0] as string,
+        secretAccessKey: first.secret_access_key,
+        sessionToken: first.session_token,
+      },
     });
     try {
-      await assert.rejects(stale.send(new PutRecordsCommand({ StreamName: stream, Records: [{ PartitionKey: 'x', Data: Buffer.from('{}') }] })), { name: 'ExpiredTokenException' });
+      await assert.rejects(
+        stale.send(
+          new PutRecordsCommand({ StreamName: stream, Records: [{ PartitionKey: 'x', Data: Buffer.from('{}') }] }),
+        ),
+        { name: 'ExpiredTokenException' },
+      );
     } finally {
       stale.destroy();
     }
@@ -121,12 +153,23 @@ describe('AssumeRole credentials (STS on moto)', () => {
         store,
         async ({ client }) => {
           const { id } = await client.createDestination(settingsFor(stream, externalId));
-          const checked = await waitFor(async () => (await client.status(id)).permissions, { timeoutMs: 30_000, what: 'the first permission check' });
+          const checked = await waitFor(async () => (await client.status(id)).permissions, {
+            timeoutMs: 30_000,
+            what: 'the first permission check',
+          });
           assert.equal(checked.ok, true, JSON.stringify(checked));
           await client.activate(id, { segments: [{ id: 'seg' }], attributes: ['person.email'] });
-          const profile = { profileId: 'p1', identityMap: { ecid: [{ id: '1' }] }, person: { email: 'a@example.com' }, segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } } };
+          const profile = {
+            profileId: 'p1',
+            identityMap: { ecid: [{ id: '1' }] },
+            person: { email: 'a@example.com' },
+            segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+          };
           await client.ingest(Readable.from([JSON.stringify(profile)]));
-          await waitFor(async () => (await client.status(id)).counters.exported === 1, { timeoutMs: 30_000, what: 'the export' });
+          await waitFor(async () => (await client.status(id)).counters.exported === 1, {
+            timeoutMs: 30_000,
+            what: 'the export',
+          });
         },
         { aws: { roleSessionSeconds: 900 } },
       );

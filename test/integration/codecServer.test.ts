@@ -12,14 +12,21 @@ import { runCli } from '../support/cli';
 
 const UI = 'http://127.0.0.1:8233';
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
-const plainPayload = { metadata: { encoding: b64('json/plain') }, data: b64(JSON.stringify({ email: 'ann@example.com' })) };
+const plainPayload = {
+  metadata: { encoding: b64('json/plain') },
+  data: b64(JSON.stringify({ email: 'ann@example.com' })),
+};
 
 interface Payloads {
   payloads: { metadata: Record<string, string>; data: string }[];
 }
 
 async function post(url: string, body: unknown, origin = UI): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', origin, 'x-namespace': 'default' }, body: JSON.stringify(body) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin, 'x-namespace': 'default' },
+    body: JSON.stringify(body),
+  });
 }
 
 describe('codec endpoint for the Temporal Web UI', () => {
@@ -27,14 +34,21 @@ describe('codec endpoint for the Temporal Web UI', () => {
   let server: CodecServer;
 
   before(async () => {
-    server = await startCodecServer({ codec: new EncryptionCodec(parseKeyring(`ui-key:${key}`, 'test')), allowedOrigins: [UI] });
+    server = await startCodecServer({
+      codec: new EncryptionCodec(parseKeyring(`ui-key:${key}`, 'test')),
+      allowedOrigins: [UI],
+    });
   });
   after(() => server.stop());
 
   it("answers the UI's CORS preflight for its origin", async () => {
     const res = await fetch(`${server.url}/decode`, {
       method: 'OPTIONS',
-      headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+      headers: {
+        origin: UI,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-namespace',
+      },
     });
     assert.equal(res.status, 204);
     assert.equal(res.headers.get('access-control-allow-origin'), UI);
@@ -65,9 +79,15 @@ describe('codec endpoint for the Temporal Web UI', () => {
   });
 
   it('runs as `kinesis-activation codec-server` with the key from the environment', async () => {
-    const missing = await runCli(['codec-server'], { KINESIS_ACTIVATION_CODEC_KEY: '', KINESIS_ACTIVATION_CODEC_KEY_FILE: '' });
+    const missing = await runCli(['codec-server'], {
+      KINESIS_ACTIVATION_CODEC_KEY: '',
+      KINESIS_ACTIVATION_CODEC_KEY_FILE: '',
+    });
     assert.equal(missing.code, 1);
-    assert.equal(missing.stderr, 'kinesis-activation: no codec key: set KINESIS_ACTIVATION_CODEC_KEY or KINESIS_ACTIVATION_CODEC_KEY_FILE\n');
+    assert.equal(
+      missing.stderr,
+      'kinesis-activation: no codec key: set KINESIS_ACTIVATION_CODEC_KEY or KINESIS_ACTIVATION_CODEC_KEY_FILE\n',
+    );
 
     const bin = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
     const child = spawn(process.execPath, [bin, 'codec-server', '--port', '0', '--json', '--allow-origin', UI], {

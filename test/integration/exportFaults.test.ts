@@ -25,7 +25,10 @@ import type { StoredRecord } from '../support/kinesisStream';
 import { withWorker } from '../support/temporal';
 
 const SECRET_ENV = 'EXPORT_FAULTS_TEST_SECRET';
-const ACTIVATION: Activation = { segments: [{ id: 'seg-faults' }], attributes: ['person.email', 'person.name.firstName'] };
+const ACTIVATION: Activation = {
+  segments: [{ id: 'seg-faults' }],
+  attributes: ['person.email', 'person.name.firstName'],
+};
 
 /** Profile `p-<i>` in the mapped segment; `version` is its first name, so each version is a mapped change. */
 function snapshot(i: number, version: number, padding = ''): ProfileSnapshot {
@@ -70,7 +73,11 @@ describe('exports through a real Temporal worker with faults injected in front o
     process.env[SECRET_ENV] = 'test-secret';
     emulator = await startKinesisEmulator();
     proxy = await startKinesisFaultProxy(emulator.endpoint);
-    kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
     dir = mkdtempSync(join(tmpdir(), 'ka-faults-'));
   });
 
@@ -99,13 +106,23 @@ describe('exports through a real Temporal worker with faults injected in front o
     ...extra,
   });
 
-  const createActivated = async (client: ActivationClient, settings: DestinationSettingsInput, errorRetry?: ErrorRetry): Promise<string> => {
+  const createActivated = async (
+    client: ActivationClient,
+    settings: DestinationSettingsInput,
+    errorRetry?: ErrorRetry,
+  ): Promise<string> => {
     const { id } = await client.createDestination(settings, undefined, errorRetry ? { errorRetry } : {});
     await client.activate(id, ACTIVATION);
     return id;
   };
 
-  const waitForStatus = (client: ActivationClient, id: string, what: string, done: (s: DestinationStatus) => boolean, timeoutMs = 30_000): Promise<DestinationStatus> =>
+  const waitForStatus = (
+    client: ActivationClient,
+    id: string,
+    what: string,
+    done: (s: DestinationStatus) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<DestinationStatus> =>
     waitFor(
       async () => {
         const status = await client.status(id);
@@ -115,7 +132,8 @@ describe('exports through a real Temporal worker with faults injected in front o
     );
 
   /** Idle with every change up to `seq` decided. */
-  const caughtUp = (seq: number) => (s: DestinationStatus) => s.state === 'idle' && s.checkpoint >= seq && s.pending === 0;
+  const caughtUp = (seq: number) => (s: DestinationStatus) =>
+    s.state === 'idle' && s.checkpoint >= seq && s.pending === 0;
 
   it('delivers every record, each profile in order, when 30% of the records of every call fail', async () => {
     const { store, stream } = await freshSetup();
@@ -146,7 +164,10 @@ describe('exports through a real Temporal worker with faults injected in front o
       for (const [profileId, versions] of versionsByProfile(records, profiles)) {
         assert.deepEqual(versions.slice(0, 3), [1, 2, 3], profileId);
         const later = versions.slice(3);
-        assert.ok(later.every((v, i) => i === 0 || v > (later[i - 1] as number)), `${profileId}: versions out of order: ${versions.join(',')}`);
+        assert.ok(
+          later.every((v, i) => i === 0 || v > (later[i - 1] as number)),
+          `${profileId}: versions out of order: ${versions.join(',')}`,
+        );
         assert.equal(later[later.length - 1], 6, `${profileId}: latest version missing (${versions.join(',')})`);
       }
       assert.ok(proxy.injected.failedEntries > profiles, `only ${proxy.injected.failedEntries} entries failed`);
@@ -164,15 +185,27 @@ describe('exports through a real Temporal worker with faults injected in front o
       proxy.setFaults({ accessDenied: ['PutRecords'] });
       const { lastSeq } = await client.ingest(ndjson(Array.from({ length: 2000 }, (_, i) => snapshot(i, 1))));
 
-      const stopped = await waitForStatus(client, id, 'the destination to stop in error', (s) => s.state === 'error', 10_000);
-      assert.match(stopped.lastError ?? '', /^AccessDeniedException on PutRecords: User: \S+ is not authorized to perform: kinesis:PutRecords/);
+      const stopped = await waitForStatus(
+        client,
+        id,
+        'the destination to stop in error',
+        (s) => s.state === 'error',
+        10_000,
+      );
+      assert.match(
+        stopped.lastError ?? '',
+        /^AccessDeniedException on PutRecords: User: \S+ is not authorized to perform: kinesis:PutRecords/,
+      );
       assert.ok(stopped.nextRetryAt !== null, 'an automatic retry is planned');
 
       // Each automatic retry is one export attempt, which stops at the first denied calls.
       const retried = await waitForStatus(client, id, 'three automatic retries', (s) => s.failedAttempts >= 4);
       const calls = proxy.counts.PutRecords ?? 0;
       const after = await client.status(id);
-      assert.ok(calls <= DEFAULT_CONCURRENCY * (after.failedAttempts + 1), `${calls} PutRecords calls in ${after.failedAttempts} failed attempts`);
+      assert.ok(
+        calls <= DEFAULT_CONCURRENCY * (after.failedAttempts + 1),
+        `${calls} PutRecords calls in ${after.failedAttempts} failed attempts`,
+      );
       assert.equal(retried.state, 'error');
       assert.equal(retried.counters.exported, 0);
       assert.deepEqual(await readAllRecords(kinesis, stream), []);
@@ -197,7 +230,13 @@ describe('exports through a real Temporal worker with faults injected in front o
 
       proxy.setFaults({ accessDenied: ['PutRecords'] });
       let { lastSeq } = await client.ingest(ndjson(Array.from({ length: 100 }, (_, i) => snapshot(i, 1))));
-      let stopped = await waitForStatus(client, id, 'the destination to stop in error', (s) => s.state === 'error', 10_000);
+      let stopped = await waitForStatus(
+        client,
+        id,
+        'the destination to stop in error',
+        (s) => s.state === 'error',
+        10_000,
+      );
       assert.ok(Date.parse(stopped.nextRetryAt ?? '') > hourFromNow, `next retry at ${stopped.nextRetryAt}`);
       proxy.setFaults({ accessDenied: [] });
       await client.resume(id);
@@ -206,7 +245,13 @@ describe('exports through a real Temporal worker with faults injected in front o
 
       proxy.setFaults({ accessDenied: ['PutRecords'] });
       ({ lastSeq } = await client.ingest(ndjson(Array.from({ length: 100 }, (_, i) => snapshot(i, 2)))));
-      stopped = await waitForStatus(client, id, 'the destination to stop in error again', (s) => s.state === 'error', 10_000);
+      stopped = await waitForStatus(
+        client,
+        id,
+        'the destination to stop in error again',
+        (s) => s.state === 'error',
+        10_000,
+      );
       proxy.setFaults({ accessDenied: [] });
       await client.configure(id, settingsFor(stream, { description: 'fixed' }));
       status = await waitForStatus(client, id, 'the destination to resume after configure', caughtUp(lastSeq));
@@ -220,15 +265,31 @@ describe('exports through a real Temporal worker with faults injected in front o
   it('stops in `error` naming the variable when the worker lacks the secret, refuses to activate, and sends nothing', async () => {
     const { store, stream } = await freshSetup(1);
     await withWorker(store, async ({ client }) => {
-      const credentials = { type: 'accessKey' as const, accessKeyId: 'AKIAFAULTSEXAMPLE01', secretAccessKeyEnv: 'EXPORT_FAULTS_UNSET_SECRET' };
+      const credentials = {
+        type: 'accessKey' as const,
+        accessKeyId: 'AKIAFAULTSEXAMPLE01',
+        secretAccessKeyEnv: 'EXPORT_FAULTS_UNSET_SECRET',
+      };
       // The permission check at creation finds the secret missing: the destination stops in
       // error, and activating it is refused with the same reason.
-      const { id } = await client.createDestination(settingsFor(stream, { credentials }), undefined, { errorRetry: { initialMs: 3_600_000, maxMs: 3_600_000 } });
-      const missing = 'credentials.secretAccessKeyEnv: environment variable EXPORT_FAULTS_UNSET_SECRET is not set on the worker';
-      const stopped = await waitForStatus(client, id, 'the destination to stop in error', (s) => s.state === 'error', 10_000);
+      const { id } = await client.createDestination(settingsFor(stream, { credentials }), undefined, {
+        errorRetry: { initialMs: 3_600_000, maxMs: 3_600_000 },
+      });
+      const missing =
+        'credentials.secretAccessKeyEnv: environment variable EXPORT_FAULTS_UNSET_SECRET is not set on the worker';
+      const stopped = await waitForStatus(
+        client,
+        id,
+        'the destination to stop in error',
+        (s) => s.state === 'error',
+        10_000,
+      );
       assert.match(stopped.lastError ?? '', new RegExp(missing.replace(/\./g, '\\.')));
       await assert.rejects(client.activate(id, ACTIVATION), (err: Error) => {
-        assert.match(String((err as { cause?: Error }).cause?.message ?? err.message), /EXPORT_FAULTS_UNSET_SECRET is not set on the worker/);
+        assert.match(
+          String((err as { cause?: Error }).cause?.message ?? err.message),
+          /EXPORT_FAULTS_UNSET_SECRET is not set on the worker/,
+        );
         return true;
       });
       await client.ingest(ndjson([snapshot(1, 1)]));
@@ -251,11 +312,23 @@ describe('exports through a real Temporal worker with faults injected in front o
       const dead = await store.listDeadLetters(id);
       assert.deepEqual(dead.map((d) => d.profileId).sort(), ['p-11', 'p-17', 'p-3']);
       for (const letter of dead) {
-        assert.match(letter.reason, /^record is \d+ bytes \(data plus partition key\), over the stream's maximum of 1024$/);
-        assert.equal((JSON.parse(letter.record) as { person: { email: string } }).person.email, `${letter.profileId.replace('-', '')}@example.com`);
+        assert.match(
+          letter.reason,
+          /^record is \d+ bytes \(data plus partition key\), over the stream's maximum of 1024$/,
+        );
+        assert.equal(
+          (JSON.parse(letter.record) as { person: { email: string } }).person.email,
+          `${letter.profileId.replace('-', '')}@example.com`,
+        );
       }
       const delivered = versionsByProfile(await readAllRecords(kinesis, stream), 20);
-      assert.deepEqual([...delivered.keys()].sort(), snapshots.map((_, i) => `p-${i}`).filter((_, i) => !oversize.has(i)).sort());
+      assert.deepEqual(
+        [...delivered.keys()].sort(),
+        snapshots
+          .map((_, i) => `p-${i}`)
+          .filter((_, i) => !oversize.has(i))
+          .sort(),
+      );
     });
     await store.close();
   });
@@ -295,7 +368,10 @@ describe('exports through a real Temporal worker with faults injected in front o
       const retry = reads.find((r) => r.attempt === 2);
       assert.ok(retry, `the export activity was not retried (reads ${JSON.stringify(reads)})`);
       assert.ok(retry.afterSeq > 0, 'the retry started over from the beginning of the page');
-      assert.ok(firstAttempt.includes(retry.afterSeq), `the retry read after ${retry.afterSeq}, not after a chunk of the first attempt`);
+      assert.ok(
+        firstAttempt.includes(retry.afterSeq),
+        `the retry read after ${retry.afterSeq}, not after a chunk of the first attempt`,
+      );
       assert.ok(retry.afterSeq < lastSeq);
 
       // Each profile decided once (none re-decided after the checkpoint), each in the stream.
@@ -305,7 +381,10 @@ describe('exports through a real Temporal worker with faults injected in front o
       const versions = versionsByProfile(records, profiles);
       assert.equal(versions.size, profiles, 'every profile reached the stream');
       // Resent: only the records whose ledger write failed, and the calls in flight with them.
-      assert.ok(records.length - profiles <= DEFAULT_CONCURRENCY * 500, `${records.length - profiles} records sent twice`);
+      assert.ok(
+        records.length - profiles <= DEFAULT_CONCURRENCY * 500,
+        `${records.length - profiles} records sent twice`,
+      );
     });
     await inner.close();
   });

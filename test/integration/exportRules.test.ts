@@ -93,10 +93,11 @@ for (const backend of backends) {
 
     /** The worker's export activity, run with a real activity Context outside a worker. */
     const runExportPage = (input: ExportPageInput): Promise<ExportPageResult> =>
-      new MockActivityEnvironment(undefined, { logger: quietLogger }).run<[ExportPageInput], ExportPageResult, Activities['exportPage']>(
-        (i) => activities.exportPage(i),
-        input,
-      );
+      new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
+        [ExportPageInput],
+        ExportPageResult,
+        Activities['exportPage']
+      >((i) => activities.exportPage(i), input);
 
     /** Writes the snapshots (older first) and runs one export page over them. */
     async function exportSnapshots(
@@ -125,7 +126,13 @@ for (const backend of backends) {
         const result = await exportSnapshots(destinationId, settings, c.activation, writes);
         const exported = c.expected === null ? 0 : 1;
         assert.deepEqual(
-          { decided: result.decided, exported: result.exported, skipped: result.skipped, deadLettered: result.deadLettered, more: result.more },
+          {
+            decided: result.decided,
+            exported: result.exported,
+            skipped: result.skipped,
+            deadLettered: result.deadLettered,
+            more: result.more,
+          },
           { decided: 1, exported, skipped: 1 - exported, deadLettered: 0, more: false },
           'waiting changes of one profile are decided once',
         );
@@ -142,15 +149,24 @@ for (const backend of backends) {
         // Byte for byte: key order is part of the format.
         assert.equal(records[0]?.data, JSON.stringify(c.expected));
         assert.ok(ledger, 'the ledger holds the export');
-        assert.equal(JSON.stringify(buildExportRecord(ledger, c.activation, c.options)), JSON.stringify(c.expected), 'the ledger holds what was sent');
+        assert.equal(
+          JSON.stringify(buildExportRecord(ledger, c.activation, c.options)),
+          JSON.stringify(c.expected),
+          'the ledger holds what was sent',
+        );
 
         // The same state again, as a later change that touched nothing mapped: the stored ledger
         // makes it a skip, by its change key (the snapshot is not even read).
         const beforeAgain = await store.maxSeq();
-        const again = await exportSnapshots(destinationId, settings, c.activation, [{ profileId, snapshot: c.snapshot }]);
+        const again = await exportSnapshots(destinationId, settings, c.activation, [
+          { profileId, snapshot: c.snapshot },
+        ]);
         assert.deepEqual({ exported: again.exported, skipped: again.skipped }, { exported: 0, skipped: 1 });
         const view = { destinationId, changeKey: changeKeySpecOf(c.activation), skipUnchanged: true };
-        assert.deepEqual((await store.readExportCandidates(view, { afterSeq: beforeAgain, limit: 10 })).map((r) => r.snapshot), [null]);
+        assert.deepEqual(
+          (await store.readExportCandidates(view, { afterSeq: beforeAgain, limit: 10 })).map((r) => r.snapshot),
+          [null],
+        );
         assert.equal((await readAllRecords(kinesis, stream)).length, 1, 'nothing sent again');
       });
     });
@@ -167,7 +183,11 @@ for (const backend of backends) {
           person: { email: `${id}@example.com` },
           segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
         });
-        const settings = settingsFor(proxy.endpoint, stream, { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' });
+        const settings = settingsFor(proxy.endpoint, stream, {
+          includeSegmentNames: false,
+          includeSegmentTimestamps: false,
+          statusStyle: 'existing',
+        });
         const failed = await exportSnapshots(
           'refused',
           settings,

@@ -15,7 +15,8 @@ const PROFILES = 2000;
 function sample(text: string, metric: string, destination: string, extra = ''): number {
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${metric}{`) && line.includes(`destination="${destination}"`) && line.includes(extra)) total += Number(line.split(' ').pop());
+    if (line.startsWith(`${metric}{`) && line.includes(`destination="${destination}"`) && line.includes(extra))
+      total += Number(line.split(' ').pop());
   }
   return total;
 }
@@ -56,7 +57,11 @@ describe('Prometheus metrics of the worker', () => {
           region: 'us-east-1',
           stream: STREAM,
           endpoint: fx.proxy.endpoint,
-          credentials: { type: 'accessKey', accessKeyId: 'AKIAMETRICSEXAMPLE1', secretAccessKeyEnv: 'METRICS_TEST_SECRET' },
+          credentials: {
+            type: 'accessKey',
+            accessKeyId: 'AKIAMETRICSEXAMPLE1',
+            secretAccessKeyEnv: 'METRICS_TEST_SECRET',
+          },
         });
         await client.activate(id, { segments: [{ id: 'seg-m' }], attributes: ['person.email'] });
         await client.ingest(Readable.from([profiles(PROFILES)]));
@@ -75,13 +80,25 @@ describe('Prometheus metrics of the worker', () => {
 
         const records = await readAllRecords(fx.kinesis, STREAM);
         assert.equal(new Set(records.map((r) => r.partitionKey)).size, PROFILES);
-        assert.equal(sample(text, 'kinesis_activation_records_sent_total', id), records.length, 'sent = records in the stream');
+        assert.equal(
+          sample(text, 'kinesis_activation_records_sent_total', id),
+          records.length,
+          'sent = records in the stream',
+        );
         const failed = sample(text, 'kinesis_activation_records_failed_total', id);
         assert.ok(failed > 0, 'injected failures are counted');
-        assert.equal(sample(text, 'kinesis_activation_records_throttled_total', id), failed, 'the proxy fails entries as throttled');
+        assert.equal(
+          sample(text, 'kinesis_activation_records_throttled_total', id),
+          failed,
+          'the proxy fails entries as throttled',
+        );
         const calls = sample(text, 'kinesis_activation_put_calls_total', id);
         assert.ok(calls >= Math.ceil(PROFILES / 500), `at least one call per 500 records (${calls})`);
-        assert.equal(sample(text, 'kinesis_activation_put_latency_seconds_count', id), calls, 'one latency sample per call');
+        assert.equal(
+          sample(text, 'kinesis_activation_put_latency_seconds_count', id),
+          calls,
+          'one latency sample per call',
+        );
         assert.ok(sample(text, 'kinesis_activation_rate_limit_records_per_second', id) > 0);
       },
       { metrics },

@@ -16,7 +16,10 @@ const STREAM = 'stream-under-check';
 const OTHERS = ['a-stream', 'b-stream', 'c-stream', 'd-stream'];
 
 const verdicts = (result: PermissionCheckResult): Record<string, string> =>
-  Object.fromEntries([...result.permissions.map((p): [string, string] => [p.permission, p.verdict]), ['stream', result.streamVerdict]]);
+  Object.fromEntries([
+    ...result.permissions.map((p): [string, string] => [p.permission, p.verdict]),
+    ['stream', result.streamVerdict],
+  ]);
 
 describe('permission check against a Kinesis emulator', () => {
   let emulator: KinesisEmulator;
@@ -35,7 +38,11 @@ describe('permission check against a Kinesis emulator', () => {
   before(async () => {
     emulator = await startKinesisEmulator();
     otherRegion = await startKinesisEmulator();
-    proxy = await startKinesisFaultProxy(emulator.endpoint, {}, { regionEndpoints: { 'eu-west-1': otherRegion.endpoint } });
+    proxy = await startKinesisFaultProxy(
+      emulator.endpoint,
+      {},
+      { regionEndpoints: { 'eu-west-1': otherRegion.endpoint } },
+    );
     admin = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials });
     for (const name of [...OTHERS, STREAM]) await createStream(admin, name, 1);
   });
@@ -50,9 +57,18 @@ describe('permission check against a Kinesis emulator', () => {
   });
 
   it('passes when every permission is granted, paging through ListStreams, and writes nothing to the stream', async () => {
-    const result = await checkStreamPermissions(clientFor('us-east-1'), { stream: STREAM, region: 'us-east-1', listPageSize: 2 });
+    const result = await checkStreamPermissions(clientFor('us-east-1'), {
+      stream: STREAM,
+      region: 'us-east-1',
+      listPageSize: 2,
+    });
     assert.equal(result.ok, true, JSON.stringify(result));
-    assert.deepEqual(verdicts(result), { ListStreams: 'granted', PutRecord: 'granted', PutRecords: 'granted', stream: 'exists' });
+    assert.deepEqual(verdicts(result), {
+      ListStreams: 'granted',
+      PutRecord: 'granted',
+      PutRecords: 'granted',
+      stream: 'exists',
+    });
     assert.equal(proxy.counts.ListStreams, 3, 'five streams, two per page: the third page lists the stream');
     assert.equal(proxy.counts.PutRecord, 1);
     assert.equal(proxy.counts.PutRecords, 1);
@@ -64,19 +80,38 @@ describe('permission check against a Kinesis emulator', () => {
       proxy.setFaults({ accessDenied: [denied] });
       const result = await checkStreamPermissions(clientFor('us-east-1'), { stream: STREAM, region: 'us-east-1' });
       assert.equal(result.ok, false);
-      const expected: Record<string, string> = { ListStreams: 'granted', PutRecord: 'granted', PutRecords: 'granted', stream: 'exists' };
+      const expected: Record<string, string> = {
+        ListStreams: 'granted',
+        PutRecord: 'granted',
+        PutRecords: 'granted',
+        stream: 'exists',
+      };
       expected[denied] = 'denied';
       // Without ListStreams the stream's existence is not known.
       if (denied === 'ListStreams') expected.stream = 'unknown';
       assert.deepEqual(verdicts(result), expected);
-      assert.match(result.permissions.find((p) => p.permission === denied)?.detail ?? '', new RegExp(`^AccessDeniedException: .*kinesis:${denied} `));
-      assert.match(permissionCheckFailure(result), new RegExp(`^kinesis:${denied} denied on stream ${STREAM} \\(us-east-1\\): AccessDeniedException`));
+      assert.match(
+        result.permissions.find((p) => p.permission === denied)?.detail ?? '',
+        new RegExp(`^AccessDeniedException: .*kinesis:${denied} `),
+      );
+      assert.match(
+        permissionCheckFailure(result),
+        new RegExp(`^kinesis:${denied} denied on stream ${STREAM} \\(us-east-1\\): AccessDeniedException`),
+      );
     });
   }
 
   it('reports a missing stream, and leaves the write grants unproven', async () => {
-    const result = await checkStreamPermissions(clientFor('us-east-1'), { stream: 'no-such-stream', region: 'us-east-1' });
-    assert.deepEqual(verdicts(result), { ListStreams: 'granted', PutRecord: 'unknown', PutRecords: 'unknown', stream: 'missing' });
+    const result = await checkStreamPermissions(clientFor('us-east-1'), {
+      stream: 'no-such-stream',
+      region: 'us-east-1',
+    });
+    assert.deepEqual(verdicts(result), {
+      ListStreams: 'granted',
+      PutRecord: 'unknown',
+      PutRecords: 'unknown',
+      stream: 'missing',
+    });
     assert.equal(
       permissionCheckFailure(result),
       'stream no-such-stream not found: no stream named no-such-stream among the 5 ListStreams lists in us-east-1; check the stream name and the region',
@@ -88,12 +123,17 @@ describe('permission check against a Kinesis emulator', () => {
     const result = await checkStreamPermissions(clientFor('eu-west-1'), { stream: STREAM, region: 'eu-west-1' });
     assert.equal(result.ok, false);
     assert.equal(result.streamVerdict, 'missing');
-    assert.equal(result.streamDetail, `no stream named ${STREAM} among the 0 ListStreams lists in eu-west-1; check the stream name and the region`);
+    assert.equal(
+      result.streamDetail,
+      `no stream named ${STREAM} among the 0 ListStreams lists in eu-west-1; check the stream name and the region`,
+    );
     assert.equal(proxy.counts.ListStreams, 1);
   });
 
   it('throws errors a retry may fix, so the activity retries the whole check', async () => {
     proxy.setFaults({ serverErrorRate: 1 });
-    await assert.rejects(checkStreamPermissions(clientFor('us-east-1'), { stream: STREAM, region: 'us-east-1' }), { name: 'InternalFailure' });
+    await assert.rejects(checkStreamPermissions(clientFor('us-east-1'), { stream: STREAM, region: 'us-east-1' }), {
+      name: 'InternalFailure',
+    });
   });
 });

@@ -54,7 +54,8 @@ function ackLog(): { acked: OutgoingRecord[]; onAcked: (records: OutgoingRecord[
 }
 
 const keyOf = (p: Payload): string => `${p.profileId}@${p.version}`;
-const payloadOf = (data: string | Uint8Array): Payload => JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString()) as Payload;
+const payloadOf = (data: string | Uint8Array): Payload =>
+  JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString()) as Payload;
 
 /**
  * Every input record is in the stream with its exact content (more than once only when
@@ -148,13 +149,19 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     const { acked, onAcked } = ackLog();
     const concurrency = 4;
 
-    await assert.rejects(new KinesisRecordWriter(viaProxy, stream, { ...FAST, concurrency }).write(profileRecords(5000, 1), onAcked), (err: unknown) => {
-      assert.ok(err instanceof KinesisTerminalError);
-      assert.equal(err.code, 'AccessDeniedException');
-      assert.match(err.message, /^AccessDeniedException on PutRecords: User: arn:aws:iam::\d+:user\/\S+ is not authorized to perform: kinesis:PutRecords/);
-      assert.doesNotMatch(err.message, /\n/);
-      return true;
-    });
+    await assert.rejects(
+      new KinesisRecordWriter(viaProxy, stream, { ...FAST, concurrency }).write(profileRecords(5000, 1), onAcked),
+      (err: unknown) => {
+        assert.ok(err instanceof KinesisTerminalError);
+        assert.equal(err.code, 'AccessDeniedException');
+        assert.match(
+          err.message,
+          /^AccessDeniedException on PutRecords: User: arn:aws:iam::\d+:user\/\S+ is not authorized to perform: kinesis:PutRecords/,
+        );
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      },
+    );
     // The calls already in flight when the first answer came back, and no retry.
     assert.ok((proxy.counts.PutRecords ?? 0) <= concurrency, `PutRecords called ${proxy.counts.PutRecords} times`);
     assert.equal(acked.length, 0);
@@ -165,8 +172,16 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     const stream = await newStream(1);
     const normal = profileRecords(20, 1);
     const key = 'pk-big';
-    const atLimit: OutgoingRecord = { profileId: 'at-limit', partitionKey: key, data: Buffer.alloc(MiB - key.length, 'a') };
-    const tooBig: OutgoingRecord = { profileId: 'too-big', partitionKey: key, data: Buffer.alloc(MiB - key.length + 1, 'b') };
+    const atLimit: OutgoingRecord = {
+      profileId: 'at-limit',
+      partitionKey: key,
+      data: Buffer.alloc(MiB - key.length, 'a'),
+    };
+    const tooBig: OutgoingRecord = {
+      profileId: 'too-big',
+      partitionKey: key,
+      data: Buffer.alloc(MiB - key.length + 1, 'b'),
+    };
     const noKey: OutgoingRecord = { profileId: 'no-key', partitionKey: '', data: Buffer.from('{}') };
     const longKey: OutgoingRecord = { profileId: 'long-key', partitionKey: 'k'.repeat(257), data: Buffer.from('{}') };
     const input = [...normal.slice(0, 10), tooBig, noKey, atLimit, longKey, ...normal.slice(10)];
@@ -178,7 +193,10 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
       stats.deadLettered.map((d) => d.record.profileId),
       ['too-big', 'no-key', 'long-key'],
     );
-    assert.match(stats.deadLettered[0]?.reason ?? '', /1048577 bytes \(data plus partition key\), over the stream's maximum of 1048576/);
+    assert.match(
+      stats.deadLettered[0]?.reason ?? '',
+      /1048577 bytes \(data plus partition key\), over the stream's maximum of 1048576/,
+    );
     assert.match(stats.deadLettered[1]?.reason ?? '', /partition key is empty/);
     assert.match(stats.deadLettered[2]?.reason ?? '', /257 characters/);
     assert.equal(stats.recordsSent, normal.length + 1);
@@ -187,7 +205,11 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     const stored = await readAllRecords(direct, stream);
     assert.equal(stored.length, normal.length + 1);
     assert.equal(stored.find((r) => r.partitionKey === key)?.data.length, atLimit.data.byteLength);
-    assertDelivered(normal, stored.filter((r) => r.partitionKey !== key), true);
+    assertDelivered(
+      normal,
+      stored.filter((r) => r.partitionKey !== key),
+      true,
+    );
   });
 
   it('delivers everything through HTTP 500s and dropped connections', async () => {
@@ -197,7 +219,11 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     const { acked, onAcked } = ackLog();
 
     // Small calls so that many calls meet the faults.
-    const writer = new KinesisRecordWriter(viaProxy, stream, { ...FAST, limits: { ...DEFAULT_LIMITS, maxRecordsPerCall: 10 }, maxCallAttempts: 20 });
+    const writer = new KinesisRecordWriter(viaProxy, stream, {
+      ...FAST,
+      limits: { ...DEFAULT_LIMITS, maxRecordsPerCall: 10 },
+      maxCallAttempts: 20,
+    });
     const stats = await writer.write(input, onAcked);
 
     assert.ok(proxy.injected.serverErrors > 0 && proxy.injected.droppedConnections > 0, JSON.stringify(proxy.injected));
@@ -236,8 +262,14 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     const controller = new AbortController();
     const { acked, onAcked } = ackLog();
 
-    const writing = new KinesisRecordWriter(viaProxy, stream, FAST).write(profileRecords(50, 1), onAcked, { signal: controller.signal });
-    await waitFor(() => (proxy.counts.PutRecords ?? 0) >= 5, { timeoutMs: 10_000, intervalMs: 5, what: 'five failed PutRecords calls' });
+    const writing = new KinesisRecordWriter(viaProxy, stream, FAST).write(profileRecords(50, 1), onAcked, {
+      signal: controller.signal,
+    });
+    await waitFor(() => (proxy.counts.PutRecords ?? 0) >= 5, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'five failed PutRecords calls',
+    });
     controller.abort(new Error('activity cancelled'));
 
     await assert.rejects(writing, /activity cancelled/);

@@ -41,7 +41,9 @@ const backends: Backend[] = [
     appliedMigrations(location) {
       const db = new Database(location, { readonly: true });
       try {
-        return Promise.resolve(db.prepare<[], number>('SELECT version FROM schema_migrations ORDER BY version').pluck().all());
+        return Promise.resolve(
+          db.prepare<[], number>('SELECT version FROM schema_migrations ORDER BY version').pluck().all(),
+        );
       } finally {
         db.close();
       }
@@ -58,7 +60,9 @@ const backends: Backend[] = [
       const client = new Client({ connectionString: location });
       await client.connect();
       try {
-        const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+        const { rows } = await client.query<{ version: number }>(
+          'SELECT version FROM schema_migrations ORDER BY version',
+        );
         return rows.map((r) => r.version);
       } finally {
         await client.end();
@@ -67,7 +71,11 @@ const backends: Backend[] = [
   },
 ];
 
-function snapshot(profileId: string, segments: Record<string, SegmentStatus> = {}, person: Record<string, unknown> = {}): ProfileSnapshot {
+function snapshot(
+  profileId: string,
+  segments: Record<string, SegmentStatus> = {},
+  person: Record<string, unknown> = {},
+): ProfileSnapshot {
   const ups = Object.fromEntries(
     Object.entries(segments).map(([id, status]) => [id, { status, lastQualificationTime: '2024-05-25T21:24:39Z' }]),
   );
@@ -84,7 +92,8 @@ function projection(email: string, segmentId: string): Projection {
 
 /** Reads for no destination: every profile in range, its snapshot parsed, as the general read of a store. */
 const EVERY_PROFILE: LedgerView = { destinationId: '', changeKey: null, skipUnchanged: false };
-const readProfilesSince = (store: Store, afterSeq: number, limit: number) => store.readExportCandidates(EVERY_PROFILE, { afterSeq, limit });
+const readProfilesSince = (store: Store, afterSeq: number, limit: number) =>
+  store.readExportCandidates(EVERY_PROFILE, { afterSeq, limit });
 const readSegmentMembers = (store: Store, segmentIds: string[], afterProfileId: string | null, limit: number) =>
   store.readExportCandidates(EVERY_PROFILE, { segmentIds, afterProfileId, limit });
 
@@ -97,7 +106,7 @@ function assertStrictlyIncreasing(seqs: number[], message: string): void {
 /** Reads every segment member page by page, checking each page's size and order. */
 async function readAllMembers(store: Store, segmentIds: string[], pageSize: number): Promise<ExportCandidate[]> {
   const all: ExportCandidate[] = [];
-  for (let after: string | null = null; ; ) {
+  for (let after: string | null = null; ;) {
     const page = await readSegmentMembers(store, segmentIds, after, pageSize);
     assert.ok(page.length <= pageSize);
     if (page.length === 0) return all;
@@ -159,7 +168,10 @@ for (const backend of backends) {
       assert.ok(first.lastSeq > base);
       const written = await readProfilesSince(store, base, 100);
       assert.deepEqual(ids(written), [`${p}a`, `${p}b`]);
-      assertStrictlyIncreasing(written.map((r) => r.seq), 'seqs of one call');
+      assertStrictlyIncreasing(
+        written.map((r) => r.seq),
+        'seqs of one call',
+      );
       assert.equal(written[1]!.seq, first.lastSeq);
 
       const second = await store.upsertProfiles([{ profileId: `${p}a`, snapshot: snapshot(`${p}a`, {}, { v: 2 }) }]);
@@ -201,16 +213,22 @@ for (const backend of backends) {
         await store.upsertProfiles(batch.map((id) => ({ profileId: id, snapshot: snapshot(id) })));
       }
       const pages: ExportCandidate[][] = [];
-      for (let cursor = base; ; ) {
+      for (let cursor = base; ;) {
         const page = await readProfilesSince(store, cursor, 7);
         if (page.length === 0) break;
         pages.push(page);
         cursor = page[page.length - 1]!.seq;
       }
-      assert.deepEqual(pages.map((page) => page.length), [7, 7, 7, 4]);
+      assert.deepEqual(
+        pages.map((page) => page.length),
+        [7, 7, 7, 4],
+      );
       const all = pages.flat();
       assert.deepEqual(ids(all), written);
-      assertStrictlyIncreasing(all.map((r) => r.seq), 'seqs across pages');
+      assertStrictlyIncreasing(
+        all.map((r) => r.seq),
+        'seqs across pages',
+      );
       assert.equal(await store.countProfilesSince(base), 25);
       assert.equal(await store.countProfilesSince(all[9]!.seq), 15);
       assert.equal(await store.countProfilesSince(await store.maxSeq()), 0);
@@ -220,9 +238,18 @@ for (const backend of backends) {
       const id = `${unique('doc')}x`;
       const doc: ProfileSnapshot = {
         profileId: id,
-        identityMap: { ecid: [{ id: 'e1', primary: true }], email_lc_sha256: [{ id: 'h', authenticatedState: 'authenticated' }] },
+        identityMap: {
+          ecid: [{ id: 'e1', primary: true }],
+          email_lc_sha256: [{ id: 'h', authenticatedState: 'authenticated' }],
+        },
         segmentMembership: { ups: { z: { status: 'existing', lastQualificationTime: '2020-05-25T21:24:39Z' } } },
-        person: { name: { lastName: 'Ñúñez', firstName: '李' }, email: 'a@b.c', age: 42, tags: ['x', null, true], emoji: '😀' },
+        person: {
+          name: { lastName: 'Ñúñez', firstName: '李' },
+          email: 'a@b.c',
+          age: 42,
+          tags: ['x', null, true],
+          emoji: '😀',
+        },
         personalEmail: { address: 'x@y.z' },
       };
       const base = await store.maxSeq();
@@ -274,7 +301,9 @@ for (const backend of backends) {
       const p = unique('order');
       const segment = `${p}seg`;
       const suffixes = ['b', 'B', 'a', 'a b', 'Z', 'é', '😀', '\uFFFD', '10', '9'];
-      await store.upsertProfiles(suffixes.map((s) => ({ profileId: p + s, snapshot: snapshot(p + s, { [segment]: 'realized' }) })));
+      await store.upsertProfiles(
+        suffixes.map((s) => ({ profileId: p + s, snapshot: snapshot(p + s, { [segment]: 'realized' }) })),
+      );
       const expected = suffixes.map((s) => p + s).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
       assert.deepEqual(ids(await readAllMembers(store, [segment], 3)), expected);
     });
@@ -290,7 +319,9 @@ for (const backend of backends) {
       assert.equal(lastSeq - base, 5000);
       assert.equal(await store.countProfilesSince(base), 5000);
       assert.deepEqual(ids(await readSegmentMembers(store, [s1, s2], null, 5000)), batch);
-      await store.upsertProfiles(batch.map((id) => ({ profileId: id, snapshot: snapshot(id, { [s1]: 'exited', [s2]: 'existing' }) })));
+      await store.upsertProfiles(
+        batch.map((id) => ({ profileId: id, snapshot: snapshot(id, { [s1]: 'exited', [s2]: 'existing' }) })),
+      );
       assert.deepEqual(await readSegmentMembers(store, [s1], null, 10), []);
       assert.equal((await readSegmentMembers(store, [s2], null, 5000)).length, 5000);
     });
@@ -325,11 +356,18 @@ for (const backend of backends) {
       ]);
       assert.deepEqual((await store.readLedger(d1, [`${p}3`])).get(`${p}3`), projection('last@x', 's'));
       // A large write (written in batches by some stores): the last entry of each profile wins.
-      const many = Array.from({ length: 250 }, (_, i) => ({ profileId: `${p}m${i % 120}`, projection: projection(`${i}@x`, 's') }));
+      const many = Array.from({ length: 250 }, (_, i) => ({
+        profileId: `${p}m${i % 120}`,
+        projection: projection(`${i}@x`, 's'),
+      }));
       await store.writeLedger(d1, many);
-      const written = await store.readLedger(d1, many.map((e) => e.profileId));
+      const written = await store.readLedger(
+        d1,
+        many.map((e) => e.profileId),
+      );
       assert.equal(written.size, 120);
-      for (let k = 0; k < 120; k++) assert.deepEqual(written.get(`${p}m${k}`), projection(`${k + (k < 10 ? 240 : 120)}@x`, 's'));
+      for (let k = 0; k < 120; k++)
+        assert.deepEqual(written.get(`${p}m${k}`), projection(`${k + (k < 10 ? 240 : 120)}@x`, 's'));
       await store.writeLedger(d1, []);
       assert.equal((await store.readLedger(d1, [])).size, 0);
     });
@@ -343,13 +381,30 @@ for (const backend of backends) {
       const spec = changeKeySpecOf(activation);
       const view: LedgerView = { destinationId: d, changeKey: spec, skipUnchanged: true };
       const at = (time: string, status: SegmentStatus = 'realized') => ({ status, lastQualificationTime: time });
-      const profile = (id: string, change: { ups?: Record<string, unknown>; person?: Record<string, unknown>; ecid?: string } = {}): ProfileSnapshot => ({
-        profileId: id,
-        identityMap: { ecid: [{ id: change.ecid ?? `ecid-${id}` }] },
-        segmentMembership: { ups: change.ups ?? { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-01-01T00:00:00Z') } },
-        person: { email: `${id}@x`, name: { first: 'Ann', last: 'Lee' }, ...change.person },
-      } as ProfileSnapshot);
-      const names = ['lastName', 'unmappedExit', 'qualified', 'existing', 'email', 'firstName', 'exit', 'identity', 'neverExported', 'reactivated'];
+      const profile = (
+        id: string,
+        change: { ups?: Record<string, unknown>; person?: Record<string, unknown>; ecid?: string } = {},
+      ): ProfileSnapshot =>
+        ({
+          profileId: id,
+          identityMap: { ecid: [{ id: change.ecid ?? `ecid-${id}` }] },
+          segmentMembership: {
+            ups: change.ups ?? { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-01-01T00:00:00Z') },
+          },
+          person: { email: `${id}@x`, name: { first: 'Ann', last: 'Lee' }, ...change.person },
+        }) as ProfileSnapshot;
+      const names = [
+        'lastName',
+        'unmappedExit',
+        'qualified',
+        'existing',
+        'email',
+        'firstName',
+        'exit',
+        'identity',
+        'neverExported',
+        'reactivated',
+      ];
       const id = (name: string) => `${p}${name}`;
       const base = await store.maxSeq();
       // Written before the destination is activated: no stored keys, they are computed on reading.
@@ -357,14 +412,24 @@ for (const backend of backends) {
       await store.saveDestination({ id: d, settings: {}, activation });
 
       const first = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
-      assert.deepEqual(first.map((c) => c.profileId), names.map(id));
+      assert.deepEqual(
+        first.map((c) => c.profileId),
+        names.map(id),
+      );
       for (const c of first) {
         assert.deepEqual(c.snapshot, profile(c.profileId));
         assert.equal(c.previous, null);
         assert.equal(c.changeKey, changeKeyOf(spec, profile(c.profileId)));
       }
       const exported = first.filter((c) => c.profileId !== id('neverExported'));
-      await store.writeLedger(d, exported.map((c) => ({ profileId: c.profileId, projection: projection(c.profileId, seg), changeKey: c.changeKey })));
+      await store.writeLedger(
+        d,
+        exported.map((c) => ({
+          profileId: c.profileId,
+          projection: projection(c.profileId, seg),
+          changeKey: c.changeKey,
+        })),
+      );
       // The keys computed on that read were kept: read again, the exported ones are skipped unparsed.
       const reread = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
       assert.deepEqual(
@@ -382,7 +447,9 @@ for (const backend of backends) {
 
       const second: Record<string, ProfileSnapshot> = {
         lastName: profile(id('lastName'), { person: { name: { first: 'Ann', last: 'Other' } } }),
-        unmappedExit: profile(id('unmappedExit'), { ups: { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-02-01T00:00:00Z', 'exited') } }),
+        unmappedExit: profile(id('unmappedExit'), {
+          ups: { [seg]: at('2024-01-01T00:00:00Z'), [`${p}unmapped`]: at('2024-02-01T00:00:00Z', 'exited') },
+        }),
         qualified: profile(id('qualified'), { ups: { [seg]: at('2024-03-01T00:00:00Z') } }),
         existing: profile(id('existing'), { ups: { [seg]: at('2024-01-01T00:00:00Z', 'existing') } }),
         email: profile(id('email'), { person: { email: 'new@x' } }),
@@ -401,34 +468,74 @@ for (const backend of backends) {
       await store.upsertProfiles([{ profileId: id('reactivated'), snapshot: second.reactivated as ProfileSnapshot }]);
       await store.saveDestination({ id: d, settings: {}, activation });
       const unchanged = ['lastName', 'unmappedExit', 'qualified', 'existing'].map(id);
-      const decided = (candidates: ExportCandidate[]) => candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
+      const decided = (candidates: ExportCandidate[]) =>
+        candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
 
       const again = await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 });
-      assert.deepEqual(decided(again), names.map(id).filter((n) => !unchanged.includes(n)), 'only mapped changes are read in full');
+      assert.deepEqual(
+        decided(again),
+        names.map(id).filter((n) => !unchanged.includes(n)),
+        'only mapped changes are read in full',
+      );
       for (const c of again) {
         assert.equal(c.changeKey, changeKeyOf(spec, second[c.profileId.slice(p.length)] as ProfileSnapshot));
         if (c.snapshot === null) assert.equal(c.previous, null);
-        else assert.deepEqual([c.snapshot, c.previous], [second[c.profileId.slice(p.length)], c.profileId === id('neverExported') ? null : projection(c.profileId, seg)]);
+        else
+          assert.deepEqual(
+            [c.snapshot, c.previous],
+            [
+              second[c.profileId.slice(p.length)],
+              c.profileId === id('neverExported') ? null : projection(c.profileId, seg),
+            ],
+          );
       }
       // By segment: the members, the same way.
       const members = await store.readExportCandidates(view, { segmentIds: [seg], afterProfileId: null, limit: 100 });
-      assert.deepEqual(members.map((c) => c.profileId), names.map(id).filter((n) => n !== id('exit')).sort());
-      assert.deepEqual(decided(members), ['email', 'firstName', 'identity', 'neverExported', 'reactivated'].map(id).sort());
-      assert.deepEqual(members.map((c) => c.changeKey), again.filter((c) => c.profileId !== id('exit')).sort((a, b) => (a.profileId < b.profileId ? -1 : 1)).map((c) => c.changeKey));
+      assert.deepEqual(
+        members.map((c) => c.profileId),
+        names
+          .map(id)
+          .filter((n) => n !== id('exit'))
+          .sort(),
+      );
+      assert.deepEqual(
+        decided(members),
+        ['email', 'firstName', 'identity', 'neverExported', 'reactivated'].map(id).sort(),
+      );
+      assert.deepEqual(
+        members.map((c) => c.changeKey),
+        again
+          .filter((c) => c.profileId !== id('exit'))
+          .sort((a, b) => (a.profileId < b.profileId ? -1 : 1))
+          .map((c) => c.changeKey),
+      );
 
       // Forced, under another mapping, or without a key: every profile is read in full.
-      assert.equal(decided(await store.readExportCandidates({ ...view, skipUnchanged: false }, { afterSeq: afterFirst, limit: 100 })).length, names.length);
+      assert.equal(
+        decided(
+          await store.readExportCandidates({ ...view, skipUnchanged: false }, { afterSeq: afterFirst, limit: 100 }),
+        ).length,
+        names.length,
+      );
       const remapped = changeKeySpecOf({ ...activation, attributes: ['person.email'] });
-      const underRemapped = await store.readExportCandidates({ ...view, changeKey: remapped }, { afterSeq: afterFirst, limit: 100 });
+      const underRemapped = await store.readExportCandidates(
+        { ...view, changeKey: remapped },
+        { afterSeq: afterFirst, limit: 100 },
+      );
       assert.deepEqual(
         underRemapped.map((c) => [c.snapshot !== null, c.changeKey]),
         names.map((n) => [true, changeKeyOf(remapped, second[n] as ProfileSnapshot)]),
       );
-      const keyless = await store.readExportCandidates({ ...view, changeKey: null }, { afterSeq: afterFirst, limit: 100 });
+      const keyless = await store.readExportCandidates(
+        { ...view, changeKey: null },
+        { afterSeq: afterFirst, limit: 100 },
+      );
       assert.deepEqual([decided(keyless).length, keyless.every((c) => c.changeKey === null)], [names.length, true]);
       // A ledger entry written without a key never matches.
       await store.writeLedger(d, [{ profileId: id('lastName'), projection: projection(id('lastName'), seg) }]);
-      assert.ok(decided(await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 })).includes(id('lastName')));
+      assert.ok(
+        decided(await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 })).includes(id('lastName')),
+      );
     });
 
     it('keeps dead letters per destination in insertion order', async () => {
@@ -454,15 +561,25 @@ for (const backend of backends) {
       assert.equal(letters[0]!.createdAt?.getTime(), given.getTime());
       const stamped = letters[1]!.createdAt?.getTime() ?? 0;
       assert.ok(stamped >= before - 5000 && stamped <= Date.now() + 5000, 'a missing createdAt is set to now');
-      assert.deepEqual((await store.listDeadLetters(d2)).map((d) => d.profileId), ['p2']);
+      assert.deepEqual(
+        (await store.listDeadLetters(d2)).map((d) => d.profileId),
+        ['p2'],
+      );
       assert.deepEqual(await store.listDeadLetters(`${p}none`), []);
     });
 
     it('saves, updates, gets and lists destinations', async () => {
       const p = unique('dest');
-      const activation: Activation = { segments: [{ id: 'seg', name: 'Seg', createdAt: 1648553325000 }], attributes: ['person.email'] };
+      const activation: Activation = {
+        segments: [{ id: 'seg', name: 'Seg', createdAt: 1648553325000 }],
+        attributes: ['person.email'],
+      };
       await store.saveDestination({ id: `${p}b`, settings: { stream: 's1', region: 'eu-west-1' }, activation: null });
-      await store.saveDestination({ id: `${p}a`, settings: { stream: 's2', credentials: { secretAccessKeyEnv: 'SECRET' } }, activation });
+      await store.saveDestination({
+        id: `${p}a`,
+        settings: { stream: 's2', credentials: { secretAccessKeyEnv: 'SECRET' } },
+        activation,
+      });
       assert.deepEqual(await store.getDestination(`${p}a`), {
         id: `${p}a`,
         settings: { stream: 's2', credentials: { secretAccessKeyEnv: 'SECRET' } },
@@ -470,10 +587,17 @@ for (const backend of backends) {
       });
       assert.equal(await store.getDestination(`${p}none`), undefined);
       const listed = (await store.listDestinations()).filter((d) => d.id.startsWith(p));
-      assert.deepEqual(listed.map((d) => d.id), [`${p}a`, `${p}b`]);
+      assert.deepEqual(
+        listed.map((d) => d.id),
+        [`${p}a`, `${p}b`],
+      );
 
       await store.saveDestination({ id: `${p}a`, settings: { stream: 's3' }, activation: null });
-      assert.deepEqual(await store.getDestination(`${p}a`), { id: `${p}a`, settings: { stream: 's3' }, activation: null });
+      assert.deepEqual(await store.getDestination(`${p}a`), {
+        id: `${p}a`,
+        settings: { stream: 's3' },
+        activation: null,
+      });
       assert.equal((await store.listDestinations()).filter((d) => d.id.startsWith(p)).length, 2);
     });
 
@@ -481,9 +605,14 @@ for (const backend of backends) {
       const at = await backend.freshLocation();
       // Workers starting together against one new database.
       const [first, second] = await Promise.all([open(at), open(at), open(at)]);
-      const { lastSeq } = await first.upsertProfiles([{ profileId: 'kept', snapshot: snapshot('kept', { s: 'realized' }) }]);
+      const { lastSeq } = await first.upsertProfiles([
+        { profileId: 'kept', snapshot: snapshot('kept', { s: 'realized' }) },
+      ]);
       const later = await open(at);
-      assert.deepEqual(await backend.appliedMigrations(at), migrations.map((m) => m.version));
+      assert.deepEqual(
+        await backend.appliedMigrations(at),
+        migrations.map((m) => m.version),
+      );
       assert.equal(await second.maxSeq(), lastSeq);
       assert.deepEqual(ids(await readSegmentMembers(later, ['s'], null, 10)), ['kept']);
     });
@@ -510,7 +639,7 @@ for (const backend of backends) {
       /** Pages until caught up after the writers finished; returns the last seq seen per profile. */
       const read = async (reader: Store) => {
         const lastSeen = new Map<string, number>();
-        for (let cursor = 0; ; ) {
+        for (let cursor = 0; ;) {
           const done = !writing;
           const page = await readProfilesSince(reader, cursor, 25);
           assertStrictlyIncreasing([cursor, ...page.map((r) => r.seq)], 'reader pages');
@@ -532,7 +661,8 @@ for (const backend of backends) {
       assert.equal(new Set(final.map((r) => r.seq)).size, final.length);
       for (const lastSeen of seen) {
         assert.equal(lastSeen.size, final.length);
-        for (const row of final) assert.equal(lastSeen.get(row.profileId), row.seq, `a reader missed the last write of ${row.profileId}`);
+        for (const row of final)
+          assert.equal(lastSeen.get(row.profileId), row.seq, `a reader missed the last write of ${row.profileId}`);
       }
     });
   });
@@ -576,7 +706,12 @@ describe('PostgresStore keeping change keys computed on reading', function () {
       // Written before the destination is activated: no stored keys.
       await store.upsertProfiles(ids.map((id) => ({ profileId: id, snapshot: snapshot(id, { seg: 'realized' }) })));
       await store.saveDestination({ id: 'd', settings: {}, activation });
-      const exported = (candidates: ExportCandidate[]) => candidates.map((c) => ({ profileId: c.profileId, projection: projection(c.profileId, 'seg'), changeKey: c.changeKey }));
+      const exported = (candidates: ExportCandidate[]) =>
+        candidates.map((c) => ({
+          profileId: c.profileId,
+          projection: projection(c.profileId, 'seg'),
+          changeKey: c.changeKey,
+        }));
       // Another transaction holds one row, as a concurrent upsertProfiles would.
       await writer.query('BEGIN');
       await writer.query("SELECT 1 FROM profiles WHERE profile_id = 'held' FOR UPDATE");
@@ -593,7 +728,10 @@ describe('PostgresStore keeping change keys computed on reading', function () {
         'the held row was left without its key, the other kept it',
       );
       // Once nothing holds it, that read kept its key too.
-      assert.deepEqual((await store.readExportCandidates(view, { afterSeq: 0, limit: 10 })).map((c) => c.snapshot), [null, null]);
+      assert.deepEqual(
+        (await store.readExportCandidates(view, { afterSeq: 0, limit: 10 })).map((c) => c.snapshot),
+        [null, null],
+      );
     } finally {
       await writer.end();
       await store.close();

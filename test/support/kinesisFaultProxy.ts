@@ -119,14 +119,24 @@ export async function startKinesisFaultProxy(
   options: KinesisFaultProxyOptions = {},
 ): Promise<KinesisFaultProxy> {
   const defaultTarget = new URL(targetEndpoint);
-  const regionTargets = new Map(Object.entries(options.regionEndpoints ?? {}).map(([region, endpoint]) => [region, new URL(endpoint)]));
-  const targetOf = (headers: IncomingHttpHeaders): URL => regionTargets.get(signatureScope(headers)?.region ?? '') ?? defaultTarget;
+  const regionTargets = new Map(
+    Object.entries(options.regionEndpoints ?? {}).map(([region, endpoint]) => [region, new URL(endpoint)]),
+  );
+  const targetOf = (headers: IncomingHttpHeaders): URL =>
+    regionTargets.get(signatureScope(headers)?.region ?? '') ?? defaultTarget;
   const firstSeen = new Map<string, number>();
   const agent = new Agent({ keepAlive: true });
   let faults: KinesisFaults = { ...NO_FAULTS };
   let random = mulberry32(faults.seed);
   const counts: Record<string, number> = {};
-  const injected: InjectedFaults = { failedEntries: 0, throttledEntries: 0, serverErrors: 0, droppedConnections: 0, accessDenied: 0, expiredTokens: 0 };
+  const injected: InjectedFaults = {
+    failedEntries: 0,
+    throttledEntries: 0,
+    serverErrors: 0,
+    droppedConnections: 0,
+    accessDenied: 0,
+    expiredTokens: 0,
+  };
   const observed: ObservedBehaviour = { partitionKeyOverlaps: 0, accessKeyIds: [] };
   const shardsByStream = new Map<string, Promise<Shard[]>>();
   const buckets = new Map<string, ShardBucket>();
@@ -144,9 +154,20 @@ export async function startKinesisFaultProxy(
       const target = targetOf(req.headers);
       const headers: IncomingHttpHeaders = { ...req.headers, host: target.host, 'content-length': String(body.length) };
       const upstream = request(
-        { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method ?? 'POST', path: req.url ?? '/', headers, agent },
+        {
+          protocol: target.protocol,
+          hostname: target.hostname,
+          port: target.port,
+          method: req.method ?? 'POST',
+          path: req.url ?? '/',
+          headers,
+          agent,
+        },
         (res) => {
-          readBody(res).then((data) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: data }), reject);
+          readBody(res).then(
+            (data) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: data }),
+            reject,
+          );
         },
       );
       upstream.once('error', reject);
@@ -158,13 +179,26 @@ export async function startKinesisFaultProxy(
     const key = `${targetOf(req.headers).host}/${stream}`;
     let shards = shardsByStream.get(key);
     if (!shards) {
-      const describe = { method: 'POST', url: '/', headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.DescribeStream' } };
+      const describe = {
+        method: 'POST',
+        url: '/',
+        headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.DescribeStream' },
+      };
       shards = forward(describe, Buffer.from(JSON.stringify({ StreamName: stream }))).then((res) => {
-        if (res.status !== 200) throw new Error(`DescribeStream ${stream} answered ${res.status}: ${res.body.toString()}`);
+        if (res.status !== 200)
+          throw new Error(`DescribeStream ${stream} answered ${res.status}: ${res.body.toString()}`);
         const description = JSON.parse(res.body.toString()) as {
-          StreamDescription: { Shards: { ShardId: string; HashKeyRange: { StartingHashKey: string; EndingHashKey: string }; SequenceNumberRange: { EndingSequenceNumber?: string } }[] };
+          StreamDescription: {
+            Shards: {
+              ShardId: string;
+              HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
+              SequenceNumberRange: { EndingSequenceNumber?: string };
+            }[];
+          };
         };
-        return description.StreamDescription.Shards.filter((s) => s.SequenceNumberRange.EndingSequenceNumber === undefined).map((s) => ({
+        return description.StreamDescription.Shards.filter(
+          (s) => s.SequenceNumberRange.EndingSequenceNumber === undefined,
+        ).map((s) => ({
           shardId: s.ShardId,
           start: BigInt(s.HashKeyRange.StartingHashKey),
           end: BigInt(s.HashKeyRange.EndingHashKey),
@@ -186,7 +220,10 @@ export async function startKinesisFaultProxy(
       const shard = shardFor(shards, entry);
       // No shard holds it (e.g. a permission probe's out-of-range key): the emulator answers.
       if (!shard) return;
-      const rateExceeded = { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: `Rate exceeded for shard ${shard.shardId} in stream ${stream} under account ${ACCOUNT}.` };
+      const rateExceeded = {
+        ErrorCode: 'ProvisionedThroughputExceededException',
+        ErrorMessage: `Rate exceeded for shard ${shard.shardId} in stream ${stream} under account ${ACCOUNT}.`,
+      };
       if (chance(faults.recordFailureRate)) {
         injected.failedEntries += 1;
         synthetic.set(i, rateExceeded);
@@ -230,7 +267,9 @@ export async function startKinesisFaultProxy(
    */
   const inFlightKeys = new Map<string, number>();
   const enterKeys = (body: Buffer): string[] => {
-    const keys = (JSON.parse(body.toString()) as PutRecordsInput).Records.filter((r) => r.ExplicitHashKey === undefined).map((r) => r.PartitionKey);
+    const keys = (JSON.parse(body.toString()) as PutRecordsInput).Records.filter(
+      (r) => r.ExplicitHashKey === undefined,
+    ).map((r) => r.PartitionKey);
     for (const key of keys) {
       const calls = inFlightKeys.get(key) ?? 0;
       if (calls > 0) observed.partitionKeyOverlaps += 1;
@@ -256,7 +295,10 @@ export async function startKinesisFaultProxy(
       }
       if (faults.credentialLifetimeMs > 0 && now - (firstSeen.get(accessKeyId) ?? now) > faults.credentialLifetimeMs) {
         injected.expiredTokens += 1;
-        return sendJson(res, 400, { __type: 'ExpiredTokenException', message: 'The security token included in the request is expired' });
+        return sendJson(res, 400, {
+          __type: 'ExpiredTokenException',
+          message: 'The security token included in the request is expired',
+        });
       }
     }
     if (faults.accessDenied.includes(operation)) {
@@ -269,7 +311,10 @@ export async function startKinesisFaultProxy(
       return sendJson(res, 500, { __type: 'InternalFailure', message: 'injected by the fault proxy' });
     }
     const recordFaults = faults.recordFailureRate > 0 || faults.shardThrottling;
-    const upstream = operation === 'PutRecords' && recordFaults && isJson(req) ? await putRecords(req, body) : await forward(req, body);
+    const upstream =
+      operation === 'PutRecords' && recordFaults && isJson(req)
+        ? await putRecords(req, body)
+        : await forward(req, body);
     if (chance(faults.dropConnectionRate)) {
       injected.droppedConnections += 1;
       req.socket.destroy();
@@ -354,8 +399,14 @@ class ShardBucket {
 }
 
 /** The shard whose hash key range holds the MD5 of the partition key, as Kinesis routes records. */
-function shardFor(shards: readonly Shard[], entry: { PartitionKey: string; ExplicitHashKey?: string }): Shard | undefined {
-  const hash = entry.ExplicitHashKey !== undefined ? BigInt(entry.ExplicitHashKey) : BigInt(`0x${createHash('md5').update(entry.PartitionKey, 'utf8').digest('hex')}`);
+function shardFor(
+  shards: readonly Shard[],
+  entry: { PartitionKey: string; ExplicitHashKey?: string },
+): Shard | undefined {
+  const hash =
+    entry.ExplicitHashKey !== undefined
+      ? BigInt(entry.ExplicitHashKey)
+      : BigInt(`0x${createHash('md5').update(entry.PartitionKey, 'utf8').digest('hex')}`);
   return shards.find((s) => hash >= s.start && hash <= s.end);
 }
 
@@ -380,7 +431,11 @@ function readBody(stream: IncomingMessage): Promise<Buffer> {
 
 function sendJson(res: ServerResponse, status: number, body: object): void {
   const data = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { 'content-type': AMZ_JSON, 'content-length': String(data.length), 'x-amzn-requestid': createHash('md5').update(data).digest('hex') });
+  res.writeHead(status, {
+    'content-type': AMZ_JSON,
+    'content-length': String(data.length),
+    'x-amzn-requestid': createHash('md5').update(data).digest('hex'),
+  });
   res.end(data);
 }
 

@@ -26,14 +26,26 @@ export interface KinesisFixture {
  * once `before` ran. `streams` are created up front (name -> shard count); `proxy` may carry
  * the faults it starts with.
  */
-export function useKinesisFixture(prefix: string, options: { proxy?: boolean | Partial<KinesisFaults>; streams?: Record<string, number> } = {}): KinesisFixture {
+export function useKinesisFixture(
+  prefix: string,
+  options: { proxy?: boolean | Partial<KinesisFaults>; streams?: Record<string, number> } = {},
+): KinesisFixture {
   const fixture = {} as KinesisFixture;
   before(async () => {
     fixture.dir = mkdtempSync(join(tmpdir(), `ka-${prefix}-`));
     fixture.emulator = await startKinesisEmulator();
-    if (options.proxy) fixture.proxy = await startKinesisFaultProxy(fixture.emulator.endpoint, options.proxy === true ? {} : options.proxy);
-    fixture.kinesis = createKinesisClient({ region: 'us-east-1', endpoint: fixture.emulator.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    for (const [name, shards] of Object.entries(options.streams ?? {})) await createStream(fixture.kinesis, name, shards);
+    if (options.proxy)
+      fixture.proxy = await startKinesisFaultProxy(
+        fixture.emulator.endpoint,
+        options.proxy === true ? {} : options.proxy,
+      );
+    fixture.kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: fixture.emulator.endpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    for (const [name, shards] of Object.entries(options.streams ?? {}))
+      await createStream(fixture.kinesis, name, shards);
     fixture.store = await openStore(join(fixture.dir, 'store.sqlite'));
   });
   after(async () => {

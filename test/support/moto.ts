@@ -34,7 +34,9 @@ export function getTestMoto(): Promise<TestMoto> {
 
 async function startMoto(): Promise<TestMoto> {
   const port = await freePort();
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -47,7 +49,8 @@ async function startMoto(): Promise<TestMoto> {
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`moto exited with code ${child.exitCode}: ${stderr.trim()}; ${INSTALL_HINT}`);
+        if (child.exitCode !== null)
+          throw new Error(`moto exited with code ${child.exitCode}: ${stderr.trim()}; ${INSTALL_HINT}`);
         return (await fetch(dataUrl)).ok;
       },
       { timeoutMs: 30_000, what: `moto on ${endpoint} (${INSTALL_HINT})` },

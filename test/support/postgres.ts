@@ -27,7 +27,9 @@ function hasServerBinaries(dir: string): boolean {
 function findBinDir(): string {
   const candidates: string[] = [];
   try {
-    candidates.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    candidates.push(
+      execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
   } catch {
     // No pg_config on PATH: fall through to the Debian layout.
   }
@@ -55,7 +57,9 @@ function serverUser(): { uid: number; gid: number } | undefined {
     const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
     return { uid: id('-u'), gid: id('-g') };
   } catch {
-    throw new Error('running tests as root needs the `postgres` system user to run PostgreSQL (`apt-get install -y postgresql` creates it)');
+    throw new Error(
+      'running tests as root needs the `postgres` system user to run PostgreSQL (`apt-get install -y postgresql` creates it)',
+    );
   }
 }
 
@@ -110,7 +114,8 @@ async function waitUntilReady(url: string, server: ChildProcess, logFile: string
       return;
     } catch (err) {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`postgres was not ready within ${READY_DEADLINE_MS} ms (${String(err)}):\n${log()}`);
+      if (Date.now() > deadline)
+        throw new Error(`postgres was not ready within ${READY_DEADLINE_MS} ms (${String(err)}):\n${log()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -127,7 +132,11 @@ export async function startPostgres(): Promise<TestPostgres> {
   if (user) await chown(dir, user.uid, user.gid);
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'postgres.log');
-  await run(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync'], user);
+  await run(
+    join(binDir, 'initdb'),
+    ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync'],
+    user,
+  );
 
   const log = await open(logFile, 'w');
   if (user) await log.chown(user.uid, user.gid);
@@ -137,14 +146,21 @@ export async function startPostgres(): Promise<TestPostgres> {
     const server = spawn(
       join(binDir, 'postgres'),
       [
-        '-D', dataDir,
-        '-p', String(port),
-        '-c', 'listen_addresses=127.0.0.1',
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
         // No Unix socket: the packaged default directory may be missing or not ours.
-        '-c', 'unix_socket_directories=',
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
       ],
       { stdio: ['ignore', log.fd, log.fd], ...user },
     );

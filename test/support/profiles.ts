@@ -18,7 +18,9 @@ export function profile(
       identityMap: { ecid: [{ id: `ecid-${profileId}` }] },
       ...attributes,
       segmentMembership: {
-        ups: Object.fromEntries(Object.entries(segments).map(([id, status]) => [id, { status, lastQualificationTime: QUALIFIED_AT }])),
+        ups: Object.fromEntries(
+          Object.entries(segments).map(([id, status]) => [id, { status, lastQualificationTime: QUALIFIED_AT }]),
+        ),
       },
     },
   };
@@ -30,10 +32,16 @@ export function profileIds(prefix: string, count: number): string[] {
 }
 
 /** Writes member profiles straight to the store (no destination hears of them), in batches. */
-export async function seedMembers(store: Store, ids: string[], segments: Record<string, SegmentStatus>): Promise<number> {
+export async function seedMembers(
+  store: Store,
+  ids: string[],
+  segments: Record<string, SegmentStatus>,
+): Promise<number> {
   let lastSeq = 0;
   for (let i = 0; i < ids.length; i += 5000) {
-    ({ lastSeq } = await store.upsertProfiles(ids.slice(i, i + 5000).map((id) => profile(id, segments, { person: { email: `${id}@example.com` } }))));
+    ({ lastSeq } = await store.upsertProfiles(
+      ids.slice(i, i + 5000).map((id) => profile(id, segments, { person: { email: `${id}@example.com` } })),
+    ));
   }
   return lastSeq;
 }

@@ -34,7 +34,10 @@ export function getWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 export function getTestTemporal(): Promise<TestTemporal> {
   shared ??= (async () => {
     const server = await startTemporalDevServer({ headless: true });
-    const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
+    const env = await TestWorkflowEnvironment.createFromExistingServer({
+      address: server.address,
+      namespace: server.namespace,
+    });
     const bundle = await getWorkflowBundle();
     onShutdown(async () => {
       await env.teardown();
@@ -64,7 +67,11 @@ export interface WorkerContext {
 export type TestWorkerOptions = Pick<ActivationWorkerOptions, 'aws' | 'metrics'> & { dataConverter?: DataConverter };
 
 /** Runs `fn` while a fresh worker (own task queue, given store) polls; the worker stops after. */
-export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Promise<T>, options: TestWorkerOptions = {}): Promise<T> {
+export async function withWorker<T>(
+  store: Store,
+  fn: (ctx: WorkerContext) => Promise<T>,
+  options: TestWorkerOptions = {},
+): Promise<T> {
   const temporal = await getTestTemporal();
   const taskQueue = `test-${randomUUID()}`;
   const dataConverter = options.dataConverter ?? {};
@@ -93,6 +100,15 @@ export async function withWorker<T>(store: Store, fn: (ctx: WorkerContext) => Pr
  * The environment a spawned CLI or worker process needs to reach the test's Temporal server,
  * task queue and store, as a user's shell would set it.
  */
-export function processEnv(server: { address: string; namespace: string }, taskQueue: string, databaseUrl: string): NodeJS.ProcessEnv {
-  return { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, KINESIS_ACTIVATION_TASK_QUEUE: taskQueue, DATABASE_URL: databaseUrl };
+export function processEnv(
+  server: { address: string; namespace: string },
+  taskQueue: string,
+  databaseUrl: string,
+): NodeJS.ProcessEnv {
+  return {
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: server.namespace,
+    KINESIS_ACTIVATION_TASK_QUEUE: taskQueue,
+    DATABASE_URL: databaseUrl,
+  };
 }

@@ -67,7 +67,10 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<Worker
   };
   try {
     await Promise.race([
-      waitFor(() => /"msg":"worker started"/.test(stderr), { timeoutMs: 90_000, what: 'the worker process to poll its task queue' }),
+      waitFor(() => /"msg":"worker started"/.test(stderr), {
+        timeoutMs: 90_000,
+        what: 'the worker process to poll its task queue',
+      }),
       exited.then(() => {
         throw new Error(`the worker exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
       }),

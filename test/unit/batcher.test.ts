@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { DEFAULT_LIMITS, limitsForMaxRecordBytes, MAX_RECORD_BYTES_CEILING, packBatches, validateLimits } from '../../src/kinesis/batcher';
+import {
+  DEFAULT_LIMITS,
+  limitsForMaxRecordBytes,
+  MAX_RECORD_BYTES_CEILING,
+  packBatches,
+  validateLimits,
+} from '../../src/kinesis/batcher';
 import type { BatchLimits } from '../../src/kinesis/batcher';
 import { recordSize } from '../../src/kinesis/outgoingRecord';
 import type { OutgoingRecord } from '../../src/kinesis/outgoingRecord';
@@ -23,7 +29,10 @@ describe('packBatches', () => {
   it('keeps input order and closes a batch at 500 records', () => {
     const input = Array.from({ length: 1201 }, (_, i) => record(String(i), 10));
     const { batches, oversize } = packBatches(input);
-    assert.deepEqual(batches.map((b) => b.length), [500, 500, 201]);
+    assert.deepEqual(
+      batches.map((b) => b.length),
+      [500, 500, 201],
+    );
     assert.deepEqual(ids(batches.flat()), ids(input));
     assert.deepEqual(oversize, []);
   });
@@ -34,7 +43,10 @@ describe('packBatches', () => {
     const input = [1, 2, 3, 4, 5, 6].map((i) => record(String(i), MiB - key.length, key));
     const { batches } = packBatches(input);
     assert.deepEqual(batches.map(ids), [['1', '2', '3', '4', '5'], ['6']]);
-    assert.equal(batches[0]?.reduce((sum, r) => sum + recordSize(r), 0), 5 * MiB);
+    assert.equal(
+      batches[0]?.reduce((sum, r) => sum + recordSize(r), 0),
+      5 * MiB,
+    );
   });
 
   it('would overflow 5 MiB if it counted data alone', () => {
@@ -45,11 +57,19 @@ describe('packBatches', () => {
 
   it('rejects records over the record limit, counting the partition key, and keeps the others in order', () => {
     const key = 'pk';
-    const input = [record('a', 10), record('exact', MiB - key.length, key), record('over', MiB - key.length + 1, key), record('b', 10)];
+    const input = [
+      record('a', 10),
+      record('exact', MiB - key.length, key),
+      record('over', MiB - key.length + 1, key),
+      record('b', 10),
+    ];
     const { batches, oversize } = packBatches(input);
     assert.deepEqual(ids(batches.flat()), ['a', 'exact', 'b']);
     assert.deepEqual(ids(oversize.map((o) => o.record)), ['over']);
-    assert.equal(oversize[0]?.reason, `record is ${MiB + 1} bytes (data plus partition key), over the stream's maximum of ${MiB}`);
+    assert.equal(
+      oversize[0]?.reason,
+      `record is ${MiB + 1} bytes (data plus partition key), over the stream's maximum of ${MiB}`,
+    );
   });
 
   it('rejects empty and over-long partition keys with a reason', () => {
@@ -72,7 +92,12 @@ describe('packBatches', () => {
   it('accepts larger records on streams that opted in, with 10 MiB calls', () => {
     const limits = limitsForMaxRecordBytes(8 * MiB);
     assert.deepEqual(limits, { maxRecordsPerCall: 500, maxBytesPerCall: 10 * MiB, maxRecordBytes: 8 * MiB });
-    const input = [record('big', 8 * MiB - 1, 'k'), record('small', 2 * MiB - 1, 'k'), record('next', 1, 'k'), record('too-big', 8 * MiB, 'k')];
+    const input = [
+      record('big', 8 * MiB - 1, 'k'),
+      record('small', 2 * MiB - 1, 'k'),
+      record('next', 1, 'k'),
+      record('too-big', 8 * MiB, 'k'),
+    ];
     const { batches, oversize } = packBatches(input, limits);
     assert.deepEqual(batches.map(ids), [['big', 'small'], ['next']]);
     assert.deepEqual(ids(oversize.map((o) => o.record)), ['too-big']);

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { changeKeyOf, changeKeySpecOf } from '../../src/domain/changeKey';
 import type { ProfileSnapshot } from '../../src/domain/profile';
 
-const at = (status: 'realized' | 'existing' | 'exited', time = '2024-01-01T00:00:00Z') => ({ status, lastQualificationTime: time });
+const at = (status: 'realized' | 'existing' | 'exited', time = '2024-01-01T00:00:00Z') => ({
+  status,
+  lastQualificationTime: time,
+});
 const base: ProfileSnapshot = {
   identityMap: { ecid: [{ id: '111', primary: true }] },
   person: { email: 'a@x', name: { first: 'Ada', last: 'Lee' } },
@@ -10,7 +13,10 @@ const base: ProfileSnapshot = {
   // A computed key makes `__proto__` an own property, as JSON.parse does.
   segmentMembership: { ups: { mapped: at('realized'), unmapped: at('realized'), ['__proto__']: at('realized') } },
 };
-const spec = changeKeySpecOf({ segments: [{ id: 'mapped' }, { id: '__proto__' }, { id: 'constructor' }], attributes: ['person.email', 'person.name.first'] });
+const spec = changeKeySpecOf({
+  segments: [{ id: 'mapped' }, { id: '__proto__' }, { id: 'constructor' }],
+  attributes: ['person.email', 'person.name.first'],
+});
 const keyOf = (change: (s: ProfileSnapshot) => void): string => {
   const snapshot = JSON.parse(JSON.stringify(base)) as ProfileSnapshot;
   change(snapshot);
@@ -61,9 +67,19 @@ describe('changeKeyOf', () => {
   });
 
   it('differs between mappings for the same snapshot', () => {
-    const other = changeKeySpecOf({ segments: [{ id: 'mapped' }, { id: '__proto__' }, { id: 'constructor' }], attributes: ['person.email'] });
+    const other = changeKeySpecOf({
+      segments: [{ id: 'mapped' }, { id: '__proto__' }, { id: 'constructor' }],
+      attributes: ['person.email'],
+    });
     assert.notEqual(other.id, spec.id);
     assert.notEqual(changeKeyOf(other, base), key);
-    assert.equal(changeKeySpecOf({ segments: [{ id: 'mapped', name: 'Renamed' }, { id: '__proto__' }, { id: 'constructor' }], attributes: spec.attributes.slice() }).id, spec.id, 'names are not part of the key');
+    assert.equal(
+      changeKeySpecOf({
+        segments: [{ id: 'mapped', name: 'Renamed' }, { id: '__proto__' }, { id: 'constructor' }],
+        attributes: spec.attributes.slice(),
+      }).id,
+      spec.id,
+      'names are not part of the key',
+    );
   });
 });

@@ -3,22 +3,32 @@ import { InvalidArgumentError } from 'commander';
 import { parseMaxRecordBytesOption, parsePartitionKeyOption } from '../../src/cli/destinationOptions';
 
 const rejects = (fn: () => unknown, message: RegExp): void => {
-  assert.throws(fn, (err: unknown) => err instanceof InvalidArgumentError && message.test(err.message) && !err.message.includes('\n'));
+  assert.throws(
+    fn,
+    (err: unknown) => err instanceof InvalidArgumentError && message.test(err.message) && !err.message.includes('\n'),
+  );
 };
 
 describe('--partition-key', () => {
   it('takes hash, identity:NAMESPACE and attribute:XDM.PATH', () => {
     assert.deepEqual(parsePartitionKeyOption('hash'), { type: 'profileIdHash' });
-    assert.deepEqual(parsePartitionKeyOption('identity:email_lc_sha256'), { type: 'identityNamespace', namespace: 'email_lc_sha256' });
+    assert.deepEqual(parsePartitionKeyOption('identity:email_lc_sha256'), {
+      type: 'identityNamespace',
+      namespace: 'email_lc_sha256',
+    });
     assert.deepEqual(parsePartitionKeyOption('identity:crm:id'), { type: 'identityNamespace', namespace: 'crm:id' });
     assert.deepEqual(parsePartitionKeyOption('attribute:person.email'), { type: 'attribute', path: 'person.email' });
   });
 
   it('rejects anything else with a one-line reason', () => {
-    for (const spec of ['', 'foo', 'hash:x', 'identity', 'attribute', 'ecid:123']) rejects(() => parsePartitionKeyOption(spec), /^must be hash, identity:NAMESPACE or attribute:XDM\.PATH$/);
+    for (const spec of ['', 'foo', 'hash:x', 'identity', 'attribute', 'ecid:123'])
+      rejects(() => parsePartitionKeyOption(spec), /^must be hash, identity:NAMESPACE or attribute:XDM\.PATH$/);
     rejects(() => parsePartitionKeyOption('identity:'), /^namespace: must not be empty$/);
     rejects(() => parsePartitionKeyOption('attribute:person..email'), /^path: must be a dotted XDM path/);
-    rejects(() => parsePartitionKeyOption('attribute:identityMap.ecid'), /^path: must not start with segmentMembership, identityMap or profileId$/);
+    rejects(
+      () => parsePartitionKeyOption('attribute:identityMap.ecid'),
+      /^path: must not start with segmentMembership, identityMap or profileId$/,
+    );
   });
 });
 
@@ -31,7 +41,8 @@ describe('--max-record-bytes', () => {
   });
 
   it('rejects what is not a size, and sizes outside what a stream takes', () => {
-    for (const text of ['', 'abc', '12abc', '1.5MiB', '-5', '1 GB', '1e6']) rejects(() => parseMaxRecordBytesOption(text), /^must be a whole number of bytes/);
+    for (const text of ['', 'abc', '12abc', '1.5MiB', '-5', '1 GB', '1e6'])
+      rejects(() => parseMaxRecordBytesOption(text), /^must be a whole number of bytes/);
     rejects(() => parseMaxRecordBytesOption('100'), /^must be >= 1024$/);
     rejects(() => parseMaxRecordBytesOption('11MiB'), /^must be <= 10485760$/);
   });

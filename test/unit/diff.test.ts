@@ -82,7 +82,10 @@ describe('decideExport', () => {
           identityMap: { ecid: [{ id: '1' }] },
           segmentMembership: {
             ups: Object.fromEntries(
-              Object.entries(statuses).map(([id, status]) => [id, { status, lastQualificationTime: '2024-01-01T00:00:00Z' }]),
+              Object.entries(statuses).map(([id, status]) => [
+                id,
+                { status, lastQualificationTime: '2024-01-01T00:00:00Z' },
+              ]),
             ),
           },
         };
@@ -112,7 +115,10 @@ describe('decideExport', () => {
       const first = decideExport(member('realized'), null, activation, seedOptions);
       assert.equal(first.kind, 'export');
       const ledger = JSON.parse(JSON.stringify(first.projection)) as Projection;
-      assert.deepStrictEqual(decideExport(member('realized'), ledger, activation, seedOptions), { kind: 'skip', reason: 'no-mapped-change' });
+      assert.deepStrictEqual(decideExport(member('realized'), ledger, activation, seedOptions), {
+        kind: 'skip',
+        reason: 'no-mapped-change',
+      });
 
       const forced = decideExport(member('realized'), ledger, activation, seedOptions, { force: true });
       assert.equal(forced.kind, 'export');
@@ -128,20 +134,34 @@ describe('decideExport', () => {
         kind: 'skip',
         reason: 'not-in-mapped-segment',
       });
-      const exit = decideExport(member('exited'), { segments: { a: { status: 'realized', lastQualificationTime: 'x' } }, attributes: {}, identityMap: {} }, activation, seedOptions);
+      const exit = decideExport(
+        member('exited'),
+        { segments: { a: { status: 'realized', lastQualificationTime: 'x' } }, attributes: {}, identityMap: {} },
+        activation,
+        seedOptions,
+      );
       assert.equal(exit.kind, 'export');
-      assert.deepStrictEqual(decideExport(member('exited'), exit.projection, activation, seedOptions, { force: true }), {
-        kind: 'skip',
-        reason: 'exited-already-exported',
-      });
+      assert.deepStrictEqual(
+        decideExport(member('exited'), exit.projection, activation, seedOptions, { force: true }),
+        {
+          kind: 'skip',
+          reason: 'exited-already-exported',
+        },
+      );
     });
   });
 
   it('treats segment ids and attribute paths named like Object.prototype members as plain keys', () => {
-    const protoActivation: Activation = { segments: [{ id: 'constructor' }], attributes: ['toString', 'person.constructor'] };
+    const protoActivation: Activation = {
+      segments: [{ id: 'constructor' }],
+      attributes: ['toString', 'person.constructor'],
+    };
     const snapshot: ProfileSnapshot = { identityMap: { ecid: [{ id: '1' }] } };
     const previous: Projection = { segments: {}, attributes: {}, identityMap: { ecid: [{ id: '1' }] } };
-    assert.deepStrictEqual(decideExport(snapshot, null, protoActivation, seedOptions), { kind: 'skip', reason: 'not-in-mapped-segment' });
+    assert.deepStrictEqual(decideExport(snapshot, null, protoActivation, seedOptions), {
+      kind: 'skip',
+      reason: 'not-in-mapped-segment',
+    });
     assert.deepStrictEqual(decideExport(snapshot, previous, protoActivation, seedOptions), {
       kind: 'skip',
       reason: 'exited-already-exported',
@@ -150,4 +170,8 @@ describe('decideExport', () => {
 });
 
 const activation: Activation = { segments: [{ id: 'a' }, { id: 'b' }], attributes: ['person.name'] };
-const seedOptions: ExportOptions = { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' };
+const seedOptions: ExportOptions = {
+  includeSegmentNames: false,
+  includeSegmentTimestamps: false,
+  statusStyle: 'existing',
+};

@@ -15,11 +15,15 @@ interface Service {
 
 /** No Docker engine runs here, so the compose file is checked the way `docker compose config` would. */
 describe('docker-compose.yml (scale-out shape)', () => {
-  const compose = parse(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+  const compose = parse(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8')) as {
+    services: Record<string, Service>;
+    volumes?: Record<string, unknown>;
+  };
   const services = compose.services;
 
   it('has Temporal on PostgreSQL, the Temporal UI, a Kinesis emulator, a PostgreSQL store and the worker', () => {
-    for (const name of ['temporal-db', 'temporal', 'temporal-ui', 'kinesis', 'store-db', 'worker']) assert.ok(services[name], `service ${name}`);
+    for (const name of ['temporal-db', 'temporal', 'temporal-ui', 'kinesis', 'store-db', 'worker'])
+      assert.ok(services[name], `service ${name}`);
     assert.equal(services.temporal?.environment?.DB, 'postgres12');
     assert.equal(services.temporal?.environment?.POSTGRES_SEEDS, 'temporal-db');
     assert.match(services['temporal-ui']?.image ?? '', /^temporalio\/ui:/);
@@ -40,11 +44,14 @@ describe('docker-compose.yml (scale-out shape)', () => {
       for (const dep of deps) assert.ok(services[dep], `${name} depends on undefined service ${dep}`);
     }
     const text = readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8');
-    for (const [, volume] of text.matchAll(/^\s+- ([a-z-]+):\/var\/lib/gm)) assert.ok(volume && compose.volumes && volume in compose.volumes, `volume ${volume}`);
+    for (const [, volume] of text.matchAll(/^\s+- ([a-z-]+):\/var\/lib/gm))
+      assert.ok(volume && compose.volumes && volume in compose.volumes, `volume ${volume}`);
   });
 
   it('runs the same kinesalite version the project depends on', () => {
-    const pkg = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     const version = (pkg.dependencies.kinesalite ?? '').replace(/^\^/, '');
     assert.ok(services.kinesis?.command?.includes(`kinesalite@${version}`));
   });

@@ -34,8 +34,14 @@ describe('payload encryption codec', () => {
     const [sealedWithNew] = await after.encode([defaultPayloadConverter.toPayload('v2')]);
     assert.equal(text(sealedWithNew?.metadata?.[ENCRYPTION_KEY_ID]), 'new');
     const decoded = await after.decode([sealedWithOld as Payload, sealedWithNew as Payload]);
-    assert.deepEqual(decoded.map((p) => defaultPayloadConverter.fromPayload(p)), ['v1', 'v2']);
-    await assert.rejects(before.decode([sealedWithNew as Payload]), /encrypted with key "new", which this process does not have/);
+    assert.deepEqual(
+      decoded.map((p) => defaultPayloadConverter.fromPayload(p)),
+      ['v1', 'v2'],
+    );
+    await assert.rejects(
+      before.decode([sealedWithNew as Payload]),
+      /encrypted with key "new", which this process does not have/,
+    );
   });
 
   it('passes payloads that were never encrypted through, so older histories still decode', async () => {
@@ -66,14 +72,32 @@ describe('codec keyring configuration', () => {
 
   for (const [value, message] of [
     ['', 'KINESIS_ACTIVATION_CODEC_KEY: no key given'],
-    ['k1:not base64!', 'KINESIS_ACTIVATION_CODEC_KEY: entry 1: key must be base64 (generate one with: openssl rand -base64 32)'],
-    [`k1:${randomBytes(16).toString('base64')}`, 'KINESIS_ACTIVATION_CODEC_KEY: entry 1: key must be 32 bytes of base64, got 16 bytes (generate one with: openssl rand -base64 32)'],
-    [`k1:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`, 'KINESIS_ACTIVATION_CODEC_KEY: key id k1 is given twice'],
-    [`bad id!:${randomBytes(32).toString('base64')}`, 'KINESIS_ACTIVATION_CODEC_KEY: entry 1: key id must be 1-64 of A-Z a-z 0-9 . _ -'],
+    [
+      'k1:not base64!',
+      'KINESIS_ACTIVATION_CODEC_KEY: entry 1: key must be base64 (generate one with: openssl rand -base64 32)',
+    ],
+    [
+      `k1:${randomBytes(16).toString('base64')}`,
+      'KINESIS_ACTIVATION_CODEC_KEY: entry 1: key must be 32 bytes of base64, got 16 bytes (generate one with: openssl rand -base64 32)',
+    ],
+    [
+      `k1:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`,
+      'KINESIS_ACTIVATION_CODEC_KEY: key id k1 is given twice',
+    ],
+    [
+      `bad id!:${randomBytes(32).toString('base64')}`,
+      'KINESIS_ACTIVATION_CODEC_KEY: entry 1: key id must be 1-64 of A-Z a-z 0-9 . _ -',
+    ],
   ] as const) {
     it(`rejects ${JSON.stringify(value.slice(0, 12))}... with one line naming the variable`, () => {
       // An empty variable means "not configured"; an explicitly empty keyring text is the error.
-      assert.throws(() => (value === '' ? parseKeyring(value, 'KINESIS_ACTIVATION_CODEC_KEY') : keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY: value })), { name: 'CodecKeyError', message });
+      assert.throws(
+        () =>
+          value === ''
+            ? parseKeyring(value, 'KINESIS_ACTIVATION_CODEC_KEY')
+            : keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY: value }),
+        { name: 'CodecKeyError', message },
+      );
     });
   }
 
@@ -82,10 +106,16 @@ describe('codec keyring configuration', () => {
     try {
       const file = join(dir, 'keys');
       writeFileSync(file, `# newest first\nnew:${key()}\nold:${key()}\n`);
-      assert.deepEqual([...(keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY_FILE: file })?.byId.keys() ?? [])], ['new', 'old']);
-      assert.throws(() => keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY: key(), KINESIS_ACTIVATION_CODEC_KEY_FILE: file }), {
-        message: 'KINESIS_ACTIVATION_CODEC_KEY and KINESIS_ACTIVATION_CODEC_KEY_FILE are both set; set one',
-      });
+      assert.deepEqual(
+        [...(keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY_FILE: file })?.byId.keys() ?? [])],
+        ['new', 'old'],
+      );
+      assert.throws(
+        () => keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY: key(), KINESIS_ACTIVATION_CODEC_KEY_FILE: file }),
+        {
+          message: 'KINESIS_ACTIVATION_CODEC_KEY and KINESIS_ACTIVATION_CODEC_KEY_FILE are both set; set one',
+        },
+      );
       assert.throws(() => keyringFromEnv({ KINESIS_ACTIVATION_CODEC_KEY_FILE: join(dir, 'missing') }), {
         message: `KINESIS_ACTIVATION_CODEC_KEY_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`,
       });

@@ -10,7 +10,11 @@ import { classifyEntryError, classifyError, KinesisTerminalError, terminalError 
 
 /** An error shaped like the SDK's unmodelled service errors. */
 function serviceError(name: string, status: number, message = `${name} happened`): Error {
-  return Object.assign(new Error(message), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status } });
+  return Object.assign(new Error(message), {
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
 }
 
 function networkError(code: string, message = `connect ${code}`): Error {
@@ -33,7 +37,12 @@ describe('classifyError', () => {
   ];
   for (const name of terminal) {
     it(`stops on ${name}`, () => {
-      assert.deepEqual(classifyError(serviceError(name, 400, 'no')), { kind: 'terminal', code: name, throttled: false, message: 'no' });
+      assert.deepEqual(classifyError(serviceError(name, 400, 'no')), {
+        kind: 'terminal',
+        code: name,
+        throttled: false,
+        message: 'no',
+      });
     });
   }
 
@@ -48,12 +57,20 @@ describe('classifyError', () => {
       message: 'slow',
     });
     assert.equal(classifyError(new KMSThrottlingException({ message: 'kms', ...meta })).throttled, true);
-    assert.equal(classifyError(new InternalFailureException({ message: 'oops', $metadata: { httpStatusCode: 500 } })).kind, 'retryable');
+    assert.equal(
+      classifyError(new InternalFailureException({ message: 'oops', $metadata: { httpStatusCode: 500 } })).kind,
+      'retryable',
+    );
   });
 
   for (const name of ['ProvisionedThroughputExceededException', 'LimitExceededException', 'KMSThrottlingException']) {
     it(`retries ${name} as throttling`, () => {
-      assert.deepEqual(classifyError(serviceError(name, 400)), { kind: 'retryable', code: name, throttled: true, message: `${name} happened` });
+      assert.deepEqual(classifyError(serviceError(name, 400)), {
+        kind: 'retryable',
+        code: name,
+        throttled: true,
+        message: `${name} happened`,
+      });
     });
   }
 
@@ -69,12 +86,22 @@ describe('classifyError', () => {
   it('retries InternalFailure and any 5xx', () => {
     assert.equal(classifyError(serviceError('InternalFailure', 500)).kind, 'retryable');
     assert.equal(classifyError(serviceError('ServiceUnavailable', 503)).kind, 'retryable');
-    assert.deepEqual(classifyError(serviceError('SomethingNew', 502)), { kind: 'retryable', code: 'SomethingNew', throttled: false, message: 'SomethingNew happened' });
+    assert.deepEqual(classifyError(serviceError('SomethingNew', 502)), {
+      kind: 'retryable',
+      code: 'SomethingNew',
+      throttled: false,
+      message: 'SomethingNew happened',
+    });
   });
 
   it('retries 429 as throttling and 408 as transient', () => {
     assert.deepEqual(classifyError(serviceError('Unknown', 429)).throttled, true);
-    assert.deepEqual(classifyError(serviceError('Unknown', 408)), { kind: 'retryable', code: 'Unknown', throttled: false, message: 'Unknown happened' });
+    assert.deepEqual(classifyError(serviceError('Unknown', 408)), {
+      kind: 'retryable',
+      code: 'Unknown',
+      throttled: false,
+      message: 'Unknown happened',
+    });
   });
 
   it('stops on other 4xx errors, which the service would refuse again', () => {
@@ -83,18 +110,31 @@ describe('classifyError', () => {
 
   for (const code of ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']) {
     it(`retries the network error ${code}`, () => {
-      assert.deepEqual(classifyError(networkError(code)), { kind: 'retryable', code, throttled: false, message: `connect ${code}` });
+      assert.deepEqual(classifyError(networkError(code)), {
+        kind: 'retryable',
+        code,
+        throttled: false,
+        message: `connect ${code}`,
+      });
     });
   }
 
   it('retries a socket hang up and SDK timeouts', () => {
     assert.equal(classifyError(new Error('socket hang up')).code, 'ECONNRESET');
     assert.equal(classifyError(new Error('socket hang up')).kind, 'retryable');
-    assert.equal(classifyError(Object.assign(new Error('Connection timed out after 5000 ms'), { name: 'TimeoutError' })).kind, 'retryable');
+    assert.equal(
+      classifyError(Object.assign(new Error('Connection timed out after 5000 ms'), { name: 'TimeoutError' })).kind,
+      'retryable',
+    );
   });
 
   it('retries errors raised before any response', () => {
-    assert.deepEqual(classifyError(new Error('credential provider failed')), { kind: 'retryable', code: 'UnknownError', throttled: false, message: 'credential provider failed' });
+    assert.deepEqual(classifyError(new Error('credential provider failed')), {
+      kind: 'retryable',
+      code: 'UnknownError',
+      throttled: false,
+      message: 'credential provider failed',
+    });
     assert.equal(classifyError('a string').kind, 'retryable');
   });
 });
@@ -109,16 +149,27 @@ describe('classifyEntryError', () => {
 
 describe('KinesisTerminalError', () => {
   it('names the cause and the operation on one line', () => {
-    const error = terminalError(classifyError(serviceError('AccessDeniedException', 400, 'User: x is not authorized\n to perform: kinesis:PutRecords')), 'PutRecords');
+    const error = terminalError(
+      classifyError(
+        serviceError('AccessDeniedException', 400, 'User: x is not authorized\n to perform: kinesis:PutRecords'),
+      ),
+      'PutRecords',
+    );
     assert.ok(error instanceof KinesisTerminalError);
     assert.ok(error instanceof Error);
     assert.equal(error.name, 'KinesisTerminalError');
     assert.equal(error.code, 'AccessDeniedException');
     assert.equal(error.operation, 'PutRecords');
-    assert.equal(error.message, 'AccessDeniedException on PutRecords: User: x is not authorized to perform: kinesis:PutRecords');
+    assert.equal(
+      error.message,
+      'AccessDeniedException on PutRecords: User: x is not authorized to perform: kinesis:PutRecords',
+    );
   });
 
   it('says so when the service gave no message', () => {
-    assert.equal(new KinesisTerminalError('KMSOptInRequired', 'PutRecords', '').message, 'KMSOptInRequired on PutRecords: no message');
+    assert.equal(
+      new KinesisTerminalError('KMSOptInRequired', 'PutRecords', '').message,
+      'KMSOptInRequired on PutRecords: no message',
+    );
   });
 });

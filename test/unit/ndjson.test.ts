@@ -75,7 +75,10 @@ describe('parseProfileLine', () => {
     assert.equal(reasonOf({}), 'identityMap: is required');
     assert.equal(reasonOf({ identityMap: {} }), 'identityMap: must contain at least one namespace');
     assert.equal(reasonOf({ identityMap: { ecid: [] } }), 'identityMap.ecid: must not be empty');
-    assert.equal(reasonOf({ identityMap: { ecid: [{ id: 5 }] } }), 'identityMap.ecid.0.id: expected string, received number');
+    assert.equal(
+      reasonOf({ identityMap: { ecid: [{ id: 5 }] } }),
+      'identityMap.ecid.0.id: expected string, received number',
+    );
     assert.equal(reasonOf({ identityMap: { '': [{ id: '1' }] } }), 'identityMap."": key must not be empty');
     assert.equal(
       reasonOf({
@@ -85,7 +88,10 @@ describe('parseProfileLine', () => {
       'segmentMembership.ups.seg-1.status: must be one of "realized", "existing", "exited"; ' +
         'segmentMembership.ups.seg-1.lastQualificationTime: must be an ISO-8601 date-time such as 2020-05-25T21:24:39Z',
     );
-    assert.equal(reasonOf({ profileId: 'x'.repeat(1025), identityMap: { ecid: [{ id: '1' }] } }), 'profileId: must have at most 1024 characters');
+    assert.equal(
+      reasonOf({ profileId: 'x'.repeat(1025), identityMap: { ecid: [{ id: '1' }] } }),
+      'profileId: must have at most 1024 characters',
+    );
   });
 });
 
@@ -103,7 +109,10 @@ describe('formatZodError', () => {
 
   it('shortens zod built-in messages', () => {
     const schema = z.object({ n: z.number().gt(0), tags: z.array(z.string()).max(1), mode: z.literal('x') });
-    assert.equal(reasonFor(schema, { n: 0, tags: ['a', 'b'], mode: 'x' }), 'n: must be > 0; tags: must have at most 1 items');
+    assert.equal(
+      reasonFor(schema, { n: 0, tags: ['a', 'b'], mode: 'x' }),
+      'n: must be > 0; tags: must have at most 1 items',
+    );
     assert.equal(reasonFor(schema, { n: 1, tags: [] }), 'mode: must be one of "x"');
     assert.equal(reasonFor(z.email(), 'nope'), 'must be a valid email');
   });

@@ -38,8 +38,14 @@ describe('partitionKeyOf', () => {
   });
 
   it('truncates to 256 characters without splitting a surrogate pair', () => {
-    const long: ProfileSnapshot = { identityMap: { ecid: [{ id: 'x'.repeat(300) }] }, note: `${'y'.repeat(255)}😀tail` };
-    assert.equal(partitionKeyOf({ type: 'identityNamespace', namespace: 'ecid' }, 'p', long), 'x'.repeat(MAX_PARTITION_KEY_LENGTH));
+    const long: ProfileSnapshot = {
+      identityMap: { ecid: [{ id: 'x'.repeat(300) }] },
+      note: `${'y'.repeat(255)}😀tail`,
+    };
+    assert.equal(
+      partitionKeyOf({ type: 'identityNamespace', namespace: 'ecid' }, 'p', long),
+      'x'.repeat(MAX_PARTITION_KEY_LENGTH),
+    );
     assert.equal(partitionKeyOf({ type: 'attribute', path: 'note' }, 'p', long), 'y'.repeat(255));
   });
 });

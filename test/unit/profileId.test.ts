@@ -26,7 +26,9 @@ describe('profileIdOf', () => {
   });
 
   it('else takes the first identity of the alphabetically first namespace, ignoring case', () => {
-    const snapshot: ProfileSnapshot = { identityMap: { phone: [{ id: 'p' }], Email: [{ id: 'e1' }, { id: 'e2' }], crm: [{ id: 'c' }] } };
+    const snapshot: ProfileSnapshot = {
+      identityMap: { phone: [{ id: 'p' }], Email: [{ id: 'e1' }, { id: 'e2' }], crm: [{ id: 'c' }] },
+    };
     assert.equal(profileIdOf(snapshot), 'crm:c');
     assert.equal(profileIdOf({ identityMap: { phone: [{ id: 'p' }], Email: [{ id: 'e1' }] } }), 'email:e1');
   });
@@ -38,7 +40,10 @@ describe('profileIdOf', () => {
   });
 
   it('gives one id for both spellings of a namespace', () => {
-    assert.equal(profileIdOf({ identityMap: { ECID: [{ id: '9' }] } }), profileIdOf({ identityMap: { ecid: [{ id: '9' }] } }));
+    assert.equal(
+      profileIdOf({ identityMap: { ECID: [{ id: '9' }] } }),
+      profileIdOf({ identityMap: { ecid: [{ id: '9' }] } }),
+    );
   });
 });
 

@@ -45,7 +45,13 @@ class FakeClock implements Clock {
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Acquires and records whether (and in which order) the permit was granted. */
-function track(limiter: AimdRateLimiter, count: number, log: string[], name: string, signal?: AbortSignal): { permit?: Permit; error?: unknown } {
+function track(
+  limiter: AimdRateLimiter,
+  count: number,
+  log: string[],
+  name: string,
+  signal?: AbortSignal,
+): { permit?: Permit; error?: unknown } {
   const state: { permit?: Permit; error?: unknown } = {};
   limiter.acquire(count, signal).then(
     (permit) => {
@@ -61,7 +67,8 @@ function track(limiter: AimdRateLimiter, count: number, log: string[], name: str
 
 describe('AimdRateLimiter', () => {
   let clock: FakeClock;
-  const limiter = (options: AimdRateLimiterOptions = {}): AimdRateLimiter => new AimdRateLimiter({ initialRate: 100, minRate: 10, maxRate: 1000, increasePerCall: 10, ...options, clock });
+  const limiter = (options: AimdRateLimiterOptions = {}): AimdRateLimiter =>
+    new AimdRateLimiter({ initialRate: 100, minRate: 10, maxRate: 1000, increasePerCall: 10, ...options, clock });
 
   beforeEach(() => {
     clock = new FakeClock();

@@ -36,7 +36,10 @@ describe('setXdmValue', () => {
     setXdmValue(target, 'person.email', 'a@x');
     setXdmValue(target, 'person.name.firstName', 'Ada');
     setXdmValue(target, 'personalEmail', { address: 'a@x' });
-    assert.deepStrictEqual(target, { person: { email: 'a@x', name: { firstName: 'Ada' } }, personalEmail: { address: 'a@x' } });
+    assert.deepStrictEqual(target, {
+      person: { email: 'a@x', name: { firstName: 'Ada' } },
+      personalEmail: { address: 'a@x' },
+    });
   });
 
   it('replaces a non-object step with an object', () => {

@@ -21,7 +21,11 @@ describe('permission checks of a destination actor', () => {
       region: 'us-east-1',
       stream: STREAM,
       endpoint: fx.proxy.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE001', secretAccessKeyEnv: 'PERMISSION_TEST_SECRET' },
+      credentials: {
+        type: 'accessKey',
+        accessKeyId: 'AKIAPERMEXAMPLE001',
+        secretAccessKeyEnv: 'PERMISSION_TEST_SECRET',
+      },
     };
     fx.proxy.setFaults({ accessDenied: ['PutRecords'] });
     await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
@@ -29,14 +33,30 @@ describe('permission checks of a destination actor', () => {
       const { id } = await client.createDestination(settings);
 
       // Checked at creation: a non-retryable failure (one attempt) that stops the destination.
-      const stopped = await waitFor(async () => ((await client.status(id)).permissions ? client.status(id) : undefined), { timeoutMs: 30_000, what: 'the first check' });
+      const stopped = await waitFor(
+        async () => ((await client.status(id)).permissions ? client.status(id) : undefined),
+        { timeoutMs: 30_000, what: 'the first check' },
+      );
       assert.equal(stopped.state, 'error');
-      assert.match(stopped.lastError ?? '', /^kinesis:PutRecords denied on stream permission-stream \(us-east-1\): AccessDeniedException: /);
-      assert.deepEqual(stopped.permissions?.permissions.map((p) => [p.permission, p.verdict]), [['ListStreams', 'granted'], ['PutRecord', 'granted'], ['PutRecords', 'denied']]);
+      assert.match(
+        stopped.lastError ?? '',
+        /^kinesis:PutRecords denied on stream permission-stream \(us-east-1\): AccessDeniedException: /,
+      );
+      assert.deepEqual(
+        stopped.permissions?.permissions.map((p) => [p.permission, p.verdict]),
+        [
+          ['ListStreams', 'granted'],
+          ['PutRecord', 'granted'],
+          ['PutRecords', 'denied'],
+        ],
+      );
       assert.equal(fx.proxy.injected.accessDenied, 1, 'the failed check was not retried');
 
       // Checked before an activation: refused, the mapping unchanged.
-      assert.match(await updateFailure(client.activate(id, ACTIVATION)), /^kinesis:PutRecords denied on stream permission-stream/);
+      assert.match(
+        await updateFailure(client.activate(id, ACTIVATION)),
+        /^kinesis:PutRecords denied on stream permission-stream/,
+      );
       assert.equal((await client.status(id)).activation, null);
 
       const denied = await runCli(['destination', 'check', id], env);
@@ -47,7 +67,10 @@ describe('permission checks of a destination actor', () => {
       assert.match(lines[1] ?? '', /^PutRecord +ok +authorized/);
       assert.match(lines[2] ?? '', /^PutRecords +denied +AccessDeniedException: .*kinesis:PutRecords/);
       assert.match(lines[3] ?? '', /^stream +ok +permission-stream is listed in us-east-1$/);
-      assert.match(denied.stderr, /^kinesis-activation: kinesis:PutRecords denied on stream permission-stream \(us-east-1\): .*\n$/);
+      assert.match(
+        denied.stderr,
+        /^kinesis-activation: kinesis:PutRecords denied on stream permission-stream \(us-east-1\): .*\n$/,
+      );
 
       const deniedJson = await runCli(['destination', 'check', id, '--json'], env);
       assert.equal(deniedJson.code, 1);
@@ -59,11 +82,20 @@ describe('permission checks of a destination actor', () => {
       fx.proxy.reset();
       const granted = await runCli(['destination', 'check', id], env);
       assert.equal(granted.code, 0, granted.stderr);
-      assert.deepEqual(granted.stdout.trimEnd().split('\n').map((line) => line.split(/ +/).slice(0, 2).join(' ')), ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok']);
+      assert.deepEqual(
+        granted.stdout
+          .trimEnd()
+          .split('\n')
+          .map((line) => line.split(/ +/).slice(0, 2).join(' ')),
+        ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok'],
+      );
       const status = await runCli(['status', id], env);
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /\nState: +idle\n/);
-      assert.match(status.stdout, /\nPermissions: +ListStreams granted, PutRecord granted, PutRecords granted; stream exists \(checked [^)]+\)\n$/);
+      assert.match(
+        status.stdout,
+        /\nPermissions: +ListStreams granted, PutRecord granted, PutRecords granted; stream exists \(checked [^)]+\)\n$/,
+      );
       assert.doesNotMatch(status.stdout, /Last error/);
 
       const activated = await client.activate(id, ACTIVATION);
@@ -72,7 +104,10 @@ describe('permission checks of a destination actor', () => {
 
       // New settings are checked before they apply: a missing stream leaves the old ones in place.
       const failure = await updateFailure(client.configure(id, { ...settings, stream: 'missing-stream' }));
-      assert.equal(failure, 'stream missing-stream not found: no stream named missing-stream among the 1 ListStreams lists in us-east-1; check the stream name and the region');
+      assert.equal(
+        failure,
+        'stream missing-stream not found: no stream named missing-stream among the 1 ListStreams lists in us-east-1; check the stream name and the region',
+      );
       const after = await client.status(id);
       assert.equal(after.stream, STREAM);
       assert.equal(after.state, 'idle');
@@ -88,10 +123,18 @@ describe('permission checks of a destination actor', () => {
         region: 'us-east-1',
         stream: STREAM,
         endpoint: fx.proxy.endpoint,
-        credentials: { type: 'accessKey', accessKeyId: 'AKIAPERMEXAMPLE002', secretAccessKeyEnv: 'NOT_SET_ON_THIS_WORKER' },
+        credentials: {
+          type: 'accessKey',
+          accessKeyId: 'AKIAPERMEXAMPLE002',
+          secretAccessKeyEnv: 'NOT_SET_ON_THIS_WORKER',
+        },
       });
-      const expected = 'permission check did not complete: credentials.secretAccessKeyEnv: environment variable NOT_SET_ON_THIS_WORKER is not set on the worker';
-      const stopped = await waitFor(async () => ((await client.status(id)).lastError ? client.status(id) : undefined), { timeoutMs: 30_000, what: 'the first check to fail' });
+      const expected =
+        'permission check did not complete: credentials.secretAccessKeyEnv: environment variable NOT_SET_ON_THIS_WORKER is not set on the worker';
+      const stopped = await waitFor(async () => ((await client.status(id)).lastError ? client.status(id) : undefined), {
+        timeoutMs: 30_000,
+        what: 'the first check to fail',
+      });
       assert.equal(stopped.state, 'error');
       assert.equal(stopped.lastError, expected);
       assert.equal(stopped.permissions, null, 'no permission was tried');

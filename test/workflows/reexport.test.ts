@@ -26,16 +26,23 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
   /** Small re-export pages, so that a few thousand members span several pages (and so several activities). */
   const PAGE_SIZE = 2000;
 
-  async function newDestination(client: ActivationClient, options: { shards?: number; viaProxy?: boolean } = {}): Promise<{ id: string; stream: string }> {
+  async function newDestination(
+    client: ActivationClient,
+    options: { shards?: number; viaProxy?: boolean } = {},
+  ): Promise<{ id: string; stream: string }> {
     const stream = `reexport-${randomUUID()}`;
     await ensureStream(fx.kinesis, stream, options.shards ?? 2);
-    const { id } = await client.createDestination({
-      name: stream,
-      region: 'us-east-1',
-      stream,
-      endpoint: options.viaProxy ? fx.proxy.endpoint : fx.emulator.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIAREEXPORTTEST01', secretAccessKeyEnv: SECRET_ENV },
-    }, undefined, { reexportPageSize: PAGE_SIZE });
+    const { id } = await client.createDestination(
+      {
+        name: stream,
+        region: 'us-east-1',
+        stream,
+        endpoint: options.viaProxy ? fx.proxy.endpoint : fx.emulator.endpoint,
+        credentials: { type: 'accessKey', accessKeyId: 'AKIAREEXPORTTEST01', secretAccessKeyEnv: SECRET_ENV },
+      },
+      undefined,
+      { reexportPageSize: PAGE_SIZE },
+    );
     return { id, stream };
   }
 
@@ -46,11 +53,17 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
     return result.lastSeq;
   }
 
-  function idle(client: ActivationClient, id: string, check: (s: DestinationStatus) => boolean = () => true): Promise<DestinationStatus> {
+  function idle(
+    client: ActivationClient,
+    id: string,
+    check: (s: DestinationStatus) => boolean = () => true,
+  ): Promise<DestinationStatus> {
     return waitFor(
       async () => {
         const status = await client.status(id);
-        return status.state === 'idle' && status.pending === 0 && status.reexport === null && check(status) ? status : undefined;
+        return status.state === 'idle' && status.pending === 0 && status.reexport === null && check(status)
+          ? status
+          : undefined;
       },
       { timeoutMs: 90_000, what: `destination ${id} to be idle` },
     );
@@ -77,7 +90,10 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       ]);
       await idle(client, id, (s) => s.counters.received === 22);
 
-      const status = await client.activate(id, { segments: [{ id: segA }, { id: segB }], attributes: ['person.email'] });
+      const status = await client.activate(id, {
+        segments: [{ id: segA }, { id: segB }],
+        attributes: ['person.email'],
+      });
       assert.equal(status.activation?.segments.length, 2);
       const done = await idle(client, id, (s) => s.recentReexports[0]?.trigger === 'activation');
       const backfill = done.recentReexports[0] as ReexportProgress;
@@ -92,7 +108,11 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       for (const pid of onlyA) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [segA]: 'realized' }], pid);
       for (const pid of onlyB) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [segB]: 'realized' }], pid);
       for (const pid of both) {
-        assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [segA]: 'realized' }, { [segA]: 'existing', [segB]: 'realized' }], pid);
+        assert.deepEqual(
+          per.get(pid)?.map(statusesOf),
+          [{ [segA]: 'realized' }, { [segA]: 'existing', [segB]: 'realized' }],
+          pid,
+        );
       }
       for (const pid of [...exitedB, ...neither]) assert.deepEqual(per.get(pid), [], pid);
       const record = per.get(onlyB[0] as string)?.[0];
@@ -141,9 +161,13 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       assert.equal(resent.profilesExported, members.length);
 
       const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream, { timeoutMs: 60_000 }), members);
-      for (const pid of members) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
+      for (const pid of members)
+        assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
       const status = await client.status(id);
-      assert.deepEqual(status.recentReexports.map((r) => r.id), [forced.id, diff.id, status.recentReexports[2]?.id]);
+      assert.deepEqual(
+        status.recentReexports.map((r) => r.id),
+        [forced.id, diff.id, status.recentReexports[2]?.id],
+      );
       assert.equal(status.counters.exported, 2 * members.length);
     });
   });
@@ -176,7 +200,8 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
       const done = await client.waitForReexport(id, forced.id);
       assert.equal(done.profilesExported, members.length);
       const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream, { timeoutMs: 60_000 }), members);
-      for (const pid of members) assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
+      for (const pid of members)
+        assert.deepEqual(per.get(pid)?.map(statusesOf), [{ [seg]: 'realized' }, { [seg]: 'existing' }], pid);
     });
   });
 
@@ -193,9 +218,15 @@ describe('re-exports by the destination actor (real Temporal dev server, Kinesis
 
       fx.proxy.setFaults({ shardThrottling: true });
       const forced = await client.reexport(id, { force: true });
-      await waitFor(async () => ((await client.status(id)).reexport?.pagesDone ?? 0) >= 1, { timeoutMs: 60_000, what: 'the first re-export page' });
+      await waitFor(async () => ((await client.status(id)).reexport?.pagesDone ?? 0) >= 1, {
+        timeoutMs: 60_000,
+        what: 'the first re-export page',
+      });
       const changed = members.filter((_, i) => i % 60 === 0);
-      const changedUpTo = await ingest(client, changed.map((pid) => profile(pid, { [seg]: 'existing' }, { person: { email: `new-${pid}@example.com` } })));
+      const changedUpTo = await ingest(
+        client,
+        changed.map((pid) => profile(pid, { [seg]: 'existing' }, { person: { email: `new-${pid}@example.com` } })),
+      );
 
       const decided = await waitFor(
         async () => {

@@ -30,10 +30,25 @@ interface Row {
 
 const S = 'invalid destination settings: ';
 const ROWS: Row[] = [
-  { what: 'an unknown region', change: { region: 'mars-1' }, flags: { region: 'mars-1' }, message: `${S}region: must be an AWS region such as us-east-1` },
-  { what: 'a bad stream name', change: { stream: 'bad stream!' }, flags: { stream: 'bad stream!' }, message: `${S}stream: must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -)` },
+  {
+    what: 'an unknown region',
+    change: { region: 'mars-1' },
+    flags: { region: 'mars-1' },
+    message: `${S}region: must be an AWS region such as us-east-1`,
+  },
+  {
+    what: 'a bad stream name',
+    change: { stream: 'bad stream!' },
+    flags: { stream: 'bad stream!' },
+    message: `${S}stream: must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -)`,
+  },
   { what: 'a blank name', change: { name: '  ' }, flags: { name: '  ' }, message: `${S}name: must not be empty` },
-  { what: 'a non-http endpoint', change: { endpoint: 'ftp://x' }, flags: { endpoint: 'ftp://x' }, message: `${S}endpoint: must be an http(s) URL` },
+  {
+    what: 'a non-http endpoint',
+    change: { endpoint: 'ftp://x' },
+    flags: { endpoint: 'ftp://x' },
+    message: `${S}endpoint: must be an http(s) URL`,
+  },
   {
     what: 'a lower-case access key id',
     change: { credentials: { type: 'accessKey', accessKeyId: 'akia123', secretAccessKeyEnv: 'X' } },
@@ -48,7 +63,14 @@ const ROWS: Row[] = [
   },
   {
     what: 'two secret references',
-    change: { credentials: { type: 'accessKey', accessKeyId: AKID, secretAccessKeyEnv: 'X', secretAccessKeyFile: '/run/secret' } },
+    change: {
+      credentials: {
+        type: 'accessKey',
+        accessKeyId: AKID,
+        secretAccessKeyEnv: 'X',
+        secretAccessKeyFile: '/run/secret',
+      },
+    },
     flags: { 'access-key-id': AKID, 'secret-access-key-env': 'X', 'secret-access-key-file': '/run/secret' },
     message: `${S}credentials.secretAccessKeyEnv: give secretAccessKeyEnv or secretAccessKeyFile, not both`,
   },
@@ -94,7 +116,11 @@ const ROWS: Row[] = [
     flags: { 'role-arn': ROLE, 'sts-endpoint': 'not a url' },
     message: `${S}credentials.stsEndpoint: must be an http(s) URL`,
   },
-  { what: 'an unknown credentials type', change: { credentials: { type: 'password' } }, message: `${S}credentials.type: must be one of "accessKey", "assumeRole", "default"` },
+  {
+    what: 'an unknown credentials type',
+    change: { credentials: { type: 'password' } },
+    message: `${S}credentials.type: must be one of "accessKey", "assumeRole", "default"`,
+  },
   {
     what: 'records over 10 MiB',
     change: { maxRecordBytes: 20_000_000 },
@@ -107,24 +133,43 @@ const ROWS: Row[] = [
     change: { maxRecordBytes: Number('abc') },
     flags: { 'max-record-bytes': 'abc' },
     message: `${S}maxRecordBytes: expected number, received NaN`,
-    cliMessage: "option '--max-record-bytes <n>' argument 'abc' is invalid. must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB) (see --help)",
+    cliMessage:
+      "option '--max-record-bytes <n>' argument 'abc' is invalid. must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB) (see --help)",
     updateMessage: `${S}maxRecordBytes: expected number, received null`,
   },
   { what: 'a misspelt field', change: { streem: 'x' }, message: `${S}streem: is not a known field` },
-  { what: 'missing fields', change: { region: undefined, stream: undefined }, message: `${S}region: is required; stream: is required` },
+  {
+    what: 'missing fields',
+    change: { region: undefined, stream: undefined },
+    message: `${S}region: is required; stream: is required`,
+  },
 ];
 
 const A = 'invalid activation: ';
 const ACTIVATION_ROWS: { what: string; activation: unknown; args?: string[]; message: string }[] = [
-  { what: 'no segment', activation: { segments: [], attributes: [] }, message: `${A}segments: must map at least one segment` },
-  { what: 'an empty segment id', activation: { segments: [{ id: '' }], attributes: [] }, args: ['--segment', ''], message: `${A}segments.0.id: must not be empty` },
+  {
+    what: 'no segment',
+    activation: { segments: [], attributes: [] },
+    message: `${A}segments: must map at least one segment`,
+  },
+  {
+    what: 'an empty segment id',
+    activation: { segments: [{ id: '' }], attributes: [] },
+    args: ['--segment', ''],
+    message: `${A}segments.0.id: must not be empty`,
+  },
   {
     what: 'a reserved attribute path',
     activation: { segments: [{ id: 's' }], attributes: ['identityMap.x'] },
     args: ['--segment', 's', '--attribute', 'identityMap.x'],
     message: `${A}attributes.0: must not start with segmentMembership, identityMap or profileId`,
   },
-  { what: 'a segment mapped twice', activation: { segments: [{ id: 'a' }, { id: 'a' }], attributes: [] }, args: ['--segment', 'a', '--segment', 'a'], message: `${A}segments: must not map a segment twice` },
+  {
+    what: 'a segment mapped twice',
+    activation: { segments: [{ id: 'a' }, { id: 'a' }], attributes: [] },
+    args: ['--segment', 'a', '--segment', 'a'],
+    message: `${A}segments: must not map a segment twice`,
+  },
 ];
 
 function cliFlags(flags: Record<string, string>, id: string): string[] {
@@ -138,7 +183,13 @@ describe('malformed settings are rejected at every boundary with one exact line,
 
   before(() => {
     process.env.VALIDATION_TEST_SECRET = 'validation-test-secret';
-    valid = { name: 'valid', region: 'us-east-1', stream: STREAM, endpoint: fx.emulator.endpoint, credentials: { type: 'accessKey', accessKeyId: AKID, secretAccessKeyEnv: 'VALIDATION_TEST_SECRET' } };
+    valid = {
+      name: 'valid',
+      region: 'us-east-1',
+      stream: STREAM,
+      endpoint: fx.emulator.endpoint,
+      credentials: { type: 'accessKey', accessKeyId: AKID, secretAccessKeyEnv: 'VALIDATION_TEST_SECRET' },
+    };
   });
 
   const startedCount = async ({ temporal }: WorkerContext, id: string): Promise<number> =>
@@ -156,22 +207,38 @@ describe('malformed settings are rejected at every boundary with one exact line,
         assert.equal(await startedCount(ctx, id), 0, row.what);
         assert.equal(await fx.store.getDestination(id), undefined, row.what);
       }
-      await assert.rejects(ctx.client.createDestination(valid, 'bad id!'), { message: 'invalid destination id: must be 1-64 of a-z A-Z 0-9 _ -' });
+      await assert.rejects(ctx.client.createDestination(valid, 'bad id!'), {
+        message: 'invalid destination id: must be 1-64 of a-z A-Z 0-9 _ -',
+      });
     });
   });
 
   it('update validators: configure and activate reject each row before it reaches history', async () => {
     await withWorker(fx.store, async (ctx) => {
       const { id } = await ctx.client.createDestination(valid, 'validated-actor');
-      await waitFor(async () => (await ctx.client.status(id)).permissions?.ok, { timeoutMs: 30_000, what: 'the first permission check' });
+      await waitFor(async () => (await ctx.client.status(id)).permissions?.ok, {
+        timeoutMs: 30_000,
+        what: 'the first permission check',
+      });
       // The raw handle skips the client's own validation, so the workflow's validators are what answers.
       const handle = ctx.temporal.env.client.workflow.getHandle(destinationWorkflowId(id));
       for (const row of ROWS) {
-        assert.equal(await updateFailure(handle.executeUpdate(configureUpdate, { args: [{ ...valid, ...row.change }] })), row.updateMessage ?? row.message, row.what);
+        assert.equal(
+          await updateFailure(handle.executeUpdate(configureUpdate, { args: [{ ...valid, ...row.change }] })),
+          row.updateMessage ?? row.message,
+          row.what,
+        );
       }
       for (const row of ACTIVATION_ROWS) {
-        assert.equal(await updateFailure(handle.executeUpdate(activateUpdate, { args: [row.activation as never] })), row.message, row.what);
-        await assert.rejects(ctx.client.activate(id, row.activation as never), { name: 'InvalidInputError', message: row.message });
+        assert.equal(
+          await updateFailure(handle.executeUpdate(activateUpdate, { args: [row.activation as never] })),
+          row.message,
+          row.what,
+        );
+        await assert.rejects(ctx.client.activate(id, row.activation as never), {
+          name: 'InvalidInputError',
+          message: row.message,
+        });
       }
       const history = await handle.fetchHistory();
       const accepted = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
@@ -179,7 +246,12 @@ describe('malformed settings are rejected at every boundary with one exact line,
       const status = await ctx.client.status(id);
       assert.equal(status.name, 'valid');
       assert.equal(status.activation, null);
-      assert.deepEqual((await fx.store.getDestination(id))?.settings, { ...valid, exportOptions: { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' }, partitionKey: { type: 'profileIdHash' }, maxRecordBytes: 1048576 });
+      assert.deepEqual((await fx.store.getDestination(id))?.settings, {
+        ...valid,
+        exportOptions: { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' },
+        partitionKey: { type: 'profileIdHash' },
+        maxRecordBytes: 1048576,
+      });
     });
   });
 
