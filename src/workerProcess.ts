@@ -1,6 +1,7 @@
 import type { NativeConnection } from '@temporalio/worker';
 import type { TemporalConfig } from './config';
 import { freePort } from './embedded/freePort';
+import { httpSettingsFromEnv } from './kinesis/client';
 import { createLogger } from './observability/logger';
 import { ActivationMetrics } from './observability/metrics';
 import { startMetricsServer } from './observability/metricsServer';
@@ -46,6 +47,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     taskQueue: options.temporal.taskQueue,
     store: options.store,
     metrics,
+    aws: { http: httpSettingsFromEnv() },
   });
   logger.info(
     {

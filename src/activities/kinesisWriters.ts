@@ -4,6 +4,7 @@ import type { DestinationSettings } from '../domain/destination';
 import { resolveCredentials } from '../aws/credentials';
 import type { CredentialOptions } from '../aws/credentials';
 import { createKinesisClient } from '../kinesis/client';
+import type { KinesisHttpSettings } from '../kinesis/client';
 import { limitsForMaxRecordBytes } from '../kinesis/batcher';
 import { AimdRateLimiter } from '../kinesis/rateLimiter';
 import { KinesisRecordWriter } from '../kinesis/recordWriter';
@@ -11,7 +12,7 @@ import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
 import type { ActivationMetrics } from '../observability/metrics';
 
 /** Worker-wide AWS options, the same for every destination. */
-export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'>;
+export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'> & { http?: Partial<KinesisHttpSettings> };
 
 interface Connection {
   fingerprint: string;
@@ -79,10 +80,12 @@ export class KinesisWriters {
   }
 
   private createClient(settings: DestinationSettings): KinesisClient {
+    const { http, ...credentialOptions } = this.aws;
     return createKinesisClient({
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      credentials: resolveCredentials(settings.credentials, { region: settings.region, ...this.aws }),
+      credentials: resolveCredentials(settings.credentials, { region: settings.region, ...credentialOptions }),
+      ...(http ? { http } : {}),
     });
   }
 }
