@@ -3,7 +3,7 @@ import { CredentialsError } from '../aws/credentials';
 import { PERMISSION_CHECK_FAILED, permissionCheckFailure } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import { checkStreamPermissions } from '../kinesis/permissionCheck';
-import type { KinesisWriters } from './kinesisWriters';
+import type { KinesisConnections } from '../kinesis/connections';
 import type { CheckPermissionsInput } from './types';
 
 /**
@@ -12,7 +12,7 @@ import type { CheckPermissionsInput } from './types';
  * result in its details; throttling and network errors are retried by the activity's policy.
  */
 export async function checkPermissions(
-  writers: KinesisWriters,
+  writers: KinesisConnections,
   input: CheckPermissionsInput,
 ): Promise<PermissionCheckResult> {
   const { destinationId, settings } = input;

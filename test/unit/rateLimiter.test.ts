@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { AimdRateLimiter } from '../../src/kinesis/rateLimiter';
-import type { AimdRateLimiterOptions, Clock, Permit } from '../../src/kinesis/rateLimiter';
+import type { Clock } from '../../src/kinesis/clock';
+import type { AimdRateLimiterOptions } from '../../src/kinesis/rateLimiter';
+import type { Permit } from '../../src/kinesis/sendLimiter';
 
 /** A manual clock: time moves only when a test advances it, firing due timers in order. */
 class FakeClock implements Clock {

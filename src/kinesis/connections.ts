@@ -3,11 +3,11 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DestinationSettings } from '../domain/destination';
 import { resolveCredentials } from '../aws/credentials';
 import type { CredentialOptions } from '../aws/credentials';
-import { createKinesisClient } from '../kinesis/client';
-import type { KinesisHttpSettings } from '../kinesis/client';
-import { limitsForMaxRecordBytes } from '../kinesis/batcher';
-import { AimdRateLimiter } from '../kinesis/rateLimiter';
-import { KinesisRecordWriter } from '../kinesis/recordWriter';
+import { limitsForMaxRecordBytes } from './batcher';
+import { createKinesisClient } from './client';
+import type { KinesisHttpSettings } from './client';
+import { AimdRateLimiter } from './rateLimiter';
+import { KinesisRecordWriter } from './recordWriter';
 import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
 import type { ActivationMetrics } from '../observability/metrics';
 
@@ -25,7 +25,7 @@ interface Connection {
  * adaptive rate limit and assumed-role sessions (refreshed by the client's credential provider
  * before they expire) carry over from one activity to the next. Changed settings get fresh ones.
  */
-export class KinesisWriters {
+export class KinesisConnections {
   private readonly connections = new Map<string, Connection>();
 
   constructor(
@@ -68,12 +68,11 @@ export class KinesisWriters {
     existing?.client.destroy();
     this.connections.delete(destinationId);
     const client = this.createClient(settings);
-    const limiter = new AimdRateLimiter();
-    if (this.metrics) observePutRecords(client, destinationId, this.metrics, limiter);
     const writer = new KinesisRecordWriter(client, settings.stream, {
       limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
-      limiter,
+      limiter: new AimdRateLimiter(),
     });
+    if (this.metrics) observePutRecords(client, destinationId, this.metrics, writer.limiter);
     const connection = { fingerprint, client, writer };
     this.connections.set(destinationId, connection);
     return connection;
