@@ -6,7 +6,6 @@ import type { CredentialOptions } from '../aws/credentials';
 import { limitsForMaxRecordBytes } from './batcher';
 import { createKinesisClient } from './client';
 import type { KinesisHttpSettings } from './client';
-import { AimdRateLimiter } from './rateLimiter';
 import { KinesisRecordWriter } from './recordWriter';
 import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
 import type { ActivationMetrics } from '../observability/metrics';
@@ -70,7 +69,6 @@ export class KinesisConnections {
     const client = this.createClient(settings);
     const writer = new KinesisRecordWriter(client, settings.stream, {
       limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
-      limiter: new AimdRateLimiter(),
     });
     if (this.metrics) observePutRecords(client, destinationId, this.metrics, writer.limiter);
     const connection = { fingerprint, client, writer };

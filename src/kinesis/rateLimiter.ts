@@ -4,8 +4,8 @@
  * It limits RECORDS PER SECOND (a token bucket whose refill rate AIMD adjusts), not records in
  * flight: Kinesis throttles each shard per second (1,000 records, 1 MiB), so a limit on records
  * in flight would allow a different send rate for every round-trip time, and on a fast link
- * even a small in-flight limit overruns a one-shard stream. The writer caps calls in flight
- * separately (its `concurrency`).
+ * even a small in-flight limit overruns a one-shard stream. Calls in flight are limited apart
+ * (ConcurrencyLimiter, which the writer combines with this one).
  *
  * It starts fast (a stream that never throttles is never slowed down) and learns the stream's
  * capacity from the first throttle, dropping to the rate the stream accepted in the last second.

@@ -5,16 +5,18 @@ import { recordSize } from './outgoingRecord';
 import type { OutgoingRecord } from './outgoingRecord';
 import { ProfileQueue } from './profileQueue';
 import { putRecords } from './putRecordsCall';
+import { ConcurrencyLimiter } from './concurrencyLimiter';
 import { AimdRateLimiter } from './rateLimiter';
 import { RetryPolicy } from './retryPolicy';
 import type { RetryOptions } from './retryPolicy';
+import { combineLimiters } from './sendLimiter';
 import type { Permit, SendLimiter } from './sendLimiter';
 
 export interface RecordWriterOptions extends RetryOptions {
-  /** PutRecords calls in flight at once. */
+  /** The most PutRecords calls in flight at once; the limiter may allow fewer. */
   concurrency?: number;
   limits?: BatchLimits;
-  /** Shared by every writer of one destination; a private one when absent. */
+  /** Says when calls go; by default `adaptiveLimiter(concurrency)`, private to the writer. */
   limiter?: SendLimiter;
 }
 
@@ -35,7 +37,16 @@ export interface WriteStats {
   entryErrors: Record<string, number>;
 }
 
-export const DEFAULT_CONCURRENCY = 4;
+/** The most PutRecords calls a writer keeps in flight. */
+export const DEFAULT_CONCURRENCY = 8;
+
+/**
+ * The send rate adapted to throttling (AIMD, records per second) and the calls in flight adapted
+ * to the endpoint's latency, at most `maxCalls`.
+ */
+export function adaptiveLimiter(maxCalls = DEFAULT_CONCURRENCY): SendLimiter {
+  return combineLimiters(new AimdRateLimiter(), new ConcurrencyLimiter({ maxLimit: maxCalls }));
+}
 
 interface WriterSettings {
   concurrency: number;
@@ -59,15 +70,16 @@ export class KinesisRecordWriter {
     private readonly streamName: string,
     options: RecordWriterOptions = {},
   ) {
+    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+    }
     this.settings = {
-      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      concurrency,
       limits: options.limits ?? DEFAULT_LIMITS,
-      limiter: options.limiter ?? new AimdRateLimiter(),
+      limiter: options.limiter ?? adaptiveLimiter(concurrency),
       retry: new RetryPolicy(options),
     };
-    if (!(Number.isInteger(this.settings.concurrency) && this.settings.concurrency >= 1)) {
-      throw new RangeError(`concurrency must be a positive integer, got ${this.settings.concurrency}`);
-    }
     validateLimits(this.settings.limits);
   }
 
@@ -203,7 +215,7 @@ class WriteRun implements WriteSession {
     return this.stats;
   }
 
-  /** One slot of `concurrency`: takes the next batch, sends it, repeats until the write ended and nothing is left. */
+  /** One of `concurrency` senders: takes the next batch, sends it, repeats until the write ended and nothing is left. */
   private async sender(): Promise<void> {
     while (!this.failure && !(this.ended && this.queue.outstanding === 0)) {
       const fits = batchFiller(this.settings.limits, this.settings.limiter.maxPermits);
@@ -247,7 +259,7 @@ class WriteRun implements WriteSession {
       return; // the run failed while waiting; its error is already recorded
     }
     if (this.failure) {
-      permit.release('failed');
+      permit.release('cancelled');
       return;
     }
     this.stats.calls += 1;
@@ -301,7 +313,7 @@ class WriteRun implements WriteSession {
 
   private callFailed(batch: Entry[], error: unknown, permit: Permit): void {
     if (this.signal?.aborted) {
-      permit.release('failed');
+      permit.release('cancelled');
       this.fail(this.signal.reason ?? error);
       return;
     }

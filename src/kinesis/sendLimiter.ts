@@ -5,7 +5,9 @@ export type CallOutcome =
   /** At least one entry or the call was throttled: the stream is short of capacity. */
   | 'throttled'
   /** Failed for another reason (5xx, network, timeout). */
-  | 'failed';
+  | 'failed'
+  /** Never sent (the write stopped first): says nothing about the endpoint. */
+  | 'cancelled';
 
 export interface Permit {
   /**
@@ -32,4 +34,29 @@ export interface SendLimiter {
 export function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   return reason instanceof Error ? reason : new Error('aborted', { cause: reason });
+}
+
+/**
+ * A limiter that waits for each of `limiters` in turn (the last one closest to the call, so a
+ * limiter that times calls sees no time spent waiting on the others) and reports to all of them.
+ */
+export function combineLimiters(...limiters: readonly SendLimiter[]): SendLimiter {
+  return {
+    async acquire(records, signal) {
+      const permits: Permit[] = [];
+      try {
+        for (const limiter of limiters) permits.push(await limiter.acquire(records, signal));
+      } catch (error) {
+        for (const permit of permits) permit.release('cancelled');
+        throw error;
+      }
+      return { release: (outcome, accepted) => permits.forEach((permit) => permit.release(outcome, accepted)) };
+    },
+    get maxPermits() {
+      return Math.min(...limiters.map((l) => l.maxPermits));
+    },
+    get rate() {
+      return Math.min(...limiters.map((l) => l.rate));
+    },
+  };
 }
