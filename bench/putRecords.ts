@@ -155,9 +155,11 @@ async function benchEmulator(
       await assertDelivered(kinesis, stream, n);
       return { ms, cpu };
     };
-    const engine = async (n: number, tag: string) => {
+    /** The engine as it is, or with the 4 calls in flight it kept before it adapted them (`fixed`). */
+    const engine = async (n: number, tag: string, fixed = false) => {
       const stream = await freshStream(shards);
-      const run = await runEngine(target, settingsFor(stream, emulator.endpoint), benchProfiles(n, tag), pids);
+      const aws = fixed ? { fixedCallsInFlight: 4 } : {};
+      const run = await runEngine(target, settingsFor(stream, emulator.endpoint), benchProfiles(n, tag), pids, aws);
       await assertDelivered(kinesis, stream, n);
       return run;
     };
@@ -176,6 +178,9 @@ async function benchEmulator(
       engineRps: number;
       /** The engine over the better bare loop of the round. */
       ratio: number;
+      /** The engine with 4 calls in flight fixed, as before the adaptive limit, and its ratio. */
+      fixedEngineRps: number;
+      fixedRatio: number;
       /** The engine timed from `activate`: its permission checks and set-up count too. */
       engineFromActivateRps: number;
       ratioFromActivate: number;
@@ -186,15 +191,17 @@ async function benchEmulator(
     }[] = [];
     for (let round = 1; round <= rounds; round++) {
       // Taking turns at going first keeps a drift in the machine's load from favouring one side.
-      const sides = ['engine', ...BARE_CONCURRENCIES] as const;
+      const sides = ['engine', 'fixed', ...BARE_CONCURRENCIES] as const;
       const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
       const bareRuns: Record<string, { ms: number; cpu: Record<string, number> }> = {};
       let b: Awaited<ReturnType<typeof engine>> | undefined;
+      let fixed: Awaited<ReturnType<typeof engine>> | undefined;
       for (const side of order) {
         if (side === 'engine') b = await engine(profilesPerRun, `b${round}`);
+        else if (side === 'fixed') fixed = await engine(profilesPerRun, `f${round}`, true);
         else bareRuns[side] = await bare(profilesPerRun, `a${side}-${round}`, side);
       }
-      if (b === undefined) throw new Error('the engine did not run');
+      if (b === undefined || fixed === undefined) throw new Error('the engine did not run');
       const bareRps = Object.fromEntries(
         Object.entries(bareRuns).map(([concurrency, run]) => [concurrency, perSecond(profilesPerRun, run.ms)]),
       );
@@ -206,6 +213,8 @@ async function benchEmulator(
         bareRps,
         engineRps,
         ratio: Number((engineRps / bestBare).toFixed(3)),
+        fixedEngineRps: perSecond(profilesPerRun, fixed.exportMs),
+        fixedRatio: Number((perSecond(profilesPerRun, fixed.exportMs) / bestBare).toFixed(3)),
         engineFromActivateRps,
         ratioFromActivate: Number((engineFromActivateRps / bestBare).toFixed(3)),
         ingestRps: perSecond(profilesPerRun, b.ingestMs),
@@ -219,6 +228,7 @@ async function benchEmulator(
       console.log(
         `${name} round ${round}: (a) bare loop ${BARE_CONCURRENCIES.map((c) => `${bareRps[c]} records/s at ${c} in flight`).join(', ')}; ` +
           `(b) engine ${engineRps} records/s, b/best a = ${result.ratio} ` +
+          `[4 fixed calls in flight, as before: ${result.fixedEngineRps} records/s, ${result.fixedRatio}] ` +
           `(from activate: ${engineFromActivateRps} records/s, ${result.ratioFromActivate}); ` +
           `CPU ms per 1,000 records (a) ${JSON.stringify(result.bareCpuMsPer1k)} (b) ${JSON.stringify(result.engineCpuMsPer1k)}; ` +
           `(b) made ${b.putCalls} calls; ingest ${result.ingestRps} profiles/s`,
@@ -231,6 +241,7 @@ async function benchEmulator(
         : NaN;
     };
     const medianRatio = median(results.map((r) => r.ratio));
+    const medianFixedRatio = median(results.map((r) => r.fixedRatio));
     const medianRatioFromActivate = median(results.map((r) => r.ratioFromActivate));
     console.log(
       `${name} b/best a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`,
@@ -279,6 +290,7 @@ async function benchEmulator(
       bareConcurrencies: BARE_CONCURRENCIES,
       results,
       medianRatio: Number(medianRatio.toFixed(3)),
+      medianFixedRatio: Number(medianFixedRatio.toFixed(3)),
       medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
       throttled,
     };

@@ -6,12 +6,17 @@ import type { CredentialOptions } from '../aws/credentials';
 import { limitsForMaxRecordBytes } from './batcher';
 import { createKinesisClient } from './client';
 import type { KinesisHttpSettings } from './client';
+import { AimdRateLimiter } from './rateLimiter';
 import { KinesisRecordWriter } from './recordWriter';
 import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
 import type { ActivationMetrics } from '../observability/metrics';
 
 /** Worker-wide AWS options, the same for every destination. */
-export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'> & { http?: Partial<KinesisHttpSettings> };
+export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'> & {
+  http?: Partial<KinesisHttpSettings>;
+  /** A fixed number of PutRecords calls in flight per destination, instead of the adaptive limit. */
+  fixedCallsInFlight?: number;
+};
 
 interface Connection {
   fingerprint: string;
@@ -69,6 +74,9 @@ export class KinesisConnections {
     const client = this.createClient(settings);
     const writer = new KinesisRecordWriter(client, settings.stream, {
       limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
+      ...(this.aws.fixedCallsInFlight !== undefined
+        ? { concurrency: this.aws.fixedCallsInFlight, limiter: new AimdRateLimiter() }
+        : {}),
     });
     if (this.metrics) observePutRecords(client, destinationId, this.metrics, writer.limiter);
     const connection = { fingerprint, client, writer };
@@ -77,11 +85,14 @@ export class KinesisConnections {
   }
 
   private createClient(settings: DestinationSettings): KinesisClient {
-    const { http, ...credentialOptions } = this.aws;
+    const { http, roleSessionSeconds } = this.aws;
     return createKinesisClient({
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      credentials: resolveCredentials(settings.credentials, { region: settings.region, ...credentialOptions }),
+      credentials: resolveCredentials(settings.credentials, {
+        region: settings.region,
+        ...(roleSessionSeconds !== undefined ? { roleSessionSeconds } : {}),
+      }),
       ...(http ? { http } : {}),
     });
   }
