@@ -16,6 +16,7 @@ import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
+import { ensureSearchAttributes } from '../temporal/searchAttributeRegistration';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
   activateUpdate,
@@ -96,6 +97,9 @@ export class ActivationClient {
   ): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
+    // The worker registers the search attributes when it starts; before that, the actor's start
+    // would fail on them, so register them here (or fail naming the operator's command).
+    await ensureSearchAttributes(this.client.connection, this.client.options.namespace);
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,

@@ -134,6 +134,7 @@ function errorFields(error: unknown): { name?: string; code?: string; message?: 
   };
 }
 
-function oneLine(text: string): string {
+/** The text on one line, runs of whitespace (newlines included) as one space. */
+export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }

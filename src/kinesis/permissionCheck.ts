@@ -6,7 +6,7 @@ import type {
   PermissionResult,
   StreamVerdict,
 } from '../domain/permissionCheck';
-import { classifyError } from './errors';
+import { classifyError, oneLine } from './errors';
 
 /**
  * The probes' hash key: 2^128, one above the largest. It matches the API's pattern for
@@ -153,5 +153,5 @@ async function attempt<T>(call: () => Promise<T>): Promise<{ value: T } | Refusa
 }
 
 function refusalDetail(refusal: Refusal): string {
-  return `${refusal.code}: ${refusal.message.replace(/\s+/g, ' ').trim()}`;
+  return `${refusal.code}: ${oneLine(refusal.message)}`;
 }
