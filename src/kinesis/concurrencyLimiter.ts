@@ -34,7 +34,7 @@ export interface ConcurrencyLimiterOptions {
 }
 
 const DEFAULTS = {
-  initialLimit: 1,
+  initialLimit: 2,
   minLimit: 1,
   maxLimit: 8,
   samplesPerStep: 3,
