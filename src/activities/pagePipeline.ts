@@ -196,10 +196,14 @@ export async function runPage<C>(
   }
 }
 
-/** How a page reads its candidates: with the destination's ledger and change key, skipping unchanged profiles unless forced. */
+/**
+ * How a page reads its candidates: with the destination's ledger and change key, only changes
+ * under its mapped segments, skipping unchanged profiles unless forced.
+ */
 export function ledgerViewOf(target: PageTarget): LedgerView {
   return {
     destinationId: target.destinationId,
+    segmentIds: target.activation.segments.map((s) => s.id),
     changeKey: changeKeySpecOf(target.activation),
     skipUnchanged: !target.force,
   };
