@@ -1,0 +1,50 @@
+/**
+ * The worker of bench/fanout's memory figure, in a process of its own so that its RSS is the
+ * worker's alone. Arguments: Temporal address, namespace, task queue, SQLite path,
+ * and the path of the workflow bundle's code (bundling here would inflate the figure). It says
+ * `started` once polling, and answers each `measure` message with its memory after a full GC.
+ */
+import { NativeConnection } from '@temporalio/worker';
+import { SqliteStore } from '../src/store/sqliteStore';
+import { createActivationWorker } from '../src/worker';
+
+export interface FanoutWorkerReply {
+  kind: 'started' | 'measured';
+  rssMiB: number;
+  heapMiB: number;
+}
+
+const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
+
+function memory(kind: FanoutWorkerReply['kind']): FanoutWorkerReply {
+  (globalThis as { gc?: () => void }).gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { kind, rssMiB: mib(rss), heapMiB: mib(heapUsed) };
+}
+
+async function main(): Promise<void> {
+  const [address, namespace, taskQueue, storePath, codePath] = process.argv.slice(2);
+  if (!address || !namespace || !taskQueue || !storePath || !codePath)
+    throw new Error('usage: fanoutWorker address namespace taskQueue storePath codePath');
+  const store = new SqliteStore(storePath);
+  const connection = await NativeConnection.connect({ address });
+  const { worker } = await createActivationWorker({
+    connection,
+    namespace,
+    taskQueue,
+    store,
+    workflowBundle: { codePath },
+  });
+  process.on('message', () => process.send?.(memory('measured')));
+  process.on('disconnect', () => worker.shutdown());
+  const running = worker.run();
+  process.send?.(memory('started'));
+  await running;
+  await connection.close();
+  await store.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
