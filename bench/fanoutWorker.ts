@@ -4,7 +4,7 @@
  * and the path of the workflow bundle's code (bundling here would inflate the figure). It says
  * `started` once polling, and answers each `measure` message with its memory after a full GC.
  */
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { SqliteStore } from '../src/store/sqliteStore';
 import { createActivationWorker } from '../src/worker';
 
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   const [address, namespace, taskQueue, storePath, codePath] = process.argv.slice(2);
   if (!address || !namespace || !taskQueue || !storePath || !codePath)
     throw new Error('usage: fanoutWorker address namespace taskQueue storePath codePath');
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const store = new SqliteStore(storePath);
   const connection = await NativeConnection.connect({ address });
   const { worker } = await createActivationWorker({
