@@ -153,10 +153,12 @@ export function toExportCandidate(
 
 /**
  * The keys a read by segment (a re-export) computed because none was stored (see
- * toExportCandidate), for the store to keep: the profile's next re-export under this mapping
- * then needs no parse, as long as it is not rewritten meanwhile. A read by seq keeps none: its
- * profiles were just rewritten, so keeping keys would cost a write per change, and the ledger
- * takes the key of each one exported.
+ * toExportCandidate), for the store to keep when the profile was exported before: its next
+ * re-export under this mapping then skips it unparsed while it is not rewritten. Keeping a key
+ * rewrites the profile's row, so it is done only where it pays: a read by seq keeps none (its
+ * profiles were just rewritten and the ledger takes the key of each one exported), nor does a
+ * first export (a back-fill): those profiles are parsed once more by their next re-export,
+ * which keeps their keys then.
  */
 export function keysComputedOnRead(
   range: CandidateRange,
@@ -165,8 +167,8 @@ export function keysComputedOnRead(
 ): { profileId: string; seq: number; changeKey: string }[] {
   const computed: { profileId: string; seq: number; changeKey: string }[] = [];
   if ('afterSeq' in range) return computed;
-  candidates.forEach(({ profileId, seq, changeKey }, i) => {
-    if (storedKeys[i] === null && changeKey !== null) computed.push({ profileId, seq, changeKey });
+  candidates.forEach(({ profileId, seq, changeKey, previous }, i) => {
+    if (storedKeys[i] === null && changeKey !== null && previous !== null) computed.push({ profileId, seq, changeKey });
   });
   return computed;
 }
