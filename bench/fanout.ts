@@ -115,6 +115,25 @@ function untilIdle(client: ActivationClient, id: string, received: number) {
   );
 }
 
+/** Runs `fn` and says how long of it the store spent writing profiles (the rest of an ingest is telling destinations). */
+async function timingWrites<T>(store: SqliteStore, fn: () => Promise<T>): Promise<{ result: T; writeMs: number }> {
+  const write = store.upsertProfiles.bind(store);
+  let writeMs = 0;
+  store.upsertProfiles = async (profiles) => {
+    const started = performance.now();
+    try {
+      return await write(profiles);
+    } finally {
+      writeMs += performance.now() - started;
+    }
+  };
+  try {
+    return { result: await fn(), writeMs };
+  } finally {
+    store.upsertProfiles = write;
+  }
+}
+
 const ndjson = (profiles: readonly BenchProfile[]) =>
   Readable.from(profiles.map((p) => `${JSON.stringify(p.snapshot)}\n`));
 
@@ -171,9 +190,15 @@ async function main(): Promise<void> {
     const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporal.process.pid as number };
 
     // (a) distinct segments: one destination concerned.
-    const distinct: { d: number; ingestRps: number; idleMs: number; benchCpuS: number }[] = [];
+    const distinct: {
+      d: number;
+      ingestRps: number;
+      storeWriteRps: number;
+      idleMs: number;
+      cpuS: Record<string, number>;
+    }[] = [];
     for (const d of [...counts.slice(0, 1), ...counts]) {
-      const run = await withStack(servers, async (client) => {
+      const run = await withStack(servers, async (client, store) => {
         const concernedStream = await freshStream();
         const othersStream = await freshStream();
         const ids = await createActivated(
@@ -185,16 +210,17 @@ async function main(): Promise<void> {
         const profiles = benchProfiles(profileCount, `a${d}`);
         const { result, cpu } = await measureCpu(pids, async () => {
           const started = performance.now();
-          await client.ingest(ndjson(profiles));
+          const { writeMs } = await timingWrites(store, () => client.ingest(ndjson(profiles)));
           const ingestMs = performance.now() - started;
           await untilIdle(client, ids[0] as string, profileCount);
-          return { ingestMs, idleMs: performance.now() - started };
+          return { ingestMs, writeMs, idleMs: performance.now() - started };
         });
         return {
           d,
           ingestRps: Math.round((profileCount * 1000) / result.ingestMs),
+          storeWriteRps: Math.round((profileCount * 1000) / result.writeMs),
           idleMs: Math.round(result.idleMs),
-          benchCpuS: cpu.bench ?? NaN,
+          cpuS: cpu,
         };
       });
       console.log(`(a) D=${d} distinct segments: ${JSON.stringify(run)}`);
@@ -319,6 +345,7 @@ async function main(): Promise<void> {
       distinct: distinct.map((r) => ({
         ...r,
         ingestVsFirst: ratio(r.ingestRps, first?.ingestRps),
+        storeWriteVsFirst: ratio(r.storeWriteRps, first?.storeWriteRps),
         idleVsFirst: ratio(r.idleMs, first?.idleMs),
       })),
       same: same.map((r) => ({ ...r, vsFirst: ratio(r.aggregateRps, firstSame?.aggregateRps) })),
