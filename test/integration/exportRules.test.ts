@@ -19,6 +19,7 @@ import type { ProfileSnapshot } from '../../src/domain/profile';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { createKinesisClient } from '../../src/kinesis/client';
+import { ActivationMetrics } from '../../src/observability/metrics';
 import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
 import { diffRules } from '../fixtures/diffRules';
@@ -185,6 +186,51 @@ for (const backend of backends) {
         assert.deepEqual({ exported: again.exported, skipped: again.skipped }, { exported: 0, skipped: 1 });
         assert.equal((await readAllRecords(kinesis, stream)).length, 1, 'nothing sent again');
       });
+    });
+
+    it('reads nothing for a destination no change concerns, and moves its cursor past the changes', async () => {
+      const metrics = new ActivationMetrics();
+      const counted = createActivities({ store, writers, metrics });
+      const stream = 'routed';
+      await createStream(kinesis, stream, 1);
+      const settings = settingsFor(emulator.endpoint, stream, {
+        includeSegmentNames: false,
+        includeSegmentTimestamps: false,
+        statusStyle: 'existing',
+      });
+      const mapping = (segment: string): Activation => ({ segments: [{ id: segment }], attributes: ['person.email'] });
+      const afterSeq = await store.maxSeq();
+      await store.upsertProfiles(
+        ['routed-1', 'routed-2', 'routed-3'].map((profileId) => ({
+          profileId,
+          snapshot: {
+            identityMap: { ecid: [{ id: profileId }] },
+            person: { email: `${profileId}@example.com` },
+            segmentMembership: {
+              ups: { 'seg-x': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
+            },
+          },
+        })),
+      );
+      const head = await store.maxSeq();
+      const page = (destinationId: string, activation: Activation) =>
+        new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
+          [ExportPageInput],
+          ExportPageResult,
+          Activities['exportPage']
+        >((i) => counted.exportPage(i), { destinationId, settings, activation, afterSeq, pageSize: 100 });
+      const unconcerned = await page('routed-y', mapping('seg-y'));
+      assert.deepEqual(
+        [unconcerned.decided, unconcerned.putCalls, unconcerned.lastSeq, unconcerned.remaining, unconcerned.more],
+        [0, 0, head, 0, false],
+      );
+      const concerned = await page('routed-x', mapping('seg-x'));
+      assert.deepEqual([concerned.exported, concerned.lastSeq], [3, head]);
+      const read = (await metrics.profilesRead.get()).values.map((v) => [v.labels.destination, v.value]);
+      assert.deepEqual(read, [
+        ['routed-y', 0],
+        ['routed-x', 3],
+      ]);
     });
 
     it('writes no ledger entry for records Kinesis never acknowledged', async () => {
