@@ -15,21 +15,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ActivationClient } from '../src/client/activationClient';
 import type { Activation } from '../src/domain/activation';
 import { destinationWorkflowId } from '../src/domain/destination';
 import type { DestinationSettingsInput } from '../src/domain/destination';
-import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
-import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
 import { createActivationWorker } from '../src/worker';
 import { createStream } from '../test/support/kinesisStream';
 import { measureCpu } from './cpu';
-import { startEmulatorProcess } from './emulator';
+import { withBenchServers } from './engine';
+import type { EngineTarget } from './engine';
 import type { FanoutWorkerReply } from './fanoutWorker';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
 import type { BenchProfile } from './profiles';
@@ -57,7 +54,7 @@ const otherActivation = (i: number): Activation => ({ ...BENCH_ACTIVATION, segme
 
 /** One fresh store and worker (its own task queue) on the shared servers, and a client for them. */
 async function withStack<T>(
-  servers: { connection: NativeConnection; client: Client; namespace: string; bundle: WorkflowBundleWithSourceMap },
+  servers: EngineTarget,
   run: (client: ActivationClient, store: SqliteStore) => Promise<T>,
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'ka-fanout-'));
@@ -148,46 +145,20 @@ async function main(): Promise<void> {
   const historySeconds = whole('history-seconds', args['history-seconds']);
   process.env[SECRET_ENV] = 'bench';
 
-  const emulator = await startEmulatorProcess();
-  const temporal = await startTemporalDevServer({ headless: true });
-  const connection = await NativeConnection.connect({ address: temporal.address });
-  const clientConnection = await Connection.connect({ address: temporal.address });
-  const kinesis = createKinesisClient({
-    region: 'us-east-1',
-    endpoint: emulator.endpoint,
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-  });
-  let streams = 0;
-  const freshStream = async (): Promise<string> => {
-    const name = `fanout-${process.pid}-${++streams}`;
-    await createStream(kinesis, name, 4);
-    return name;
-  };
-  const settingsOn = (stream: string, name: string): DestinationSettingsInput => ({
-    name,
-    region: 'us-east-1',
-    stream,
-    endpoint: emulator.endpoint,
-    credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHEXAMPLE01', secretAccessKeyEnv: SECRET_ENV },
-  });
-  try {
-    const servers = {
-      connection,
-      client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
-      namespace: temporal.namespace,
-      bundle: await bundleWorkflowCode({
-        workflowsPath: require.resolve('../src/workflows'),
-        logger: {
-          log: () => undefined,
-          trace: () => undefined,
-          debug: () => undefined,
-          info: () => undefined,
-          warn: () => undefined,
-          error: console.error,
-        },
-      }),
+  await withBenchServers(async ({ target: servers, emulator, kinesis, temporalAddress, pids }) => {
+    let streams = 0;
+    const freshStream = async (): Promise<string> => {
+      const name = `fanout-${process.pid}-${++streams}`;
+      await createStream(kinesis, name, 4);
+      return name;
     };
-    const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporal.process.pid as number };
+    const settingsOn = (stream: string, name: string): DestinationSettingsInput => ({
+      name,
+      region: 'us-east-1',
+      stream,
+      endpoint: emulator.endpoint,
+      credentials: { type: 'accessKey', accessKeyId: 'AKIABENCHEXAMPLE01', secretAccessKeyEnv: SECRET_ENV },
+    });
 
     // (a) distinct segments: one destination concerned.
     const distinct: {
@@ -261,7 +232,7 @@ async function main(): Promise<void> {
       const taskQueue = `fanout-rss-${randomUUID()}`;
       const child = fork(
         require.resolve('./fanoutWorker'),
-        [temporal.address, temporal.namespace, taskQueue, storePath, codePath],
+        [temporalAddress, servers.namespace, taskQueue, storePath, codePath],
         {
           execArgv: [...process.execArgv, '--expose-gc'],
         },
@@ -353,13 +324,7 @@ async function main(): Promise<void> {
       history,
     };
     console.log(JSON.stringify(summary));
-  } finally {
-    kinesis.destroy();
-    await clientConnection.close();
-    await connection.close();
-    await temporal.stop();
-    emulator.stop();
-  }
+  });
 }
 
 main().catch((err: unknown) => {

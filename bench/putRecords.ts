@@ -5,21 +5,16 @@
  * alternated `--rounds` times, then (c) the engine under per-shard throttling.
  */
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { destinationSettingsSchema } from '../src/domain/destination';
 import type { DestinationSettingsInput } from '../src/domain/destination';
-import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
-import { createKinesisClient } from '../src/kinesis/client';
 import { recordSize } from '../src/kinesis/outgoingRecord';
 import { DEFAULT_CONCURRENCY } from '../src/kinesis/recordWriter';
 import { createStream, readAllRecords } from '../test/support/kinesisStream';
 import { bareLoop } from './bareLoop';
 import { measureCpu } from './cpu';
-import { startEmulatorProcess } from './emulator';
-import { runEngine } from './engine';
-import type { EngineTarget } from './engine';
+import { runEngine, withBenchServers } from './engine';
 import { benchProfiles, exportRecords } from './profiles';
 
 const SHARD_RECORDS_PER_SECOND = 1000;
@@ -76,39 +71,13 @@ async function main(): Promise<void> {
   const throttledShards = count('throttled-shards');
   process.env[SECRET_ENV] = 'bench';
 
-  const emulator = await startEmulatorProcess();
-  const temporal = await startTemporalDevServer({ headless: true });
-  const connection = await NativeConnection.connect({ address: temporal.address });
-  const clientConnection = await Connection.connect({ address: temporal.address });
-  const kinesis = createKinesisClient({
-    region: 'us-east-1',
-    endpoint: emulator.endpoint,
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-  });
-  try {
-    const target: EngineTarget = {
-      connection,
-      client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
-      namespace: temporal.namespace,
-      bundle: await bundleWorkflowCode({
-        workflowsPath: require.resolve('../src/workflows'),
-        logger: {
-          log: () => undefined,
-          trace: () => undefined,
-          debug: () => undefined,
-          info: () => undefined,
-          warn: () => undefined,
-          error: console.error,
-        },
-      }),
-    };
+  await withBenchServers(async ({ target, emulator, kinesis, pids }) => {
     let streams = 0;
     const freshStream = async (shardCount: number): Promise<string> => {
       const name = `bench-${process.pid}-${++streams}`;
       await createStream(kinesis, name, shardCount);
       return name;
     };
-    const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporal.process.pid as number };
     const bare = async (n: number, tag: string) => {
       const stream = await freshStream(shards);
       const records = exportRecords(
@@ -233,13 +202,7 @@ async function main(): Promise<void> {
         throttled,
       }),
     );
-  } finally {
-    kinesis.destroy();
-    await clientConnection.close();
-    await connection.close();
-    await temporal.stop();
-    emulator.stop();
-  }
+  });
 }
 
 main().catch((err: unknown) => {
