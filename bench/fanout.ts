@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     'same-segment-records': { type: 'string', default: '20000' },
     'idle-destinations': { type: 'string', default: '100' },
     'history-seconds': { type: 'string', default: '120' },
+    parts: { type: 'string', default: 'a,b,c,d' },
   },
 });
 const whole = (name: string, text: string | undefined): number => {
@@ -48,6 +49,7 @@ const whole = (name: string, text: string | undefined): number => {
   return value;
 };
 const counts = (args.destinations ?? '').split(',').map((d) => whole('destinations', d));
+const parts = new Set((args.parts ?? '').split(','));
 
 /** A mapping of its own for each unconcerned destination: same attributes, another segment. */
 const otherActivation = (i: number): Activation => ({ ...BENCH_ACTIVATION, segments: [{ id: `seg-other-${i}` }] });
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
       idleMs: number;
       cpuS: Record<string, number>;
     }[] = [];
-    for (const d of [...counts.slice(0, 1), ...counts]) {
+    for (const d of parts.has('a') ? [...counts.slice(0, 1), ...counts] : []) {
       const run = await withStack(servers, async (client, store) => {
         const concernedStream = await freshStream();
         const othersStream = await freshStream();
@@ -202,7 +204,7 @@ async function main(): Promise<void> {
 
     // (b) the same segment: records in all stay the same, split among the destinations.
     const same: { d: number; records: number; aggregateRps: number }[] = [];
-    for (const d of counts) {
+    for (const d of parts.has('b') ? counts : []) {
       const perDestination = Math.max(1, Math.round(sameSegmentRecords / d));
       const run = await withStack(servers, async (client) => {
         const stream = await freshStream();
@@ -223,8 +225,8 @@ async function main(): Promise<void> {
     }
 
     // (c) a worker in its own process, with 1 and with many idle destinations.
-    const rss: { d: number; rssMiB: number; heapMiB: number }[] = [];
-    for (const d of [1, idleDestinations]) {
+    const rss: { d: number; rssMiB: number; heapMiB: number; heapTotalMiB: number }[] = [];
+    for (const d of parts.has('c') ? [1, idleDestinations] : []) {
       const dir = mkdtempSync(join(tmpdir(), 'ka-fanout-rss-'));
       const storePath = join(dir, 'store.sqlite');
       const codePath = join(dir, 'workflows.js');
@@ -261,7 +263,7 @@ async function main(): Promise<void> {
         for (const id of ids) await untilIdle(client, id, 0);
         child.send('measure');
         const measured = await reply();
-        rss.push({ d, rssMiB: measured.rssMiB, heapMiB: measured.heapMiB });
+        rss.push({ d, rssMiB: measured.rssMiB, heapMiB: measured.heapMiB, heapTotalMiB: measured.heapTotalMiB });
         console.log(`(c) worker with ${d} idle destinations: ${JSON.stringify(measured)}`);
         for (const id of ids)
           await servers.client.workflow.getHandle(destinationWorkflowId(id)).terminate('bench done');
@@ -273,40 +275,42 @@ async function main(): Promise<void> {
     }
 
     // (d) history per destination at one change a second: one concerned, one not.
-    const history = await withStack(servers, async (client) => {
-      const stream = await freshStream();
-      const [concerned, other] = await createActivated(
-        client,
-        (i) => settingsOn(stream, `history-${i}`),
-        (i) => (i === 0 ? BENCH_ACTIVATION : otherActivation(i)),
-        2,
-      );
-      const lengthOf = async (id: string) => {
-        const description = await servers.client.workflow.getHandle(destinationWorkflowId(id)).describe();
-        return { events: description.historyLength, runId: description.runId };
-      };
-      const before = { concerned: await lengthOf(concerned as string), other: await lengthOf(other as string) };
-      const profiles = benchProfiles(historySeconds, 'd');
-      const started = performance.now();
-      for (const [i, profile] of profiles.entries()) {
-        await client.ingest(ndjson([profile]));
-        const next = started + (i + 1) * 1000;
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
-      }
-      await untilIdle(client, concerned as string, historySeconds);
-      const after = { concerned: await lengthOf(concerned as string), other: await lengthOf(other as string) };
-      const perHour = (b: { events: number; runId: string }, a: { events: number; runId: string }) =>
-        a.runId === b.runId ? Math.round(((a.events - b.events) * 3600) / historySeconds) : NaN;
-      return {
-        changes: historySeconds,
-        concernedEventsPerChange: Number(
-          ((after.concerned.events - before.concerned.events) / historySeconds).toFixed(2),
-        ),
-        concernedEventsPerHour: perHour(before.concerned, after.concerned),
-        otherEventsPerHour: perHour(before.other, after.other),
-        continuedAsNew: after.concerned.runId !== before.concerned.runId,
-      };
-    });
+    const history = !parts.has('d')
+      ? null
+      : await withStack(servers, async (client) => {
+          const stream = await freshStream();
+          const [concerned, other] = await createActivated(
+            client,
+            (i) => settingsOn(stream, `history-${i}`),
+            (i) => (i === 0 ? BENCH_ACTIVATION : otherActivation(i)),
+            2,
+          );
+          const lengthOf = async (id: string) => {
+            const description = await servers.client.workflow.getHandle(destinationWorkflowId(id)).describe();
+            return { events: description.historyLength, runId: description.runId };
+          };
+          const before = { concerned: await lengthOf(concerned as string), other: await lengthOf(other as string) };
+          const profiles = benchProfiles(historySeconds, 'd');
+          const started = performance.now();
+          for (const [i, profile] of profiles.entries()) {
+            await client.ingest(ndjson([profile]));
+            const next = started + (i + 1) * 1000;
+            await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
+          }
+          await untilIdle(client, concerned as string, historySeconds);
+          const after = { concerned: await lengthOf(concerned as string), other: await lengthOf(other as string) };
+          const perHour = (b: { events: number; runId: string }, a: { events: number; runId: string }) =>
+            a.runId === b.runId ? Math.round(((a.events - b.events) * 3600) / historySeconds) : NaN;
+          return {
+            changes: historySeconds,
+            concernedEventsPerChange: Number(
+              ((after.concerned.events - before.concerned.events) / historySeconds).toFixed(2),
+            ),
+            concernedEventsPerHour: perHour(before.concerned, after.concerned),
+            otherEventsPerHour: perHour(before.other, after.other),
+            continuedAsNew: after.concerned.runId !== before.concerned.runId,
+          };
+        });
     console.log(
       `(d) history at one change a second (extrapolated from ${historySeconds} s): ${JSON.stringify(history)}`,
     );
