@@ -3,21 +3,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ExportPageResult } from '../src/activities/types';
 import { ActivationClient } from '../src/client/activationClient';
 import { destinationWorkflowId } from '../src/domain/destination';
 import type { AwsOptions } from '../src/kinesis/connections';
 import type { DestinationSettingsInput } from '../src/domain/destination';
+import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
+import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
 import { createActivationWorker } from '../src/worker';
 import type { DestinationStatus } from '../src/workflows/messages';
 import { measureCpu } from './cpu';
+import { startEmulatorProcess } from './emulator';
+import type { Emulator } from './emulator';
 import { BENCH_ACTIVATION } from './profiles';
 import type { BenchProfile } from './profiles';
 
@@ -43,6 +49,55 @@ export interface EngineTarget {
   client: Client;
   namespace: string;
   bundle: WorkflowBundleWithSourceMap;
+}
+
+/** What a benchmark run shares: the emulator in its own process, a Temporal dev server, a Kinesis client. */
+export interface BenchServers {
+  target: EngineTarget;
+  emulator: Emulator;
+  kinesis: KinesisClient;
+  temporalAddress: string;
+  /** The processes whose CPU the figures count. */
+  pids: Record<string, number>;
+}
+
+/** Starts the servers, runs `fn` with them and stops them. */
+export async function withBenchServers<T>(fn: (servers: BenchServers) => Promise<T>): Promise<T> {
+  const emulator = await startEmulatorProcess();
+  const temporal = await startTemporalDevServer({ headless: true });
+  const connection = await NativeConnection.connect({ address: temporal.address });
+  const clientConnection = await Connection.connect({ address: temporal.address });
+  const kinesis = createKinesisClient({
+    region: 'us-east-1',
+    endpoint: emulator.endpoint,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
+    const target: EngineTarget = {
+      connection,
+      client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
+      namespace: temporal.namespace,
+      bundle: await bundleWorkflows(),
+    };
+    const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporal.process.pid as number };
+    return await fn({ target, emulator, kinesis, temporalAddress: temporal.address, pids });
+  } finally {
+    kinesis.destroy();
+    await clientConnection.close();
+    await connection.close();
+    await temporal.stop();
+    emulator.stop();
+  }
+}
+
+const quiet = (): undefined => undefined;
+
+/** The destination workflows bundled once for a benchmark run, the bundler's chatter left out. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({
+    workflowsPath: require.resolve('../src/workflows'),
+    logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error },
+  });
 }
 
 /** The activities that export: pages of changes, and pages of re-exports (an activation's back-fill is one). */

@@ -23,8 +23,16 @@ export async function exportPage(
   const view = ledgerViewOf(input);
   const source: CandidateSource<number> = {
     async read(afterSeq, limit) {
+      // Read first: every change up to the head is visible to the read that follows (both stores
+      // commit seqs in order), and the read returns only those that concern this destination.
+      const head = await store.maxSeq();
       const candidates = await store.readExportCandidates(view, { afterSeq, limit });
-      return { candidates, read: candidates.length, last: candidates[candidates.length - 1]?.seq };
+      metrics?.profilesRead.inc({ destination: input.destinationId }, candidates.length);
+      const last = candidates[candidates.length - 1]?.seq;
+      // A short chunk read every concerned change up to the head: the cursor moves past the
+      // changes that concern other destinations too, so they are never looked at again.
+      const through = candidates.length < limit ? Math.max(head, last ?? afterSeq) : last;
+      return { candidates, read: candidates.length, last: through === afterSeq ? undefined : through };
     },
   };
   const { position, more, stats } = await runPage(

@@ -41,6 +41,12 @@ export interface RecordWriters {
   forDestination(destinationId: string, settings: DestinationSettings): Pick<KinesisRecordWriter, 'open'>;
 }
 
+/** What a page reports of its writes. */
+type PageWrites = Pick<WriteStats, 'calls' | 'throttledEntries'>;
+
+/** The writes of a page that sent nothing. */
+const NOTHING_WRITTEN: PageWrites = { calls: 0, throttledEntries: 0 };
+
 /** Where and how a page is decided. */
 export interface PageTarget {
   destinationId: string;
@@ -107,7 +113,7 @@ export async function runPage<C>(
   start: PagePosition<C>,
   pageSize: number,
   details: CheckpointDetails<C>,
-): Promise<{ position: PagePosition<C>; more: boolean; stats: WriteStats }> {
+): Promise<{ position: PagePosition<C>; more: boolean; stats: PageWrites }> {
   const ctx = Context.current();
   const { destinationId, settings } = target;
   // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
@@ -126,18 +132,17 @@ export async function runPage<C>(
     }
   };
 
-  let session: WriteSession;
-  try {
-    session = writers.forDestination(destinationId, settings).open(
+  // Opened for the first records: a page with nothing to send (no change concerns the
+  // destination, or nothing mapped changed) costs no Kinesis client and no connection.
+  let session: WriteSession | undefined;
+  const openSession = (): WriteSession =>
+    (session ??= writers.forDestination(destinationId, settings).open(
       async (acked) => {
         await writeLedger(store, destinationId, acked, inFlight);
         advance();
       },
       { signal: ctx.cancellationSignal },
-    );
-  } catch (err) {
-    throw terminalFailure(err, details(checkpoint));
-  }
+    ));
 
   // Each heartbeat is encoded and handed to the SDK's core, which sends only the latest now and
   // then: one a second is plenty, and the last one is given again before the attempt ends.
@@ -176,19 +181,19 @@ export async function runPage<C>(
       };
       chunks.push(chunk);
       const records = decideChunk(target, page.candidates, chunk, inFlight);
-      await deadLetter(store, destinationId, session.add(records), chunk, inFlight);
+      if (records.length > 0) await deadLetter(store, destinationId, openSession().add(records), chunk, inFlight);
       advance();
       if (ahead === undefined) break;
-      await session.whenAtMost(MAX_UNACKNOWLEDGED);
+      await session?.whenAtMost(MAX_UNACKNOWLEDGED);
       // Let answers from Kinesis in before the next chunk holds the event loop again.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const stats = await session.end();
+    const stats: PageWrites = session ? await session.end() : NOTHING_WRITTEN;
     return { position: checkpoint, more: !exhausted, stats };
   } catch (err) {
     // Calls in flight finish and reach the ledger before the attempt ends.
-    session.cancel(err);
-    await session.end().catch(() => undefined);
+    session?.cancel(err);
+    await session?.end().catch(() => undefined);
     throw terminalFailure(err, details(checkpoint));
   } finally {
     clearInterval(heartbeats);
@@ -196,10 +201,14 @@ export async function runPage<C>(
   }
 }
 
-/** How a page reads its candidates: with the destination's ledger and change key, skipping unchanged profiles unless forced. */
+/**
+ * How a page reads its candidates: with the destination's ledger and change key, only changes
+ * under its mapped segments, skipping unchanged profiles unless forced.
+ */
 export function ledgerViewOf(target: PageTarget): LedgerView {
   return {
     destinationId: target.destinationId,
+    segmentIds: target.activation.segments.map((s) => s.id),
     changeKey: changeKeySpecOf(target.activation),
     skipUnchanged: !target.force,
   };

@@ -26,6 +26,7 @@ export async function reexportPage(
   const source: CandidateSource<string | null> = {
     async read(afterProfileId, limit) {
       const members = await store.readExportCandidates(view, { segmentIds: input.segmentIds, afterProfileId, limit });
+      metrics?.profilesRead.inc({ destination: input.destinationId }, members.length);
       // A back-fill leaves members changed after upToSeq to the change stream.
       const candidates = upToSeq === null ? members : members.filter((m) => m.seq <= upToSeq);
       return { candidates, read: members.length, last: members[members.length - 1]?.profileId };

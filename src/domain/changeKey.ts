@@ -6,9 +6,9 @@ import { getXdmValue, ownValue } from './xdmPath';
 /**
  * A destination's change key of a snapshot is a digest of exactly what the diff looks at:
  * membership (realized or existing, or not) in each mapped segment, the identity map and the
- * value at each mapped attribute path. The store computes it when a snapshot is written, for
- * every activated destination's mapping (the snapshot is parsed then anyway), or on the first
- * read of a snapshot written before; the ledger keeps the key of the last exported snapshot.
+ * value at each mapped attribute path. A read computes it for each snapshot it parses (a write
+ * knows no destination, so it computes none) and a re-export read keeps it with the profile for
+ * those exported before; the ledger keeps the key of the last exported snapshot.
  *
  * Equal keys mean equal memberships, identities and mapped attributes, and `decideExport` skips
  * such a snapshot whatever its unmapped data (the last export's projection was built from the

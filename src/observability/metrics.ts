@@ -36,6 +36,13 @@ export class ActivationMetrics {
     labelNames: ['destination', 'outcome'],
     registers: [this.registry],
   });
+  /** Candidate rows the store read for a destination: zero for a change that does not concern it. */
+  readonly profilesRead = new Counter({
+    name: 'kinesis_activation_profiles_read_total',
+    help: 'Profiles the store read for a destination to decide (changes and re-export members)',
+    labelNames: ['destination'],
+    registers: [this.registry],
+  });
   readonly putCalls = new Counter({
     name: 'kinesis_activation_put_calls_total',
     help: 'PutRecords calls, by outcome',

@@ -139,6 +139,27 @@ export const migrations: readonly Migration[] = [
     sqlite: `ALTER TABLE profiles ADD COLUMN change_keys TEXT;`,
     postgres: `ALTER TABLE profiles ADD COLUMN change_keys jsonb;`,
   },
+  {
+    version: 6,
+    name: 'changes routed by segment',
+    // Every membership row of a profile carries the seq of its latest write; a row of a segment the
+    // profile left stays, as an exit (member false): a destination reads the changes under its
+    // mapped segments only, exits of profiles its ledger holds included.
+    sqlite: `
+      ALTER TABLE profile_segments ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE profile_segments ADD COLUMN member INTEGER NOT NULL DEFAULT 1;
+      UPDATE profile_segments
+        SET seq = coalesce((SELECT p.seq FROM profiles p WHERE p.profile_id = profile_segments.profile_id), 0);
+      CREATE INDEX profile_segments_by_seq ON profile_segments (segment_id, seq, member);
+    `,
+    postgres: `
+      ALTER TABLE profile_segments
+        ADD COLUMN seq bigint NOT NULL DEFAULT 0,
+        ADD COLUMN member boolean NOT NULL DEFAULT true;
+      UPDATE profile_segments ps SET seq = p.seq FROM profiles p WHERE p.profile_id = ps.profile_id;
+      CREATE INDEX profile_segments_by_seq ON profile_segments (segment_id, seq) INCLUDE (profile_id, member);
+    `,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

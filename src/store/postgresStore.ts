@@ -4,14 +4,7 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import {
-  activatedSpecs,
-  changeKeysOf,
-  keysComputedOnRead,
-  latestPerProfile,
-  memberSegmentIds,
-  toExportCandidate,
-} from './store';
+import { keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type {
   CandidateRange,
   DeadLetter,
@@ -53,33 +46,32 @@ interface DestinationDbRow {
 const UPSERT_PROFILES = `
   WITH written AS (
     INSERT INTO profiles (profile_id, seq, snapshot, change_keys, updated_at)
-    SELECT t.profile_id, nextval('profile_seq'), t.snapshot, t.change_keys::jsonb, now()
-    FROM ROWS FROM (unnest($1::text[]), json_array_elements($2::json), json_array_elements($3::json))
-      WITH ORDINALITY AS t (profile_id, snapshot, change_keys, ord)
+    SELECT t.profile_id, nextval('profile_seq'), t.snapshot, NULL, now()
+    FROM ROWS FROM (unnest($1::text[]), json_array_elements($2::json)) WITH ORDINALITY AS t (profile_id, snapshot, ord)
     -- Volatile output expressions run after the sort: seqs follow the input order.
     ORDER BY t.ord
     ON CONFLICT (profile_id) DO UPDATE
-      SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, change_keys = EXCLUDED.change_keys, updated_at = EXCLUDED.updated_at
+      SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, change_keys = NULL, updated_at = EXCLUDED.updated_at
     RETURNING seq
   )
   SELECT max(seq) AS last_seq FROM written`;
 
 /*
- * Brings the membership rows of the written profiles ($1) to the wanted pairs ($2, $3). Both
- * parts see the same snapshot and touch disjoint rows (stale pairs are deleted, wanted pairs are
- * inserted unless present), so an unchanged membership writes nothing.
+ * Gives the membership rows of the written profiles the seq of their write: the wanted pairs
+ * ($2, $3) as members, added when new; then the rows of the written profiles ($1) not written so
+ * (segments they left) become exit rows with that seq. Every row of a profile carries its latest
+ * seq, so a change is found under each segment it concerns (see READ_CHANGES).
  */
-const SYNC_MEMBERSHIP = `
-  WITH wanted AS (
-    SELECT * FROM unnest($2::text[], $3::text[]) AS w (profile_id, segment_id)
-  ), removed AS (
-    DELETE FROM profile_segments ps
-    WHERE ps.profile_id = ANY ($1::text[])
-      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.profile_id = ps.profile_id AND w.segment_id = ps.segment_id)
-  )
-  INSERT INTO profile_segments (segment_id, profile_id)
-  SELECT segment_id, profile_id FROM wanted
-  ON CONFLICT DO NOTHING`;
+const SYNC_MEMBERS = `
+  INSERT INTO profile_segments (segment_id, profile_id, seq, member)
+  SELECT w.segment_id, w.profile_id, p.seq, true
+  FROM unnest($1::text[], $2::text[]) AS w (profile_id, segment_id) JOIN profiles p ON p.profile_id = w.profile_id
+  ON CONFLICT (segment_id, profile_id) DO UPDATE SET seq = EXCLUDED.seq, member = true`;
+
+const MARK_EXITS = `
+  UPDATE profile_segments ps SET seq = p.seq, member = false
+  FROM profiles p
+  WHERE ps.profile_id = ANY ($1::text[]) AND p.profile_id = ps.profile_id AND ps.seq <> p.seq`;
 
 /*
  * Profiles with the destination's ($1) ledger entry and stored change key under the spec $2. A
@@ -119,12 +111,33 @@ const READ_CANDIDATE_MEMBERS = `${CANDIDATES}
     FROM unnest($4::text[]) AS s (segment_id)
     CROSS JOIN LATERAL (
       SELECT ps.profile_id FROM profile_segments ps
-      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $5
+      WHERE ps.segment_id = s.segment_id AND ps.profile_id > $5 AND ps.member
       ORDER BY ps.profile_id LIMIT $6
     ) m
     ORDER BY m.profile_id LIMIT $6
   )
   ORDER BY p.profile_id`;
+
+/*
+ * Changes after a seq ($5) under the destination's segments ($4): for each segment, at most
+ * `limit` ($6) rows from the (segment_id, seq) index, members and the exits of profiles the
+ * destination's ledger holds; the union is ordered by seq and cut to `limit`. A profile's rows
+ * all carry its latest seq, so one under two segments comes once, and each full scan holds
+ * `limit` distinct profiles: the first `limit` of the union are below the end of every scan.
+ */
+const READ_CHANGES = `${CANDIDATES}
+  WHERE p.profile_id IN (
+    SELECT m.profile_id
+    FROM unnest($4::text[]) AS s (segment_id)
+    CROSS JOIN LATERAL (
+      SELECT ps.profile_id, ps.seq FROM profile_segments ps
+      WHERE ps.segment_id = s.segment_id AND ps.seq > $5
+        AND (ps.member OR EXISTS (SELECT 1 FROM ledger x WHERE x.destination_id = $1 AND x.profile_id = ps.profile_id))
+      ORDER BY ps.seq LIMIT $6
+    ) m
+    GROUP BY m.profile_id ORDER BY max(m.seq) LIMIT $6
+  )
+  ORDER BY p.seq`;
 
 interface CandidateRow {
   seq: string;
@@ -190,18 +203,12 @@ export class PostgresStore implements Store {
     }
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
-      // Read in the transaction: a destination activated after it commits finds no key of its
-      // mapping here, and decides these profiles in full.
-      const activations = await client.query<{ activation: Activation }>(
-        'SELECT activation FROM destinations WHERE activation IS NOT NULL',
-      );
-      const specs = activatedSpecs(activations.rows.map((r) => r.activation));
       const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
         ids,
         JSON.stringify(latest.map((p) => p.snapshot)),
-        `[${latest.map((p) => changeKeysOf(specs, p.snapshot)).join(',')}]`,
       ]);
-      await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
+      await client.query(SYNC_MEMBERS, [memberIds, memberSegments]);
+      await client.query(MARK_EXITS, [ids]);
       return { lastSeq: Number(rows[0]?.last_seq) };
     });
   }
@@ -221,7 +228,7 @@ export class PostgresStore implements Store {
   async countSegmentMembers(segmentIds: string[]): Promise<number> {
     if (segmentIds.length === 0) return 0;
     const { rows } = await this.pool.query<{ count: string }>(
-      'SELECT count(DISTINCT profile_id) AS count FROM profile_segments WHERE segment_id = ANY ($1::text[])',
+      'SELECT count(DISTINCT profile_id) AS count FROM profile_segments WHERE segment_id = ANY ($1::text[]) AND member',
       [[...new Set(segmentIds)]],
     );
     return Number(rows[0]?.count ?? 0);
@@ -230,10 +237,15 @@ export class PostgresStore implements Store {
   async readExportCandidates(view: LedgerView, range: CandidateRange): Promise<ExportCandidate[]> {
     const spec = view.changeKey;
     const keyParams = [view.destinationId, spec?.id ?? null, view.skipUnchanged];
+    const { segmentIds } = view;
     let rows: CandidateRow[];
-    if ('afterSeq' in range) {
+    if ('afterSeq' in range && segmentIds === null) {
       rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_SINCE, [...keyParams, range.afterSeq, range.limit]))
         .rows;
+    } else if ('afterSeq' in range) {
+      if (segmentIds === null || segmentIds.length === 0) return [];
+      const params = [...keyParams, [...new Set(segmentIds)], range.afterSeq, range.limit];
+      rows = (await this.pool.query<CandidateRow>(READ_CHANGES, params)).rows;
     } else {
       if (range.segmentIds.length === 0) return [];
       const params = [...keyParams, [...new Set(range.segmentIds)], range.afterProfileId ?? '', range.limit];
@@ -243,6 +255,7 @@ export class PostgresStore implements Store {
       toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),
     );
     const computed = keysComputedOnRead(
+      range,
       rows.map((r) => r.change_key),
       candidates,
     );

@@ -6,14 +6,7 @@ import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import {
-  activatedSpecs,
-  changeKeysOf,
-  keysComputedOnRead,
-  latestPerProfile,
-  memberSegmentIds,
-  toExportCandidate,
-} from './store';
+import { keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
 import type {
   CandidateRange,
   DeadLetter,
@@ -93,16 +86,15 @@ function prepareStatements(db: Database.Database) {
     reserveSeqs: db
       .prepare<[number], number>("UPDATE sequences SET value = value + ? WHERE name = 'profile_seq' RETURNING value")
       .pluck(),
-    upsertProfile: db.prepare<[string, number, string, string, number]>(
-      `INSERT INTO profiles (profile_id, seq, snapshot, change_keys, updated_at) VALUES (?, ?, ?, ?, ?)
+    upsertProfile: db.prepare<[string, number, string, number]>(
+      `INSERT INTO profiles (profile_id, seq, snapshot, change_keys, updated_at) VALUES (?, ?, ?, NULL, ?)
        ON CONFLICT (profile_id) DO UPDATE
-         SET seq = excluded.seq, snapshot = excluded.snapshot, change_keys = excluded.change_keys, updated_at = excluded.updated_at`,
+         SET seq = excluded.seq, snapshot = excluded.snapshot, change_keys = NULL, updated_at = excluded.updated_at`,
     ),
     // Only while the profile still has the snapshot the key was computed from.
     keepKey: db.prepare<[{ key: string | null; value: string; id: string; seq: number }]>(
       `UPDATE profiles SET change_keys = json_set(coalesce(change_keys, '{}'), @key, @value) WHERE profile_id = @id AND seq = @seq`,
     ),
-    activations: db.prepare<[], string>('SELECT activation FROM destinations WHERE activation IS NOT NULL').pluck(),
     candidatesSince: db
       .prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq'))
       .raw(),
@@ -111,22 +103,42 @@ function prepareStatements(db: Database.Database) {
         candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.profile_id'),
       )
       .raw(),
-    segmentsOf: db.prepare<[string], string>('SELECT segment_id FROM profile_segments WHERE profile_id = ?').pluck(),
-    addMember: db.prepare<[string, string]>(
-      'INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)',
+    candidatesBySeqOf: db
+      .prepare<[CandidateParams & { ids: string }], CandidateRow>(
+        candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.seq'),
+      )
+      .raw(),
+    // A member row gets the write's seq, a new one is added; then the rows not written (segments
+    // the profile is no longer in) become exit rows with the same seq: every row of a profile
+    // carries its latest seq, so a change is found under each segment it concerns.
+    addMember: db.prepare<[string, string, number]>(
+      `INSERT INTO profile_segments (segment_id, profile_id, seq, member) VALUES (?, ?, ?, 1)
+       ON CONFLICT (segment_id, profile_id) DO UPDATE SET seq = excluded.seq, member = 1`,
     ),
-    removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
+    markExits: db.prepare<[number, string, number]>(
+      'UPDATE profile_segments SET seq = ?, member = 0 WHERE profile_id = ? AND seq <> ?',
+    ),
+    // One segment's changes after a seq: its members, and those that left it if the destination's
+    // ledger holds them. An index range scan on (segment_id, seq) that stops after `limit` rows.
+    segmentChanges: db
+      .prepare<[{ segment: string; after: number; destination: string; limit: number }], [string, number]>(
+        `SELECT ps.profile_id, ps.seq FROM profile_segments ps
+         WHERE ps.segment_id = @segment AND ps.seq > @after
+           AND (ps.member OR EXISTS (SELECT 1 FROM ledger l WHERE l.destination_id = @destination AND l.profile_id = ps.profile_id))
+         ORDER BY ps.seq LIMIT @limit`,
+      )
+      .raw(),
     countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
     maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
     segmentPage: db
       .prepare<[string, string, number], string>(
-        'SELECT profile_id FROM profile_segments WHERE segment_id = ? AND profile_id > ? ORDER BY profile_id LIMIT ?',
+        'SELECT profile_id FROM profile_segments WHERE segment_id = ? AND profile_id > ? AND member ORDER BY profile_id LIMIT ?',
       )
       .pluck(),
     countMembers: db
       .prepare<[string], number>(
-        'SELECT count(DISTINCT profile_id) FROM profile_segments WHERE segment_id IN (SELECT value FROM json_each(?))',
+        'SELECT count(DISTINCT profile_id) FROM profile_segments WHERE segment_id IN (SELECT value FROM json_each(?)) AND member',
       )
       .pluck(),
     readLedger: db.prepare<[string, string], { profile_id: string; projection: string }>(
@@ -197,25 +209,16 @@ export class SqliteStore implements Store {
           const lastSeq = this.stmt.reserveSeqs.get(latest.length);
           if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
           const now = Date.now();
-          const specs = activatedSpecs(this.stmt.activations.all().map((a) => JSON.parse(a) as Activation));
           let seq = lastSeq - latest.length;
           for (const { profileId, snapshot } of latest) {
-            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), changeKeysOf(specs, snapshot), now);
-            this.syncMembership(profileId, memberSegmentIds(snapshot));
+            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), now);
+            for (const segmentId of memberSegmentIds(snapshot)) this.stmt.addMember.run(segmentId, profileId, seq);
+            this.stmt.markExits.run(seq, profileId, seq);
           }
           return { lastSeq };
         })
         .immediate();
     });
-  }
-
-  /** Changes only the membership rows that differ, so an unchanged membership writes nothing. */
-  private syncMembership(profileId: string, segmentIds: string[]): void {
-    const wanted = new Set(segmentIds);
-    for (const segmentId of this.stmt.segmentsOf.all(profileId)) {
-      if (!wanted.delete(segmentId)) this.stmt.removeMember.run(segmentId, profileId);
-    }
-    for (const segmentId of wanted) this.stmt.addMember.run(segmentId, profileId);
   }
 
   countProfilesSince(afterSeq: number): Promise<number> {
@@ -239,6 +242,26 @@ export class SqliteStore implements Store {
     return [...ids];
   }
 
+  /**
+   * The next `limit` profiles, by seq, changed after `afterSeq` under any of the segments (bounded
+   * index range scans per segment, merged): the cost of a chunk grows with the changes that
+   * concern the destination, not with all changes. A profile under two segments has the same seq
+   * in both (see addMember) and comes once. Each full scan holds `limit` distinct profiles, so
+   * the first `limit` of the merge are below the end of every scan: none is missed.
+   */
+  private changedIds(destination: string, segmentIds: readonly string[], after: number, limit: number): string[] {
+    const changes: [string, number][] = [];
+    for (const segment of new Set(segmentIds))
+      changes.push(...this.stmt.segmentChanges.all({ segment, after, destination, limit }));
+    changes.sort((a, b) => a[1] - b[1]);
+    const ids = new Set<string>();
+    for (const [id] of changes) {
+      if (ids.size === limit) break;
+      ids.add(id);
+    }
+    return [...ids];
+  }
+
   countSegmentMembers(segmentIds: string[]): Promise<number> {
     return this.run(() =>
       segmentIds.length === 0 ? 0 : (this.stmt.countMembers.get(JSON.stringify([...new Set(segmentIds)])) ?? 0),
@@ -255,9 +278,19 @@ export class SqliteStore implements Store {
         skip: view.skipUnchanged ? 1 : 0,
         limit: range.limit,
       };
+      const { segmentIds } = view;
       let rows: CandidateRow[];
-      if ('afterSeq' in range) rows = this.stmt.candidatesSince.all({ ...params, after: range.afterSeq });
-      else {
+      if ('afterSeq' in range) {
+        const { afterSeq, limit } = range;
+        rows =
+          segmentIds === null
+            ? this.stmt.candidatesSince.all({ ...params, after: afterSeq })
+            : // One read transaction: the candidates are the profiles as the change scan saw them.
+              this.db.transaction(() => {
+                const ids = this.changedIds(view.destinationId, segmentIds, afterSeq, limit);
+                return ids.length === 0 ? [] : this.stmt.candidatesBySeqOf.all({ ...params, ids: JSON.stringify(ids) });
+              })();
+      } else {
         const ids = this.segmentPageIds(range.segmentIds, range.afterProfileId, range.limit);
         if (ids.length === 0) return [];
         rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
@@ -266,6 +299,7 @@ export class SqliteStore implements Store {
         toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection),
       );
       const computed = keysComputedOnRead(
+        range,
         rows.map((row) => row[3]),
         candidates,
       );

@@ -1,5 +1,5 @@
 import type { Activation } from '../domain/activation';
-import { changeKeyOf, changeKeySpecOf } from '../domain/changeKey';
+import { changeKeyOf } from '../domain/changeKey';
 import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
@@ -14,6 +14,12 @@ export interface LedgerEntry {
 /** How the export path reads profiles for one destination: with its ledger entries. */
 export interface LedgerView {
   destinationId: string;
+  /**
+   * The destination's mapped segments: a read by seq returns only profiles that are now members
+   * of one of them, or that left one of them and that the destination's ledger holds (they may
+   * owe an exit). Null: every changed profile (a read for no destination).
+   */
+  segmentIds: readonly string[] | null;
   /** The destination's change key (null: no key, every profile is decided in full). */
   changeKey: ChangeKeySpec | null;
   /** Leave out the snapshot of a profile whose stored key equals its ledger key (false for a forced re-export). */
@@ -65,8 +71,9 @@ export interface Store {
   /**
    * Writes snapshots; each write gives the profile a new, higher sequence (the newest snapshot
    * of a profile replaces the older one, so readers see changes coalesced). Within one call a
-   * later element wins over an earlier one with the same profileId. With each snapshot it keeps
-   * the snapshot's change key for every activated destination (see domain/changeKey).
+   * later element wins over an earlier one with the same profileId. It knows nothing of
+   * destinations: it routes each change to the segments the profile is or was a member of
+   * (see readExportCandidates), and change keys are computed by the first read that needs them.
    */
   upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }>;
   countProfilesSince(afterSeq: number): Promise<number>;
@@ -76,7 +83,9 @@ export interface Store {
 
   /**
    * Profiles with the view's ledger entries and change keys, one chunk of the export path:
-   * - `{ afterSeq, limit }`: those whose latest write has seq > afterSeq, ordered by seq;
+   * - `{ afterSeq, limit }`: those whose latest write has seq > afterSeq, ordered by seq, among
+   *   the profiles the view is concerned by (see LedgerView.segmentIds). Fewer than `limit`
+   *   means every concerned change up to the store head (maxSeq read before this call) was read;
    * - `{ segmentIds, afterProfileId, limit }`: members (realized or existing) of any of the
    *   segments with profileId > afterProfileId (null: from the start), ordered by profileId
    *   (byte-wise), each once.
@@ -118,29 +127,10 @@ export function memberSegmentIds(snapshot: ProfileSnapshot): string[] {
     .map(([segmentId]) => segmentId);
 }
 
-/** The mappings whose change keys a profile write keeps: those of the activated destinations, each once. */
-export function activatedSpecs(activations: readonly (Activation | null)[]): ChangeKeySpec[] {
-  const specs = new Map<string, ChangeKeySpec>();
-  for (const activation of activations) {
-    if (activation === null) continue;
-    const spec = changeKeySpecOf(activation);
-    specs.set(spec.id, spec);
-  }
-  return [...specs.values()];
-}
-
-/** A snapshot's change keys as the store keeps them: spec id -> key, as JSON text. */
-export function changeKeysOf(specs: readonly ChangeKeySpec[], snapshot: ProfileSnapshot): string {
-  const keys: Record<string, string> = {};
-  for (const spec of specs) keys[spec.id] = changeKeyOf(spec, snapshot);
-  return JSON.stringify(keys);
-}
-
 /**
  * A candidate from its stored texts. The store leaves out the snapshot (null) of a profile the
  * view skips as unchanged; any other snapshot is parsed, with the ledger entry, and gets its key
- * computed here when none was stored for it (written while no destination was activated under
- * this mapping).
+ * computed here when none was stored for it (the first read of this snapshot under this mapping).
  */
 export function toExportCandidate(
   spec: ChangeKeySpec | null,
@@ -162,17 +152,23 @@ export function toExportCandidate(
 }
 
 /**
- * The keys a read computed because none was stored (see toExportCandidate), for the store to
- * keep: the profile's next read under this mapping then needs no parse, as long as it is not
- * rewritten meanwhile (a rewrite stores its own keys).
+ * The keys a read by segment (a re-export) computed because none was stored (see
+ * toExportCandidate), for the store to keep when the profile was exported before: its next
+ * re-export under this mapping then skips it unparsed while it is not rewritten. Keeping a key
+ * rewrites the profile's row, so it is done only where it pays: a read by seq keeps none (its
+ * profiles were just rewritten and the ledger takes the key of each one exported), nor does a
+ * first export (a back-fill): those profiles are parsed once more by their next re-export,
+ * which keeps their keys then.
  */
 export function keysComputedOnRead(
+  range: CandidateRange,
   storedKeys: readonly (string | null)[],
   candidates: readonly ExportCandidate[],
 ): { profileId: string; seq: number; changeKey: string }[] {
   const computed: { profileId: string; seq: number; changeKey: string }[] = [];
-  candidates.forEach(({ profileId, seq, changeKey }, i) => {
-    if (storedKeys[i] === null && changeKey !== null) computed.push({ profileId, seq, changeKey });
+  if ('afterSeq' in range) return computed;
+  candidates.forEach(({ profileId, seq, changeKey, previous }, i) => {
+    if (storedKeys[i] === null && changeKey !== null && previous !== null) computed.push({ profileId, seq, changeKey });
   });
   return computed;
 }

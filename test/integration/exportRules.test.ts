@@ -10,7 +10,6 @@ import { createActivities } from '../../src/activities';
 import { KinesisConnections } from '../../src/kinesis/connections';
 import type { Activities, ExportPageInput, ExportPageResult } from '../../src/activities/types';
 import type { Activation } from '../../src/domain/activation';
-import { changeKeySpecOf } from '../../src/domain/changeKey';
 import { destinationSettingsSchema } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
 import type { ExportOptions } from '../../src/domain/exportOptions';
@@ -20,9 +19,11 @@ import type { ProfileSnapshot } from '../../src/domain/profile';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { createKinesisClient } from '../../src/kinesis/client';
+import { ActivationMetrics } from '../../src/observability/metrics';
 import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
 import { diffRules } from '../fixtures/diffRules';
+import type { DiffCase } from '../fixtures/diffRules';
 import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { createTestDatabase } from '../support/postgres';
 import { createStream, readAllRecords } from '../support/kinesisStream';
@@ -59,6 +60,20 @@ function settingsFor(endpoint: string, stream: string, exportOptions: ExportOpti
     credentials: { type: 'accessKey', accessKeyId: 'AKIARULESEXAMPLE01', secretAccessKeyEnv: SECRET_ENV },
     exportOptions,
   });
+}
+
+/**
+ * Whether a rule's profile is routed to the destination, as the store routes changes: it is now a
+ * member of a mapped segment, or the destination's ledger holds it and it was a member of a mapped
+ * segment in a write since (the store keeps the segments a profile left as exits).
+ */
+function concerns(c: DiffCase): boolean {
+  const mapped = new Set(c.activation.segments.map((s) => s.id));
+  const memberOfMapped = (ups: Record<string, { status: string }> | undefined): boolean =>
+    Object.entries(ups ?? {}).some(([id, { status }]) => mapped.has(id) && status !== 'exited');
+  if (memberOfMapped(c.snapshot.segmentMembership?.ups)) return true;
+  if (c.previous === null) return false;
+  return [c.previous.segments, ...(c.waiting ?? []).map((w) => w.segmentMembership?.ups)].some(memberOfMapped);
 }
 
 /**
@@ -118,13 +133,21 @@ for (const backend of backends) {
         const stream = `rule-${i}`;
         await createStream(kinesis, stream, 1);
         const settings = settingsFor(emulator.endpoint, stream, c.options);
-        // Activated as the workflow does it, so profile writes keep the destination's change keys.
         await store.saveDestination({ id: destinationId, settings, activation: c.activation });
-        if (c.previous !== null) await store.writeLedger(destinationId, [{ profileId, projection: c.previous }]);
+        if (c.previous !== null) {
+          // The ledger holds what was exported from the store: the profile as it was then.
+          await store.upsertProfiles([
+            { profileId, snapshot: { identityMap: {}, segmentMembership: { ups: c.previous.segments } } },
+          ]);
+          await store.writeLedger(destinationId, [{ profileId, projection: c.previous }]);
+        }
 
         const writes = [...(c.waiting ?? []), c.snapshot].map((snapshot) => ({ profileId, snapshot }));
         const result = await exportSnapshots(destinationId, settings, c.activation, writes);
         const exported = c.expected === null ? 0 : 1;
+        // A profile the destination is not concerned by is not even read.
+        const decided = concerns(c) ? 1 : 0;
+        assert.ok(decided >= exported, 'an export is of a profile the destination reads');
         assert.deepEqual(
           {
             decided: result.decided,
@@ -133,7 +156,7 @@ for (const backend of backends) {
             deadLettered: result.deadLettered,
             more: result.more,
           },
-          { decided: 1, exported, skipped: 1 - exported, deadLettered: 0, more: false },
+          { decided, exported, skipped: decided - exported, deadLettered: 0, more: false },
           'waiting changes of one profile are decided once',
         );
 
@@ -156,19 +179,58 @@ for (const backend of backends) {
         );
 
         // The same state again, as a later change that touched nothing mapped: the stored ledger
-        // makes it a skip, by its change key (the snapshot is not even read).
-        const beforeAgain = await store.maxSeq();
+        // makes it a skip.
         const again = await exportSnapshots(destinationId, settings, c.activation, [
           { profileId, snapshot: c.snapshot },
         ]);
         assert.deepEqual({ exported: again.exported, skipped: again.skipped }, { exported: 0, skipped: 1 });
-        const view = { destinationId, changeKey: changeKeySpecOf(c.activation), skipUnchanged: true };
-        assert.deepEqual(
-          (await store.readExportCandidates(view, { afterSeq: beforeAgain, limit: 10 })).map((r) => r.snapshot),
-          [null],
-        );
         assert.equal((await readAllRecords(kinesis, stream)).length, 1, 'nothing sent again');
       });
+    });
+
+    it('reads nothing for a destination no change concerns, and moves its cursor past the changes', async () => {
+      const metrics = new ActivationMetrics();
+      const counted = createActivities({ store, writers, metrics });
+      const stream = 'routed';
+      await createStream(kinesis, stream, 1);
+      const settings = settingsFor(emulator.endpoint, stream, {
+        includeSegmentNames: false,
+        includeSegmentTimestamps: false,
+        statusStyle: 'existing',
+      });
+      const mapping = (segment: string): Activation => ({ segments: [{ id: segment }], attributes: ['person.email'] });
+      const afterSeq = await store.maxSeq();
+      await store.upsertProfiles(
+        ['routed-1', 'routed-2', 'routed-3'].map((profileId) => ({
+          profileId,
+          snapshot: {
+            identityMap: { ecid: [{ id: profileId }] },
+            person: { email: `${profileId}@example.com` },
+            segmentMembership: {
+              ups: { 'seg-x': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
+            },
+          },
+        })),
+      );
+      const head = await store.maxSeq();
+      const page = (destinationId: string, activation: Activation) =>
+        new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
+          [ExportPageInput],
+          ExportPageResult,
+          Activities['exportPage']
+        >((i) => counted.exportPage(i), { destinationId, settings, activation, afterSeq, pageSize: 100 });
+      const unconcerned = await page('routed-y', mapping('seg-y'));
+      assert.deepEqual(
+        [unconcerned.decided, unconcerned.putCalls, unconcerned.lastSeq, unconcerned.remaining, unconcerned.more],
+        [0, 0, head, 0, false],
+      );
+      const concerned = await page('routed-x', mapping('seg-x'));
+      assert.deepEqual([concerned.exported, concerned.lastSeq], [3, head]);
+      const read = (await metrics.profilesRead.get()).values.map((v) => [v.labels.destination, v.value]);
+      assert.deepEqual(read, [
+        ['routed-y', 0],
+        ['routed-x', 3],
+      ]);
     });
 
     it('writes no ledger entry for records Kinesis never acknowledged', async () => {

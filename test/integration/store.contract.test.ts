@@ -91,7 +91,7 @@ function projection(email: string, segmentId: string): Projection {
 }
 
 /** Reads for no destination: every profile in range, its snapshot parsed, as the general read of a store. */
-const EVERY_PROFILE: LedgerView = { destinationId: '', changeKey: null, skipUnchanged: false };
+const EVERY_PROFILE: LedgerView = { destinationId: '', segmentIds: null, changeKey: null, skipUnchanged: false };
 const readProfilesSince = (store: Store, afterSeq: number, limit: number) =>
   store.readExportCandidates(EVERY_PROFILE, { afterSeq, limit });
 const readSegmentMembers = (store: Store, segmentIds: string[], afterProfileId: string | null, limit: number) =>
@@ -372,14 +372,14 @@ for (const backend of backends) {
       assert.equal((await store.readLedger(d1, [])).size, 0);
     });
 
-    it('reads export candidates with their ledger entry, leaving out those whose change key matches the ledger', async () => {
+    it('reads export candidates with their ledger entry, and re-export members unparsed once their key matches the ledger', async () => {
       const p = unique('keys');
       const d = `${p}dest`;
       // A segment id with quotes, a backslash and a dot is still read literally.
       const seg = `${p}seg "quoted" \\ back.slash`;
       const activation: Activation = { segments: [{ id: seg }], attributes: ['person.email', 'person.name.first'] };
       const spec = changeKeySpecOf(activation);
-      const view: LedgerView = { destinationId: d, changeKey: spec, skipUnchanged: true };
+      const view: LedgerView = { destinationId: d, segmentIds: [seg], changeKey: spec, skipUnchanged: true };
       const at = (time: string, status: SegmentStatus = 'realized') => ({ status, lastQualificationTime: time });
       const profile = (
         id: string,
@@ -403,14 +403,15 @@ for (const backend of backends) {
         'exit',
         'identity',
         'neverExported',
-        'reactivated',
       ];
       const id = (name: string) => `${p}${name}`;
+      const members = () => store.readExportCandidates(view, { segmentIds: [seg], afterProfileId: null, limit: 100 });
+      const decided = (candidates: ExportCandidate[]) =>
+        candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
       const base = await store.maxSeq();
-      // Written before the destination is activated: no stored keys, they are computed on reading.
       await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
-      await store.saveDestination({ id: d, settings: {}, activation });
 
+      // Changes come parsed, with the key computed on reading (a write knows no destination).
       const first = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
       assert.deepEqual(
         first.map((c) => c.profileId),
@@ -430,20 +431,14 @@ for (const backend of backends) {
           changeKey: c.changeKey,
         })),
       );
-      // The keys computed on that read were kept: read again, the exported ones are skipped unparsed.
-      const reread = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
-      assert.deepEqual(
-        reread.map((c) => [c.profileId, c.snapshot === null, c.changeKey]),
-        first.map((c) => [c.profileId, c.profileId !== id('neverExported'), c.changeKey]),
+      // A read by seq keeps no key: read again, every change is decided in full.
+      assert.equal(
+        decided(await store.readExportCandidates(view, { afterSeq: base, limit: 100 })).length,
+        names.length,
       );
-      // Rewritten unchanged once activated: the key stored with the write equals the one computed on reading.
-      const activated = await store.maxSeq();
-      await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
-      const stored = await store.readExportCandidates(view, { afterSeq: activated, limit: 100 });
-      assert.deepEqual(
-        stored.map((c) => [c.profileId, c.snapshot === null, c.changeKey]),
-        first.map((c) => [c.profileId, c.profileId !== id('neverExported'), c.changeKey]),
-      );
+      // A re-export read keeps the keys it computed: the next one skips the exported profiles unparsed.
+      assert.equal(decided(await members()).length, names.length);
+      assert.deepEqual(decided(await members()), [id('neverExported')]);
 
       const second: Record<string, ProfileSnapshot> = {
         lastName: profile(id('lastName'), { person: { name: { first: 'Ann', last: 'Other' } } }),
@@ -457,85 +452,117 @@ for (const backend of backends) {
         exit: profile(id('exit'), { ups: { [seg]: at('2024-03-01T00:00:00Z', 'exited') } }),
         identity: profile(id('identity'), { ecid: 'ecid-new' }),
         neverExported: profile(id('neverExported'), { person: { name: { first: 'Ann', last: 'Other' } } }),
-        reactivated: profile(id('reactivated'), { person: { email: 'changed-while-inactive@x' } }),
       };
       const afterFirst = await store.maxSeq();
-      const rest = names.filter((n) => n !== 'reactivated');
-      await store.upsertProfiles(rest.map((n) => ({ profileId: id(n), snapshot: second[n] as ProfileSnapshot })));
-      // A mapped change written while the destination is not activated leaves its stored key
-      // behind (equal to the ledger's): it must not count once the destination is activated again.
-      await store.saveDestination({ id: d, settings: {}, activation: null });
-      await store.upsertProfiles([{ profileId: id('reactivated'), snapshot: second.reactivated as ProfileSnapshot }]);
-      await store.saveDestination({ id: d, settings: {}, activation });
-      const unchanged = ['lastName', 'unmappedExit', 'qualified', 'existing'].map(id);
-      const decided = (candidates: ExportCandidate[]) =>
-        candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
-
+      await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: second[n] as ProfileSnapshot })));
+      // The exit comes too: the destination's ledger holds that profile.
       const again = await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 });
-      assert.deepEqual(
-        decided(again),
-        names.map(id).filter((n) => !unchanged.includes(n)),
-        'only mapped changes are read in full',
-      );
+      assert.deepEqual(decided(again), names.map(id), 'a rewrite is decided in full');
       for (const c of again) {
         assert.equal(c.changeKey, changeKeyOf(spec, second[c.profileId.slice(p.length)] as ProfileSnapshot));
-        if (c.snapshot === null) assert.equal(c.previous, null);
-        else
-          assert.deepEqual(
-            [c.snapshot, c.previous],
-            [
-              second[c.profileId.slice(p.length)],
-              c.profileId === id('neverExported') ? null : projection(c.profileId, seg),
-            ],
-          );
+        assert.deepEqual(
+          [c.snapshot, c.previous],
+          [
+            second[c.profileId.slice(p.length)],
+            c.profileId === id('neverExported') ? null : projection(c.profileId, seg),
+          ],
+        );
       }
-      // By segment: the members, the same way.
-      const members = await store.readExportCandidates(view, { segmentIds: [seg], afterProfileId: null, limit: 100 });
+      // By segment: the members; once their keys are kept, only mapped changes are read in full.
       assert.deepEqual(
-        members.map((c) => c.profileId),
+        (await members()).map((c) => c.profileId),
         names
           .map(id)
           .filter((n) => n !== id('exit'))
           .sort(),
       );
+      const unchanged = await members();
+      assert.deepEqual(decided(unchanged), ['email', 'firstName', 'identity', 'neverExported'].map(id).sort());
       assert.deepEqual(
-        decided(members),
-        ['email', 'firstName', 'identity', 'neverExported', 'reactivated'].map(id).sort(),
-      );
-      assert.deepEqual(
-        members.map((c) => c.changeKey),
+        unchanged.map((c) => c.changeKey),
         again
           .filter((c) => c.profileId !== id('exit'))
           .sort((a, b) => (a.profileId < b.profileId ? -1 : 1))
           .map((c) => c.changeKey),
       );
 
-      // Forced, under another mapping, or without a key: every profile is read in full.
-      assert.equal(
-        decided(
-          await store.readExportCandidates({ ...view, skipUnchanged: false }, { afterSeq: afterFirst, limit: 100 }),
-        ).length,
-        names.length,
-      );
+      // Forced, under another mapping, or without a key: every member is read in full.
+      const allMembers = names.length - 1;
+      const byMembers = (v: LedgerView) =>
+        store.readExportCandidates(v, { segmentIds: [seg], afterProfileId: null, limit: 100 });
+      assert.equal(decided(await byMembers({ ...view, skipUnchanged: false })).length, allMembers);
       const remapped = changeKeySpecOf({ ...activation, attributes: ['person.email'] });
-      const underRemapped = await store.readExportCandidates(
-        { ...view, changeKey: remapped },
-        { afterSeq: afterFirst, limit: 100 },
-      );
+      const underRemapped = await byMembers({ ...view, changeKey: remapped });
       assert.deepEqual(
         underRemapped.map((c) => [c.snapshot !== null, c.changeKey]),
-        names.map((n) => [true, changeKeyOf(remapped, second[n] as ProfileSnapshot)]),
+        underRemapped.map((c) => [true, changeKeyOf(remapped, second[c.profileId.slice(p.length)] as ProfileSnapshot)]),
       );
-      const keyless = await store.readExportCandidates(
-        { ...view, changeKey: null },
-        { afterSeq: afterFirst, limit: 100 },
-      );
-      assert.deepEqual([decided(keyless).length, keyless.every((c) => c.changeKey === null)], [names.length, true]);
+      const keyless = await byMembers({ ...view, changeKey: null });
+      assert.deepEqual([decided(keyless).length, keyless.every((c) => c.changeKey === null)], [allMembers, true]);
       // A ledger entry written without a key never matches.
       await store.writeLedger(d, [{ profileId: id('lastName'), projection: projection(id('lastName'), seg) }]);
-      assert.ok(
-        decided(await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 })).includes(id('lastName')),
-      );
+      assert.ok(decided(await members()).includes(id('lastName')));
+    });
+
+    it('routes changes to the destinations they concern: members of mapped segments, and exits of profiles the ledger holds', async () => {
+      const p = unique('route');
+      const [a, b, c] = [`${p}A`, `${p}B`, `${p}C`];
+      const view = (destinationId: string, segmentIds: string[]): LedgerView => ({
+        destinationId,
+        segmentIds,
+        changeKey: null,
+        skipUnchanged: false,
+      });
+      const [onA, onB, onC, onAB] = [
+        view(`${p}dA`, [a]),
+        view(`${p}dB`, [b]),
+        view(`${p}dC`, [c]),
+        view(`${p}dAB`, [a, b]),
+      ];
+      const changes = async (v: LedgerView, after: number, limit = 100) =>
+        ids(await store.readExportCandidates(v, { afterSeq: after, limit }));
+      const base = await store.maxSeq();
+      await store.upsertProfiles([
+        { profileId: `${p}1`, snapshot: snapshot(`${p}1`, { [a]: 'realized' }) },
+        { profileId: `${p}2`, snapshot: snapshot(`${p}2`, { [b]: 'existing' }) },
+        { profileId: `${p}3`, snapshot: snapshot(`${p}3`, { [`${p}other`]: 'realized' }) },
+        { profileId: `${p}4`, snapshot: snapshot(`${p}4`, { [a]: 'realized', [b]: 'realized' }) },
+        { profileId: `${p}5`, snapshot: snapshot(`${p}5`, { [a]: 'exited' }) },
+      ]);
+      assert.deepEqual(await changes(onA, base), [`${p}1`, `${p}4`]);
+      assert.deepEqual(await changes(onB, base), [`${p}2`, `${p}4`]);
+      assert.deepEqual(await changes(onC, base), [], 'a destination no change concerns reads nothing');
+      // A profile under two mapped segments comes once, and pages by seq miss nothing.
+      assert.deepEqual(await changes(onAB, base), [`${p}1`, `${p}2`, `${p}4`]);
+      const paged: string[] = [];
+      for (let cursor = base; ;) {
+        const page = await store.readExportCandidates(onAB, { afterSeq: cursor, limit: 1 });
+        if (page.length === 0) break;
+        paged.push(...ids(page));
+        cursor = page[page.length - 1]!.seq;
+      }
+      assert.deepEqual(paged, [`${p}1`, `${p}2`, `${p}4`]);
+
+      // 4 was exported to dA, not to dB; then 1 and 4 leave every segment.
+      await store.writeLedger(onA.destinationId, [{ profileId: `${p}4`, projection: projection(`${p}4`, a) }]);
+      const left = await store.maxSeq();
+      await store.upsertProfiles([
+        { profileId: `${p}1`, snapshot: snapshot(`${p}1`, { [a]: 'exited' }) },
+        { profileId: `${p}4`, snapshot: snapshot(`${p}4`) },
+      ]);
+      assert.deepEqual(await changes(onA, left), [`${p}4`], 'the exit of a profile the ledger holds');
+      assert.deepEqual(await changes(onB, left), [], 'never exported and in no mapped segment: nothing');
+      assert.deepEqual(await changes(onC, left), []);
+      // Changed again while out: still the ledger's concern, and no one else's.
+      const out = await store.maxSeq();
+      await store.upsertProfiles([{ profileId: `${p}4`, snapshot: snapshot(`${p}4`, {}, { v: 2 }) }]);
+      assert.deepEqual(await changes(onA, out), [`${p}4`]);
+      assert.deepEqual(await changes(onB, out), []);
+      // Re-entering b makes it dB's concern again.
+      await store.upsertProfiles([{ profileId: `${p}4`, snapshot: snapshot(`${p}4`, { [b]: 'realized' }) }]);
+      assert.deepEqual(await changes(onB, out), [`${p}4`]);
+      assert.deepEqual(ids(await readSegmentMembers(store, [a, b], null, 10)), [`${p}2`, `${p}4`]);
+      assert.equal(await store.countSegmentMembers([a]), 0);
     });
 
     it('keeps dead letters per destination in insertion order', async () => {
@@ -701,35 +728,41 @@ describe('PostgresStore keeping change keys computed on reading', function () {
     await writer.connect();
     try {
       const activation: Activation = { segments: [{ id: 'seg' }], attributes: [] };
-      const view: LedgerView = { destinationId: 'd', changeKey: changeKeySpecOf(activation), skipUnchanged: true };
-      const ids = ['held', 'free'];
-      // Written before the destination is activated: no stored keys.
+      const view: LedgerView = {
+        destinationId: 'd',
+        segmentIds: ['seg'],
+        changeKey: changeKeySpecOf(activation),
+        skipUnchanged: true,
+      };
+      const ids = ['free', 'held'];
+      // Writes store no keys: re-export reads compute them.
       await store.upsertProfiles(ids.map((id) => ({ profileId: id, snapshot: snapshot(id, { seg: 'realized' }) })));
-      await store.saveDestination({ id: 'd', settings: {}, activation });
+      const members = () => store.readExportCandidates(view, { segmentIds: ['seg'], afterProfileId: null, limit: 10 });
       const exported = (candidates: ExportCandidate[]) =>
         candidates.map((c) => ({
           profileId: c.profileId,
           projection: projection(c.profileId, 'seg'),
           changeKey: c.changeKey,
         }));
+      // Exported once: the next re-export read keeps the keys it computes.
+      await store.writeLedger('d', exported(await members()));
       // Another transaction holds one row, as a concurrent upsertProfiles would.
       await writer.query('BEGIN');
       await writer.query("SELECT 1 FROM profiles WHERE profile_id = 'held' FOR UPDATE");
-      const first = await store.readExportCandidates(view, { afterSeq: 0, limit: 10 });
-      await store.writeLedger('d', exported(first));
+      await members();
       await writer.query('COMMIT');
-      const again = await store.readExportCandidates(view, { afterSeq: 0, limit: 10 });
+      const again = await members();
       assert.deepEqual(
         again.map((c) => [c.profileId, c.snapshot === null]),
         [
-          ['held', false],
           ['free', true],
+          ['held', false],
         ],
         'the held row was left without its key, the other kept it',
       );
       // Once nothing holds it, that read kept its key too.
       assert.deepEqual(
-        (await store.readExportCandidates(view, { afterSeq: 0, limit: 10 })).map((c) => c.snapshot),
+        (await members()).map((c) => c.snapshot),
         [null, null],
       );
     } finally {
