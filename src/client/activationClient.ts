@@ -10,11 +10,11 @@ import type { Activation } from '../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
 import { parseProfileLine } from '../domain/ndjson';
+import type { AcceptedLine } from '../domain/ndjson';
 import { reexportRequestSchema } from '../domain/reexport';
 import { parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
-import type { ProfileSnapshot } from '../domain/profile';
 import type { Store } from '../store/store';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
@@ -196,12 +196,14 @@ export class ActivationClient {
    */
   async ingest(input: Readable, onProgress?: (linesRead: number) => void): Promise<IngestResult> {
     const result: IngestResult = { accepted: 0, rejected: [], lastSeq: 0, notified: [] };
-    let batch: { profileId: string; snapshot: ProfileSnapshot }[] = [];
+    let batch: AcceptedLine[] = [];
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
-      const { lastSeq } = await this.store.upsertProfiles(batch);
+      const { lastSeq, conflicts } = await this.store.upsertProfiles(batch);
+      for (const { index, reason } of conflicts)
+        result.rejected.push({ line: (batch[index] as AcceptedLine).line, reason });
       result.lastSeq = lastSeq;
-      result.accepted += batch.length;
+      result.accepted += batch.length - conflicts.length;
       batch = [];
     };
     let lineNumber = 0;
@@ -216,6 +218,7 @@ export class ActivationClient {
       }
     }
     await flush();
+    result.rejected.sort((a, b) => a.line - b.line);
     onProgress?.(lineNumber);
     if (result.accepted > 0) result.notified = await this.notifyDestinations(result.lastSeq, result.accepted);
     return result;

@@ -139,6 +139,39 @@ export const migrations: readonly Migration[] = [
     sqlite: `ALTER TABLE profiles ADD COLUMN change_keys TEXT;`,
     postgres: `ALTER TABLE profiles ADD COLUMN change_keys jsonb;`,
   },
+  {
+    version: 6,
+    name: 'identity index',
+    // Identity (namespace lower-cased, id) -> the profile it belongs to (domain/profileIdentity):
+    // a snapshot without profileId that shares one is that profile. Filled from the stored
+    // snapshots; where two profiles share an identity, the one written last keeps it.
+    sqlite: `
+      CREATE TABLE profile_identities (
+        namespace TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        PRIMARY KEY (namespace, identity)
+      ) WITHOUT ROWID;
+      CREATE INDEX profile_identities_by_profile ON profile_identities (profile_id);
+      INSERT OR IGNORE INTO profile_identities (namespace, identity, profile_id)
+        SELECT lower(ns.key), json_extract(i.value, '$.id'), p.profile_id
+        FROM profiles p, json_each(p.snapshot, '$.identityMap') ns, json_each(ns.value) i
+        ORDER BY p.seq DESC;
+    `,
+    postgres: `
+      CREATE TABLE profile_identities (
+        namespace text COLLATE "C" NOT NULL,
+        identity text COLLATE "C" NOT NULL,
+        profile_id text COLLATE "C" NOT NULL,
+        PRIMARY KEY (namespace, identity)
+      );
+      CREATE INDEX profile_identities_by_profile ON profile_identities (profile_id);
+      INSERT INTO profile_identities (namespace, identity, profile_id)
+        SELECT DISTINCT ON (lower(ns.key), i.value ->> 'id') lower(ns.key), i.value ->> 'id', p.profile_id
+        FROM profiles p, json_each(p.snapshot -> 'identityMap') ns, json_array_elements(ns.value) i
+        ORDER BY lower(ns.key), i.value ->> 'id', p.seq DESC;
+    `,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

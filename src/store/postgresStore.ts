@@ -2,6 +2,8 @@ import { Pool } from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
 import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
+import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
+import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
 import {
@@ -20,6 +22,7 @@ import type {
   LedgerEntry,
   LedgerView,
   Store,
+  UpsertResult,
 } from './store';
 
 /**
@@ -80,6 +83,64 @@ const SYNC_MEMBERSHIP = `
   INSERT INTO profile_segments (segment_id, profile_id)
   SELECT segment_id, profile_id FROM wanted
   ON CONFLICT DO NOTHING`;
+
+const IDENTITY_OWNERS = `
+  SELECT pi.namespace, pi.identity, pi.profile_id
+  FROM profile_identities pi
+  JOIN unnest($1::text[], $2::text[]) AS k (namespace, identity) USING (namespace, identity)`;
+
+/** The stored owners of the identities of the snapshots without profileId (the others do not look them up). */
+async function identityOwners(
+  client: PoolClient,
+  profiles: { snapshot: ProfileSnapshot }[],
+): Promise<Map<string, string>> {
+  const keys = profiles.filter((p) => p.snapshot.profileId === undefined).flatMap((p) => identityKeysOf(p.snapshot));
+  const owners = new Map<string, string>();
+  if (keys.length === 0) return owners;
+  const { rows } = await client.query<{ namespace: string; identity: string; profile_id: string }>(IDENTITY_OWNERS, [
+    keys.map((k) => k.namespace),
+    keys.map((k) => k.id),
+  ]);
+  for (const r of rows) owners.set(identityKeyText({ namespace: r.namespace, id: r.identity }), r.profile_id);
+  return owners;
+}
+
+/*
+ * Points each written profile's ($1) identities at it and drops the ones it no longer has. Two
+ * statements: one statement must not both delete and update the same row.
+ */
+const REMOVE_IDENTITIES = `
+  DELETE FROM profile_identities pi
+  WHERE pi.profile_id = ANY ($1::text[])
+    AND NOT EXISTS (
+      SELECT 1 FROM unnest($2::text[], $3::text[], $4::text[]) AS w (profile_id, namespace, identity)
+      WHERE w.profile_id = pi.profile_id AND w.namespace = pi.namespace AND w.identity = pi.identity
+    )`;
+const CLAIM_IDENTITIES = `
+  INSERT INTO profile_identities (namespace, identity, profile_id)
+  SELECT namespace, identity, profile_id FROM unnest($1::text[], $2::text[], $3::text[]) AS w (profile_id, namespace, identity)
+  ON CONFLICT (namespace, identity) DO UPDATE SET profile_id = EXCLUDED.profile_id
+    WHERE profile_identities.profile_id <> EXCLUDED.profile_id`;
+
+async function syncIdentities(
+  client: PoolClient,
+  ids: string[],
+  latest: { profileId: string; snapshot: ProfileSnapshot }[],
+): Promise<void> {
+  // One owner per identity: the last profile written with it wins, as on SQLite.
+  const wanted = new Map<string, { profileId: string; key: IdentityKey }>();
+  for (const { profileId, snapshot } of latest) {
+    for (const key of identityKeysOf(snapshot)) {
+      const text = identityKeyText(key);
+      wanted.delete(text);
+      wanted.set(text, { profileId, key });
+    }
+  }
+  const rows = [...wanted.values()];
+  const columns = [rows.map((w) => w.profileId), rows.map((w) => w.key.namespace), rows.map((w) => w.key.id)];
+  await client.query(REMOVE_IDENTITIES, [ids, ...columns]);
+  await client.query(CLAIM_IDENTITIES, columns);
+}
 
 /*
  * Profiles with the destination's ($1) ledger entry and stored change key under the spec $2. A
@@ -176,20 +237,26 @@ export class PostgresStore implements Store {
     return store;
   }
 
-  async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
-    const latest = latestPerProfile(profiles);
-    if (latest.length === 0) return { lastSeq: await this.maxSeq() };
-    const ids = latest.map((p) => p.profileId);
-    const memberIds: string[] = [];
-    const memberSegments: string[] = [];
-    for (const { profileId, snapshot } of latest) {
-      for (const segmentId of memberSegmentIds(snapshot)) {
-        memberIds.push(profileId);
-        memberSegments.push(segmentId);
-      }
-    }
+  async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult> {
+    if (profiles.length === 0) return { lastSeq: await this.maxSeq(), conflicts: [] };
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      // Resolved under the write lock: no other writer gives one of these identities to another profile meanwhile.
+      const { resolved, conflicts } = resolveProfileIds(profiles, await identityOwners(client, profiles));
+      const latest = latestPerProfile(resolved);
+      if (latest.length === 0) {
+        const { rows } = await client.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
+        return { lastSeq: Number(rows[0]?.max ?? 0), conflicts };
+      }
+      const ids = latest.map((p) => p.profileId);
+      const memberIds: string[] = [];
+      const memberSegments: string[] = [];
+      for (const { profileId, snapshot } of latest) {
+        for (const segmentId of memberSegmentIds(snapshot)) {
+          memberIds.push(profileId);
+          memberSegments.push(segmentId);
+        }
+      }
       // Read in the transaction: a destination activated after it commits finds no key of its
       // mapping here, and decides these profiles in full.
       const activations = await client.query<{ activation: Activation }>(
@@ -202,7 +269,8 @@ export class PostgresStore implements Store {
         `[${latest.map((p) => changeKeysOf(specs, p.snapshot)).join(',')}]`,
       ]);
       await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
-      return { lastSeq: Number(rows[0]?.last_seq) };
+      await syncIdentities(client, ids, latest);
+      return { lastSeq: Number(rows[0]?.last_seq), conflicts };
     });
   }
 

@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
+import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
+import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
 import {
@@ -21,6 +23,7 @@ import type {
   LedgerEntry,
   LedgerView,
   Store,
+  UpsertResult,
 } from './store';
 
 /** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
@@ -115,6 +118,21 @@ function prepareStatements(db: Database.Database) {
       'INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)',
     ),
     removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
+    identityOwner: db
+      .prepare<[string, string], string>(
+        'SELECT profile_id FROM profile_identities WHERE namespace = ? AND identity = ?',
+      )
+      .pluck(),
+    identitiesOf: db.prepare<[string], IdentityKey>(
+      'SELECT namespace, identity AS id FROM profile_identities WHERE profile_id = ?',
+    ),
+    removeIdentity: db.prepare<[string, string, string]>(
+      'DELETE FROM profile_identities WHERE namespace = ? AND identity = ? AND profile_id = ?',
+    ),
+    claimIdentity: db.prepare<[string, string, string]>(
+      `INSERT INTO profile_identities (namespace, identity, profile_id) VALUES (?, ?, ?)
+       ON CONFLICT (namespace, identity) DO UPDATE SET profile_id = excluded.profile_id`,
+    ),
     countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
     maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
@@ -177,15 +195,17 @@ export class SqliteStore implements Store {
     }
   }
 
-  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
+  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult> {
     return this.run(() => {
-      const latest = latestPerProfile(profiles);
-      if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+      if (profiles.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, conflicts: [] };
       // IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits instead of failing
       // with SQLITE_BUSY when upgrading a read transaction. One writer at a time also means seqs
       // commit in increasing order: a reader's seq cursor never passes a row committed later.
       return this.db
         .transaction(() => {
+          const { resolved, conflicts } = resolveProfileIds(profiles, this.identityOwners(profiles));
+          const latest = latestPerProfile(resolved);
+          if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, conflicts };
           const lastSeq = this.stmt.reserveSeqs.get(latest.length);
           if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
           const now = Date.now();
@@ -194,11 +214,34 @@ export class SqliteStore implements Store {
           for (const { profileId, snapshot } of latest) {
             this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), changeKeysOf(specs, snapshot), now);
             this.syncMembership(profileId, memberSegmentIds(snapshot));
+            this.syncIdentities(profileId, snapshot);
           }
-          return { lastSeq };
+          return { lastSeq, conflicts };
         })
         .immediate();
     });
+  }
+
+  /** The stored owners of the identities of the snapshots without profileId (the others do not look them up). */
+  private identityOwners(profiles: { snapshot: ProfileSnapshot }[]): Map<string, string> {
+    const owners = new Map<string, string>();
+    for (const { snapshot } of profiles) {
+      if (snapshot.profileId !== undefined) continue;
+      for (const key of identityKeysOf(snapshot)) {
+        const owner = this.stmt.identityOwner.get(key.namespace, key.id);
+        if (owner !== undefined) owners.set(identityKeyText(key), owner);
+      }
+    }
+    return owners;
+  }
+
+  /** Points the profile's identities at it and drops the ones it no longer has; unchanged identities write nothing. */
+  private syncIdentities(profileId: string, snapshot: ProfileSnapshot): void {
+    const wanted = new Map(identityKeysOf(snapshot).map((key) => [identityKeyText(key), key]));
+    for (const held of this.stmt.identitiesOf.all(profileId)) {
+      if (!wanted.delete(identityKeyText(held))) this.stmt.removeIdentity.run(held.namespace, held.id, profileId);
+    }
+    for (const key of wanted.values()) this.stmt.claimIdentity.run(key.namespace, key.id, profileId);
   }
 
   /** Changes only the membership rows that differ, so an unchanged membership writes nothing. */

@@ -2,6 +2,7 @@ import type { Activation } from '../domain/activation';
 import { changeKeyOf, changeKeySpecOf } from '../domain/changeKey';
 import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
+import type { IdentityConflict } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
 
 export interface LedgerEntry {
@@ -56,6 +57,12 @@ export interface DestinationRow {
   activation: Activation | null;
 }
 
+export interface UpsertResult {
+  lastSeq: number;
+  /** Snapshots not written: their identities belong to two different profiles. */
+  conflicts: IdentityConflict[];
+}
+
 /**
  * The durable store: profile snapshots with a change sequence, the export ledger, dead letters
  * and non-secret destination settings. SQLite (embedded) and PostgreSQL (shared by many
@@ -67,8 +74,14 @@ export interface Store {
    * of a profile replaces the older one, so readers see changes coalesced). Within one call a
    * later element wins over an earlier one with the same profileId. With each snapshot it keeps
    * the snapshot's change key for every activated destination (see domain/changeKey).
+   *
+   * A snapshot without an explicit profileId that shares an identity with a stored profile (or
+   * an earlier one of the call) is written as that profile, whatever `profileId` says; one that
+   * shares identities with two different profiles is not written but returned in `conflicts`
+   * (its position in `profiles`, and why). See domain/profileIdentity; the identity index is
+   * kept in the same transaction.
    */
-  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }>;
+  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult>;
   countProfilesSince(afterSeq: number): Promise<number>;
   maxSeq(): Promise<number>;
   /** Profiles that are members of any of `segmentIds` (each counted once). */
