@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, openSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Presets, SingleBar } from 'cli-progress';
 
@@ -14,7 +14,7 @@ export interface IngestSource {
  */
 export function openIngestSource(file: string, showProgress: boolean): IngestSource {
   if (file === '-') return { input: process.stdin, done: () => undefined };
-  const input = createReadStream(file);
+  const input = createReadStream(file, { fd: openInput(file) });
   if (!showProgress || !process.stderr.isTTY) return { input, done: () => undefined };
   const bar = new SingleBar(
     {
@@ -31,4 +31,19 @@ export function openIngestSource(file: string, showProgress: boolean): IngestSou
     bar.update(read);
   });
   return { input, done: () => bar.stop() };
+}
+
+/** Opens the file for reading, or throws one line naming it (missing, a directory, not readable). */
+function openInput(file: string): number {
+  if (file === '') throw new Error('ingest: no input file named: give a file path, or - for stdin');
+  try {
+    if (statSync(file).isDirectory()) throw new Error(`cannot read ${file}: it is a directory, not a file`);
+    return openSync(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`cannot read ${file}: no such file`);
+    if (code === 'EACCES' || code === 'EPERM') throw new Error(`cannot read ${file}: permission denied`);
+    if (code !== undefined) throw new Error(`cannot read ${file}: ${code}`);
+    throw err;
+  }
 }

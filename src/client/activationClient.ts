@@ -16,6 +16,7 @@ import { parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { Store } from '../store/store';
+import { permissionCheckFailure } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
   activateUpdate,
@@ -111,6 +112,21 @@ export class ActivationClient {
     return { id };
   }
 
+  /**
+   * Waits (up to `timeoutMs`) for the outcome of the destination's first permission check, which
+   * its actor runs on start: null when it passed, else the one line of its failure; undefined
+   * when it has not finished in time.
+   */
+  async firstCheckFailure(id: string, timeoutMs = 30_000): Promise<string | null | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.status(id);
+      const failure = checkFailureOf(status);
+      if (failure !== undefined || Date.now() >= deadline) return failure;
+      await delay(200);
+    }
+  }
+
   async configure(id: string, input: DestinationSettingsInput): Promise<DestinationStatus> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     return this.handle(id).executeUpdate(configureUpdate, { args: [settings] });
@@ -134,13 +150,24 @@ export class ActivationClient {
     return this.handle(id).query(statusQuery);
   }
 
+  /**
+   * The status of a running actor, or null when it is gone: terminated, timed out, or ended.
+   * A closed workflow still answers queries with its last state, which would show a destination
+   * that no longer exports as if it did. Rejects with WorkflowNotFoundError for an unknown id.
+   */
+  async liveStatus(id: string): Promise<DestinationStatus | null> {
+    const handle = this.handle(id);
+    const { status } = await handle.describe();
+    return status.name === 'RUNNING' ? handle.query(statusQuery) : null;
+  }
+
   /** Every destination in the store with its actor's status (null where the actor is gone). */
   async listDestinations(): Promise<{ id: string; status: DestinationStatus | null }[]> {
     const rows = await this.store.listDestinations();
     return Promise.all(
       rows.map(async ({ id }) => {
         try {
-          return { id, status: await this.status(id) };
+          return { id, status: await this.liveStatus(id) };
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) return { id, status: null };
           throw err;
@@ -160,7 +187,7 @@ export class ActivationClient {
 
   /**
    * Waits until the re-export `reexportId` finished, calling `onProgress` with its progress on
-   * each poll; fails when the destination stops on an error (the re-export resumes with `resume`).
+   * each poll; fails when the destination is paused or stops on an error (the re-export resumes with `resume`).
    */
   async waitForReexport(
     id: string,
@@ -173,6 +200,11 @@ export class ActivationClient {
       if (finished) return finished;
       if (status.reexport?.id !== reexportId)
         throw new Error(`re-export ${reexportId} is not known to destination ${id}`);
+      // Paused, nothing moves until someone resumes it: waiting would never end.
+      if (status.state === 'paused')
+        throw new Error(
+          `destination ${id} is paused: re-export ${reexportId} waits for \`kinesis-activation resume ${id}\` to continue`,
+        );
       if (status.state === 'error')
         throw new Error(
           `re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; fix it, then \`resume ${id}\` continues it`,
@@ -243,4 +275,15 @@ export class ActivationClient {
       destinationWorkflowId(parseInput(destinationIdSchema, id, 'destination id')),
     );
   }
+}
+
+/**
+ * Whether the destination's permission check failed: its one line, null when it passed,
+ * undefined before the first check finished. A check that could not run at all leaves the
+ * destination in error without a result.
+ */
+export function checkFailureOf(status: DestinationStatus): string | null | undefined {
+  if (status.permissions !== null && !status.permissions.ok) return permissionCheckFailure(status.permissions);
+  if (status.state === 'error') return status.lastError ?? 'the permission check failed';
+  return status.permissions === null ? undefined : null;
 }

@@ -6,6 +6,7 @@ import type { PartitionKeyStrategy } from '../../domain/partitionKeyStrategy';
 import { permissionCheckFailure, permissionCheckLines } from '../../domain/permissionCheck';
 import { parseInput } from '../../domain/validationError';
 import { parseMaxRecordBytesOption, parsePartitionKeyOption } from '../destinationOptions';
+import { EXIT } from '../exitCodes';
 import { emit, fail } from '../output';
 import { formatTable } from '../table';
 import { withClient, json } from '../context';
@@ -14,7 +15,9 @@ export function registerDestination(program: Command): void {
   const destination = program.command('destination').description('Kinesis destinations (connections)');
   destination
     .command('create')
-    .description('create a destination and start its actor; prints the new id')
+    .description(
+      'create a destination and start its actor; prints the new id; exits 4 when its first permission check fails',
+    )
     .addHelpText(
       'after',
       `\nExamples:\n  $ export KINESIS_SECRET=...   # on the worker\n  $ kinesis-activation destination create --name crm --region eu-west-1 --stream audiences --access-key-id AKIA... --secret-access-key-env KINESIS_SECRET\n  $ kinesis-activation destination create --name crm --region us-east-1 --stream audiences --role-arn arn:aws:iam::123456789012:role/writer --external-id x1`,
@@ -75,10 +78,13 @@ export function registerDestination(program: Command): void {
         // Bad input is reported before anything is contacted.
         parseInput(destinationSettingsSchema, settings, 'destination settings');
         if (opts.id) parseInput(destinationIdSchema, opts.id, 'destination id');
-        const { id } = await withClient((client) =>
-          client.createDestination(settings, opts.id ? String(opts.id) : undefined),
-        );
-        emit(json(cmd), { id }, id);
+        const { id, failure } = await withClient(async (client) => {
+          const created = await client.createDestination(settings, opts.id ? String(opts.id) : undefined);
+          return { ...created, failure: await client.firstCheckFailure(created.id) };
+        });
+        // The destination exists either way: its id first, so a script can fix and `resume` it.
+        emit(json(cmd), { id, permissionCheck: failure === undefined ? 'pending' : (failure ?? 'passed') }, id);
+        if (failure) fail(`destination ${id} created, but its permission check failed: ${failure}`, EXIT.checkFailed);
       },
     );
 
