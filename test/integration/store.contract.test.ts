@@ -148,7 +148,7 @@ for (const backend of backends) {
     it('starts empty', async () => {
       const empty = await open(await backend.freshLocation());
       assert.equal(await empty.maxSeq(), 0);
-      assert.deepEqual(await empty.upsertProfiles([]), { lastSeq: 0, conflicts: [] });
+      assert.deepEqual(await empty.upsertProfiles([]), { lastSeq: 0, profileIds: [], conflicts: [] });
       assert.deepEqual(await readProfilesSince(empty, 0, 10), []);
       assert.equal(await empty.countProfilesSince(0), 0);
       assert.deepEqual(await readSegmentMembers(empty, ['s'], null, 10), []);
@@ -185,7 +185,7 @@ for (const backend of backends) {
       assert.equal(await store.countProfilesSince(base), 2);
       assert.equal(await store.maxSeq(), second.lastSeq);
       assert.deepEqual(ids(await readProfilesSince(store, first.lastSeq, 100)), [`${p}a`]);
-      assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq, conflicts: [] });
+      assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq, profileIds: [], conflicts: [] });
     });
 
     it('lets a later duplicate in one call win', async () => {
