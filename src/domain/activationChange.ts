@@ -50,13 +50,13 @@ export function applyActivationChange(
       if (!previous.has(id)) throw new InvalidInputError(`--remove-segment ${id}: is not mapped`);
     for (const path of change.removeAttributes)
       if (!before.attributes.includes(path)) throw new InvalidInputError(`--remove-attribute ${path}: is not mapped`);
-    const added = change.addSegments.map(parseSegmentSpec);
-    const addedIds = new Set(added.map((s) => s.id));
+    const added = new Map(change.addSegments.map(parseSegmentSpec).map((s) => [s.id, s]));
+    // In mapping order (the order of records' keys): a segment added again is renamed in place.
     wanted = [
       ...before.segments
-        .filter((s) => !change.removeSegments.includes(s.id) && !addedIds.has(s.id))
-        .map((s) => ({ id: s.id, ...(s.name === undefined ? {} : { name: s.name }) })),
-      ...added,
+        .filter((s) => !change.removeSegments.includes(s.id))
+        .map((s) => added.get(s.id) ?? { id: s.id, ...(s.name === undefined ? {} : { name: s.name }) }),
+      ...[...added.values()].filter((s) => !previous.has(s.id)),
     ];
     attributes = [
       ...before.attributes.filter((a) => !change.removeAttributes.includes(a)),
