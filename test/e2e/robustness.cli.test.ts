@@ -6,6 +6,8 @@ import { PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { waitFor } from '../../src/embedded/waitFor';
+import { openStore } from '../../src/store/openStore';
+import type { Store } from '../../src/store/store';
 import type { ActivationClient } from '../../src/client/activationClient';
 import type { DestinationStatus } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
@@ -184,8 +186,19 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
   });
 
   it('answers wrong turns with one line and exit codes scripts can tell apart', async () => {
-    await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
+    // Its own store: `destination list` then shows only destinations this worker serves (the
+    // actors of earlier tests have no worker left to answer their status query).
+    const turnsStore = await openStore(join(fx.dir, 'turns.sqlite'));
+    try {
+      await turnsWith(turnsStore);
+    } finally {
+      await turnsStore.close();
+    }
+  });
+
+  async function turnsWith(turnsStore: Store): Promise<void> {
+    await withWorker(turnsStore, async ({ temporal, client, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'turns.sqlite'));
       const cli = (args: string[], stdin?: string): Promise<CliResult> => runCli(args, env, stdin);
       const oneLine = (r: CliResult, pattern: RegExp): void => {
         assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
@@ -281,7 +294,7 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
       assert.equal(gone.code, 6);
       assert.match(gone.stdout, /State: gone/);
     });
-  });
+  }
 
   it('destination create exits non-zero when its first check fails, printing the id; status exits non-zero in error', async () => {
     await withWorker(fx.store, async ({ temporal, taskQueue }) => {
