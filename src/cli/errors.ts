@@ -8,7 +8,7 @@ import type { TemporalConfig } from '../config';
 /** Turns an error into the one line a user can act on (naming the fix where there is one). */
 export function describeError(err: unknown, temporal: TemporalConfig): string {
   if (err instanceof WorkflowNotFoundError)
-    return `no such destination (${err.workflowId ?? 'unknown'}); list ids with the Temporal UI or check the id`;
+    return `no such destination (${err.workflowId ?? 'unknown'}): \`kinesis-activation destination list\` shows the ids`;
   if (err instanceof WorkflowExecutionAlreadyStartedError)
     return `a destination with this id exists already (${err.workflowId})`;
   if (err instanceof WorkflowUpdateFailedError) {

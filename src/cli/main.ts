@@ -3,6 +3,7 @@ import { registerActivate } from './commands/activate';
 import { registerCodecServer } from './commands/codecServer';
 import { registerDestination } from './commands/destination';
 import { registerDev } from './commands/dev';
+import { registerForget } from './commands/forget';
 import { registerIngest } from './commands/ingest';
 import { registerPauseResume } from './commands/pauseResume';
 import { registerPeek } from './commands/peek';
@@ -12,19 +13,27 @@ import { registerStatus } from './commands/status';
 import { registerWorker } from './commands/worker';
 import { temporal } from './context';
 import { describeError } from './errors';
-import { fail } from './output';
+import { errorLine, fail, useJsonErrors } from './output';
+import { packageVersion } from './version';
+
+useJsonErrors(process.argv.includes('--json'));
 
 const program = new Command('kinesis-activation')
   .description('Stream profile segment exports to Amazon Kinesis, durably, on Temporal.')
-  .option('--json', 'machine-readable output')
+  .version(packageVersion(), '--version', 'print the version')
+  .option('--json', 'machine-readable output (errors as {"error": "..."} on stderr)')
+  // Subcommands copy this when registered: each one's --help lists --json too.
+  .configureHelp({ showGlobalOptions: true })
   // Usage errors stay on one line, as every failure does; --help has the rest.
   .configureOutput({
     outputError: (str, write) =>
       write(
-        `kinesis-activation: ${str
-          .trim()
-          .split('\n')[0]
-          ?.replace(/^error: /, '')} (see --help)\n`,
+        errorLine(
+          `${str
+            .trim()
+            .split('\n')[0]
+            ?.replace(/^error: /, '')} (see --help)`,
+        ),
       ),
   });
 
@@ -35,6 +44,7 @@ for (const register of [
   registerDestination,
   registerActivate,
   registerIngest,
+  registerForget,
   registerPeek,
   registerStatus,
   registerReexport,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RESERVED_KEYS, reservedKeyMessage } from './profile';
 
 /** An XDM attribute path such as `person.name.firstName`. */
 export const xdmPathSchema = z
@@ -6,13 +7,19 @@ export const xdmPathSchema = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'must be a dotted XDM path such as person.email')
   .refine((p) => !['segmentMembership', 'identityMap', 'profileId'].includes(p.split('.')[0] ?? ''), {
     message: 'must not start with segmentMembership, identityMap or profileId',
-  });
+  })
+  // Ingest refuses these keys, so a mapping of them could never export anything.
+  .refine((p) => !p.split('.').some((step) => RESERVED_KEYS.has(step)), `has a step that ${reservedKeyMessage}`);
 
 const epochMillis = z.number().int().nonnegative();
 
 /** A segment mapped to a destination, with the metadata Adobe's toggles can add to records. */
 export const mappedSegmentSchema = z.object({
-  id: z.string().min(1).max(256),
+  id: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((id) => !RESERVED_KEYS.has(id), reservedKeyMessage),
   name: z.string().min(1).max(1024).optional(),
   createdAt: epochMillis.optional(),
   updatedAt: epochMillis.optional(),

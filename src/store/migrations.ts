@@ -160,6 +160,71 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX profile_segments_by_seq ON profile_segments (segment_id, seq) INCLUDE (profile_id, member);
     `,
   },
+  {
+    version: 7,
+    name: 'announcement outbox, erasure requests, ledger by profile',
+    // announcement_outbox: one row per profile write (its seq range), written in the write's
+    // transaction and deleted once its destinations were told: what no one announced yet.
+    // erasure_requests: profiles being forgotten, from their exit records to their purge.
+    // ledger_by_profile: which destinations hold a profile (announcements, erasure).
+    sqlite: `
+      CREATE TABLE announcement_outbox (
+        last_seq INTEGER NOT NULL PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE erasure_requests (
+        profile_id TEXT NOT NULL PRIMARY KEY,
+        requested_at INTEGER NOT NULL
+      );
+      CREATE INDEX ledger_by_profile ON ledger (profile_id);
+    `,
+    postgres: `
+      CREATE TABLE announcement_outbox (
+        last_seq bigint NOT NULL PRIMARY KEY,
+        first_seq bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE erasure_requests (
+        profile_id text COLLATE "C" NOT NULL PRIMARY KEY,
+        requested_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX ledger_by_profile ON ledger (profile_id);
+    `,
+  },
+  {
+    version: 8,
+    name: 'identity index',
+    // Identity (namespace lower-cased, id) -> the profile it belongs to (domain/profileIdentity):
+    // a snapshot without profileId that shares one is that profile. Filled from the stored
+    // snapshots; where two profiles share an identity, the one written last keeps it.
+    sqlite: `
+      CREATE TABLE profile_identities (
+        namespace TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        PRIMARY KEY (namespace, identity)
+      ) WITHOUT ROWID;
+      CREATE INDEX profile_identities_by_profile ON profile_identities (profile_id);
+      INSERT OR IGNORE INTO profile_identities (namespace, identity, profile_id)
+        SELECT lower(ns.key), json_extract(i.value, '$.id'), p.profile_id
+        FROM profiles p, json_each(p.snapshot, '$.identityMap') ns, json_each(ns.value) i
+        ORDER BY p.seq DESC;
+    `,
+    postgres: `
+      CREATE TABLE profile_identities (
+        namespace text COLLATE "C" NOT NULL,
+        identity text COLLATE "C" NOT NULL,
+        profile_id text COLLATE "C" NOT NULL,
+        PRIMARY KEY (namespace, identity)
+      );
+      CREATE INDEX profile_identities_by_profile ON profile_identities (profile_id);
+      INSERT INTO profile_identities (namespace, identity, profile_id)
+        SELECT DISTINCT ON (lower(ns.key), i.value ->> 'id') lower(ns.key), i.value ->> 'id', p.profile_id
+        FROM profiles p, json_each(p.snapshot -> 'identityMap') ns, json_array_elements(ns.value) i
+        ORDER BY lower(ns.key), i.value ->> 'id', p.seq DESC;
+    `,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

@@ -2,17 +2,32 @@ import { Pool } from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
 import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
+import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
+import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
 import { migratePostgres } from './migrations';
-import { keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import {
+  concernedBy,
+  erasureTombstone,
+  keysComputedOnRead,
+  latestPerProfile,
+  memberSegmentIds,
+  mergePatches,
+  toExportCandidate,
+} from './store';
 import type {
   CandidateRange,
+  ChangedProfiles,
   DeadLetter,
   DestinationRow,
   ExportCandidate,
   LedgerEntry,
+  LedgerHolding,
   LedgerView,
+  ProfilePatch,
   Store,
+  UnannouncedWrite,
+  UpsertResult,
 } from './store';
 
 /**
@@ -54,7 +69,7 @@ const UPSERT_PROFILES = `
       SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, change_keys = NULL, updated_at = EXCLUDED.updated_at
     RETURNING seq
   )
-  SELECT max(seq) AS last_seq FROM written`;
+  SELECT min(seq) AS first_seq, max(seq) AS last_seq FROM written`;
 
 /*
  * Gives the membership rows of the written profiles the seq of their write: the wanted pairs
@@ -72,6 +87,64 @@ const MARK_EXITS = `
   UPDATE profile_segments ps SET seq = p.seq, member = false
   FROM profiles p
   WHERE ps.profile_id = ANY ($1::text[]) AND p.profile_id = ps.profile_id AND ps.seq <> p.seq`;
+
+const IDENTITY_OWNERS = `
+  SELECT pi.namespace, pi.identity, pi.profile_id
+  FROM profile_identities pi
+  JOIN unnest($1::text[], $2::text[]) AS k (namespace, identity) USING (namespace, identity)`;
+
+/** The stored owners of the identities of the snapshots without profileId (the others do not look them up). */
+async function identityOwners(
+  client: PoolClient,
+  profiles: { snapshot: ProfileSnapshot }[],
+): Promise<Map<string, string>> {
+  const keys = profiles.filter((p) => p.snapshot.profileId === undefined).flatMap((p) => identityKeysOf(p.snapshot));
+  const owners = new Map<string, string>();
+  if (keys.length === 0) return owners;
+  const { rows } = await client.query<{ namespace: string; identity: string; profile_id: string }>(IDENTITY_OWNERS, [
+    keys.map((k) => k.namespace),
+    keys.map((k) => k.id),
+  ]);
+  for (const r of rows) owners.set(identityKeyText({ namespace: r.namespace, id: r.identity }), r.profile_id);
+  return owners;
+}
+
+/*
+ * Points each written profile's ($1) identities at it and drops the ones it no longer has. Two
+ * statements: one statement must not both delete and update the same row.
+ */
+const REMOVE_IDENTITIES = `
+  DELETE FROM profile_identities pi
+  WHERE pi.profile_id = ANY ($1::text[])
+    AND NOT EXISTS (
+      SELECT 1 FROM unnest($2::text[], $3::text[], $4::text[]) AS w (profile_id, namespace, identity)
+      WHERE w.profile_id = pi.profile_id AND w.namespace = pi.namespace AND w.identity = pi.identity
+    )`;
+const CLAIM_IDENTITIES = `
+  INSERT INTO profile_identities (namespace, identity, profile_id)
+  SELECT namespace, identity, profile_id FROM unnest($1::text[], $2::text[], $3::text[]) AS w (profile_id, namespace, identity)
+  ON CONFLICT (namespace, identity) DO UPDATE SET profile_id = EXCLUDED.profile_id
+    WHERE profile_identities.profile_id <> EXCLUDED.profile_id`;
+
+async function syncIdentities(
+  client: PoolClient,
+  ids: string[],
+  latest: { profileId: string; snapshot: ProfileSnapshot }[],
+): Promise<void> {
+  // One owner per identity: the last profile written with it wins, as on SQLite.
+  const wanted = new Map<string, { profileId: string; key: IdentityKey }>();
+  for (const { profileId, snapshot } of latest) {
+    for (const key of identityKeysOf(snapshot)) {
+      const text = identityKeyText(key);
+      wanted.delete(text);
+      wanted.set(text, { profileId, key });
+    }
+  }
+  const rows = [...wanted.values()];
+  const columns = [rows.map((w) => w.profileId), rows.map((w) => w.key.namespace), rows.map((w) => w.key.id)];
+  await client.query(REMOVE_IDENTITIES, [ids, ...columns]);
+  await client.query(CLAIM_IDENTITIES, columns);
+}
 
 /*
  * Profiles with the destination's ($1) ledger entry and stored change key under the spec $2. A
@@ -189,9 +262,27 @@ export class PostgresStore implements Store {
     return store;
   }
 
-  async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
-    const latest = latestPerProfile(profiles);
-    if (latest.length === 0) return { lastSeq: await this.maxSeq() };
+  async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult> {
+    if (profiles.length === 0) return { lastSeq: await this.maxSeq(), profileIds: [], conflicts: [] };
+    return this.transaction(async (client) => {
+      // Resolved under the write lock (writeProfiles takes it again, a no-op): no other writer
+      // gives one of these identities to another profile meanwhile.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      const { resolved, conflicts } = resolveProfileIds(profiles, await identityOwners(client, profiles));
+      const latest = latestPerProfile(resolved);
+      if (latest.length === 0) {
+        const { rows } = await client.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
+        return { lastSeq: Number(rows[0]?.max ?? 0), profileIds: [], conflicts };
+      }
+      return { ...(await this.writeProfiles(client, latest)), profileIds: latest.map((p) => p.profileId), conflicts };
+    });
+  }
+
+  /** Writes distinct profiles, with their announcement outbox row, in the caller's transaction. */
+  private async writeProfiles(
+    client: PoolClient,
+    latest: { profileId: string; snapshot: ProfileSnapshot }[],
+  ): Promise<{ lastSeq: number }> {
     const ids = latest.map((p) => p.profileId);
     const memberIds: string[] = [];
     const memberSegments: string[] = [];
@@ -201,15 +292,132 @@ export class PostgresStore implements Store {
         memberSegments.push(segmentId);
       }
     }
+    await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+    const { rows } = await client.query<{ first_seq: string; last_seq: string }>(UPSERT_PROFILES, [
+      ids,
+      JSON.stringify(latest.map((p) => p.snapshot)),
+    ]);
+    await client.query(SYNC_MEMBERS, [memberIds, memberSegments]);
+    await client.query(MARK_EXITS, [ids]);
+    await syncIdentities(client, ids, latest);
+    const lastSeq = Number(rows[0]?.last_seq);
+    await client.query('INSERT INTO announcement_outbox (last_seq, first_seq) VALUES ($1, $2)', [
+      lastSeq,
+      Number(rows[0]?.first_seq),
+    ]);
+    return { lastSeq };
+  }
+
+  async mergeProfiles(
+    patches: ProfilePatch[],
+  ): Promise<{ lastSeq: number; written: number; rejected: { index: number; reason: string }[] }> {
+    return this.transaction(async (client) => {
+      // Every profile writer takes this lock first, then the rows: the stored snapshots cannot
+      // change between this read and the commit of the merged ones (FOR UPDATE also keeps out
+      // any writer that does not take the lock).
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      const { rows } = await client.query<{ profile_id: string; snapshot: ProfileSnapshot }>(
+        'SELECT profile_id, snapshot FROM profiles WHERE profile_id = ANY ($1::text[]) ORDER BY profile_id FOR UPDATE',
+        [[...new Set(patches.map((p) => p.profileId))]],
+      );
+      const { merged, rejected } = mergePatches(new Map(rows.map((r) => [r.profile_id, r.snapshot])), patches);
+      if (merged.length === 0) return { lastSeq: await this.maxSeq(), written: 0, rejected };
+      const { lastSeq } = await this.writeProfiles(client, merged);
+      return { lastSeq, written: merged.length, rejected };
+    });
+  }
+
+  async destinationsConcerned(changed: ChangedProfiles): Promise<string[]> {
+    const [where, params] =
+      'profileIds' in changed
+        ? ['x.profile_id = ANY ($1::text[])', [changed.profileIds]]
+        : [
+            'x.profile_id IN (SELECT profile_id FROM profiles WHERE seq BETWEEN $1 AND $2)',
+            [changed.fromSeq, changed.toSeq],
+          ];
+    const [segments, holders, destinations] = await Promise.all([
+      this.pool.query<{ segment_id: string }>(
+        `SELECT DISTINCT segment_id FROM profile_segments x WHERE x.member AND ${where}`,
+        params,
+      ),
+      this.pool.query<{ destination_id: string }>(
+        `SELECT DISTINCT destination_id FROM ledger x WHERE ${where}`,
+        params,
+      ),
+      this.listDestinations(),
+    ]);
+    return concernedBy(
+      destinations,
+      new Set(segments.rows.map((r) => r.segment_id)),
+      holders.rows.map((r) => r.destination_id),
+    );
+  }
+
+  async unannouncedWrites(olderThanMs: number): Promise<UnannouncedWrite[]> {
+    const { rows } = await this.pool.query<{ first_seq: string; last_seq: string }>(
+      `SELECT first_seq, last_seq FROM announcement_outbox
+       WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000) ORDER BY last_seq`,
+      [olderThanMs],
+    );
+    return rows.map((r) => ({ firstSeq: Number(r.first_seq), lastSeq: Number(r.last_seq) }));
+  }
+
+  async markAnnounced(lastSeqs: number[]): Promise<void> {
+    if (lastSeqs.length === 0) return;
+    await this.pool.query('DELETE FROM announcement_outbox WHERE last_seq = ANY ($1::bigint[])', [lastSeqs]);
+  }
+
+  async requestErasure(profileIds: string[]): Promise<{ found: string[]; lastSeq: number }> {
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
-      const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
-        ids,
-        JSON.stringify(latest.map((p) => p.snapshot)),
+      const { rows } = await client.query<{ profile_id: string; snapshot: ProfileSnapshot }>(
+        'SELECT profile_id, snapshot FROM profiles WHERE profile_id = ANY ($1::text[]) ORDER BY profile_id FOR UPDATE',
+        [[...new Set(profileIds)]],
+      );
+      if (rows.length === 0) return { found: [], lastSeq: 0 };
+      const found = rows.map((r) => r.profile_id);
+      await client.query('INSERT INTO erasure_requests (profile_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [
+        found,
       ]);
-      await client.query(SYNC_MEMBERS, [memberIds, memberSegments]);
-      await client.query(MARK_EXITS, [ids]);
-      return { lastSeq: Number(rows[0]?.last_seq) };
+      const { lastSeq } = await this.writeProfiles(
+        client,
+        rows.map((r) => ({ profileId: r.profile_id, snapshot: erasureTombstone(r.profile_id, r.snapshot) })),
+      );
+      return { found, lastSeq };
+    });
+  }
+
+  async pendingErasures(profileIds?: string[]): Promise<{ profileId: string; requestedAt: Date }[]> {
+    const { rows } = await this.pool.query<{ profile_id: string; requested_at: Date }>(
+      `SELECT profile_id, requested_at FROM erasure_requests
+       WHERE $1::text[] IS NULL OR profile_id = ANY ($1::text[]) ORDER BY requested_at, profile_id`,
+      [profileIds ?? null],
+    );
+    return rows.map((r) => ({ profileId: r.profile_id, requestedAt: r.requested_at }));
+  }
+
+  async ledgerHoldings(profileIds: string[]): Promise<LedgerHolding[]> {
+    const { rows } = await this.pool.query<{ destination_id: string; profile_id: string; projection: Projection }>(
+      `SELECT destination_id, profile_id, projection FROM ledger
+       WHERE profile_id = ANY ($1::text[]) ORDER BY destination_id, profile_id`,
+      [profileIds],
+    );
+    return rows.map((r) => ({ destinationId: r.destination_id, profileId: r.profile_id, projection: r.projection }));
+  }
+
+  async purgeProfiles(profileIds: string[]): Promise<void> {
+    if (profileIds.length === 0) return;
+    await this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      for (const table of [
+        'profiles',
+        'profile_segments',
+        'ledger',
+        'dead_letters',
+        'erasure_requests',
+        'profile_identities',
+      ])
+        await client.query(`DELETE FROM ${table} WHERE profile_id = ANY ($1::text[])`, [profileIds]);
     });
   }
 

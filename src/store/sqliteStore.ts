@@ -4,21 +4,46 @@ import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
+import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
+import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
 import { migrateSqlite } from './migrations';
-import { keysComputedOnRead, latestPerProfile, memberSegmentIds, toExportCandidate } from './store';
+import {
+  concernedBy,
+  erasureTombstone,
+  keysComputedOnRead,
+  latestPerProfile,
+  memberSegmentIds,
+  mergePatches,
+  toExportCandidate,
+} from './store';
 import type {
   CandidateRange,
+  ChangedProfiles,
   DeadLetter,
   DestinationRow,
   ExportCandidate,
   LedgerEntry,
+  LedgerHolding,
   LedgerView,
+  ProfilePatch,
   Store,
+  UnannouncedWrite,
+  UpsertResult,
 } from './store';
 
 /** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
 type CandidateRow = [number, string, string | null, string | null, string | null];
+
+/** Changed profiles by id (ids: a JSON array) or by seq range (from, to). */
+interface ChangedParams {
+  ids: string | null;
+  from: number | null;
+  to: number | null;
+}
+
+const CHANGED_SQL = `SELECT value FROM json_each(@ids) WHERE @ids IS NOT NULL
+  UNION ALL SELECT profile_id FROM profiles WHERE @ids IS NULL AND seq BETWEEN @from AND @to`;
 
 /** The named parameters of a candidate read. */
 interface CandidateParams {
@@ -128,6 +153,57 @@ function prepareStatements(db: Database.Database) {
          ORDER BY ps.seq LIMIT @limit`,
       )
       .raw(),
+    identityOwner: db
+      .prepare<[string, string], string>(
+        'SELECT profile_id FROM profile_identities WHERE namespace = ? AND identity = ?',
+      )
+      .pluck(),
+    identitiesOf: db.prepare<[string], IdentityKey>(
+      'SELECT namespace, identity AS id FROM profile_identities WHERE profile_id = ?',
+    ),
+    removeIdentity: db.prepare<[string, string, string]>(
+      'DELETE FROM profile_identities WHERE namespace = ? AND identity = ? AND profile_id = ?',
+    ),
+    claimIdentity: db.prepare<[string, string, string]>(
+      `INSERT INTO profile_identities (namespace, identity, profile_id) VALUES (?, ?, ?)
+       ON CONFLICT (namespace, identity) DO UPDATE SET profile_id = excluded.profile_id`,
+    ),
+    addOutbox: db.prepare<[number, number, number]>(
+      'INSERT INTO announcement_outbox (last_seq, first_seq, created_at) VALUES (?, ?, ?)',
+    ),
+    unannounced: db.prepare<[number], { first_seq: number; last_seq: number }>(
+      'SELECT first_seq, last_seq FROM announcement_outbox WHERE created_at <= ? ORDER BY last_seq',
+    ),
+    markAnnounced: db.prepare<[string]>(
+      'DELETE FROM announcement_outbox WHERE last_seq IN (SELECT value FROM json_each(?))',
+    ),
+    snapshotsOf: db.prepare<[string], { profile_id: string; snapshot: string }>(
+      'SELECT profile_id, snapshot FROM profiles WHERE profile_id IN (SELECT value FROM json_each(?))',
+    ),
+    segmentsOfChanged: db
+      .prepare<[ChangedParams], string>(
+        `SELECT DISTINCT ps.segment_id FROM profile_segments ps WHERE ps.member AND ps.profile_id IN (${CHANGED_SQL})`,
+      )
+      .pluck(),
+    holdersOfChanged: db
+      .prepare<[ChangedParams], string>(
+        `SELECT DISTINCT l.destination_id FROM ledger l WHERE l.profile_id IN (${CHANGED_SQL})`,
+      )
+      .pluck(),
+    addErasure: db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO erasure_requests (profile_id, requested_at) VALUES (?, ?)',
+    ),
+    erasures: db.prepare<[{ ids: string | null }], { profile_id: string; requested_at: number }>(
+      `SELECT profile_id, requested_at FROM erasure_requests
+       WHERE @ids IS NULL OR profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY requested_at, profile_id`,
+    ),
+    holdingsOf: db.prepare<[string], { destination_id: string; profile_id: string; projection: string }>(
+      `SELECT destination_id, profile_id, projection FROM ledger
+       WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY destination_id, profile_id`,
+    ),
+    purge: ['profiles', 'profile_segments', 'ledger', 'dead_letters', 'erasure_requests', 'profile_identities'].map(
+      (table) => db.prepare<[string]>(`DELETE FROM ${table} WHERE profile_id IN (SELECT value FROM json_each(?))`),
+    ),
     countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
     maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
@@ -189,6 +265,8 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
       this.db.pragma('synchronous = NORMAL');
+      // Deleted content is overwritten with zeros: an erased profile leaves no bytes behind.
+      this.db.pragma('secure_delete = ON');
       migrateSqlite(this.db);
       this.stmt = prepareStatements(this.db);
     } catch (err) {
@@ -197,28 +275,161 @@ export class SqliteStore implements Store {
     }
   }
 
-  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
+  upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult> {
     return this.run(() => {
-      const latest = latestPerProfile(profiles);
-      if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+      if (profiles.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, profileIds: [], conflicts: [] };
       // IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits instead of failing
       // with SQLITE_BUSY when upgrading a read transaction. One writer at a time also means seqs
       // commit in increasing order: a reader's seq cursor never passes a row committed later.
       return this.db
         .transaction(() => {
-          const lastSeq = this.stmt.reserveSeqs.get(latest.length);
-          if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
-          const now = Date.now();
-          let seq = lastSeq - latest.length;
-          for (const { profileId, snapshot } of latest) {
-            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), now);
-            for (const segmentId of memberSegmentIds(snapshot)) this.stmt.addMember.run(segmentId, profileId, seq);
-            this.stmt.markExits.run(seq, profileId, seq);
-          }
-          return { lastSeq };
+          const { resolved, conflicts } = resolveProfileIds(profiles, this.identityOwners(profiles));
+          const latest = latestPerProfile(resolved);
+          if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, profileIds: [], conflicts };
+          return { ...this.writeProfiles(latest), profileIds: latest.map((p) => p.profileId), conflicts };
         })
         .immediate();
     });
+  }
+
+  /** Writes distinct profiles, with their announcement outbox row; runs inside a write transaction. */
+  private writeProfiles(latest: { profileId: string; snapshot: ProfileSnapshot }[]): { lastSeq: number } {
+    const lastSeq = this.stmt.reserveSeqs.get(latest.length);
+    if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
+    const now = Date.now();
+    let seq = lastSeq - latest.length;
+    for (const { profileId, snapshot } of latest) {
+      this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), now);
+      for (const segmentId of memberSegmentIds(snapshot)) this.stmt.addMember.run(segmentId, profileId, seq);
+      this.stmt.markExits.run(seq, profileId, seq);
+      this.syncIdentities(profileId, snapshot);
+    }
+    this.stmt.addOutbox.run(lastSeq, lastSeq - latest.length + 1, now);
+    return { lastSeq };
+  }
+
+  mergeProfiles(
+    patches: ProfilePatch[],
+  ): Promise<{ lastSeq: number; written: number; rejected: { index: number; reason: string }[] }> {
+    return this.run(() =>
+      // The write lock is held from the read of the stored snapshots to the commit of the merged
+      // ones: no other writer (of any process) can change them in between.
+      this.db
+        .transaction(() => {
+          const ids = JSON.stringify([...new Set(patches.map((p) => p.profileId))]);
+          const stored = new Map(
+            this.stmt.snapshotsOf.all(ids).map((r) => [r.profile_id, JSON.parse(r.snapshot) as ProfileSnapshot]),
+          );
+          const { merged, rejected } = mergePatches(stored, patches);
+          const { lastSeq } = merged.length > 0 ? this.writeProfiles(merged) : { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+          return { lastSeq, written: merged.length, rejected };
+        })
+        .immediate(),
+    );
+  }
+
+  destinationsConcerned(changed: ChangedProfiles): Promise<string[]> {
+    return this.run(() => {
+      const select =
+        'profileIds' in changed
+          ? { ids: JSON.stringify(changed.profileIds), from: null, to: null }
+          : { ids: null, from: changed.fromSeq, to: changed.toSeq };
+      const segments = new Set(this.stmt.segmentsOfChanged.all(select));
+      const holders = this.stmt.holdersOfChanged.all(select);
+      return concernedBy(this.stmt.listDestinations.all().map(toDestination), segments, holders);
+    });
+  }
+
+  unannouncedWrites(olderThanMs: number): Promise<UnannouncedWrite[]> {
+    return this.run(() =>
+      this.stmt.unannounced.all(Date.now() - olderThanMs).map((r) => ({ firstSeq: r.first_seq, lastSeq: r.last_seq })),
+    );
+  }
+
+  markAnnounced(lastSeqs: number[]): Promise<void> {
+    return this.run(() => {
+      if (lastSeqs.length > 0) this.stmt.markAnnounced.run(JSON.stringify(lastSeqs));
+    });
+  }
+
+  requestErasure(profileIds: string[]): Promise<{ found: string[]; lastSeq: number }> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const rows = this.stmt.snapshotsOf.all(JSON.stringify([...new Set(profileIds)]));
+          if (rows.length === 0) return { found: [], lastSeq: 0 };
+          const now = Date.now();
+          for (const r of rows) this.stmt.addErasure.run(r.profile_id, now);
+          const { lastSeq } = this.writeProfiles(
+            rows.map((r) => ({
+              profileId: r.profile_id,
+              snapshot: erasureTombstone(r.profile_id, JSON.parse(r.snapshot) as ProfileSnapshot),
+            })),
+          );
+          return { found: rows.map((r) => r.profile_id), lastSeq };
+        })
+        .immediate(),
+    );
+  }
+
+  pendingErasures(profileIds?: string[]): Promise<{ profileId: string; requestedAt: Date }[]> {
+    return this.run(() =>
+      this.stmt.erasures
+        .all({ ids: profileIds === undefined ? null : JSON.stringify(profileIds) })
+        .map((r) => ({ profileId: r.profile_id, requestedAt: new Date(r.requested_at) })),
+    );
+  }
+
+  ledgerHoldings(profileIds: string[]): Promise<LedgerHolding[]> {
+    return this.run(() =>
+      this.stmt.holdingsOf.all(JSON.stringify(profileIds)).map((r) => ({
+        destinationId: r.destination_id,
+        profileId: r.profile_id,
+        projection: JSON.parse(r.projection) as Projection,
+      })),
+    );
+  }
+
+  purgeProfiles(profileIds: string[]): Promise<void> {
+    return this.run(() => {
+      if (profileIds.length === 0) return;
+      const ids = JSON.stringify(profileIds);
+      // secure_delete (set at open) zeroes the deleted cells and freed pages in the file.
+      this.db
+        .transaction(() => {
+          for (const purge of this.stmt.purge) purge.run(ids);
+        })
+        .immediate();
+      // The WAL still holds page images with the old values: copy them back and truncate it.
+      // A reader of another connection can hold the checkpoint back for a moment: try again.
+      for (let attempt = 0; ; attempt++) {
+        const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+        if (result?.busy === 0 || attempt >= 50) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    });
+  }
+
+  /** The stored owners of the identities of the snapshots without profileId (the others do not look them up). */
+  private identityOwners(profiles: { snapshot: ProfileSnapshot }[]): Map<string, string> {
+    const owners = new Map<string, string>();
+    for (const { snapshot } of profiles) {
+      if (snapshot.profileId !== undefined) continue;
+      for (const key of identityKeysOf(snapshot)) {
+        const owner = this.stmt.identityOwner.get(key.namespace, key.id);
+        if (owner !== undefined) owners.set(identityKeyText(key), owner);
+      }
+    }
+    return owners;
+  }
+
+  /** Points the profile's identities at it and drops the ones it no longer has; unchanged identities write nothing. */
+  private syncIdentities(profileId: string, snapshot: ProfileSnapshot): void {
+    const wanted = new Map(identityKeysOf(snapshot).map((key) => [identityKeyText(key), key]));
+    for (const held of this.stmt.identitiesOf.all(profileId)) {
+      if (!wanted.delete(identityKeyText(held))) this.stmt.removeIdentity.run(held.namespace, held.id, profileId);
+    }
+    for (const key of wanted.values()) this.stmt.claimIdentity.run(key.namespace, key.id, profileId);
   }
 
   countProfilesSince(afterSeq: number): Promise<number> {

@@ -7,6 +7,7 @@ import { Client } from 'pg';
 import type { Activation } from '../../src/domain/activation';
 import { changeKeyOf, changeKeySpecOf } from '../../src/domain/changeKey';
 import type { ProfileSnapshot, SegmentStatus } from '../../src/domain/profile';
+import { profileIdOf } from '../../src/domain/profileId';
 import type { Projection } from '../../src/domain/projection';
 import { migrations } from '../../src/store/migrations';
 import { openStore } from '../../src/store/openStore';
@@ -147,7 +148,7 @@ for (const backend of backends) {
     it('starts empty', async () => {
       const empty = await open(await backend.freshLocation());
       assert.equal(await empty.maxSeq(), 0);
-      assert.deepEqual(await empty.upsertProfiles([]), { lastSeq: 0 });
+      assert.deepEqual(await empty.upsertProfiles([]), { lastSeq: 0, profileIds: [], conflicts: [] });
       assert.deepEqual(await readProfilesSince(empty, 0, 10), []);
       assert.equal(await empty.countProfilesSince(0), 0);
       assert.deepEqual(await readSegmentMembers(empty, ['s'], null, 10), []);
@@ -184,7 +185,7 @@ for (const backend of backends) {
       assert.equal(await store.countProfilesSince(base), 2);
       assert.equal(await store.maxSeq(), second.lastSeq);
       assert.deepEqual(ids(await readProfilesSince(store, first.lastSeq, 100)), [`${p}a`]);
-      assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq });
+      assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq, profileIds: [], conflicts: [] });
     });
 
     it('lets a later duplicate in one call win', async () => {
@@ -232,6 +233,58 @@ for (const backend of backends) {
       assert.equal(await store.countProfilesSince(base), 25);
       assert.equal(await store.countProfilesSince(all[9]!.seq), 15);
       assert.equal(await store.countProfilesSince(await store.maxSeq()), 0);
+    });
+
+    it('keeps a profile without profileId by any identity it shares with a stored one, and refuses one matching two', async () => {
+      const p = unique('ident');
+      const anonymous = (identityMap: ProfileSnapshot['identityMap'], v: number) => {
+        const snap: ProfileSnapshot = { identityMap, person: { v } };
+        return { profileId: profileIdOf(snap), snapshot: snap };
+      };
+      const e1 = `${p}E1`;
+      const base = await store.maxSeq();
+      await store.upsertProfiles([anonymous({ ecid: [{ id: e1 }] }, 1)]);
+      // Gains a primary identity: still the same profile.
+      const gained = await store.upsertProfiles([
+        anonymous({ ECID: [{ id: e1 }], email: [{ id: `${p}x`, primary: true }] }, 2),
+      ]);
+      assert.deepEqual(gained.conflicts, []);
+      // Known by the new identity alone: the same profile too.
+      await store.upsertProfiles([anonymous({ email: [{ id: `${p}x` }] }, 3)]);
+      let rows = await readProfilesSince(store, base, 100);
+      assert.deepEqual(ids(rows), [`ecid:${e1}`]);
+      assert.deepEqual(rows[0]?.snapshot?.person, { v: 3 });
+
+      // Within one call, an earlier snapshot counts as stored for a later one.
+      const e3 = `${p}E3`;
+      await store.upsertProfiles([
+        anonymous({ ecid: [{ id: e3 }] }, 1),
+        anonymous({ ecid: [{ id: e3 }], email: [{ id: `${p}y`, primary: true }] }, 2),
+      ]);
+      rows = await readProfilesSince(store, base, 100);
+      assert.deepEqual(ids(rows).sort(), [`ecid:${e1}`, `ecid:${e3}`]);
+
+      // An explicit profileId is taken as given; a snapshot matching it and another profile is refused.
+      await store.upsertProfiles([{ profileId: `${p}P2`, snapshot: snapshot(`${p}P2`) }]);
+      const before = await store.maxSeq();
+      const both = await store.upsertProfiles([
+        anonymous({ ecid: [{ id: `${p}new` }] }, 9),
+        anonymous({ email: [{ id: `${p}x` }], ecid: [{ id: `ecid-${p}P2` }] }, 9),
+      ]);
+      assert.equal(both.conflicts.length, 1);
+      assert.equal(both.conflicts[0]?.index, 1);
+      assert.equal(
+        both.conflicts[0]?.reason,
+        `identityMap: identities belong to two different profiles, "ecid:${e1}" (by email "${p}x") and ` +
+          `"${p}P2" (by ecid "ecid-${p}P2"): give the line a profileId to say which it is`,
+      );
+      assert.deepEqual(ids(await readProfilesSince(store, before, 100)), [`ecid:${p}new`]);
+
+      // A snapshot is the whole profile: an identity it no longer has stops pointing to it.
+      await store.upsertProfiles([anonymous({ ecid: [{ id: e1 }] }, 4)]);
+      const after = await store.maxSeq();
+      await store.upsertProfiles([anonymous({ email: [{ id: `${p}x` }] }, 5)]);
+      assert.deepEqual(ids(await readProfilesSince(store, after, 100)), [`email:${p}x`]);
     });
 
     it('returns snapshots exactly as written, key order included', async () => {

@@ -107,7 +107,7 @@ describe('decideExport', () => {
   describe('forced (a re-export with --force)', () => {
     const member = (status: 'realized' | 'existing' | 'exited'): ProfileSnapshot => ({
       identityMap: { ecid: [{ id: '1' }] },
-      person: { name: 'Ada' },
+      person: { name: { firstName: 'Ada' } },
       segmentMembership: { ups: { a: { status, lastQualificationTime: '2024-01-01T00:00:00Z' } } },
     });
 
@@ -123,7 +123,7 @@ describe('decideExport', () => {
       const forced = decideExport(member('realized'), ledger, activation, seedOptions, { force: true });
       assert.equal(forced.kind, 'export');
       assert.deepStrictEqual(forced.record, {
-        person: { name: 'Ada' },
+        person: { name: { firstName: 'Ada' } },
         segmentMembership: { ups: { a: { lastQualificationTime: '2024-01-01T00:00:00Z', status: 'existing' } } },
         identityMap: { ecid: [{ id: '1' }] },
       });

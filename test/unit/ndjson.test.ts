@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { parseProfileLine, parseProfileLines } from '../../src/domain/ndjson';
+import { MAX_DEPTH, MAX_LINE_BYTES, parseProfileLine, parseProfileLines } from '../../src/domain/ndjson';
 import { formatZodError } from '../../src/domain/validationError';
 
 const valid = (id: string): string =>
@@ -91,6 +91,104 @@ describe('parseProfileLine', () => {
     assert.equal(
       reasonOf({ profileId: 'x'.repeat(1025), identityMap: { ecid: [{ id: '1' }] } }),
       'profileId: must have at most 1024 characters',
+    );
+  });
+});
+
+describe('parseProfileLine limits (one line never sinks the others)', () => {
+  const reasonOfLine = (line: Buffer | string): string => {
+    const result = parseProfileLine(line, 9);
+    assert.equal(result.kind, 'rejected', `expected a rejection of ${String(line).slice(0, 80)}`);
+    assert.equal(result.rejected.line, 9);
+    return result.rejected.reason;
+  };
+  const accepted = (line: Buffer | string) => {
+    const result = parseProfileLine(line, 1);
+    assert.equal(result.kind, 'accepted', result.kind === 'rejected' ? result.rejected.reason : 'blank');
+    return result.accepted;
+  };
+
+  it('takes raw byte lines, and refuses invalid UTF-8 instead of turning it into U+FFFD', () => {
+    assert.equal(accepted(Buffer.from(valid('é'))).profileId, 'ecid:é');
+    const bad = Buffer.from(valid('caf?'));
+    bad[bad.indexOf('?')] = 0xe9;
+    assert.equal(reasonOfLine(bad), 'is not valid UTF-8 (save the file as UTF-8)');
+    assert.equal(accepted(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${valid('1')}\r`)])).line, 1);
+  });
+
+  it('refuses a line over the size limit without parsing it', () => {
+    const big = JSON.stringify({ identityMap: { ecid: [{ id: '1' }] }, blob: 'x'.repeat(MAX_LINE_BYTES) });
+    assert.match(reasonOfLine(big), new RegExp(`^line is ${Buffer.byteLength(big)} bytes: at most ${MAX_LINE_BYTES}`));
+    assert.match(reasonOfLine(Buffer.from(big)), /^line is \d+ bytes/);
+  });
+
+  it('refuses nesting deeper than the limit, however deep, without overflowing the stack', () => {
+    const nested = (levels: number): string =>
+      `{"identityMap":{"ecid":[{"id":"1"}]},"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+    assert.equal(accepted(nested(MAX_DEPTH)).profileId, 'ecid:1');
+    assert.match(reasonOfLine(nested(MAX_DEPTH + 1)), /^nested too deeply: more than 32 levels/);
+    assert.match(
+      reasonOfLine(`{"profileId":"d","a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`),
+      /^nested too deeply/,
+    );
+  });
+
+  it('refuses reserved keys at any depth, and reserved ids', () => {
+    const ups = '{"status":"realized","lastQualificationTime":"2020-05-25T21:24:39Z"}';
+    assert.equal(
+      reasonOfLine(`{"identityMap":{"ecid":[{"id":"1"}]},"segmentMembership":{"ups":{"__proto__":${ups}}}}`),
+      'segmentMembership.ups.__proto__: key is reserved (__proto__, constructor and prototype are refused as keys and ids)',
+    );
+    assert.match(reasonOfLine('{"identityMap":{"__proto__":[{"id":"1"}]}}'), /^identityMap.__proto__: key is reserved/);
+    assert.match(
+      reasonOfLine('{"identityMap":{"ecid":[{"id":"1"}]},"person":{"x":[{"constructor":1}]}}'),
+      /^person.x.0.constructor: key is reserved/,
+    );
+    assert.match(reasonOfLine('{"identityMap":{"ecid":[{"id":"1"}]},"prototype":{}}'), /^prototype: key is reserved/);
+    assert.match(
+      reasonOfLine('{"profileId":"__proto__","identityMap":{"ecid":[{"id":"1"}]}}'),
+      /^profileId: is reserved/,
+    );
+  });
+
+  it('refuses attribute values whose type contradicts the XDM field groups', () => {
+    const withAttrs = (attrs: object): string => JSON.stringify({ identityMap: { ecid: [{ id: '1' }] }, ...attrs });
+    assert.equal(reasonOfLine(withAttrs({ person: 5 })), 'person: expected object, received number');
+    assert.equal(reasonOfLine(withAttrs({ person: { email: 42 } })), 'person.email: expected string, received number');
+    assert.equal(
+      reasonOfLine(withAttrs({ person: { name: { firstName: ['A'] } } })),
+      'person.name.firstName: expected string, received array',
+    );
+    assert.equal(
+      reasonOfLine(withAttrs({ personalEmail: { address: true } })),
+      'personalEmail.address: expected string, received boolean',
+    );
+    // null is XDM's unset; other fields and other attribute objects pass as they are.
+    const kept = accepted(withAttrs({ person: { email: null, loyaltyTier: 3 }, loyalty: { points: 5 } }));
+    assert.deepStrictEqual(kept.snapshot.person, { email: null, loyaltyTier: 3 });
+    assert.deepStrictEqual(kept.snapshot.loyalty, { points: 5 });
+  });
+
+  it('normalises lastQualificationTime to UTC seconds, as in the seed', () => {
+    const line = JSON.stringify({
+      identityMap: { ecid: [{ id: '1' }] },
+      segmentMembership: {
+        ups: {
+          a: { status: 'realized', lastQualificationTime: '2020-05-25T23:24:39.123456789+02:00' },
+          b: { status: 'exited', lastQualificationTime: '2020-05-25T21:24:39Z' },
+        },
+      },
+    });
+    const ups = accepted(line).snapshot.segmentMembership?.ups;
+    assert.equal(ups?.a?.lastQualificationTime, '2020-05-25T21:24:39Z');
+    assert.equal(ups?.b?.lastQualificationTime, '2020-05-25T21:24:39Z');
+  });
+
+  it('refuses more identities than a profile can have', () => {
+    const ids = Array.from({ length: 101 }, (_, i) => ({ id: String(i) }));
+    assert.equal(
+      reasonOfLine(JSON.stringify({ identityMap: { ecid: ids } })),
+      'identityMap: must hold at most 100 identities',
     );
   });
 });

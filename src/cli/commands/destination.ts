@@ -6,6 +6,7 @@ import { permissionCheckFailure, permissionCheckLines } from '../../domain/permi
 import { parseInput } from '../../domain/validationError';
 import { settingsFromFlags, withSettingsFlags } from '../settingsFlags';
 import type { SettingsFlags } from '../settingsFlags';
+import { EXIT } from '../exitCodes';
 import { emit, fail } from '../output';
 import { formatFields, formatTable } from '../table';
 import { withClient, json } from '../context';
@@ -13,7 +14,11 @@ import { withClient, json } from '../context';
 export function registerDestination(program: Command): void {
   const destination = program.command('destination').description('Kinesis destinations (connections)');
   withSettingsFlags(
-    destination.command('create').description('create a destination and start its actor; prints the new id'),
+    destination
+      .command('create')
+      .description(
+        'create a destination and start its actor; prints the new id; exits 4 when its first permission check fails',
+      ),
     'create',
   )
     .addHelpText(
@@ -26,10 +31,13 @@ export function registerDestination(program: Command): void {
       // Bad input is reported before anything is contacted.
       parseInput(destinationSettingsSchema, settings, 'destination settings');
       if (opts.id) parseInput(destinationIdSchema, opts.id, 'destination id');
-      const { id } = await withClient((client) =>
-        client.createDestination(settings, opts.id ? String(opts.id) : undefined),
-      );
-      emit(json(cmd), { id }, id);
+      const { id, failure } = await withClient(async (client) => {
+        const created = await client.createDestination(settings, opts.id ? String(opts.id) : undefined);
+        return { ...created, failure: await client.firstCheckFailure(created.id) };
+      });
+      // The destination exists either way: its id first, so a script can fix and `resume` it.
+      emit(json(cmd), { id, permissionCheck: failure === undefined ? 'pending' : (failure ?? 'passed') }, id);
+      if (failure) fail(`destination ${id} created, but its permission check failed: ${failure}`, EXIT.checkFailed);
     });
 
   destination

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT } from '../exitCodes';
 import { emit } from '../output';
 import { formatFields } from '../table';
 import { describeReexportProgress } from '../reexportProgress';
@@ -7,13 +8,24 @@ import { withClient, json } from '../context';
 export function registerStatus(program: Command): void {
   program
     .command('status <id>')
-    .description("a destination's state, pending profiles, counters and last error")
+    .description(
+      "a destination's state, pending profiles, counters and last error; exits 5 in state error, 6 when its actor is gone",
+    )
     .addHelpText(
       'after',
       `\nExamples:\n  $ kinesis-activation status $ID\n  $ kinesis-activation status $ID --json | jq .counters`,
     )
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const status = await withClient((client) => client.status(id));
+      const status = await withClient((client) => client.liveStatus(id));
+      if (status === null) {
+        emit(
+          json(cmd),
+          { destinationId: id, state: 'gone' },
+          `State: gone (the actor of ${id} was terminated or ended; create the destination again)`,
+        );
+        process.exitCode = EXIT.gone;
+        return;
+      }
       const c = status.counters;
       const last = status.recentReexports[0];
       const fields: [string, string | false | null | undefined][] = [
@@ -43,5 +55,6 @@ export function registerStatus(program: Command): void {
         ],
       ];
       emit(json(cmd), status, formatFields(fields.filter((f): f is [string, string] => Boolean(f[1]))));
+      if (status.state === 'error') process.exitCode = EXIT.stateError;
     });
 }
