@@ -1,3 +1,4 @@
+import { oneLine } from './oneLine';
 import { profileIdOf } from './profileId';
 import { profileSnapshotSchema } from './profile';
 import type { ProfileSnapshot } from './profile';
@@ -54,5 +55,5 @@ export function parseProfileLines(text: string): ParsedProfiles {
 
 function rejected(line: number, reason: string): LineResult {
   // Reasons are printed one per line by the CLI.
-  return { kind: 'rejected', rejected: { line, reason: reason.replace(/\s+/g, ' ') } };
+  return { kind: 'rejected', rejected: { line, reason: oneLine(reason) } };
 }

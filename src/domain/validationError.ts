@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { oneLine } from './oneLine';
 
 type Issue = z.core.$ZodIssue;
 
@@ -52,7 +53,7 @@ function formatIssue(issue: Issue): string {
     // One line per unknown key, named like any other field, so a typo points at itself.
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: is not a known field`).join('; ');
   }
-  const message = readableMessage(issue).replace(/\s+/g, ' ').trim();
+  const message = oneLine(readableMessage(issue));
   return issue.path.length === 0 ? message : `${formatPath(issue.path)}: ${message}`;
 }
 

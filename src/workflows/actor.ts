@@ -1,5 +1,5 @@
 import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { ExportCounts, ExportPageResult, ExportProgress, ReexportPageResult } from '../activities/types';
+import type { ExportCounts, ExportPageResult, ChangePageCheckpoint, ReexportPageResult } from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
@@ -241,7 +241,7 @@ export class DestinationActor {
   }
 
   /** What a failed change page decided before it failed (its last checkpoint). */
-  recordFailedChangePage(start: StepStart, progress: ExportProgress): void {
+  recordFailedChangePage(start: StepStart, progress: ChangePageCheckpoint): void {
     if (this.tally(start, progress.counts, progress.afterSeq))
       this.pending = Math.max(0, this.pending - progress.counts.decided);
   }

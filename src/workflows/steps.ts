@@ -6,7 +6,7 @@ import {
   proxyActivities,
   setCurrentDetails,
 } from '@temporalio/workflow';
-import type { Activities, ExportProgress } from '../activities/types';
+import type { Activities, ChangePageCheckpoint } from '../activities/types';
 import type { DestinationSettings } from '../domain/destination';
 import { PERMISSION_CHECK_FAILED } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
@@ -164,7 +164,7 @@ function failureMessage(err: unknown): string {
 }
 
 /** The progress a failed export reported with its terminal failure, if any. */
-function failureProgress(err: unknown): ExportProgress | undefined {
+function failureProgress(err: unknown): ChangePageCheckpoint | undefined {
   if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
-  return err.cause.details?.[0] as ExportProgress | undefined;
+  return err.cause.details?.[0] as ChangePageCheckpoint | undefined;
 }

@@ -65,13 +65,20 @@ export class FakeActivities {
   /** Every call, with when it started (epoch ms). */
   readonly calls: { name: ActivityName; input: unknown; at: number }[] = [];
   readonly saved: SaveDestinationInput[] = [];
-  readonly gates = new Map<ActivityName, Gate>();
+  private readonly gates = new Map<ActivityName, Gate>();
+  private readonly held: Gate[] = [];
 
   /** Holds the next call of `name` until the returned gate is opened. */
   hold(name: ActivityName): Gate {
     const gate = new Gate();
     this.gates.set(name, gate);
+    this.held.push(gate);
     return gate;
+  }
+
+  /** Lets every held activity finish (a failed test must not leave the worker waiting on one). */
+  openAll(): void {
+    for (const gate of this.held) gate.open();
   }
 
   names(): ActivityName[] {

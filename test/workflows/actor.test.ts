@@ -59,6 +59,10 @@ interface Actor {
   /** The DestinationState search attribute, as the Temporal UI shows it. */
   shownState(): Promise<unknown>;
   signalChanges(seq: number, count: number): Promise<void>;
+  /** The activities of `type` the actor has scheduled, from its history. */
+  scheduled(type: string): Promise<number>;
+  /** The durations (ms) of the timers it started, from its history. */
+  timers(): Promise<number[]>;
 }
 
 /**
@@ -96,6 +100,15 @@ async function withActor(
         waitFor(async () => ((s) => check(s) && s)(await status()), { timeoutMs: 10_000, intervalMs: 20, what }),
       shownState: async () => (await handle.describe()).typedSearchAttributes.get(DESTINATION_STATE),
       signalChanges: (seq, count) => handle.signal(profilesChangedSignal, { seq, count }),
+      scheduled: async (type) =>
+        ((await handle.fetchHistory()).events ?? []).filter(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type,
+        ).length,
+      timers: async () =>
+        ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+          const timeout = e.timerStartedEventAttributes?.startToFireTimeout;
+          return timeout ? [Number(timeout.seconds ?? 0) * 1000 + Math.round((timeout.nanos ?? 0) / 1e6)] : [];
+        }),
     };
     try {
       await fn(actor);
@@ -103,6 +116,7 @@ async function withActor(
       await Worker.runReplayHistory({ workflowBundle: temporal.bundle }, history, handle.workflowId);
       if (RECORD_DIR && options.record) writeFileSync(join(RECORD_DIR, options.record), historyToJSON(history));
     } finally {
+      fake.openAll();
       await handle.terminate('test over');
     }
   });
@@ -118,7 +132,8 @@ async function activated(actor: Actor): Promise<void> {
 }
 
 describe('destination actor with mocked activities (real Temporal dev server)', function () {
-  this.timeout(30_000);
+  // Each test takes a few seconds; the first also waits for the dev server and the workflow bundle.
+  this.timeout(60_000);
 
   it('goes idle → exporting → paused (the running page still counts) → idle, the search attribute following', async () => {
     const fake = new FakeActivities();
@@ -141,8 +156,11 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
       assert.equal(paused.counters.received, 5);
       assert.equal(await actor.shownState(), 'paused');
 
+      // Paused, a due change starts nothing (an update after the signal sees the signal's effects).
       fake.head = 8;
       await actor.signalChanges(8, 3);
+      await actor.handle.executeUpdate(checkPermissionsUpdate);
+      assert.equal(await actor.scheduled('exportPage'), 1, 'no page while paused');
       await actor.handle.signal(resumeSignal);
       const resumed = await actor.until('caught up after resume', (s) => idle(s) && s.checkpoint === 8);
       assert.equal(resumed.pending, 0);
@@ -167,12 +185,13 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
       assert.equal(recovered.failedAttempts, 0);
       assert.equal(recovered.nextRetryAt, null);
       assert.equal(recovered.lastError, null);
+      // 200 ms, doubled to 400 ms, then the 400 ms cap; one attempt after each.
+      assert.deepEqual(await actor.timers(), [200, 400, 400]);
       const times = fake.calls.filter((c) => c.name === 'exportPage').map((c) => c.at);
       assert.equal(times.length, 4, 'one attempt per retry');
       const waits = times.slice(1).map((t, i) => t - (times[i] as number));
-      // 200 ms, 400 ms, then the 400 ms cap (a timer fires at or after its time).
       for (const [i, least] of [200, 400, 400].entries())
-        assert.ok((waits[i] ?? 0) >= least - 20, `wait ${i + 1} was ${waits[i]} ms`);
+        assert.ok((waits[i] ?? 0) >= least - 20, `attempt ${i + 2} came ${waits[i]} ms after the one before`);
     });
   });
 
