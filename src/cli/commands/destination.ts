@@ -1,0 +1,132 @@
+import type { Command } from 'commander';
+import type { Activation } from '../../domain/activation';
+import { destinationIdSchema, destinationSettingsSchema } from '../../domain/destination';
+import type { DestinationSettings } from '../../domain/destination';
+import { permissionCheckFailure, permissionCheckLines } from '../../domain/permissionCheck';
+import { parseInput } from '../../domain/validationError';
+import { settingsFromFlags, withSettingsFlags } from '../settingsFlags';
+import type { SettingsFlags } from '../settingsFlags';
+import { emit, fail } from '../output';
+import { formatFields, formatTable } from '../table';
+import { withClient, json } from '../context';
+
+export function registerDestination(program: Command): void {
+  const destination = program.command('destination').description('Kinesis destinations (connections)');
+  withSettingsFlags(
+    destination.command('create').description('create a destination and start its actor; prints the new id'),
+    'create',
+  )
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ export KINESIS_SECRET=...   # on the worker\n  $ kinesis-activation destination create --name crm --region eu-west-1 --stream audiences --access-key-id AKIA... --secret-access-key-env KINESIS_SECRET\n  $ kinesis-activation destination create --name crm --region us-east-1 --stream audiences --role-arn arn:aws:iam::123456789012:role/writer --external-id x1`,
+    )
+    .option('--id <id>', 'destination id (default: a new UUID)')
+    .action(async (opts: SettingsFlags, cmd: Command) => {
+      const settings = settingsFromFlags(opts);
+      // Bad input is reported before anything is contacted.
+      parseInput(destinationSettingsSchema, settings, 'destination settings');
+      if (opts.id) parseInput(destinationIdSchema, opts.id, 'destination id');
+      const { id } = await withClient((client) =>
+        client.createDestination(settings, opts.id ? String(opts.id) : undefined),
+      );
+      emit(json(cmd), { id }, id);
+    });
+
+  destination
+    .command('list')
+    .description('every destination with its state and counters')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const destinations = await withClient((client) => client.listDestinations());
+      const rows = destinations.map(({ id, status }) =>
+        status
+          ? [
+              id,
+              status.name,
+              status.stream,
+              status.state,
+              String(status.pending),
+              String(status.counters.exported),
+              status.lastError ?? '',
+            ]
+          : [id, '', '', 'gone', '', '', ''],
+      );
+      emit(
+        json(cmd),
+        destinations,
+        rows.length
+          ? formatTable(['id', 'name', 'stream', 'state', 'pending', 'exported', 'last error'], rows)
+          : 'no destinations yet: create one with `kinesis-activation destination create`',
+      );
+    });
+
+  destination
+    .command('show <id>')
+    .description('the settings (secret references, never values) and the mapping of a destination')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const row = await withClient((client) => client.describeDestination(id));
+      emit(json(cmd), row, describeSettings(row.id, row.settings, row.activation));
+    });
+
+  withSettingsFlags(
+    destination
+      .command('update <id>')
+      .description('change settings: only the flags given; checked by the destination before they apply'),
+    'update',
+  )
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ kinesis-activation destination update $ID --stream audiences-v2\n  $ kinesis-activation destination update $ID --no-include-segment-names --description 'CRM feed'`,
+    )
+    .action(async (id: string, opts: SettingsFlags, cmd: Command) => {
+      const updated = await withClient(async (client) => {
+        const current = await client.describeDestination(id);
+        const next = parseInput(
+          destinationSettingsSchema,
+          settingsFromFlags(opts, current.settings),
+          'destination settings',
+        );
+        await client.configure(id, next);
+        return { ...current, settings: next };
+      });
+      emit(json(cmd), updated, `updated ${id}\n${describeSettings(updated.id, updated.settings, updated.activation)}`);
+    });
+
+  destination
+    .command('check <id>')
+    .description('check ListStreams, PutRecord and PutRecords and that the stream exists; exits 0 only if all pass')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const result = await withClient((client) => client.checkPermissions(id));
+      emit(json(cmd), result, permissionCheckLines(result).join('\n'));
+      if (!result.ok) fail(permissionCheckFailure(result));
+    });
+}
+
+/** The settings as label-value lines; credentials show their mode and where the secret is read. */
+function describeSettings(id: string, settings: DestinationSettings, activation: Activation | null): string {
+  const c = settings.credentials;
+  const credentials =
+    c.type === 'accessKey'
+      ? `access key ${c.accessKeyId}, secret from ${c.secretAccessKeyEnv !== undefined ? `env ${c.secretAccessKeyEnv}` : `file ${c.secretAccessKeyFile ?? ''}`}`
+      : c.type === 'assumeRole'
+        ? `role ${c.roleArn}${c.externalId !== undefined ? ' (with external id)' : ''}`
+        : "the worker's default chain";
+  const o = settings.exportOptions;
+  const fields: [string, string | undefined][] = [
+    ['Destination', `${settings.name} (${id})`],
+    ['Description', settings.description],
+    ['Stream', `${settings.stream} (${settings.region})`],
+    ['Endpoint', settings.endpoint],
+    ['Credentials', credentials],
+    [
+      'Records',
+      `segment names ${o.includeSegmentNames ? 'on' : 'off'}, timestamps ${o.includeSegmentTimestamps ? 'on' : 'off'}, status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
+    ],
+    ['Partition key', JSON.stringify(settings.partitionKey)],
+    [
+      'Segments',
+      activation?.segments.map((x) => (x.name !== undefined ? `${x.id}=${x.name}` : x.id)).join(', ') || 'none mapped',
+    ],
+    ['Attributes', activation?.attributes.join(', ') || 'none mapped'],
+  ];
+  return formatFields(fields.filter((f): f is [string, string] => f[1] !== undefined && f[1] !== ''));
+}
