@@ -50,11 +50,13 @@ export class DestinationActor {
   readonly reexports: Reexports;
   settings: DestinationSettings;
   activation: Activation | null;
-  /** The change cursor: every profile changed up to this sequence has been decided. */
-  checkpoint: number;
+  /** The change cursor: every profile changed up to this sequence has been decided (`checkpoint` in status). */
+  changeCursor: number;
   private state: ActorState;
-  private knownSeq: number;
-  private rescan: boolean;
+  /** The highest change sequence announced (`profilesChanged`) or read by a page (`knownSeq` when carried). */
+  private announcedHead: number;
+  /** A change page is due even at the announced head: the last one was full (`rescan` when carried). */
+  private moreChanges: boolean;
   private pending: number;
   private counts: ExportCounts;
   private permissions: PermissionCheckResult | null;
@@ -72,9 +74,9 @@ export class DestinationActor {
     this.errorRetry = input.errorRetry ?? DEFAULT_ERROR_RETRY;
     this.reexportPageSize = input.reexportPageSize ?? REEXPORT_PAGE_SIZE;
     this.activation = carried?.activation ?? null;
-    this.checkpoint = carried?.checkpoint ?? 0;
-    this.knownSeq = carried?.knownSeq ?? 0;
-    this.rescan = carried?.rescan ?? false;
+    this.changeCursor = carried?.checkpoint ?? 0;
+    this.announcedHead = carried?.knownSeq ?? 0;
+    this.moreChanges = carried?.rescan ?? false;
     this.pending = carried?.pending ?? 0;
     this.counts = carriedCounts(carried);
     this.permissions = carried?.permissions ?? null;
@@ -97,7 +99,7 @@ export class DestinationActor {
       lastError: error?.message ?? null,
       failedAttempts: error?.failedAttempts ?? 0,
       nextRetryAt: error?.retryAt == null ? null : new Date(error.retryAt).toISOString(),
-      checkpoint: this.checkpoint,
+      checkpoint: this.changeCursor,
       activation: this.activation,
       permissions: this.permissions,
       reexport: this.reexports.active?.progress ?? null,
@@ -106,13 +108,13 @@ export class DestinationActor {
   }
 
   carry(): CarriedState {
-    const { state, activation, checkpoint, knownSeq, rescan, pending, counts, permissions } = this;
+    const { state, activation, pending, counts, permissions } = this;
     return {
       state,
       activation,
-      checkpoint,
-      knownSeq,
-      rescan,
+      checkpoint: this.changeCursor,
+      knownSeq: this.announcedHead,
+      rescan: this.moreChanges,
       pending,
       counts,
       permissions,
@@ -157,7 +159,7 @@ export class DestinationActor {
   // Messages.
 
   profilesChanged(seq: number, count: number): void {
-    this.knownSeq = Math.max(this.knownSeq, seq);
+    this.announcedHead = Math.max(this.announcedHead, seq);
     // Nothing mapped: nothing is pending (the first activation starts after the store's head).
     if (this.activation !== null) this.pending += count;
   }
@@ -181,27 +183,27 @@ export class DestinationActor {
     this.show();
   }
 
-  /** A new mapping: newly mapped segments are back-filled up to the checkpoint, later changes come by the change stream. */
+  /** A new mapping: newly mapped segments are back-filled up to the change cursor, later changes come by the change stream. */
   activate(activation: Activation, head: number | null): void {
     const previous = this.activation;
     if (previous === null && head !== null) {
       // Nothing was exported under an earlier mapping, so the back-fill decides every member
       // changed up to now, and the change stream starts after that.
-      this.checkpoint = Math.max(this.checkpoint, head);
-      this.knownSeq = Math.max(this.knownSeq, head);
+      this.changeCursor = Math.max(this.changeCursor, head);
+      this.announcedHead = Math.max(this.announcedHead, head);
       this.pending = 0;
     }
     this.activation = activation;
     this.generation++;
     const added = activation.segments.map((s) => s.id).filter((id) => !previous?.segments.some((p) => p.id === id));
-    if (added.length > 0) this.reexports.queueBackfill(added, this.checkpoint);
+    if (added.length > 0) this.reexports.queueBackfill(added, this.changeCursor);
   }
 
   /** Runs recorded before back-fills by segment re-decided every stored profile on a new mapping. */
   activateBeforeBackfills(activation: Activation): void {
     this.activation = activation;
-    this.checkpoint = 0;
-    this.rescan = true;
+    this.changeCursor = 0;
+    this.moreChanges = true;
     this.generation++;
   }
 
@@ -236,7 +238,7 @@ export class DestinationActor {
   /** Adds what a change page decided, and moves the cursor unless the mapping changed meanwhile. */
   recordChangePage(start: StepStart, page: ExportPageResult): void {
     if (!this.tally(start, page, page.lastSeq)) return;
-    this.rescan = page.more;
+    this.moreChanges = page.more;
     this.pending = page.remaining;
   }
 
@@ -294,14 +296,16 @@ export class DestinationActor {
   private isDue(step: Step): boolean {
     if (step === 'check') return true;
     if (this.activation === null) return false;
-    return step === 'changes' ? this.rescan || this.checkpoint < this.knownSeq : this.reexports.active !== null;
+    return step === 'changes'
+      ? this.moreChanges || this.changeCursor < this.announcedHead
+      : this.reexports.active !== null;
   }
 
   private tally(start: StepStart, counts: ExportCounts, lastSeq: number): boolean {
     this.add(counts);
     if (start.generation !== this.generation) return false;
-    this.checkpoint = Math.max(this.checkpoint, lastSeq);
-    this.knownSeq = Math.max(this.knownSeq, lastSeq);
+    this.changeCursor = Math.max(this.changeCursor, lastSeq);
+    this.announcedHead = Math.max(this.announcedHead, lastSeq);
     return true;
   }
 

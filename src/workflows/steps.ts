@@ -70,11 +70,11 @@ export async function takeStep(actor: DestinationActor, lock: WorkflowLock, step
 
 /** One page of changes after the change cursor. */
 async function changePage(actor: DestinationActor, start: StepStart): Promise<void> {
-  const { destinationId, settings, checkpoint } = actor;
+  const { destinationId, settings, changeCursor } = actor;
   if (start.activation === null) return;
   const page = await exportPage.executeWithOptions(
-    { summary: `export changes after seq ${checkpoint} to ${settings.stream}` },
-    [{ destinationId, settings, activation: start.activation, afterSeq: checkpoint, pageSize: EXPORT_PAGE_SIZE }],
+    { summary: `export changes after seq ${changeCursor} to ${settings.stream}` },
+    [{ destinationId, settings, activation: start.activation, afterSeq: changeCursor, pageSize: EXPORT_PAGE_SIZE }],
   );
   actor.recordChangePage(start, page);
   // Shown in the UI: what the last step did, not only what it was asked to do.
