@@ -45,5 +45,8 @@ async function nextStepOrFullHistory(actor: DestinationActor): Promise<void> {
   const ready = (): boolean => actor.nextStep() !== null || actor.historyFull();
   const retryWait = actor.retryWait();
   if (retryWait === null) await condition(ready);
-  else if (retryWait > 0) await condition(ready, retryWait, { summary: 'retry after error' });
+  else if (retryWait > 0)
+    await condition(ready, retryWait, {
+      summary: `retry after error (failed attempts: ${actor.status().failedAttempts})`,
+    });
 }
