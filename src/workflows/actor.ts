@@ -27,6 +27,9 @@ const HISTORY_EVENTS_LIMIT = 10_000;
 /** Marks runs whose failed permission checks are retried as checks (earlier runs retried an export). */
 const CHECK_RETRIES_PATCH = 'check-retries';
 
+/** Marks runs that stay paused when a step fails meanwhile (earlier runs showed `error`). */
+const PAUSE_OUTLASTS_FAILURE_PATCH = 'pause-outlasts-failure';
+
 /** A permission check: the per-permission result (null when it could not run) and what failed (null: all passed). */
 export interface CheckOutcome {
   result: PermissionCheckResult | null;
@@ -124,27 +127,30 @@ export class DestinationActor {
 
   /**
    * The one decision: the step to run now, or null to wait. In error only the automatic retry
-   * runs, repeating the step that failed (another step succeeding would prove nothing). Otherwise
-   * change pages and re-export pages take turns while both are due.
+   * runs, once it is due. Otherwise change pages and re-export pages take turns while both are due.
    */
   nextStep(): Step | null {
     const state = this.state;
     if (state.name === 'paused') return null;
-    if (state.name === 'error') {
-      const due = state.retryAt !== null && Date.now() >= state.retryAt && this.isDue(state.failedStep);
-      return due ? state.failedStep : null;
-    }
-    const changes = this.isDue('changes');
-    const reexport = this.isDue('reexport');
-    if (changes && reexport) return this.lastStep === 'changes' ? 'reexport' : 'changes';
-    return changes ? 'changes' : reexport ? 'reexport' : null;
+    if (state.name === 'error') return state.retryAt !== null && Date.now() >= state.retryAt ? this.retryStep() : null;
+    return this.turn();
   }
 
-  /** Milliseconds until the automatic retry, or null when none is waiting (nothing to retry yet). */
-  retryWait(): number | null {
+  /**
+   * In error with something to retry: plans the automatic retry (the error's transition from no
+   * retry planned to `retryAt`) and answers the milliseconds until it. Null when there is nothing
+   * to retry yet; the retry planned when something comes then waits its full delay.
+   */
+  planRetry(): number | null {
     const state = this.state;
-    if (state.name !== 'error' || state.retryAt === null || !this.isDue(state.failedStep)) return null;
-    return Math.max(0, state.retryAt - Date.now());
+    if (state.name !== 'error') return null;
+    if (this.retryStep() === null) {
+      this.state = { ...state, retryAt: null };
+      return null;
+    }
+    const retryAt = state.retryAt ?? Date.now() + errorRetryDelay(state.failedAttempts, this.errorRetry);
+    this.state = { ...state, retryAt };
+    return Math.max(0, retryAt - Date.now());
   }
 
   historyFull(): boolean {
@@ -216,7 +222,9 @@ export class DestinationActor {
     if (check.result) this.permissions = check.result;
     if (check.failure === null) {
       if (this.state.name === 'error') this.settle();
-    } else if (this.state.name !== 'paused') {
+    } else if (this.state.name === 'paused') {
+      if (this.failedWhilePaused('check', check.failure)) return;
+    } else {
       // Earlier runs repeated the export step after a failed check, and only while one was due.
       this.fail(patched(CHECK_RETRIES_PATCH) ? 'check' : this.lastStep, check.failure);
     }
@@ -262,8 +270,8 @@ export class DestinationActor {
 
   failed(step: Step, message: string): void {
     this.running = null;
-    if (this.state.name === 'paused') log.warn('a step failed while the destination was paused', { step, message });
-    else this.fail(step, message);
+    if (this.state.name !== 'paused') this.fail(step, message);
+    else if (this.failedWhilePaused(step, message)) return;
     this.show();
   }
 
@@ -289,8 +297,33 @@ export class DestinationActor {
 
   private fail(failedStep: Step, message: string): void {
     const failedAttempts = (this.state.name === 'error' ? this.state.failedAttempts : 0) + 1;
-    const retryAt = Date.now() + errorRetryDelay(failedAttempts, this.errorRetry);
-    this.state = { name: 'error', message, failedStep, failedAttempts, retryAt };
+    this.state = { name: 'error', message, failedStep, failedAttempts, retryAt: null };
+  }
+
+  /**
+   * A pause outlasts a failure (resume retries at once). Earlier runs showed `error` over the
+   * pause instead: for their histories the search attribute is written so (answers true).
+   */
+  private failedWhilePaused(step: Step, message: string): boolean {
+    log.warn('a step failed while the destination was paused', { step, message });
+    if (patched(PAUSE_OUTLASTS_FAILURE_PATCH)) return false;
+    this.shown = 'error';
+    upsertSearchAttributes([{ key: DESTINATION_STATE, value: this.shown }]);
+    return true;
+  }
+
+  /** The step the automatic retry runs: the one that failed (another succeeding would prove nothing), or any due. */
+  private retryStep(): Step | null {
+    if (this.state.name !== 'error') return null;
+    return this.isDue(this.state.failedStep) ? this.state.failedStep : this.turn();
+  }
+
+  /** Change pages and re-export pages take turns while both are due. */
+  private turn(): Step | null {
+    const changes = this.isDue('changes');
+    const reexport = this.isDue('reexport');
+    if (changes && reexport) return this.lastStep === 'changes' ? 'reexport' : 'changes';
+    return changes ? 'changes' : reexport ? 'reexport' : null;
   }
 
   private isDue(step: Step): boolean {
@@ -324,8 +357,7 @@ export class DestinationActor {
     if (carried?.lastError) {
       const failedAttempts = Math.max(carried.failedAttempts ?? 0, 1);
       const failedStep = this.isDue('changes') || this.reexports.active === null ? 'changes' : 'reexport';
-      const retryAt = Date.now() + errorRetryDelay(failedAttempts, this.errorRetry);
-      return { name: 'error', message: carried.lastError, failedStep, failedAttempts, retryAt };
+      return { name: 'error', message: carried.lastError, failedStep, failedAttempts, retryAt: null };
     }
     return this.reexports.active === null ? { name: 'idle' } : { name: 'exporting' };
   }

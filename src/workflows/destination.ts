@@ -43,7 +43,7 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
 /** Waits until a step is due or the history is full; in error, until the automatic retry is due. */
 async function nextStepOrFullHistory(actor: DestinationActor): Promise<void> {
   const ready = (): boolean => actor.nextStep() !== null || actor.historyFull();
-  const retryWait = actor.retryWait();
+  const retryWait = actor.planRetry();
   if (retryWait === null) await condition(ready);
   else if (retryWait > 0)
     await condition(ready, retryWait, {

@@ -16,7 +16,10 @@ export type ActorState =
   | { name: 'exporting' }
   /** Nothing starts until `resume` (a running step finishes and is recorded). */
   | { name: 'paused' }
-  /** Stopped by a failed step; it is tried again at `retryAt` (null while that retry runs). */
+  /**
+   * Stopped by a failed step. The automatic retry runs at `retryAt`; null while none is planned
+   * (nothing to retry yet, or the retry is running).
+   */
   | { name: 'error'; message: string; failedStep: Step; failedAttempts: number; retryAt: number | null };
 
 /** What the actor runs, one at a time: a change page, a re-export step, or a permission check. */
