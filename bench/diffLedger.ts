@@ -24,7 +24,7 @@ import type { WriteSession, WriteStats } from '../src/kinesis/recordWriter';
 import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
 import { openStore } from '../src/store/openStore';
 import type { Store } from '../src/store/store';
-import { EXPORT_PAGE_SIZE } from '../src/workflows/destination';
+import { EXPORT_PAGE_SIZE } from '../src/workflows/steps';
 import { startPostgres } from '../test/support/postgres';
 
 type StoreKind = 'sqlite' | 'postgres';

@@ -2,13 +2,13 @@ import { Context } from '@temporalio/activity';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import { ledgerViewOf, pageStart, runPage } from './pagePipeline';
-import type { CandidateSource, PagePosition, RecordWriters } from './pagePipeline';
+import type { CandidateSource, PageCheckpoint, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
-import type { ExportPageInput, ExportPageResult, ExportProgress } from './types';
+import type { ChangePageCheckpoint, ExportPageInput, ExportPageResult } from './types';
 
 /**
- * Exports one page of changed profiles, by change sequence (see runPage). Its checkpoint is an
- * ExportProgress: heartbeated, resumed by a retried attempt, and carried by a terminal failure.
+ * Exports one page of changed profiles, by change sequence (see runPage). Its checkpoint is a
+ * ChangePageCheckpoint: heartbeated, resumed by a retried attempt, and carried by a terminal failure.
  */
 export async function exportPage(
   store: Store,
@@ -16,9 +16,9 @@ export async function exportPage(
   input: ExportPageInput,
   metrics?: ActivationMetrics,
 ): Promise<ExportPageResult> {
-  const resumed = Context.current().info.heartbeatDetails as ExportProgress | undefined;
-  const start: PagePosition<number> = resumed
-    ? { after: resumed.afterSeq, read: resumed.counts.decided, counts: resumed.counts }
+  const resumed = Context.current().info.heartbeatDetails as ChangePageCheckpoint | undefined;
+  const start: PageCheckpoint<number> = resumed
+    ? { cursor: resumed.afterSeq, read: resumed.counts.decided, counts: resumed.counts }
     : pageStart(input.afterSeq);
   const view = ledgerViewOf(input);
   const source: CandidateSource<number> = {
@@ -32,30 +32,30 @@ export async function exportPage(
       // A short chunk read every concerned change up to the head: the cursor moves past the
       // changes that concern other destinations too, so they are never looked at again.
       const through = candidates.length < limit ? Math.max(head, last ?? afterSeq) : last;
-      return { candidates, read: candidates.length, last: through === afterSeq ? undefined : through };
+      return { candidates, read: candidates.length, cursor: through === afterSeq ? undefined : through };
     },
   };
-  const { position, more, stats } = await runPage(
+  const { checkpoint, more, stats } = await runPage(
     store,
     writers,
     input,
     source,
     start,
     input.pageSize,
-    (p): ExportProgress => ({ afterSeq: p.after, counts: p.counts }),
+    (p): ChangePageCheckpoint => ({ afterSeq: p.cursor, counts: p.counts }),
   );
-  reportPage(metrics, 'export', input.destinationId, position.counts, {
+  reportPage(metrics, 'export', input.destinationId, checkpoint.counts, {
     afterSeq: input.afterSeq,
-    lastSeq: position.after,
+    lastSeq: checkpoint.cursor,
     putCalls: stats.calls,
     throttled: stats.throttledEntries,
     stream: input.settings.stream,
   });
   return {
-    lastSeq: position.after,
+    lastSeq: checkpoint.cursor,
     more,
-    remaining: await store.countProfilesSince(position.after),
-    ...position.counts,
+    remaining: await store.countProfilesSince(checkpoint.cursor),
+    ...checkpoint.counts,
     putCalls: stats.calls,
     throttled: stats.throttledEntries,
   };

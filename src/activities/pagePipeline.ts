@@ -56,33 +56,33 @@ export interface PageTarget {
   force?: boolean;
 }
 
-/** How far a page got: every candidate up to `after` was decided, with these counts, and `read` were paged over. */
-export interface PagePosition<C> {
-  after: C;
+/** A page's checkpoint: every candidate up to `cursor` was decided, with these counts, and `read` were paged over. */
+export interface PageCheckpoint<C> {
+  cursor: C;
   read: number;
   counts: ExportCounts;
 }
 
-/** A page's position before its first candidate, after the workflow's cursor `after`. */
-export function pageStart<C>(after: C): PagePosition<C> {
-  return { after, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
+/** A page's checkpoint before its first candidate: at the workflow's cursor. */
+export function pageStart<C>(cursor: C): PageCheckpoint<C> {
+  return { cursor, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
 }
 
 /** Where a page's candidates come from, chunk after chunk, in the order of its cursor. */
 export interface CandidateSource<C> {
   /**
-   * At most `limit` profiles after `after`: those to decide, how many were paged over (some
-   * may be left out), and the cursor of the last one paged over (undefined when none).
+   * At most `limit` profiles after `cursor`: those to decide, how many were paged over (some
+   * may be left out), and the cursor after the last one paged over (undefined when none).
    */
-  read(after: C, limit: number): Promise<{ candidates: ExportCandidate[]; read: number; last: C | undefined }>;
+  read(cursor: C, limit: number): Promise<{ candidates: ExportCandidate[]; read: number; cursor: C | undefined }>;
 }
 
 /** What a page's checkpoint looks like to Temporal: heartbeat details, and the details of a terminal failure. */
-export type CheckpointDetails<C> = (position: PagePosition<C>) => unknown;
+export type CheckpointDetails<C> = (checkpoint: PageCheckpoint<C>) => unknown;
 
 /** A chunk read and decided, not yet checkpointed: done when none of its records awaits acknowledgement. */
 interface Chunk<C> {
-  last: C;
+  cursor: C;
   read: number;
   pending: number;
   counts: ExportCounts;
@@ -110,10 +110,10 @@ export async function runPage<C>(
   writers: RecordWriters,
   target: PageTarget,
   source: CandidateSource<C>,
-  start: PagePosition<C>,
+  start: PageCheckpoint<C>,
   pageSize: number,
   details: CheckpointDetails<C>,
-): Promise<{ position: PagePosition<C>; more: boolean; stats: PageWrites }> {
+): Promise<{ checkpoint: PageCheckpoint<C>; more: boolean; stats: PageWrites }> {
   const ctx = Context.current();
   const { destinationId, settings } = target;
   // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
@@ -125,7 +125,7 @@ export async function runPage<C>(
     for (let head = chunks[0]; head !== undefined && head.pending === 0; head = chunks[0]) {
       chunks.shift();
       checkpoint = {
-        after: head.last,
+        cursor: head.cursor,
         read: checkpoint.read + head.read,
         counts: addCounts(checkpoint.counts, head.counts),
       };
@@ -149,7 +149,7 @@ export async function runPage<C>(
   heartbeat();
   const heartbeats = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
   const deadline = performance.now() + PAGE_TIME_BUDGET_MS;
-  let after = checkpoint.after;
+  let cursor = checkpoint.cursor;
   let read = checkpoint.read;
   let exhausted = false;
   // The next chunk is asked for before the current one is decided: a store that reads off the
@@ -157,7 +157,7 @@ export async function runPage<C>(
   type Ahead = { limit: number; page: ReturnType<CandidateSource<C>['read']> };
   const readAhead = (): Ahead => {
     const limit = Math.min(EXPORT_CHUNK_SIZE, pageSize - read);
-    const page = source.read(after, limit);
+    const page = source.read(cursor, limit);
     // Handled where it is awaited; this keeps a read left behind by a failure from going unhandled.
     page.catch(() => undefined);
     return { limit, page };
@@ -169,12 +169,12 @@ export async function runPage<C>(
       const page = await ahead.page;
       ahead = undefined;
       exhausted = page.read < limit;
-      if (page.last === undefined) break;
-      after = page.last;
+      if (page.cursor === undefined) break;
+      cursor = page.cursor;
       read += page.read;
       if (!exhausted && read < pageSize && performance.now() < deadline) ahead = readAhead();
       const chunk: Chunk<C> = {
-        last: page.last,
+        cursor: page.cursor,
         read: page.read,
         pending: 0,
         counts: { decided: page.candidates.length, exported: 0, skipped: 0, deadLettered: 0 },
@@ -189,7 +189,7 @@ export async function runPage<C>(
       await new Promise((resolve) => setImmediate(resolve));
     }
     const stats: PageWrites = session ? await session.end() : NOTHING_WRITTEN;
-    return { position: checkpoint, more: !exhausted, stats };
+    return { checkpoint, more: !exhausted, stats };
   } catch (err) {
     // Calls in flight finish and reach the ledger before the attempt ends.
     session?.cancel(err);

@@ -2,9 +2,9 @@ import { Context } from '@temporalio/activity';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import { ledgerViewOf, pageStart, runPage } from './pagePipeline';
-import type { CandidateSource, PagePosition, RecordWriters } from './pagePipeline';
+import type { CandidateSource, PageCheckpoint, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
-import type { ReexportPageInput, ReexportPageResult, ReexportCheckpoint } from './types';
+import type { ReexportPageCheckpoint, ReexportPageInput, ReexportPageResult } from './types';
 
 /**
  * Re-exports one page of segment members, by profile id after the workflow's cursor (see
@@ -17,9 +17,9 @@ export async function reexportPage(
   input: ReexportPageInput,
   metrics?: ActivationMetrics,
 ): Promise<ReexportPageResult> {
-  const resumed = Context.current().info.heartbeatDetails as ReexportCheckpoint | undefined;
-  const start: PagePosition<string | null> = resumed
-    ? { after: resumed.afterProfileId, read: resumed.read, counts: resumed.counts }
+  const resumed = Context.current().info.heartbeatDetails as ReexportPageCheckpoint | undefined;
+  const start: PageCheckpoint<string | null> = resumed
+    ? { cursor: resumed.afterProfileId, read: resumed.read, counts: resumed.counts }
     : pageStart(input.afterProfileId);
   const view = ledgerViewOf(input);
   const { upToSeq } = input;
@@ -29,30 +29,30 @@ export async function reexportPage(
       metrics?.profilesRead.inc({ destination: input.destinationId }, members.length);
       // A back-fill leaves members changed after upToSeq to the change stream.
       const candidates = upToSeq === null ? members : members.filter((m) => m.seq <= upToSeq);
-      return { candidates, read: members.length, last: members[members.length - 1]?.profileId };
+      return { candidates, read: members.length, cursor: members[members.length - 1]?.profileId };
     },
   };
-  const { position, more, stats } = await runPage(
+  const { checkpoint, more, stats } = await runPage(
     store,
     writers,
     input,
     source,
     start,
     input.pageSize,
-    (p): ReexportCheckpoint => ({ afterProfileId: p.after, read: p.read, counts: p.counts }),
+    (p): ReexportPageCheckpoint => ({ afterProfileId: p.cursor, read: p.read, counts: p.counts }),
   );
-  reportPage(metrics, 're-export', input.destinationId, position.counts, {
-    read: position.read,
+  reportPage(metrics, 're-export', input.destinationId, checkpoint.counts, {
+    read: checkpoint.read,
     force: String(input.force),
     putCalls: stats.calls,
     throttled: stats.throttledEntries,
     stream: input.settings.stream,
   });
   return {
-    lastProfileId: position.after,
-    read: position.read,
+    lastProfileId: checkpoint.cursor,
+    read: checkpoint.read,
     more,
-    ...position.counts,
+    ...checkpoint.counts,
     putCalls: stats.calls,
     throttled: stats.throttledEntries,
   };

@@ -18,7 +18,7 @@ export interface ExportPageInput {
   destinationId: string;
   settings: DestinationSettings;
   activation: Activation;
-  /** Decide profiles whose latest change has a sequence above this. */
+  /** The change cursor: decide profiles whose latest change has a sequence above this. */
   afterSeq: number;
   pageSize: number;
 }
@@ -32,10 +32,11 @@ export interface ExportCounts {
 }
 
 /**
- * An export's checkpoint: every profile up to `afterSeq` was decided, with these counts. Heartbeat
- * details (a retried attempt resumes there) and the details of a terminal failure.
+ * A change page's checkpoint: every profile up to the cursor `afterSeq` was decided, with these
+ * counts. Heartbeat details (a retried attempt resumes there) and the details of a terminal
+ * failure. Field names are kept as recorded in histories and heartbeats.
  */
-export interface ExportProgress {
+export interface ChangePageCheckpoint {
   afterSeq: number;
   counts: ExportCounts;
 }
@@ -49,7 +50,7 @@ export interface PutReport {
 }
 
 export interface ExportPageResult extends ExportCounts, PutReport {
-  /** Sequence of the last profile decided in this page (afterSeq when the page was empty). */
+  /** The change cursor after this page: the sequence of its last profile (afterSeq when it was empty). */
   lastSeq: number;
   /** True when the page stopped before the end of the changes (full, or out of time), so more may follow. */
   more: boolean;
@@ -63,7 +64,7 @@ export interface ReexportPageInput {
   activation: Activation;
   /** Page through the members of these segments, by profile id. */
   segmentIds: string[];
-  /** Start after this profile id (null: from the first). */
+  /** The re-export cursor: start after this profile id (null: from the first). */
   afterProfileId: string | null;
   pageSize: number;
   /** Send every member, even when nothing mapped changed since its last export. */
@@ -75,8 +76,8 @@ export interface ReexportPageInput {
   upToSeq: number | null;
 }
 
-/** A re-export page's checkpoint (heartbeat details): every member up to afterProfileId was decided, `read` were paged over. */
-export interface ReexportCheckpoint {
+/** A re-export page's checkpoint (heartbeat details): every member up to the cursor afterProfileId was decided, `read` were paged over. */
+export interface ReexportPageCheckpoint {
   afterProfileId: string | null;
   read: number;
   counts: ExportCounts;

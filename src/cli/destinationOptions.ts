@@ -3,7 +3,7 @@ import type { ZodType } from 'zod';
 import { destinationSettingsSchema } from '../domain/destination';
 import { partitionKeyStrategySchema } from '../domain/partitionKeyStrategy';
 import type { PartitionKeyStrategy } from '../domain/partitionKeyStrategy';
-import { formatZodError } from '../domain/validationError';
+import { formatZodError, parseOrThrow } from '../domain/validationError';
 
 const UNITS: Record<string, number> = { '': 1, KiB: 1024, MiB: 1024 * 1024 };
 
@@ -35,7 +35,5 @@ export function parseMaxRecordBytesOption(text: string): number {
 
 /** The value if the settings schema accepts it; else the schema's own one-line reason. */
 function validated<T>(schema: ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InvalidArgumentError(formatZodError(parsed.error));
-  return parsed.data;
+  return parseOrThrow(schema, value, (err) => new InvalidArgumentError(formatZodError(err)));
 }

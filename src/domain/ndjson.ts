@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { applyMergePatch } from './mergePatch';
+import { oneLine } from './oneLine';
 import { profileIdOf } from './profileId';
 import { RESERVED_KEYS, profileSnapshotSchema, reservedKeyMessage } from './profile';
 import type { ProfileSnapshot } from './profile';
@@ -151,12 +152,11 @@ export function mergeProfileSnapshot(
   patch: Record<string, unknown>,
 ): { snapshot: ProfileSnapshot } | { reason: string } {
   const result = profileSnapshotSchema.safeParse(applyMergePatch(stored ?? {}, patch));
-  if (!result.success)
-    return { reason: `merged snapshot is invalid: ${formatZodError(result.error)}`.replace(/\s+/g, ' ') };
+  if (!result.success) return { reason: oneLine(`merged snapshot is invalid: ${formatZodError(result.error)}`) };
   return { snapshot: result.data };
 }
 
 function rejected(line: number, reason: string): { kind: 'rejected'; rejected: RejectedLine } {
   // Reasons are printed one per line by the CLI.
-  return { kind: 'rejected', rejected: { line, reason: reason.replace(/\s+/g, ' ') } };
+  return { kind: 'rejected', rejected: { line, reason: oneLine(reason) } };
 }

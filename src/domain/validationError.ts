@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { oneLine } from './oneLine';
 
 type Issue = z.core.$ZodIssue;
 
@@ -15,11 +16,16 @@ export function invalidInputMessage(what: string, err: z.ZodError): string {
   return `invalid ${what}: ${formatZodError(err)}`;
 }
 
+/** Parses `value`, or throws the error `reject` makes of zod's (each boundary has its error type). */
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, reject: (err: z.ZodError) => Error): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw reject(parsed.error);
+  return parsed.data;
+}
+
 /** Parses `value`, or throws an InvalidInputError with the boundary's one line. */
 export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InvalidInputError(invalidInputMessage(what, parsed.error));
-  return parsed.data;
+  return parseOrThrow(schema, value, (err) => new InvalidInputError(invalidInputMessage(what, err)));
 }
 
 /** zod's built-in English messages; an issue whose message equals one of them has no schema-written message. */
@@ -47,7 +53,7 @@ function formatIssue(issue: Issue): string {
     // One line per unknown key, named like any other field, so a typo points at itself.
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: is not a known field`).join('; ');
   }
-  const message = readableMessage(issue).replace(/\s+/g, ' ').trim();
+  const message = oneLine(readableMessage(issue));
   return issue.path.length === 0 ? message : `${formatPath(issue.path)}: ${message}`;
 }
 

@@ -2,6 +2,7 @@
  * Error classification for Kinesis calls, kept apart from the writer so it can be tested alone
  * and reused by the permission check.
  */
+import { oneLine } from '../domain/oneLine';
 
 /**
  * Errors no retry can fix: the destination must stop with a clear message. Credentials that the
@@ -146,9 +147,4 @@ function errorFields(error: unknown): { name?: string; code?: string; message?: 
     ...(typeof e.message === 'string' ? { message: e.message } : {}),
     ...(typeof status === 'number' ? { status } : {}),
   };
-}
-
-/** The text on one line, runs of whitespace (newlines included) as one space. */
-export function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
 }

@@ -6,7 +6,8 @@ import type {
   PermissionResult,
   StreamVerdict,
 } from '../domain/permissionCheck';
-import { classifyError, NOT_KINESIS_CODE, oneLine, terminalError } from './errors';
+import { oneLine } from '../domain/oneLine';
+import { classifyError, NOT_KINESIS_CODE, terminalError } from './errors';
 
 /**
  * The probes' hash key: 2^128, one above the largest. It matches the API's pattern for

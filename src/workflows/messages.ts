@@ -1,10 +1,33 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ExportCounts } from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 
-export type DestinationState = 'idle' | 'exporting' | 'paused' | 'error';
+/**
+ * The destination actor's state (see DestinationActor). A re-export is no state of its own: its
+ * pages and change pages take turns within one `exporting` period, so status and the search
+ * attribute keep the four values scripts know, and are not rewritten every page.
+ */
+export type ActorState =
+  /** Nothing running; the actor starts a step as soon as one is due. */
+  | { name: 'idle' }
+  /** A step is running, or a re-export is in progress between its pages. */
+  | { name: 'exporting' }
+  /** Nothing starts until `resume` (a running step finishes and is recorded). */
+  | { name: 'paused' }
+  /**
+   * Stopped by a failed step. The automatic retry runs at `retryAt`; null while none is planned
+   * (nothing to retry yet, or the retry is running).
+   */
+  | { name: 'error'; message: string; failedStep: Step; failedAttempts: number; retryAt: number | null };
 
+/** What the actor runs, one at a time: a change page, a re-export step, or a permission check. */
+export type Step = 'changes' | 'reexport' | 'check';
+
+export type DestinationState = ActorState['name'];
+
+/** ExportCounts as `status` shows them: `received` is the decided count, under the name scripts read. */
 export interface ExportCounters {
   /** Profiles the destination decided on (exported or skipped or dead-lettered). */
   received: number;
@@ -27,7 +50,7 @@ export interface DestinationStatus {
   failedAttempts: number;
   /** While in `error`: when the destination tries again by itself (ISO-8601); `resume` or `configure` try at once. */
   nextRetryAt: string | null;
-  /** The change sequence up to which every profile has been decided. */
+  /** The change cursor: the sequence up to which every profile has been decided. */
   checkpoint: number;
   activation: Activation | null;
   /** The re-export running now (null when none). */
@@ -118,20 +141,27 @@ export type DestinationTuning = Pick<DestinationWorkflowInput, 'errorRetry' | 'r
 
 /** JSON-safe state carried across continue-as-new. */
 export interface CarriedState {
+  /** Absent in state carried by runs before the explicit state (they carried `paused` and `lastError`). */
+  state?: ActorState;
   activation: Activation | null;
-  paused: boolean;
+  /** The change cursor: every profile changed up to this sequence has been decided. */
   checkpoint: number;
+  /** The highest change sequence announced to the actor (`profilesChanged`) or read by a page. */
   knownSeq: number;
+  /** A change page is due even at `knownSeq`: the last page was full (or, before back-fills, the mapping changed). */
   rescan: boolean;
   pending: number;
-  counters: ExportCounters;
-  lastError: string | null;
+  /** Absent in state carried by runs that kept `counters` (status-shaped) instead. */
+  counts?: ExportCounts;
+  counters?: ExportCounters;
   /** Absent in state carried by runs older than permission checks. */
   permissions?: PermissionCheckResult | null;
-  /** Absent in state carried by earlier versions. */
-  failedAttempts?: number;
   /** Absent in state carried by versions before re-exports. */
   reexports?: ReexportState;
+  /** Carried by runs before the explicit state only. */
+  paused?: boolean;
+  lastError?: string | null;
+  failedAttempts?: number;
 }
 
 /** A re-export's cursor and bookkeeping, carried across continue-as-new. */

@@ -14,7 +14,7 @@ import { createKinesisClient } from '../../src/kinesis/client';
 import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
 import { createActivationWorker } from '../../src/worker';
-import { EXPORT_PAGE_SIZE } from '../../src/workflows/destination';
+import { EXPORT_PAGE_SIZE } from '../../src/workflows/steps';
 import { createStream, readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
 import { createTestDatabase } from '../support/postgres';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import type { Counter, LabelValues } from 'prom-client';
 import { waitFor } from '../../src/embedded/waitFor';
 import { ActivationMetrics } from '../../src/observability/metrics';
 import { startMetricsServer } from '../../src/observability/metricsServer';
@@ -30,6 +31,17 @@ function profiles(count: number): string {
       segmentMembership: { ups: { 'seg-m': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
     }),
   ).join('\n');
+}
+
+/** The amounts `counter` is increased by for `destination`, as they happen (the counter works as before). */
+function countedSteps(counter: Counter, destination: string): number[] {
+  const steps: number[] = [];
+  const inc = counter.inc.bind(counter);
+  counter.inc = ((labels?: LabelValues<string> | number, value?: number) => {
+    if (typeof labels === 'object' && labels.destination === destination) steps.push(value ?? 1);
+    return typeof labels === 'object' ? inc(labels, value) : inc(labels);
+  }) as Counter['inc'];
+  return steps;
 }
 
 describe('Prometheus metrics of the worker', () => {
@@ -64,6 +76,7 @@ describe('Prometheus metrics of the worker', () => {
           },
         });
         await client.activate(id, { segments: [{ id: 'seg-m' }], attributes: ['person.email'] });
+        const steps = countedSteps(metrics.recordsSent, id);
         await client.ingest(Readable.from([profiles(PROFILES)]));
 
         const scrapes: number[] = [];
@@ -77,6 +90,12 @@ describe('Prometheus metrics of the worker', () => {
           { timeoutMs: 120_000, intervalMs: 20, what: 'every record to be counted as sent' },
         );
         for (let i = 1; i < scrapes.length; i++) assert.ok(scrapes[i]! >= scrapes[i - 1]!, 'a counter never goes down');
+        // It moves call by call (a PutRecords call carries at most 500 records), not to its total at the end.
+        assert.ok(steps.length >= PROFILES / 500, `${steps.length} steps: ${steps.join(', ')}`);
+        assert.ok(
+          steps.every((n) => n <= 500),
+          `steps of at most one call: ${steps.join(', ')}`,
+        );
 
         const records = await readAllRecords(fx.kinesis, STREAM);
         assert.equal(new Set(records.map((r) => r.partitionKey)).size, PROFILES);

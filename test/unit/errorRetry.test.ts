@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DEFAULT_ERROR_RETRY, errorRetryDelay } from '../../src/workflows/destination';
+import { DEFAULT_ERROR_RETRY, errorRetryDelay } from '../../src/workflows/errorRetry';
 
 describe('errorRetryDelay', () => {
   it('waits the initial delay after the first failure, doubling after each further one up to the cap', () => {

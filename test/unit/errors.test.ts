@@ -8,12 +8,12 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { classifyEntryError, classifyError, KinesisTerminalError, terminalError } from '../../src/kinesis/errors';
 
-/** An error shaped like the SDK's unmodelled service errors. */
-function serviceError(name: string, status: number, message = `${name} happened`): Error {
+/** An error shaped like the SDK's unmodelled service errors (without a status: none was read). */
+function serviceError(name: string, status: number | undefined, message = `${name} happened`): Error {
   return Object.assign(new Error(message), {
     name,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
+    ...(status === undefined ? {} : { $fault: status >= 500 ? 'server' : 'client' }),
+    $metadata: status === undefined ? {} : { httpStatusCode: status },
   });
 }
 
@@ -36,8 +36,9 @@ describe('classifyError', () => {
     'InvalidSignatureException',
   ];
   for (const name of terminal) {
+    // Without an HTTP status, which would make any 4xx terminal anyway: the name alone decides.
     it(`stops on ${name}`, () => {
-      assert.deepEqual(classifyError(serviceError(name, 400, 'no')), {
+      assert.deepEqual(classifyError(serviceError(name, undefined, 'no')), {
         kind: 'terminal',
         code: name,
         throttled: false,

@@ -1,0 +1,372 @@
+import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { ExportCounts, ExportPageResult, ChangePageCheckpoint, ReexportPageResult } from '../activities/types';
+import type { Activation } from '../domain/activation';
+import type { DestinationSettings } from '../domain/destination';
+import type { PermissionCheckResult } from '../domain/permissionCheck';
+import { DESTINATION_STATE } from '../searchAttributes';
+import { DEFAULT_ERROR_RETRY, errorRetryDelay } from './errorRetry';
+import type {
+  ActorState,
+  CarriedState,
+  DestinationState,
+  DestinationStatus,
+  DestinationWorkflowInput,
+  ErrorRetry,
+  ReexportProgress,
+  ReexportTrigger,
+  Step,
+} from './messages';
+import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
+
+/**
+ * Continue-as-new at this history length even where the server does not suggest it (it suggests
+ * at 4,096 events by default; it warns at 10,240 and fails a run at 51,200).
+ */
+const HISTORY_EVENTS_LIMIT = 10_000;
+
+/** Marks runs whose failed permission checks are retried as checks (earlier runs retried an export). */
+const CHECK_RETRIES_PATCH = 'check-retries';
+
+/** Marks runs that stay paused when a step fails meanwhile (earlier runs showed `error`). */
+const PAUSE_OUTLASTS_FAILURE_PATCH = 'pause-outlasts-failure';
+
+/** A permission check: the per-permission result (null when it could not run) and what failed (null: all passed). */
+export interface CheckOutcome {
+  result: PermissionCheckResult | null;
+  failure: string | null;
+}
+
+/** What a step ran under: a page started under an older mapping (generation) moves no cursor. */
+export interface StepStart {
+  generation: number;
+  activation: Activation | null;
+}
+
+/**
+ * The destination's state and its transitions, and the one decision of what to run next. Plain
+ * data besides the search attribute it keeps in step with the state; the workflow runs the steps
+ * (activities) and reports their outcomes here, and handlers call it after validating input.
+ */
+export class DestinationActor {
+  readonly destinationId: string;
+  readonly reexportPageSize: number;
+  readonly reexports: Reexports;
+  settings: DestinationSettings;
+  activation: Activation | null;
+  /** The change cursor: every profile changed up to this sequence has been decided (`checkpoint` in status). */
+  changeCursor: number;
+  private state: ActorState;
+  /** The highest change sequence announced (`profilesChanged`) or read by a page (`knownSeq` when carried). */
+  private announcedHead: number;
+  /** A change page is due even at the announced head: the last one was full (`rescan` when carried). */
+  private moreChanges: boolean;
+  private pending: number;
+  private counts: ExportCounts;
+  private permissions: PermissionCheckResult | null;
+  private readonly errorRetry: ErrorRetry;
+  /** Bumped when the activation changes. */
+  private generation = 0;
+  private running: Step | null = null;
+  private lastStep: Step = 'reexport';
+  private shown: DestinationState | undefined;
+
+  constructor(input: DestinationWorkflowInput) {
+    const carried = input.carried;
+    this.destinationId = input.destinationId;
+    this.settings = input.settings;
+    this.errorRetry = input.errorRetry ?? DEFAULT_ERROR_RETRY;
+    this.reexportPageSize = input.reexportPageSize ?? REEXPORT_PAGE_SIZE;
+    this.activation = carried?.activation ?? null;
+    this.changeCursor = carried?.checkpoint ?? 0;
+    this.announcedHead = carried?.knownSeq ?? 0;
+    this.moreChanges = carried?.rescan ?? false;
+    this.pending = carried?.pending ?? 0;
+    this.counts = carriedCounts(carried);
+    this.permissions = carried?.permissions ?? null;
+    this.reexports = new Reexports(carried?.reexports ?? emptyReexportState());
+    this.state = carried?.state ?? this.stateOfEarlierRuns(carried);
+  }
+
+  // Queries.
+
+  status(): DestinationStatus {
+    const error = this.state.name === 'error' ? this.state : null;
+    const { exported, skipped, deadLettered } = this.counts;
+    return {
+      destinationId: this.destinationId,
+      name: this.settings.name,
+      stream: this.settings.stream,
+      state: this.state.name,
+      pending: this.pending,
+      counters: { received: this.counts.decided, exported, skipped, deadLettered },
+      lastError: error?.message ?? null,
+      failedAttempts: error?.failedAttempts ?? 0,
+      nextRetryAt: error?.retryAt == null ? null : new Date(error.retryAt).toISOString(),
+      checkpoint: this.changeCursor,
+      activation: this.activation,
+      permissions: this.permissions,
+      reexport: this.reexports.active?.progress ?? null,
+      recentReexports: this.reexports.state.recent,
+    };
+  }
+
+  carry(): CarriedState {
+    const { state, activation, pending, counts, permissions } = this;
+    return {
+      state,
+      activation,
+      checkpoint: this.changeCursor,
+      knownSeq: this.announcedHead,
+      rescan: this.moreChanges,
+      pending,
+      counts,
+      permissions,
+      reexports: this.reexports.state,
+    };
+  }
+
+  /**
+   * The one decision: the step to run now, or null to wait. In error only the automatic retry
+   * runs, once it is due. Otherwise change pages and re-export pages take turns while both are due.
+   */
+  nextStep(): Step | null {
+    const state = this.state;
+    if (state.name === 'paused') return null;
+    if (state.name === 'error') return state.retryAt !== null && Date.now() >= state.retryAt ? this.retryStep() : null;
+    return this.turn();
+  }
+
+  /**
+   * In error with something to retry: plans the automatic retry (the error's transition from no
+   * retry planned to `retryAt`) and answers the milliseconds until it. Null when there is nothing
+   * to retry yet; the retry planned when something comes then waits its full delay.
+   */
+  planRetry(): number | null {
+    const state = this.state;
+    if (state.name !== 'error') return null;
+    if (this.retryStep() === null) {
+      this.state = { ...state, retryAt: null };
+      return null;
+    }
+    const retryAt = state.retryAt ?? Date.now() + errorRetryDelay(state.failedAttempts, this.errorRetry);
+    this.state = { ...state, retryAt };
+    return Math.max(0, retryAt - Date.now());
+  }
+
+  historyFull(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= HISTORY_EVENTS_LIMIT;
+  }
+
+  mappedSegmentIds(): string[] {
+    return this.activation?.segments.map((s) => s.id) ?? [];
+  }
+
+  // Messages.
+
+  profilesChanged(seq: number, count: number): void {
+    this.announcedHead = Math.max(this.announcedHead, seq);
+    // Nothing mapped: nothing is pending (the first activation starts after the store's head).
+    if (this.activation !== null) this.pending += count;
+  }
+
+  pause(): void {
+    this.state = { name: 'paused' };
+    this.show();
+  }
+
+  /** Ends a pause or an error at once; the next step tells if the cause is gone. */
+  resume(): void {
+    if (this.state.name === 'paused' || this.state.name === 'error') this.settle();
+    this.show();
+  }
+
+  /** New settings, saved and checked (null: runs before checks): a fixed configuration ends an error. */
+  configure(settings: DestinationSettings, check: PermissionCheckResult | null): void {
+    this.settings = settings;
+    if (check) this.permissions = check;
+    if (this.state.name === 'error') this.settle();
+    this.show();
+  }
+
+  /** A new mapping: newly mapped segments are back-filled up to the change cursor, later changes come by the change stream. */
+  activate(activation: Activation, head: number | null): void {
+    const previous = this.activation;
+    if (previous === null && head !== null) {
+      // Nothing was exported under an earlier mapping, so the back-fill decides every member
+      // changed up to now, and the change stream starts after that.
+      this.changeCursor = Math.max(this.changeCursor, head);
+      this.announcedHead = Math.max(this.announcedHead, head);
+      this.pending = 0;
+    }
+    this.activation = activation;
+    this.generation++;
+    const added = activation.segments.map((s) => s.id).filter((id) => !previous?.segments.some((p) => p.id === id));
+    if (added.length > 0) this.reexports.queueBackfill(added, this.changeCursor);
+  }
+
+  /** Runs recorded before back-fills by segment re-decided every stored profile on a new mapping. */
+  activateBeforeBackfills(activation: Activation): void {
+    this.activation = activation;
+    this.changeCursor = 0;
+    this.moreChanges = true;
+    this.generation++;
+  }
+
+  startReexport(trigger: ReexportTrigger, force: boolean, waiters: string[] = []): ReexportProgress {
+    return this.reexports.start(trigger, force, this.mappedSegmentIds(), null, waiters);
+  }
+
+  /** Records a check of the current settings: a failure stops the destination, a pass lifts any stop. */
+  recordCheck(check: CheckOutcome): void {
+    if (check.result) this.permissions = check.result;
+    if (check.failure === null) {
+      if (this.state.name === 'error') this.settle();
+    } else if (this.state.name === 'paused') {
+      if (this.failedWhilePaused('check', check.failure)) return;
+    } else {
+      // Earlier runs repeated the export step after a failed check, and only while one was due.
+      this.fail(patched(CHECK_RETRIES_PATCH) ? 'check' : this.lastStep, check.failure);
+    }
+    this.show();
+  }
+
+  // Steps: the loop begins one, reports what it did, and ends it.
+
+  begin(step: Step): StepStart {
+    this.running = step;
+    if (step !== 'check') this.lastStep = step;
+    if (this.state.name === 'idle') this.state = { name: 'exporting' };
+    // The retry runs now; while it does, no other is planned (and the state stays `error`).
+    else if (this.state.name === 'error') this.state = { ...this.state, retryAt: null };
+    this.show();
+    return { generation: this.generation, activation: this.activation };
+  }
+
+  /** Adds what a change page decided, and moves the cursor unless the mapping changed meanwhile. */
+  recordChangePage(start: StepStart, page: ExportPageResult): void {
+    if (!this.tally(start, page, page.lastSeq)) return;
+    this.moreChanges = page.more;
+    this.pending = page.remaining;
+  }
+
+  /** What a failed change page decided before it failed (its last checkpoint). */
+  recordFailedChangePage(start: StepStart, progress: ChangePageCheckpoint): void {
+    if (this.tally(start, progress.counts, progress.afterSeq))
+      this.pending = Math.max(0, this.pending - progress.counts.decided);
+  }
+
+  recordReexportPage(page: ReexportPageResult): void {
+    this.add(page);
+    this.reexports.recordPage(page);
+  }
+
+  /** The step ended well: an error ends with it (a pause stays). */
+  succeeded(): void {
+    this.running = null;
+    if (this.state.name !== 'paused') this.settle();
+    this.show();
+  }
+
+  failed(step: Step, message: string): void {
+    this.running = null;
+    if (this.state.name !== 'paused') this.fail(step, message);
+    else if (this.failedWhilePaused(step, message)) return;
+    this.show();
+  }
+
+  /** Ends a check step (before recordCheck takes its outcome). */
+  ended(): void {
+    this.running = null;
+    if (this.state.name === 'exporting') this.settle();
+    this.show();
+  }
+
+  /** Keeps the DestinationState search attribute equal to the state, written only when it changes. */
+  show(): void {
+    if (this.state.name === this.shown) return;
+    this.shown = this.state.name;
+    upsertSearchAttributes([{ key: DESTINATION_STATE, value: this.shown }]);
+  }
+
+  /** Out of pause or error: exporting while a step runs or a re-export is in progress, else idle. */
+  private settle(): void {
+    const busy = this.running !== null || this.reexports.active !== null;
+    this.state = busy ? { name: 'exporting' } : { name: 'idle' };
+  }
+
+  private fail(failedStep: Step, message: string): void {
+    const failedAttempts = (this.state.name === 'error' ? this.state.failedAttempts : 0) + 1;
+    this.state = { name: 'error', message, failedStep, failedAttempts, retryAt: null };
+  }
+
+  /**
+   * A pause outlasts a failure (resume retries at once). Earlier runs showed `error` over the
+   * pause instead: for their histories the search attribute is written so (answers true).
+   */
+  private failedWhilePaused(step: Step, message: string): boolean {
+    log.warn('a step failed while the destination was paused', { step, message });
+    if (patched(PAUSE_OUTLASTS_FAILURE_PATCH)) return false;
+    this.shown = 'error';
+    upsertSearchAttributes([{ key: DESTINATION_STATE, value: this.shown }]);
+    return true;
+  }
+
+  /** The step the automatic retry runs: the one that failed (another succeeding would prove nothing), or any due. */
+  private retryStep(): Step | null {
+    if (this.state.name !== 'error') return null;
+    return this.isDue(this.state.failedStep) ? this.state.failedStep : this.turn();
+  }
+
+  /** Change pages and re-export pages take turns while both are due. */
+  private turn(): Step | null {
+    const changes = this.isDue('changes');
+    const reexport = this.isDue('reexport');
+    if (changes && reexport) return this.lastStep === 'changes' ? 'reexport' : 'changes';
+    return changes ? 'changes' : reexport ? 'reexport' : null;
+  }
+
+  private isDue(step: Step): boolean {
+    if (step === 'check') return true;
+    if (this.activation === null) return false;
+    return step === 'changes'
+      ? this.moreChanges || this.changeCursor < this.announcedHead
+      : this.reexports.active !== null;
+  }
+
+  private tally(start: StepStart, counts: ExportCounts, lastSeq: number): boolean {
+    this.add(counts);
+    if (start.generation !== this.generation) return false;
+    this.changeCursor = Math.max(this.changeCursor, lastSeq);
+    this.announcedHead = Math.max(this.announcedHead, lastSeq);
+    return true;
+  }
+
+  private add(counts: ExportCounts): void {
+    this.counts = {
+      decided: this.counts.decided + counts.decided,
+      exported: this.counts.exported + counts.exported,
+      skipped: this.counts.skipped + counts.skipped,
+      deadLettered: this.counts.deadLettered + counts.deadLettered,
+    };
+  }
+
+  /** The state of runs that carried flags instead (`paused`, `lastError`), or of a first run. */
+  private stateOfEarlierRuns(carried: CarriedState | undefined): ActorState {
+    if (carried?.paused) return { name: 'paused' };
+    if (carried?.lastError) {
+      const failedAttempts = Math.max(carried.failedAttempts ?? 0, 1);
+      const failedStep = this.isDue('changes') || this.reexports.active === null ? 'changes' : 'reexport';
+      return { name: 'error', message: carried.lastError, failedStep, failedAttempts, retryAt: null };
+    }
+    return this.reexports.active === null ? { name: 'idle' } : { name: 'exporting' };
+  }
+}
+
+function carriedCounts(carried: CarriedState | undefined): ExportCounts {
+  if (carried?.counts) return { ...carried.counts };
+  const c = carried?.counters;
+  return c
+    ? { decided: c.received, exported: c.exported, skipped: c.skipped, deadLettered: c.deadLettered }
+    : { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+}

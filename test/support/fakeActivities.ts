@@ -1,0 +1,178 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type {
+  Activities,
+  ExportPageInput,
+  ExportPageResult,
+  ReexportPageInput,
+  ReexportPageResult,
+  SaveDestinationInput,
+} from '../../src/activities/types';
+import { PERMISSION_CHECK_FAILED } from '../../src/domain/permissionCheck';
+import type { PermissionCheckResult } from '../../src/domain/permissionCheck';
+
+/** A promise the test resolves by hand: an activity waits on it, so the test decides when it ends. */
+export class Gate {
+  private release!: () => void;
+  readonly opened = new Promise<void>((resolve) => (this.release = resolve));
+  /** Resolves once the activity is waiting at the gate. */
+  reached!: Promise<void>;
+  private arrive!: () => void;
+
+  constructor() {
+    this.reached = new Promise<void>((resolve) => (this.arrive = resolve));
+  }
+
+  async pass(): Promise<void> {
+    this.arrive();
+    await this.opened;
+  }
+
+  open(): void {
+    this.release();
+  }
+}
+
+export type ActivityName = keyof Activities;
+
+function checkResult(ok: boolean): PermissionCheckResult {
+  return {
+    checkedAt: new Date().toISOString(),
+    region: 'us-east-1',
+    stream: 'fake',
+    streamVerdict: 'exists',
+    streamDetail: 'listed',
+    permissions: [
+      { permission: 'ListStreams', verdict: 'granted', detail: 'listed' },
+      { permission: 'PutRecord', verdict: 'granted', detail: 'authorized' },
+      { permission: 'PutRecords', verdict: ok ? 'granted' : 'denied', detail: ok ? 'authorized' : 'AccessDenied' },
+    ],
+    ok,
+  };
+}
+
+/**
+ * The actor's activities without Kinesis or a store: a change log of `head` sequences decided
+ * `changesPerPage` at a time, `members` segment members paged by id, a permission check that
+ * passes unless `denied`, and gates that hold an activity until the test opens them.
+ */
+export class FakeActivities {
+  head = 0;
+  changesPerPage = 10;
+  members = 0;
+  denied = false;
+  /** Export pages still to fail (terminally) before they succeed. */
+  exportFailures = 0;
+  /** Every call, with when it started (epoch ms). */
+  readonly calls: { name: ActivityName; input: unknown; at: number }[] = [];
+  readonly saved: SaveDestinationInput[] = [];
+  private readonly gates = new Map<ActivityName, Gate>();
+  private readonly held: Gate[] = [];
+
+  /** Holds the next call of `name` until the returned gate is opened. */
+  hold(name: ActivityName): Gate {
+    const gate = new Gate();
+    this.gates.set(name, gate);
+    this.held.push(gate);
+    return gate;
+  }
+
+  /** Lets every held activity finish (a failed test must not leave the worker waiting on one). */
+  openAll(): void {
+    for (const gate of this.held) gate.open();
+  }
+
+  names(): ActivityName[] {
+    return this.calls.map((c) => c.name);
+  }
+
+  inputs<T>(name: ActivityName): T[] {
+    return this.calls.filter((c) => c.name === name).map((c) => c.input as T);
+  }
+
+  activities(): Activities {
+    return {
+      saveDestination: async (input) => {
+        await this.enter('saveDestination', input);
+        this.saved.push(input);
+      },
+      checkPermissions: async (input) => {
+        await this.enter('checkPermissions', input);
+        const result = checkResult(!this.denied);
+        if (result.ok) return result;
+        throw ApplicationFailure.create({
+          type: PERMISSION_CHECK_FAILED,
+          nonRetryable: true,
+          message: 'kinesis:PutRecords denied',
+          details: [result],
+        });
+      },
+      exportPage: async (input) => {
+        await this.enter('exportPage', input);
+        return this.changePage(input);
+      },
+      reexportPage: async (input) => {
+        await this.enter('reexportPage', input);
+        return this.memberPage(input);
+      },
+      countSegmentMembers: async (input) => {
+        await this.enter('countSegmentMembers', input);
+        return this.members;
+      },
+      storeHead: async () => {
+        await this.enter('storeHead', undefined);
+        return this.head;
+      },
+    };
+  }
+
+  private async enter(name: ActivityName, input: unknown): Promise<void> {
+    this.calls.push({ name, input, at: Date.now() });
+    const gate = this.gates.get(name);
+    if (gate) {
+      this.gates.delete(name);
+      await gate.pass();
+    }
+  }
+
+  private changePage(input: ExportPageInput): ExportPageResult {
+    if (this.exportFailures > 0) {
+      this.exportFailures--;
+      throw ApplicationFailure.create({ type: 'KinesisTerminal', nonRetryable: true, message: 'AccessDenied' });
+    }
+    const lastSeq = Math.min(this.head, input.afterSeq + this.changesPerPage);
+    const decided = Math.max(0, lastSeq - input.afterSeq);
+    return {
+      decided,
+      exported: decided,
+      skipped: 0,
+      deadLettered: 0,
+      putCalls: decided > 0 ? 1 : 0,
+      throttled: 0,
+      lastSeq: Math.max(lastSeq, input.afterSeq),
+      more: lastSeq < this.head,
+      remaining: Math.max(0, this.head - lastSeq),
+    };
+  }
+
+  private memberPage(input: ReexportPageInput): ReexportPageResult {
+    const from = input.afterProfileId === null ? 0 : Number(input.afterProfileId.slice(1));
+    const to = Math.min(this.members, from + input.pageSize);
+    const read = to - from;
+    return {
+      decided: read,
+      exported: read,
+      skipped: 0,
+      deadLettered: 0,
+      putCalls: read > 0 ? 1 : 0,
+      throttled: 0,
+      lastProfileId: read > 0 ? memberId(to) : input.afterProfileId,
+      read,
+      more: to < this.members,
+    };
+  }
+}
+
+/** Member ids that sort like their numbers. */
+export function memberId(n: number): string {
+  return `m${String(n).padStart(6, '0')}`;
+}
