@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { startCodecServer, DEFAULT_UI_ORIGINS } from '../../codec/codecServer';
+import { EncryptionCodec } from '../../codec/encryptionCodec';
+import { CODEC_KEY_ENV, CODEC_KEY_FILE_ENV, keyringFromEnv } from '../../codec/keyring';
+import { emit, fail } from '../output';
+import { json, collect } from '../context';
+
+export function registerCodecServer(program: Command): void {
+  program
+    .command('codec-server')
+    .description(
+      `decrypts payloads for the Temporal Web UI (its codec endpoint), with the keys in ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`,
+    )
+    .option('--port <port>', 'port to listen on', '8888')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--allow-origin <origin>',
+      `Web UI origin allowed to call it (repeat; default ${DEFAULT_UI_ORIGINS.join(', ')})`,
+      collect,
+      [],
+    )
+    .action(async (opts: { port: string; host: string; allowOrigin: string[] }, cmd: Command) => {
+      const keyring = keyringFromEnv();
+      if (!keyring) fail(`no codec key: set ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`);
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port: must be a port number (0-65535)');
+      const server = await startCodecServer({
+        codec: new EncryptionCodec(keyring),
+        port,
+        host: opts.host,
+        ...(opts.allowOrigin.length > 0 ? { allowedOrigins: opts.allowOrigin } : {}),
+      });
+      emit(
+        json(cmd),
+        { url: server.url, keyIds: [...keyring.byId.keys()] },
+        `codec endpoint ${server.url} (keys ${[...keyring.byId.keys()].join(', ')}); set it in the Web UI's codec settings or start the dev server with --ui-codec-endpoint ${server.url}`,
+      );
+      const stop = (): void => void server.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { emit } from '../output';
+import { formatFields } from '../table';
+import { describeReexportProgress } from '../reexportProgress';
+import { withClient, json } from '../context';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status <id>')
+    .description("a destination's state, pending profiles, counters and last error")
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ kinesis-activation status $ID\n  $ kinesis-activation status $ID --json | jq .counters`,
+    )
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const status = await withClient((client) => client.status(id));
+      const c = status.counters;
+      const last = status.recentReexports[0];
+      const fields: [string, string | false | null | undefined][] = [
+        ['Destination', `${status.name} (${status.destinationId})`],
+        ['Stream', status.stream],
+        ['State', status.state],
+        ['Pending', String(status.pending)],
+        [
+          'Counters',
+          `received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`,
+        ],
+        [
+          'Re-export',
+          status.reexport && `running ${status.reexport.trigger} ${describeReexportProgress(status.reexport)}`,
+        ],
+        ['Last re-export', last && `${describeReexportProgress(last)}, finished ${last.finishedAt}`],
+        ['Last error', status.lastError],
+        [
+          'Next retry',
+          status.nextRetryAt &&
+            `${status.nextRetryAt} (after ${status.failedAttempts} failed attempts), or at once on resume`,
+        ],
+        [
+          'Permissions',
+          status.permissions &&
+            `${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict} (checked ${status.permissions.checkedAt})`,
+        ],
+      ];
+      emit(json(cmd), status, formatFields(fields.filter((f): f is [string, string] => Boolean(f[1]))));
+    });
+}
