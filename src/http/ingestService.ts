@@ -40,12 +40,21 @@ function redactedUrl(url: string): string {
 }
 
 /** Every error is one line of JSON, `{"error": "..."}`, with Fastify's status (400 for schema failures). */
-function errorBody(err: FastifyError): { status: number; error: string } {
+function errorMessage(
+  err: FastifyError,
+  request: FastifyRequest,
+  bodyLimit: number,
+): { status: number; error: string } {
   const status = err.validation ? 400 : (err.statusCode ?? 500);
-  const message = err.validation
-    ? `${err.validationContext ?? 'request'}${err.message.replace(/^\w+/, '')}`
-    : err.message;
-  return { status, error: (status >= 500 ? `internal error: ${message}` : message).replace(/\s+/g, ' ') };
+  let message = err.message;
+  if (err.validation) message = `${err.validationContext ?? 'request'}${err.message.replace(/^\w+/, '')}`;
+  else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const accepts = (request.routeOptions.config as { accepts?: string[] }).accepts ?? [];
+    message = `content-type ${request.headers['content-type'] ?? '(none)'} is not taken here: send ${accepts.join(' or ')}`;
+  } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    message = `request body is larger than the limit of ${bodyLimit} bytes: split it into smaller requests`;
+  else if (status >= 500) message = `internal error: ${message}`;
+  return { status, error: message.replace(/\s+/g, ' ') };
 }
 
 /** Null when `probe` answers within `timeoutMs`, else why not (one line). */
@@ -71,9 +80,13 @@ async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<
  * request logs and body limit in front of the client API. /healthz says the process is alive;
  * /readyz that the store and Temporal answer; /v1/profiles takes changes (see profileRoutes).
  */
-export function buildIngestService(options: IngestServiceOptions) {
+export function buildIngestService(
+  options: IngestServiceOptions,
+  limit = new InFlightLimit(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+) {
   const { backend } = options;
   const readinessTimeoutMs = options.readinessTimeoutMs ?? 2000;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const logger = (options.logger ?? createLogger()).child(
     { component: 'ingest-service' },
     {
@@ -84,7 +97,7 @@ export function buildIngestService(options: IngestServiceOptions) {
   );
   const app = Fastify({
     loggerInstance: logger,
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit,
     // No coercion: a JSON object is not a one-element array.
     ajv: { customOptions: { coerceTypes: false } },
     // A stalled upload holds a slot; it is cut off rather than held forever.
@@ -92,7 +105,7 @@ export function buildIngestService(options: IngestServiceOptions) {
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { status, error } = errorBody(err);
+    const { status, error } = errorMessage(err, request, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'request failed');
     return reply.code(status).send({ error });
   });
@@ -122,21 +135,19 @@ export function buildIngestService(options: IngestServiceOptions) {
     ]);
     if (store === null && temporal === null) return { ready: true, store: 'ok', temporal: 'ok' };
     const failing = [store && `store: ${store}`, temporal && `temporal: ${temporal}`].filter(Boolean);
-    return reply
-      .code(503)
-      .send({
-        ready: false,
-        store: store ?? 'ok',
-        temporal: temporal ?? 'ok',
-        error: `not ready: ${failing.join('; ')}`,
-      });
+    return reply.code(503).send({
+      ready: false,
+      store: store ?? 'ok',
+      temporal: temporal ?? 'ok',
+      error: `not ready: ${failing.join('; ')}`,
+    });
   });
 
   void app.register(profileRoutes, {
     prefix: '/v1',
     operations: backend,
     auth: options.auth,
-    limit: new InFlightLimit(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
+    limit,
     metrics,
   });
 
@@ -146,6 +157,8 @@ export function buildIngestService(options: IngestServiceOptions) {
 export interface IngestService {
   url: string;
   app: ReturnType<typeof buildIngestService>;
+  /** Requests under /v1 in progress now. */
+  inFlight(): number;
   stop(): Promise<void>;
 }
 
@@ -153,9 +166,10 @@ export interface IngestService {
 export async function startIngestService(
   options: IngestServiceOptions & { port: number; host: string },
 ): Promise<IngestService> {
-  const app = buildIngestService(options);
+  const limit = new InFlightLimit(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  const app = buildIngestService(options, limit);
   await app.listen({ port: options.port, host: options.host });
   const { port } = app.server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return { url: `http://${host}:${port}`, app, stop: () => app.close() };
+  return { url: `http://${host}:${port}`, app, inFlight: () => limit.inFlight, stop: () => app.close() };
 }

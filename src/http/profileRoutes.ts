@@ -5,6 +5,7 @@ import type { BearerTokens } from './auth';
 import type { Admission, InFlightLimit } from './inFlightLimit';
 
 const NDJSON = 'application/x-ndjson';
+const JSON_ARRAY = 'application/json';
 
 /** What an ingest reports (the client's IngestResult has these and more). */
 export interface IngestOutcome {
@@ -130,8 +131,9 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
     snapshots.post(
       '/profiles',
       {
+        config: { accepts: [NDJSON, `${JSON_ARRAY} (an array)`] },
         schema: {
-          body: { content: { 'application/json': { schema: { type: 'array' } } } },
+          body: { content: { [JSON_ARRAY]: { schema: { type: 'array' } } } },
           response: ingestResponses,
         },
       },
@@ -150,10 +152,14 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
   v1.register((patches, _opts, registered) => {
     patches.removeAllContentTypeParsers();
     acceptNdjson(patches);
-    patches.patch('/profiles', { schema: { response: ingestResponses } }, async (request, reply) => {
-      const outcome = await ingest(request, Readable.from([request.body as Buffer]), 'merge');
-      return reply.code(ingestStatus(outcome)).send(toResponse(outcome));
-    });
+    patches.patch(
+      '/profiles',
+      { config: { accepts: [NDJSON] }, schema: { response: ingestResponses } },
+      async (request, reply) => {
+        const outcome = await ingest(request, Readable.from([request.body as Buffer]), 'merge');
+        return reply.code(ingestStatus(outcome)).send(toResponse(outcome));
+      },
+    );
     registered();
   });
 

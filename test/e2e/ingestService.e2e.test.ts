@@ -6,7 +6,8 @@ import { Registry } from 'prom-client';
 import { ActivationClient } from '../../src/client/activationClient';
 import { BearerTokens } from '../../src/http/auth';
 import { startIngestService } from '../../src/http/ingestService';
-import type { IngestService } from '../../src/http/ingestService';
+import type { IngestBackend, IngestService } from '../../src/http/ingestService';
+import { waitFor } from '../../src/embedded/waitFor';
 import { HttpIngestMetrics } from '../../src/observability/httpMetrics';
 import { createLogger } from '../../src/observability/logger';
 import { useKinesisFixture } from '../support/kinesisFixture';
@@ -38,7 +39,12 @@ async function call(url: string, init: RequestInit & { token?: string | null } =
   if (token !== null) headers.set('authorization', `Bearer ${token}`);
   const response = await fetch(url, { ...rest, headers });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) as Record<string, unknown> };
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: JSON.parse(text) as Record<string, unknown>,
+  };
 }
 
 /** Every error is one line of JSON with a one-line `error`. */
@@ -53,14 +59,21 @@ describe('HTTP ingest service: auth, limits, content types, rejected lines', () 
   const fx = useKinesisFixture('serve');
   let service: IngestService;
   let registry: Registry;
+  let backend: IngestBackend;
 
   before(async () => {
     const temporal = await getTestTemporal();
     // No destination and no worker: ingest stores and has no one to tell.
     const client = new ActivationClient(temporal.env.client, fx.store, `serve-${randomUUID()}`);
     registry = new Registry();
+    backend = {
+      store: client.store,
+      client: client.client,
+      ingest: async (input) => ({ ...(await client.ingest(input)), unannounced: null }),
+      forget: () => Promise.reject(new Error('TEMPORARY')),
+    };
     service = await startIngestService({
-      backend: client,
+      backend,
       auth: new BearerTokens([TOKEN, OTHER_TOKEN]),
       metrics: new HttpIngestMetrics(registry),
       logger,
@@ -140,7 +153,7 @@ describe('HTTP ingest service: auth, limits, content types, rejected lines', () 
 
   it('answers 413 past the 16 MiB body limit, with or without a Content-Length', async () => {
     const big = `${snapshotLine('big-1')}\n${' '.repeat(16 * 1024 * 1024)}`;
-    assertError(await post(big), 413, /too large/);
+    assertError(await post(big), 413, /larger than the limit of 16777216 bytes/);
     const chunked = await new Promise<Answer>((resolve, reject) => {
       const req = httpRequest(`${service.url}/v1/profiles`, {
         method: 'POST',
@@ -150,16 +163,65 @@ describe('HTTP ingest service: auth, limits, content types, rejected lines', () 
       for (let i = 0; i < 17; i++) req.write(' '.repeat(1024 * 1024));
       req.end();
     });
-    assertError(chunked, 413, /too large/);
+    assertError(chunked, 413, /larger than the limit of 16777216 bytes/);
+  });
+
+  it('answers 503 with Retry-After past its bound of requests in progress, and takes requests again once one ends', async () => {
+    const narrow = await startIngestService({
+      backend,
+      auth: null,
+      logger,
+      maxInFlight: 1,
+      port: 0,
+      host: '127.0.0.1',
+    });
+    try {
+      // A request whose body is still arriving holds the only slot.
+      const slow = httpRequest(`${narrow.url}/v1/profiles`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
+      const slowAnswer = answerOf(slow);
+      slow.write(`${snapshotLine('busy-1')}\n`);
+      await waitFor(() => narrow.inFlight() === 1, { timeoutMs: 10_000, what: 'the slow request to be admitted' });
+      const busy = await call(`${narrow.url}/v1/profiles`, {
+        method: 'POST',
+        body: snapshotLine('busy-2'),
+        headers: { 'content-type': 'application/x-ndjson' },
+        token: null,
+      });
+      assertError(busy, 503, /busy/);
+      assert.equal(busy.headers.get('retry-after'), '1');
+      slow.end(snapshotLine('busy-3'));
+      assert.deepEqual((await slowAnswer).body, { accepted: 2, rejected: [] });
+      const again = await call(`${narrow.url}/v1/profiles`, {
+        method: 'POST',
+        body: snapshotLine('busy-2'),
+        headers: { 'content-type': 'application/x-ndjson' },
+        token: null,
+      });
+      assert.equal(again.status, 200, again.text);
+    } finally {
+      await narrow.stop();
+    }
   });
 
   it('counts requests, lines and latency in the registry', async () => {
     const text = await registry.metrics();
-    assert.match(text, /kinesis_activation_http_requests_total\{method="POST",route="\/v1\/profiles",status="401"\} [1-9]/);
-    assert.match(text, /kinesis_activation_http_requests_total\{method="POST",route="\/v1\/profiles",status="200"\} [1-9]/);
+    assert.match(
+      text,
+      /kinesis_activation_http_requests_total\{method="POST",route="\/v1\/profiles",status="401"\} [1-9]/,
+    );
+    assert.match(
+      text,
+      /kinesis_activation_http_requests_total\{method="POST",route="\/v1\/profiles",status="200"\} [1-9]/,
+    );
     assert.match(text, /kinesis_activation_http_lines_total\{operation="replace",outcome="accepted"\} [1-9]/);
     assert.match(text, /kinesis_activation_http_lines_total\{operation="replace",outcome="rejected"\} [1-9]/);
-    assert.match(text, /kinesis_activation_http_request_duration_seconds_count\{method="POST",route="\/v1\/profiles"\} [1-9]/);
+    assert.match(
+      text,
+      /kinesis_activation_http_request_duration_seconds_count\{method="POST",route="\/v1\/profiles"\} [1-9]/,
+    );
   });
 });
 
@@ -173,7 +235,8 @@ function answerOf(req: ClientRequest): Promise<Answer> {
       res.on('data', (chunk: string) => (text += chunk));
       res.once('end', () => {
         const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(name, value);
+        for (const [name, value] of Object.entries(res.headers))
+          if (typeof value === 'string') headers.set(name, value);
         resolve({ status: res.statusCode ?? 0, headers, text, body: JSON.parse(text) as Record<string, unknown> });
       });
     });
