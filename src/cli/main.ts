@@ -8,6 +8,7 @@ import { registerPauseResume } from './commands/pauseResume';
 import { registerPeek } from './commands/peek';
 import { registerReexport } from './commands/reexport';
 import { registerSchedule } from './commands/schedule';
+import { registerServe } from './commands/serve';
 import { registerStatus } from './commands/status';
 import { registerWorker } from './commands/worker';
 import { temporal } from './context';
@@ -35,6 +36,7 @@ for (const register of [
   registerDestination,
   registerActivate,
   registerIngest,
+  registerServe,
   registerPeek,
   registerStatus,
   registerReexport,
