@@ -13,12 +13,18 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Runs a command with a client and store, closing both, and reports failures as one line. */
-export async function withClient<T>(fn: (client: ActivationClient) => Promise<T>): Promise<T> {
+/**
+ * Runs a command with a client and store, closing both, and reports failures as one line.
+ * `lazy`: the command works on the store while Temporal is down (see ActivationClient.connect).
+ */
+export async function withClient<T>(
+  fn: (client: ActivationClient) => Promise<T>,
+  { lazy = false }: { lazy?: boolean } = {},
+): Promise<T> {
   const store = await openStore(databaseUrlFromEnv());
   let client: ActivationClient | undefined;
   try {
-    client = await ActivationClient.connect(temporal, store);
+    client = await ActivationClient.connect(temporal, store, undefined, { lazy });
     return await fn(client);
   } finally {
     await client?.close();

@@ -1,19 +1,31 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Presets, SingleBar } from 'cli-progress';
+import type { IngestProgress } from '../client/activationClient';
 
 export interface IngestSource {
   input: Readable;
+  /** For stdin on a terminal: a count of lines stored so far. */
+  onProgress?: (progress: IngestProgress) => void;
   /** Call after ingest: ends the bar. */
   done(): void;
 }
 
 /**
- * Opens an ingest source. Reading a file on a terminal shows a bar over its bytes (how far the
- * file has been read and stored); stdin, --json and non-terminals show nothing.
+ * Opens an ingest source. On a terminal, reading a file shows a bar over its bytes (how far the
+ * file has been read and stored) and reading stdin a running count of lines; --json and
+ * non-terminals show nothing.
  */
 export function openIngestSource(file: string, showProgress: boolean): IngestSource {
-  if (file === '-') return { input: process.stdin, done: () => undefined };
+  if (file === '-') {
+    if (!showProgress || !process.stderr.isTTY) return { input: process.stdin, done: () => undefined };
+    return {
+      input: process.stdin,
+      onProgress: ({ linesRead, accepted, rejected }) =>
+        process.stderr.write(`\ringest: ${linesRead} lines read, ${accepted} accepted, ${rejected} rejected`),
+      done: () => process.stderr.write('\n'),
+    };
+  }
   const input = createReadStream(file);
   if (!showProgress || !process.stderr.isTTY) return { input, done: () => undefined };
   const bar = new SingleBar(

@@ -3,6 +3,7 @@ import { registerActivate } from './commands/activate';
 import { registerCodecServer } from './commands/codecServer';
 import { registerDestination } from './commands/destination';
 import { registerDev } from './commands/dev';
+import { registerForget } from './commands/forget';
 import { registerIngest } from './commands/ingest';
 import { registerPauseResume } from './commands/pauseResume';
 import { registerPeek } from './commands/peek';
@@ -36,6 +37,7 @@ for (const register of [
   registerDestination,
   registerActivate,
   registerIngest,
+  registerForget,
   registerServe,
   registerPeek,
   registerStatus,

@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import type { ConnectionOptions } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { dataConverterFromEnv } from '../codec/dataConverter';
 import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
 import type { DestinationSettingsInput } from '../domain/destination';
-import { parseProfileLine } from '../domain/ndjson';
+import { parseMergePatchLine, parseProfileLine } from '../domain/ndjson';
+import type { AcceptedLine, AcceptedPatch } from '../domain/ndjson';
 import { reexportRequestSchema } from '../domain/reexport';
 import { parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
-import type { ProfileSnapshot } from '../domain/profile';
+import { latestPerProfile } from '../store/store';
 import type { Store } from '../store/store';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
@@ -22,16 +24,33 @@ import {
   checkPermissionsUpdate,
   configureUpdate,
   pauseSignal,
-  profilesChangedSignal,
   reexportUpdate,
   resumeSignal,
   statusQuery,
 } from '../workflows/messages';
 import type { DestinationStatus, DestinationTuning, ReexportProgress, ReexportRequest } from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
+import { AnnouncementQueue } from './announcements';
+import { byteLines } from './byteLines';
+import { purgeErased } from './erasure';
 import { ReexportSchedules } from './reexportSchedules';
 
 export { InvalidInputError } from '../domain/validationError';
+
+const forgetIdSchema = z.string().min(1).max(1024);
+
+export interface IngestProgress {
+  linesRead: number;
+  accepted: number;
+  rejected: number;
+}
+
+export interface IngestOptions {
+  /** replace (default): each line is a full snapshot; merge: each line is an RFC 7396 merge patch. */
+  mode?: 'replace' | 'merge';
+  /** Called after each write to the store. */
+  onProgress?: (progress: IngestProgress) => void;
+}
 
 export interface IngestResult {
   accepted: number;
@@ -40,10 +59,44 @@ export interface IngestResult {
   lastSeq: number;
   /** Destinations told about the changes. */
   notified: string[];
+  /**
+   * Null, or why destinations were not told: the changes are stored (durable) but not announced;
+   * the worker's announcer tells the destinations once Temporal answers.
+   */
+  unannounced: string | null;
 }
 
-/** Snapshots written to the store per transaction while ingesting. */
+export interface ForgetResult {
+  /** Profiles found and purged from the store. */
+  forgotten: number;
+  /** Exit records the destinations sent (one per destination that had exported the profile in a mapped segment). */
+  exitsSent: number;
+  /**
+   * Profiles found whose purge still waits for an exit record (a destination stopped, paused or
+   * slow): their erasure is durable, and the worker purges them once the exits went out.
+   */
+  waiting: string[];
+  /** Null, or why the destinations owing exits were not told (the worker tells them later). */
+  unannounced: string | null;
+}
+
+function countExits(owed: Map<string, string[]>): number {
+  let n = 0;
+  for (const destinations of owed.values()) n += destinations.length;
+  return n;
+}
+
+/** Lines written to the store per transaction at most while ingesting. */
 const INGEST_BATCH = 5000;
+
+/**
+ * A line waits at most this long before its batch is written (and then announced), so a feed
+ * kept open has each line durable and its destinations told well within 250 ms.
+ */
+const COMMIT_AFTER_MS = 100;
+
+/** How long `forget` waits for the exit records before leaving the purge to the worker. */
+const FORGET_WAIT_MS = 60_000;
 
 /**
  * The typed API over the Temporal client that the CLI is a thin layer on: create and steer
@@ -61,18 +114,24 @@ export class ActivationClient {
     this.schedules = new ReexportSchedules(client, taskQueue);
   }
 
-  /** Payloads are encrypted as KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures, unless a data converter is given. */
+  /**
+   * Payloads are encrypted as KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures, unless a data
+   * converter is given. `lazy` connects on the first call instead of failing now when Temporal is down.
+   */
   static async connect(
     config: TemporalConfig,
     store: Store,
     dataConverter: DataConverter = dataConverterFromEnv(),
+    { lazy = false }: { lazy?: boolean } = {},
   ): Promise<ActivationClient> {
-    const connection = await Connection.connect({
+    const options: ConnectionOptions = {
       address: config.address,
       connectTimeout: '5 seconds',
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.apiKey ? { apiKey: config.apiKey } : {}),
-    });
+    };
+    // Lazy: ingest stores while Temporal is unreachable, and reports what it could not announce.
+    const connection = lazy ? Connection.lazy(options) : await Connection.connect(options);
     return new ActivationClient(
       new Client({ connection, namespace: config.namespace, dataConverter }),
       store,
@@ -191,48 +250,145 @@ export class ActivationClient {
   }
 
   /**
-   * Reads NDJSON profile snapshots, stores the valid ones (a rejected line never stops the
-   * others) and tells every destination that changes are waiting.
+   * Reads NDJSON lines (full snapshots, or merge patches in merge mode) as they arrive, and
+   * writes the valid ones (a rejected line never stops the others) in batches: a batch is
+   * written when it is full or COMMIT_AFTER_MS after its first line, then the destinations it
+   * concerns are told (coalesced while signals are in flight). Resolves at the end of the input,
+   * once every write is durable and announced, or stored with `unannounced` saying why not.
    */
-  async ingest(input: Readable, onProgress?: (linesRead: number) => void): Promise<IngestResult> {
-    const result: IngestResult = { accepted: 0, rejected: [], lastSeq: 0, notified: [] };
-    let batch: { profileId: string; snapshot: ProfileSnapshot }[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const { lastSeq } = await this.store.upsertProfiles(batch);
-      result.lastSeq = lastSeq;
-      result.accepted += batch.length;
-      batch = [];
+  async ingest(input: Readable, options: IngestOptions = {}): Promise<IngestResult> {
+    const merge = options.mode === 'merge';
+    const result: IngestResult = { accepted: 0, rejected: [], lastSeq: 0, notified: [], unannounced: null };
+    const announcements = new AnnouncementQueue(this.client, this.store);
+    let linesRead = 0;
+    let batch: (AcceptedLine | AcceptedPatch)[] = [];
+    // Set in callbacks: kept in an object so that the loop below reads their current values.
+    const write: { inFlight: Promise<void> | null; again: boolean; failure: Error | null } = {
+      inFlight: null,
+      again: false,
+      failure: null,
     };
-    let lineNumber = 0;
-    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-      lineNumber++;
-      const parsed = parseProfileLine(line, lineNumber);
-      if (parsed.kind === 'rejected') result.rejected.push(parsed.rejected);
-      if (parsed.kind === 'accepted') batch.push(parsed.accepted);
-      if (batch.length >= INGEST_BATCH) {
-        await flush();
-        onProgress?.(lineNumber);
+    let timer: NodeJS.Timeout | undefined;
+    const progress = (): void =>
+      options.onProgress?.({ linesRead, accepted: result.accepted, rejected: result.rejected.length });
+    // One write at a time; lines read meanwhile wait for the next.
+    const commit = (): void => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (batch.length === 0 || write.failure !== null) return;
+      if (write.inFlight !== null) {
+        write.again = true;
+        return;
       }
+      const lines = batch;
+      batch = [];
+      write.inFlight = this.writeLines(lines, merge, result, announcements)
+        .then(progress)
+        .catch((err: unknown) => {
+          write.failure = err instanceof Error ? err : new Error(String(err));
+        })
+        .finally(() => {
+          write.inFlight = null;
+          if (write.again) {
+            write.again = false;
+            commit();
+          }
+        });
+    };
+    const written = async (): Promise<void> => {
+      while (write.inFlight !== null) await write.inFlight;
+    };
+    try {
+      for await (const bytes of byteLines(input)) {
+        if (write.failure !== null) break;
+        linesRead++;
+        const parsed = merge ? parseMergePatchLine(bytes, linesRead) : parseProfileLine(bytes, linesRead);
+        if (parsed.kind === 'rejected') result.rejected.push(parsed.rejected);
+        if (parsed.kind !== 'accepted') continue;
+        batch.push(parsed.accepted);
+        if (batch.length >= INGEST_BATCH) {
+          commit();
+          // Back-pressure: at most one batch in flight and one full batch waiting.
+          while (write.inFlight !== null && batch.length >= INGEST_BATCH) await write.inFlight;
+        } else {
+          timer ??= setTimeout(commit, COMMIT_AFTER_MS);
+        }
+      }
+      commit();
+      await written();
+    } finally {
+      clearTimeout(timer);
     }
-    await flush();
-    onProgress?.(lineNumber);
-    if (result.accepted > 0) result.notified = await this.notifyDestinations(result.lastSeq, result.accepted);
+    if (write.failure !== null) throw write.failure;
+    progress();
+    result.rejected.sort((a, b) => a.line - b.line);
+    result.unannounced = await announcements.settle();
+    result.notified = [...announcements.told].sort();
     return result;
   }
 
-  private async notifyDestinations(seq: number, count: number): Promise<string[]> {
-    const notified: string[] = [];
-    for (const destination of await this.store.listDestinations()) {
-      try {
-        await this.handle(destination.id).signal(profilesChangedSignal, { seq, count });
-        notified.push(destination.id);
-      } catch (err) {
-        // A deleted destination's actor is gone; the others still hear of the change.
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-      }
+  /** Writes one batch and queues its announcement to the destinations it concerns, before and after. */
+  private async writeLines(
+    lines: (AcceptedLine | AcceptedPatch)[],
+    merge: boolean,
+    result: IngestResult,
+    announcements: AnnouncementQueue,
+  ): Promise<void> {
+    const profileIds = [...new Set(lines.map((l) => l.profileId))];
+    // A profile leaving a mapped segment concerns that destination even before its ledger shows it.
+    const before = await this.store.destinationsConcerned({ profileIds });
+    let lastSeq: number;
+    let count: number;
+    if (merge) {
+      const patches = lines as AcceptedPatch[];
+      const merged = await this.store.mergeProfiles(patches);
+      for (const { index, reason } of merged.rejected)
+        result.rejected.push({ line: (patches[index] as AcceptedPatch).line, reason });
+      result.accepted += lines.length - merged.rejected.length;
+      if (merged.written === 0) return;
+      ({ lastSeq } = merged);
+      count = merged.written;
+    } else {
+      const snapshots = lines as AcceptedLine[];
+      ({ lastSeq } = await this.store.upsertProfiles(snapshots));
+      result.accepted += lines.length;
+      count = latestPerProfile(snapshots).length;
     }
-    return notified;
+    result.lastSeq = lastSeq;
+    const after = await this.store.destinationsConcerned({ profileIds });
+    announcements.add([...before, ...after], lastSeq, count);
+  }
+
+  /**
+   * Erasure: each stored profile of `profileIds` is rewritten as a tombstone and the destinations
+   * that exported it in a mapped segment are told, so each sends one record with those segments
+   * exited; once they did (or after `waitMs`, leaving the rest to the worker), every trace of the
+   * profile is purged from the store. Unknown ids are no error. The erasure request is durable
+   * from the first step: a process that dies later leaves it to the worker to finish.
+   */
+  async forget(profileIds: string[], options: { waitMs?: number } = {}): Promise<ForgetResult> {
+    const ids = [...new Set(profileIds.map((id) => parseInput(forgetIdSchema, id, 'profile id')))];
+    const { found, lastSeq } = await this.store.requestErasure(ids);
+    if (found.length === 0) return { forgotten: 0, exitsSent: 0, waiting: [], unannounced: null };
+    // Profiles no destination owes an exit for go at once; the others once their exits went out.
+    let { purged, owed } = await purgeErased(this.store, found, Infinity);
+    const exitsDue = countExits(owed);
+    const announcements = new AnnouncementQueue(this.client, this.store);
+    announcements.add(new Set([...owed.values()].flat()), lastSeq, found.length);
+    const unannounced = await announcements.settle();
+    const deadline = Date.now() + (options.waitMs ?? FORGET_WAIT_MS);
+    while (owed.size > 0 && unannounced === null && Date.now() < deadline) {
+      await delay(100);
+      const round = await purgeErased(this.store, [...owed.keys()], Infinity);
+      purged = [...purged, ...round.purged];
+      owed = round.owed;
+    }
+    return {
+      forgotten: purged.length,
+      exitsSent: exitsDue - countExits(owed),
+      waiting: [...owed.keys()].sort(),
+      unannounced,
+    };
   }
 
   private handle(id: string) {

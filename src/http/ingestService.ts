@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
+import { InvalidInputError } from '../domain/validationError';
 import { createLogger } from '../observability/logger';
 import type { HttpIngestMetrics } from '../observability/httpMetrics';
 import type { Store } from '../store/store';
@@ -32,6 +33,8 @@ export interface IngestServiceOptions {
   maxInFlight?: number;
   /** How long /readyz waits for the store and for Temporal. */
   readinessTimeoutMs?: number;
+  /** How long a DELETE waits for its exit records before answering 202. */
+  forgetWaitMs?: number;
 }
 
 /** Logged URLs name the route, not the profile: a DELETE's path is a person's id, which erasure must not leave in log files. */
@@ -45,7 +48,7 @@ function errorMessage(
   request: FastifyRequest,
   bodyLimit: number,
 ): { status: number; error: string } {
-  const status = err.validation ? 400 : (err.statusCode ?? 500);
+  const status = err.validation || err instanceof InvalidInputError ? 400 : (err.statusCode ?? 500);
   let message = err.message;
   if (err.validation) message = `${err.validationContext ?? 'request'}${err.message.replace(/^\w+/, '')}`;
   else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -149,6 +152,7 @@ export function buildIngestService(
     auth: options.auth,
     limit,
     metrics,
+    forgetWaitMs: options.forgetWaitMs ?? 10_000,
   });
 
   return app;

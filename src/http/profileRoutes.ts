@@ -15,10 +15,20 @@ export interface IngestOutcome {
   unannounced: string | null;
 }
 
+/** What an erasure reports (the client's ForgetResult). */
+export interface ForgetOutcome {
+  forgotten: number;
+  exitsSent: number;
+  /** Erased profiles whose purge waits for an exit record (the worker finishes it). */
+  waiting: string[];
+  /** Null, or why the destinations owing exits were not told. */
+  unannounced: string | null;
+}
+
 /** What the routes need of the client API (ActivationClient is one). */
 export interface ProfileOperations {
   ingest(input: Readable, options: { mode: 'replace' | 'merge' }): Promise<IngestOutcome>;
-  forget(profileIds: string[]): Promise<{ forgotten: number; exitsSent: number }>;
+  forget(profileIds: string[], options: { waitMs: number }): Promise<ForgetOutcome>;
 }
 
 export interface ProfileRoutesOptions {
@@ -27,6 +37,8 @@ export interface ProfileRoutesOptions {
   auth: BearerTokens | null;
   limit: InFlightLimit;
   metrics: HttpIngestMetrics | undefined;
+  /** How long a DELETE waits for exit records before answering 202 (the worker finishes the purge). */
+  forgetWaitMs: number;
 }
 
 /** What a POST or PATCH answers (status codes: see `ingestStatus`). */
@@ -58,6 +70,12 @@ const ingestResponseSchema = {
     },
     unannounced: { type: 'string' },
   },
+} as const;
+
+const forgetResponseSchema = {
+  type: 'object',
+  required: ['forgotten', 'exitsSent'],
+  properties: { forgotten: { type: 'integer' }, exitsSent: { type: 'integer' }, pending: { type: 'string' } },
 } as const;
 
 const ingestResponses = { 200: ingestResponseSchema, 202: ingestResponseSchema };
@@ -95,7 +113,7 @@ function acceptNdjson(scope: FastifyInstance): void {
  * (415 otherwise).
  */
 export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, options, done) => {
-  const { operations, auth, limit, metrics } = options;
+  const { operations, auth, limit, metrics, forgetWaitMs } = options;
 
   v1.addHook('onRequest', async (request, reply) => {
     if (auth && !auth.accepts(request.headers.authorization))
@@ -163,6 +181,8 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
     registered();
   });
 
+  // Erasure. 200: exits sent and every trace purged (or the id was unknown: forgotten 0); 202: the
+  // erasure is durable but waits for exit records (or Temporal), and the worker finishes it.
   v1.delete<{ Params: { profileId: string } }>(
     '/profiles/:profileId',
     {
@@ -172,16 +192,18 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
           required: ['profileId'],
           properties: { profileId: { type: 'string', minLength: 1, maxLength: 1024 } },
         },
-        response: {
-          200: {
-            type: 'object',
-            required: ['forgotten', 'exitsSent'],
-            properties: { forgotten: { type: 'integer' }, exitsSent: { type: 'integer' } },
-          },
-        },
+        response: { 200: forgetResponseSchema, 202: forgetResponseSchema },
       },
     },
-    (request) => held(request, operations.forget([request.params.profileId])),
+    async (request, reply) => {
+      const outcome = await held(request, operations.forget([request.params.profileId], { waitMs: forgetWaitMs }));
+      const finished = outcome.waiting.length === 0 && outcome.unannounced === null;
+      return reply.code(finished ? 200 : 202).send({
+        forgotten: outcome.forgotten,
+        exitsSent: outcome.exitsSent,
+        ...(finished ? {} : { pending: outcome.unannounced ?? 'waiting for exit records; the worker purges after' }),
+      });
+    },
   );
 
   done();

@@ -6,7 +6,7 @@ import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import type { BearerTokens } from './auth';
 import { startIngestService } from './ingestService';
-import type { IngestBackend, IngestService } from './ingestService';
+import type { IngestService } from './ingestService';
 
 export interface ServeProcessOptions {
   temporal: TemporalConfig;
@@ -30,7 +30,7 @@ export async function startServeProcess(options: ServeProcessOptions): Promise<I
   const client = await ActivationClient.connect(options.temporal, options.store);
   try {
     const service = await startIngestService({
-      backend: clientBackend(client),
+      backend: client,
       auth: options.auth,
       metrics: new HttpIngestMetrics(options.metrics.registry),
       host: options.host,
@@ -50,13 +50,4 @@ export async function startServeProcess(options: ServeProcessOptions): Promise<I
     await client.close();
     throw err;
   }
-}
-
-function clientBackend(client: ActivationClient): IngestBackend {
-  return {
-    store: client.store,
-    client: client.client,
-    ingest: async (input) => ({ ...(await client.ingest(input)), unannounced: null }),
-    forget: () => Promise.reject(new Error('TEMPORARY')),
-  };
 }

@@ -139,6 +139,38 @@ export const migrations: readonly Migration[] = [
     sqlite: `ALTER TABLE profiles ADD COLUMN change_keys TEXT;`,
     postgres: `ALTER TABLE profiles ADD COLUMN change_keys jsonb;`,
   },
+  {
+    version: 6,
+    name: 'announcement outbox, erasure requests, ledger by profile',
+    // announcement_outbox: one row per profile write (its seq range), written in the write's
+    // transaction and deleted once its destinations were told: what no one announced yet.
+    // erasure_requests: profiles being forgotten, from their exit records to their purge.
+    // ledger_by_profile: which destinations hold a profile (announcements, erasure).
+    sqlite: `
+      CREATE TABLE announcement_outbox (
+        last_seq INTEGER NOT NULL PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE erasure_requests (
+        profile_id TEXT NOT NULL PRIMARY KEY,
+        requested_at INTEGER NOT NULL
+      );
+      CREATE INDEX ledger_by_profile ON ledger (profile_id);
+    `,
+    postgres: `
+      CREATE TABLE announcement_outbox (
+        last_seq bigint NOT NULL PRIMARY KEY,
+        first_seq bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE erasure_requests (
+        profile_id text COLLATE "C" NOT NULL PRIMARY KEY,
+        requested_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX ledger_by_profile ON ledger (profile_id);
+    `,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

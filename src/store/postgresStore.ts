@@ -7,19 +7,26 @@ import { migratePostgres } from './migrations';
 import {
   activatedSpecs,
   changeKeysOf,
+  concernedBy,
+  erasureTombstone,
   keysComputedOnRead,
   latestPerProfile,
   memberSegmentIds,
+  mergePatches,
   toExportCandidate,
 } from './store';
 import type {
   CandidateRange,
+  ChangedProfiles,
   DeadLetter,
   DestinationRow,
   ExportCandidate,
   LedgerEntry,
+  LedgerHolding,
   LedgerView,
+  ProfilePatch,
   Store,
+  UnannouncedWrite,
 } from './store';
 
 /**
@@ -62,7 +69,7 @@ const UPSERT_PROFILES = `
       SET seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot, change_keys = EXCLUDED.change_keys, updated_at = EXCLUDED.updated_at
     RETURNING seq
   )
-  SELECT max(seq) AS last_seq FROM written`;
+  SELECT min(seq) AS first_seq, max(seq) AS last_seq FROM written`;
 
 /*
  * Brings the membership rows of the written profiles ($1) to the wanted pairs ($2, $3). Both
@@ -179,6 +186,14 @@ export class PostgresStore implements Store {
   async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }> {
     const latest = latestPerProfile(profiles);
     if (latest.length === 0) return { lastSeq: await this.maxSeq() };
+    return this.transaction((client) => this.writeProfiles(client, latest));
+  }
+
+  /** Writes distinct profiles, with their announcement outbox row, in the caller's transaction. */
+  private async writeProfiles(
+    client: PoolClient,
+    latest: { profileId: string; snapshot: ProfileSnapshot }[],
+  ): Promise<{ lastSeq: number }> {
     const ids = latest.map((p) => p.profileId);
     const memberIds: string[] = [];
     const memberSegments: string[] = [];
@@ -188,21 +203,130 @@ export class PostgresStore implements Store {
         memberSegments.push(segmentId);
       }
     }
+    await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+    // Read in the transaction: a destination activated after it commits finds no key of its
+    // mapping here, and decides these profiles in full.
+    const activations = await client.query<{ activation: Activation }>(
+      'SELECT activation FROM destinations WHERE activation IS NOT NULL',
+    );
+    const specs = activatedSpecs(activations.rows.map((r) => r.activation));
+    const { rows } = await client.query<{ first_seq: string; last_seq: string }>(UPSERT_PROFILES, [
+      ids,
+      JSON.stringify(latest.map((p) => p.snapshot)),
+      `[${latest.map((p) => changeKeysOf(specs, p.snapshot)).join(',')}]`,
+    ]);
+    await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
+    const lastSeq = Number(rows[0]?.last_seq);
+    await client.query('INSERT INTO announcement_outbox (last_seq, first_seq) VALUES ($1, $2)', [
+      lastSeq,
+      Number(rows[0]?.first_seq),
+    ]);
+    return { lastSeq };
+  }
+
+  async mergeProfiles(
+    patches: ProfilePatch[],
+  ): Promise<{ lastSeq: number; written: number; rejected: { index: number; reason: string }[] }> {
+    return this.transaction(async (client) => {
+      // Every profile writer takes this lock first, then the rows: the stored snapshots cannot
+      // change between this read and the commit of the merged ones (FOR UPDATE also keeps out
+      // any writer that does not take the lock).
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      const { rows } = await client.query<{ profile_id: string; snapshot: ProfileSnapshot }>(
+        'SELECT profile_id, snapshot FROM profiles WHERE profile_id = ANY ($1::text[]) ORDER BY profile_id FOR UPDATE',
+        [[...new Set(patches.map((p) => p.profileId))]],
+      );
+      const { merged, rejected } = mergePatches(new Map(rows.map((r) => [r.profile_id, r.snapshot])), patches);
+      if (merged.length === 0) return { lastSeq: await this.maxSeq(), written: 0, rejected };
+      const { lastSeq } = await this.writeProfiles(client, merged);
+      return { lastSeq, written: merged.length, rejected };
+    });
+  }
+
+  async destinationsConcerned(changed: ChangedProfiles): Promise<string[]> {
+    const [where, params] =
+      'profileIds' in changed
+        ? ['x.profile_id = ANY ($1::text[])', [changed.profileIds]]
+        : [
+            'x.profile_id IN (SELECT profile_id FROM profiles WHERE seq BETWEEN $1 AND $2)',
+            [changed.fromSeq, changed.toSeq],
+          ];
+    const [segments, holders, destinations] = await Promise.all([
+      this.pool.query<{ segment_id: string }>(
+        `SELECT DISTINCT segment_id FROM profile_segments x WHERE ${where}`,
+        params,
+      ),
+      this.pool.query<{ destination_id: string }>(
+        `SELECT DISTINCT destination_id FROM ledger x WHERE ${where}`,
+        params,
+      ),
+      this.listDestinations(),
+    ]);
+    return concernedBy(
+      destinations,
+      new Set(segments.rows.map((r) => r.segment_id)),
+      holders.rows.map((r) => r.destination_id),
+    );
+  }
+
+  async unannouncedWrites(olderThanMs: number): Promise<UnannouncedWrite[]> {
+    const { rows } = await this.pool.query<{ first_seq: string; last_seq: string }>(
+      `SELECT first_seq, last_seq FROM announcement_outbox
+       WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000) ORDER BY last_seq`,
+      [olderThanMs],
+    );
+    return rows.map((r) => ({ firstSeq: Number(r.first_seq), lastSeq: Number(r.last_seq) }));
+  }
+
+  async markAnnounced(lastSeqs: number[]): Promise<void> {
+    if (lastSeqs.length === 0) return;
+    await this.pool.query('DELETE FROM announcement_outbox WHERE last_seq = ANY ($1::bigint[])', [lastSeqs]);
+  }
+
+  async requestErasure(profileIds: string[]): Promise<{ found: string[]; lastSeq: number }> {
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
-      // Read in the transaction: a destination activated after it commits finds no key of its
-      // mapping here, and decides these profiles in full.
-      const activations = await client.query<{ activation: Activation }>(
-        'SELECT activation FROM destinations WHERE activation IS NOT NULL',
+      const { rows } = await client.query<{ profile_id: string; snapshot: ProfileSnapshot }>(
+        'SELECT profile_id, snapshot FROM profiles WHERE profile_id = ANY ($1::text[]) ORDER BY profile_id FOR UPDATE',
+        [[...new Set(profileIds)]],
       );
-      const specs = activatedSpecs(activations.rows.map((r) => r.activation));
-      const { rows } = await client.query<{ last_seq: string }>(UPSERT_PROFILES, [
-        ids,
-        JSON.stringify(latest.map((p) => p.snapshot)),
-        `[${latest.map((p) => changeKeysOf(specs, p.snapshot)).join(',')}]`,
+      if (rows.length === 0) return { found: [], lastSeq: 0 };
+      const found = rows.map((r) => r.profile_id);
+      await client.query('INSERT INTO erasure_requests (profile_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [
+        found,
       ]);
-      await client.query(SYNC_MEMBERSHIP, [ids, memberIds, memberSegments]);
-      return { lastSeq: Number(rows[0]?.last_seq) };
+      const { lastSeq } = await this.writeProfiles(
+        client,
+        rows.map((r) => ({ profileId: r.profile_id, snapshot: erasureTombstone(r.profile_id, r.snapshot) })),
+      );
+      return { found, lastSeq };
+    });
+  }
+
+  async pendingErasures(profileIds?: string[]): Promise<{ profileId: string; requestedAt: Date }[]> {
+    const { rows } = await this.pool.query<{ profile_id: string; requested_at: Date }>(
+      `SELECT profile_id, requested_at FROM erasure_requests
+       WHERE $1::text[] IS NULL OR profile_id = ANY ($1::text[]) ORDER BY requested_at, profile_id`,
+      [profileIds ?? null],
+    );
+    return rows.map((r) => ({ profileId: r.profile_id, requestedAt: r.requested_at }));
+  }
+
+  async ledgerHoldings(profileIds: string[]): Promise<LedgerHolding[]> {
+    const { rows } = await this.pool.query<{ destination_id: string; profile_id: string; projection: Projection }>(
+      `SELECT destination_id, profile_id, projection FROM ledger
+       WHERE profile_id = ANY ($1::text[]) ORDER BY destination_id, profile_id`,
+      [profileIds],
+    );
+    return rows.map((r) => ({ destinationId: r.destination_id, profileId: r.profile_id, projection: r.projection }));
+  }
+
+  async purgeProfiles(profileIds: string[]): Promise<void> {
+    if (profileIds.length === 0) return;
+    await this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      for (const table of ['profiles', 'profile_segments', 'ledger', 'dead_letters', 'erasure_requests'])
+        await client.query(`DELETE FROM ${table} WHERE profile_id = ANY ($1::text[])`, [profileIds]);
     });
   }
 

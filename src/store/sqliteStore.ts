@@ -8,23 +8,40 @@ import { migrateSqlite } from './migrations';
 import {
   activatedSpecs,
   changeKeysOf,
+  concernedBy,
+  erasureTombstone,
   keysComputedOnRead,
   latestPerProfile,
   memberSegmentIds,
+  mergePatches,
   toExportCandidate,
 } from './store';
 import type {
   CandidateRange,
+  ChangedProfiles,
   DeadLetter,
   DestinationRow,
   ExportCandidate,
   LedgerEntry,
+  LedgerHolding,
   LedgerView,
+  ProfilePatch,
   Store,
+  UnannouncedWrite,
 } from './store';
 
 /** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
 type CandidateRow = [number, string, string | null, string | null, string | null];
+
+/** Changed profiles by id (ids: a JSON array) or by seq range (from, to). */
+interface ChangedParams {
+  ids: string | null;
+  from: number | null;
+  to: number | null;
+}
+
+const CHANGED_SQL = `SELECT value FROM json_each(@ids) WHERE @ids IS NOT NULL
+  UNION ALL SELECT profile_id FROM profiles WHERE @ids IS NULL AND seq BETWEEN @from AND @to`;
 
 /** The named parameters of a candidate read. */
 interface CandidateParams {
@@ -115,6 +132,42 @@ function prepareStatements(db: Database.Database) {
       'INSERT OR IGNORE INTO profile_segments (segment_id, profile_id) VALUES (?, ?)',
     ),
     removeMember: db.prepare<[string, string]>('DELETE FROM profile_segments WHERE segment_id = ? AND profile_id = ?'),
+    addOutbox: db.prepare<[number, number, number]>(
+      'INSERT INTO announcement_outbox (last_seq, first_seq, created_at) VALUES (?, ?, ?)',
+    ),
+    unannounced: db.prepare<[number], { first_seq: number; last_seq: number }>(
+      'SELECT first_seq, last_seq FROM announcement_outbox WHERE created_at <= ? ORDER BY last_seq',
+    ),
+    markAnnounced: db.prepare<[string]>(
+      'DELETE FROM announcement_outbox WHERE last_seq IN (SELECT value FROM json_each(?))',
+    ),
+    snapshotsOf: db.prepare<[string], { profile_id: string; snapshot: string }>(
+      'SELECT profile_id, snapshot FROM profiles WHERE profile_id IN (SELECT value FROM json_each(?))',
+    ),
+    segmentsOfChanged: db
+      .prepare<[ChangedParams], string>(
+        `SELECT DISTINCT ps.segment_id FROM profile_segments ps WHERE ps.profile_id IN (${CHANGED_SQL})`,
+      )
+      .pluck(),
+    holdersOfChanged: db
+      .prepare<[ChangedParams], string>(
+        `SELECT DISTINCT l.destination_id FROM ledger l WHERE l.profile_id IN (${CHANGED_SQL})`,
+      )
+      .pluck(),
+    addErasure: db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO erasure_requests (profile_id, requested_at) VALUES (?, ?)',
+    ),
+    erasures: db.prepare<[{ ids: string | null }], { profile_id: string; requested_at: number }>(
+      `SELECT profile_id, requested_at FROM erasure_requests
+       WHERE @ids IS NULL OR profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY requested_at, profile_id`,
+    ),
+    holdingsOf: db.prepare<[string], { destination_id: string; profile_id: string; projection: string }>(
+      `SELECT destination_id, profile_id, projection FROM ledger
+       WHERE profile_id IN (SELECT value FROM json_each(?)) ORDER BY destination_id, profile_id`,
+    ),
+    purge: ['profiles', 'profile_segments', 'ledger', 'dead_letters', 'erasure_requests'].map((table) =>
+      db.prepare<[string]>(`DELETE FROM ${table} WHERE profile_id IN (SELECT value FROM json_each(?))`),
+    ),
     countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
     maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
@@ -169,6 +222,8 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
       this.db.pragma('synchronous = NORMAL');
+      // Deleted content is overwritten with zeros: an erased profile leaves no bytes behind.
+      this.db.pragma('secure_delete = ON');
       migrateSqlite(this.db);
       this.stmt = prepareStatements(this.db);
     } catch (err) {
@@ -184,20 +239,124 @@ export class SqliteStore implements Store {
       // IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits instead of failing
       // with SQLITE_BUSY when upgrading a read transaction. One writer at a time also means seqs
       // commit in increasing order: a reader's seq cursor never passes a row committed later.
-      return this.db
+      return this.db.transaction(() => this.writeProfiles(latest)).immediate();
+    });
+  }
+
+  /** Writes distinct profiles, with their announcement outbox row; runs inside a write transaction. */
+  private writeProfiles(latest: { profileId: string; snapshot: ProfileSnapshot }[]): { lastSeq: number } {
+    const lastSeq = this.stmt.reserveSeqs.get(latest.length);
+    if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
+    const now = Date.now();
+    const specs = activatedSpecs(this.stmt.activations.all().map((a) => JSON.parse(a) as Activation));
+    let seq = lastSeq - latest.length;
+    for (const { profileId, snapshot } of latest) {
+      this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), changeKeysOf(specs, snapshot), now);
+      this.syncMembership(profileId, memberSegmentIds(snapshot));
+    }
+    this.stmt.addOutbox.run(lastSeq, lastSeq - latest.length + 1, now);
+    return { lastSeq };
+  }
+
+  mergeProfiles(
+    patches: ProfilePatch[],
+  ): Promise<{ lastSeq: number; written: number; rejected: { index: number; reason: string }[] }> {
+    return this.run(() =>
+      // The write lock is held from the read of the stored snapshots to the commit of the merged
+      // ones: no other writer (of any process) can change them in between.
+      this.db
         .transaction(() => {
-          const lastSeq = this.stmt.reserveSeqs.get(latest.length);
-          if (lastSeq === undefined) throw new Error('profile_seq row is missing from the sequences table');
+          const ids = JSON.stringify([...new Set(patches.map((p) => p.profileId))]);
+          const stored = new Map(
+            this.stmt.snapshotsOf.all(ids).map((r) => [r.profile_id, JSON.parse(r.snapshot) as ProfileSnapshot]),
+          );
+          const { merged, rejected } = mergePatches(stored, patches);
+          const { lastSeq } = merged.length > 0 ? this.writeProfiles(merged) : { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+          return { lastSeq, written: merged.length, rejected };
+        })
+        .immediate(),
+    );
+  }
+
+  destinationsConcerned(changed: ChangedProfiles): Promise<string[]> {
+    return this.run(() => {
+      const select =
+        'profileIds' in changed
+          ? { ids: JSON.stringify(changed.profileIds), from: null, to: null }
+          : { ids: null, from: changed.fromSeq, to: changed.toSeq };
+      const segments = new Set(this.stmt.segmentsOfChanged.all(select));
+      const holders = this.stmt.holdersOfChanged.all(select);
+      return concernedBy(this.stmt.listDestinations.all().map(toDestination), segments, holders);
+    });
+  }
+
+  unannouncedWrites(olderThanMs: number): Promise<UnannouncedWrite[]> {
+    return this.run(() =>
+      this.stmt.unannounced.all(Date.now() - olderThanMs).map((r) => ({ firstSeq: r.first_seq, lastSeq: r.last_seq })),
+    );
+  }
+
+  markAnnounced(lastSeqs: number[]): Promise<void> {
+    return this.run(() => {
+      if (lastSeqs.length > 0) this.stmt.markAnnounced.run(JSON.stringify(lastSeqs));
+    });
+  }
+
+  requestErasure(profileIds: string[]): Promise<{ found: string[]; lastSeq: number }> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const rows = this.stmt.snapshotsOf.all(JSON.stringify([...new Set(profileIds)]));
+          if (rows.length === 0) return { found: [], lastSeq: 0 };
           const now = Date.now();
-          const specs = activatedSpecs(this.stmt.activations.all().map((a) => JSON.parse(a) as Activation));
-          let seq = lastSeq - latest.length;
-          for (const { profileId, snapshot } of latest) {
-            this.stmt.upsertProfile.run(profileId, ++seq, JSON.stringify(snapshot), changeKeysOf(specs, snapshot), now);
-            this.syncMembership(profileId, memberSegmentIds(snapshot));
-          }
-          return { lastSeq };
+          for (const r of rows) this.stmt.addErasure.run(r.profile_id, now);
+          const { lastSeq } = this.writeProfiles(
+            rows.map((r) => ({
+              profileId: r.profile_id,
+              snapshot: erasureTombstone(r.profile_id, JSON.parse(r.snapshot) as ProfileSnapshot),
+            })),
+          );
+          return { found: rows.map((r) => r.profile_id), lastSeq };
+        })
+        .immediate(),
+    );
+  }
+
+  pendingErasures(profileIds?: string[]): Promise<{ profileId: string; requestedAt: Date }[]> {
+    return this.run(() =>
+      this.stmt.erasures
+        .all({ ids: profileIds === undefined ? null : JSON.stringify(profileIds) })
+        .map((r) => ({ profileId: r.profile_id, requestedAt: new Date(r.requested_at) })),
+    );
+  }
+
+  ledgerHoldings(profileIds: string[]): Promise<LedgerHolding[]> {
+    return this.run(() =>
+      this.stmt.holdingsOf.all(JSON.stringify(profileIds)).map((r) => ({
+        destinationId: r.destination_id,
+        profileId: r.profile_id,
+        projection: JSON.parse(r.projection) as Projection,
+      })),
+    );
+  }
+
+  purgeProfiles(profileIds: string[]): Promise<void> {
+    return this.run(() => {
+      if (profileIds.length === 0) return;
+      const ids = JSON.stringify(profileIds);
+      // secure_delete (set at open) zeroes the deleted cells and freed pages in the file.
+      this.db
+        .transaction(() => {
+          for (const purge of this.stmt.purge) purge.run(ids);
         })
         .immediate();
+      // The WAL still holds page images with the old values: copy them back and truncate it.
+      // A reader of another connection can hold the checkpoint back for a moment: try again.
+      for (let attempt = 0; ; attempt++) {
+        const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+        if (result?.busy === 0 || attempt >= 50) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
     });
   }
 

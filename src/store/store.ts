@@ -3,6 +3,7 @@ import { changeKeyOf, changeKeySpecOf } from '../domain/changeKey';
 import type { ChangeKeySpec } from '../domain/changeKey';
 import type { ProfileSnapshot } from '../domain/profile';
 import type { Projection } from '../domain/projection';
+import { mergeProfileSnapshot } from '../domain/ndjson';
 
 export interface LedgerEntry {
   profileId: string;
@@ -48,6 +49,28 @@ export interface DeadLetter {
   createdAt?: Date;
 }
 
+/** The profiles a change concerns: given by id, or those whose latest write has a seq in [fromSeq, toSeq]. */
+export type ChangedProfiles = { profileIds: string[] } | { fromSeq: number; toSeq: number };
+
+/** A profile write no one has announced yet: the seqs it gave out (see Store.unannouncedWrites). */
+export interface UnannouncedWrite {
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** A merge patch (RFC 7396) for the profile it names. */
+export interface ProfilePatch {
+  profileId: string;
+  patch: Record<string, unknown>;
+}
+
+/** A profile's ledger entry at one destination. */
+export interface LedgerHolding {
+  destinationId: string;
+  profileId: string;
+  projection: Projection;
+}
+
 /** Non-secret destination settings as kept for listing and for the CLI. */
 export interface DestinationRow {
   id: string;
@@ -69,6 +92,47 @@ export interface Store {
    * the snapshot's change key for every activated destination (see domain/changeKey).
    */
   upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<{ lastSeq: number }>;
+  /**
+   * Merges patches onto the stored snapshots in one write transaction, in input order (a later
+   * patch of a profile applies on top of an earlier one): concurrent merges of one profile,
+   * from any process, all apply. A patch for an unknown profile creates it. A patch whose merged
+   * snapshot is invalid is rejected (by its index) and writes nothing; the others are written
+   * as upsertProfiles writes. `written`: profiles written.
+   */
+  mergeProfiles(
+    patches: ProfilePatch[],
+  ): Promise<{ lastSeq: number; written: number; rejected: { index: number; reason: string }[] }>;
+  /**
+   * Destinations a change of these profiles concerns: those whose activation maps a segment one
+   * of them is now a member of, and those whose ledger holds one of them (it may owe an update
+   * or an exit). Only these need telling.
+   */
+  destinationsConcerned(changed: ChangedProfiles): Promise<string[]>;
+  /**
+   * Writes recorded (in the write's transaction) and not yet marked announced, oldest first,
+   * at least `olderThanMs` old: a writer normally announces its own within that time.
+   */
+  unannouncedWrites(olderThanMs: number): Promise<UnannouncedWrite[]>;
+  /** Their destinations were told: forgets the writes ending at these seqs. */
+  markAnnounced(lastSeqs: number[]): Promise<void>;
+
+  /**
+   * Erasure, first step, in one transaction per call: each stored profile of `profileIds` gets
+   * an erasure request and is rewritten as a tombstone (its identity map alone, in no segment),
+   * so a destination that exported it in a mapped segment exports its exit. Returns the ids found
+   * and the seq of the tombstones' write (0: none found).
+   */
+  requestErasure(profileIds: string[]): Promise<{ found: string[]; lastSeq: number }>;
+  /** Profiles with an erasure request not yet purged (all, or those of `profileIds`), oldest first. */
+  pendingErasures(profileIds?: string[]): Promise<{ profileId: string; requestedAt: Date }[]>;
+  /** The ledger entries of these profiles at every destination. */
+  ledgerHoldings(profileIds: string[]): Promise<LedgerHolding[]>;
+  /**
+   * Erasure, last step: deletes every row of these profiles (snapshot, change keys, membership,
+   * ledger entries, dead letters, erasure request) so that no table or file keeps their data.
+   */
+  purgeProfiles(profileIds: string[]): Promise<void>;
+
   countProfilesSince(afterSeq: number): Promise<number>;
   maxSeq(): Promise<number>;
   /** Profiles that are members of any of `segmentIds` (each counted once). */
@@ -175,4 +239,47 @@ export function keysComputedOnRead(
     if (storedKeys[i] === null && changeKey !== null) computed.push({ profileId, seq, changeKey });
   });
   return computed;
+}
+
+/**
+ * Applies patches in order onto the stored snapshots (`stored`: profile id -> snapshot, updated
+ * as patches apply); the snapshots to write, one per profile, and the patches rejected.
+ */
+export function mergePatches(
+  stored: Map<string, ProfileSnapshot>,
+  patches: readonly ProfilePatch[],
+): { merged: { profileId: string; snapshot: ProfileSnapshot }[]; rejected: { index: number; reason: string }[] } {
+  const touched = new Set<string>();
+  const rejected: { index: number; reason: string }[] = [];
+  patches.forEach(({ profileId, patch }, index) => {
+    const result = mergeProfileSnapshot(stored.get(profileId) ?? null, patch);
+    if ('reason' in result) {
+      rejected.push({ index, reason: result.reason });
+      return;
+    }
+    stored.set(profileId, result.snapshot);
+    touched.add(profileId);
+  });
+  return {
+    merged: [...touched].map((profileId) => ({ profileId, snapshot: stored.get(profileId) as ProfileSnapshot })),
+    rejected,
+  };
+}
+
+/** What a profile being erased is rewritten as: its identities only, so exits can name the person. */
+export function erasureTombstone(profileId: string, snapshot: ProfileSnapshot): ProfileSnapshot {
+  return { profileId, identityMap: snapshot.identityMap };
+}
+
+/** Destinations whose activation maps one of `segmentIds`, with those holding `ledgerDestinations`. */
+export function concernedBy(
+  destinations: readonly DestinationRow[],
+  segmentIds: ReadonlySet<string>,
+  ledgerDestinations: readonly string[],
+): string[] {
+  const concerned = new Set(ledgerDestinations);
+  for (const { id, activation } of destinations) {
+    if (activation?.segments.some((s) => segmentIds.has(s.id))) concerned.add(id);
+  }
+  return [...concerned].sort();
 }

@@ -66,12 +66,7 @@ describe('HTTP ingest service: auth, limits, content types, rejected lines', () 
     // No destination and no worker: ingest stores and has no one to tell.
     const client = new ActivationClient(temporal.env.client, fx.store, `serve-${randomUUID()}`);
     registry = new Registry();
-    backend = {
-      store: client.store,
-      client: client.client,
-      ingest: async (input) => ({ ...(await client.ingest(input)), unannounced: null }),
-      forget: () => Promise.reject(new Error('TEMPORARY')),
-    };
+    backend = client;
     service = await startIngestService({
       backend,
       auth: new BearerTokens([TOKEN, OTHER_TOKEN]),
