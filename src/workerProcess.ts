@@ -1,4 +1,7 @@
+import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
+import { Announcer } from './client/announcer';
+import { dataConverterFromEnv } from './codec/dataConverter';
 import type { TemporalConfig } from './config';
 import { freePort } from './embedded/freePort';
 import { createLogger } from './observability/logger';
@@ -49,6 +52,22 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     store: options.store,
     metrics,
   });
+  // Tells destinations of changes stored while Temporal was unreachable or by a client that died.
+  const announcerConnection = Connection.lazy({
+    address: options.temporal.address,
+    ...(options.temporal.tls !== undefined ? { tls: options.temporal.tls } : {}),
+    ...(options.temporal.apiKey ? { apiKey: options.temporal.apiKey } : {}),
+  });
+  const announcer = new Announcer(
+    new Client({
+      connection: announcerConnection,
+      namespace: options.temporal.namespace,
+      dataConverter: dataConverterFromEnv(),
+    }),
+    options.store,
+    logger,
+  );
+  announcer.start();
   logger.info(
     {
       taskQueue: options.temporal.taskQueue,
@@ -59,6 +78,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     'worker started',
   );
   const running = worker.run().finally(async () => {
+    await announcer.stop();
+    await announcerConnection.close();
     close();
     await metricsServer?.stop();
     await connection.close();
