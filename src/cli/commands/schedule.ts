@@ -76,7 +76,8 @@ function withTimingOptions(cmd: Command): Command {
 }
 
 async function setSchedule(id: string, opts: SetOptions, cmd: Command): Promise<void> {
-  if ((opts.every === undefined) === (opts.cron === undefined)) fail('schedule set: give one of --every or --cron');
+  // Both at once is the client's to refuse, with the same line as every other caller gets.
+  if (opts.every === undefined && opts.cron === undefined) fail('schedule set: give --every DURATION or --cron EXPR');
   const info = await withClient((client) =>
     client.schedules.set(id, { every: opts.every, cron: opts.cron, force: opts.force }),
   );
@@ -119,7 +120,10 @@ function registerLegacyFlags(schedule: Command): void {
       const set = opts.every !== undefined || opts.cron !== undefined;
       const verbs = { delete: opts.delete, pause: opts.pause, resume: opts.unpause, trigger: opts.trigger };
       const chosen = [set, opts.list, ...Object.values(verbs)].filter(Boolean).length;
-      if (chosen !== 1) fail('schedule: give a verb: set, list, pause, resume, trigger or delete (see --help)');
+      if (chosen !== 1)
+        fail(
+          'schedule: give one of --every DURATION / --cron EXPR, or a verb: set, list, pause, resume, trigger, delete',
+        );
       if (opts.force && !set) fail('schedule: --force goes with --every or --cron');
       if (opts.list) return listSchedules(id, cmd);
       if (id === undefined) fail('schedule: missing destination ID');
