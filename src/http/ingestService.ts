@@ -8,6 +8,7 @@ import { createLogger } from '../observability/logger';
 import type { HttpIngestMetrics } from '../observability/httpMetrics';
 import type { Store } from '../store/store';
 import type { BearerTokens } from './auth';
+import { GroupCommit } from './groupCommit';
 import { InFlightLimit } from './inFlightLimit';
 import { profileRoutes } from './profileRoutes';
 import type { ProfileOperations } from './profileRoutes';
@@ -151,6 +152,7 @@ export function buildIngestService(
     operations: backend,
     auth: options.auth,
     limit,
+    groups: new GroupCommit((input, opts) => backend.ingest(input, opts), bodyLimit),
     metrics,
     forgetWaitMs: options.forgetWaitMs ?? 10_000,
   });

@@ -1,19 +1,12 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
 import type { HttpIngestMetrics } from '../observability/httpMetrics';
 import type { BearerTokens } from './auth';
+import type { GroupCommit, IngestOutcome } from './groupCommit';
 import type { Admission, InFlightLimit } from './inFlightLimit';
 
 const NDJSON = 'application/x-ndjson';
 const JSON_ARRAY = 'application/json';
-
-/** What an ingest reports (the client's IngestResult has these and more). */
-export interface IngestOutcome {
-  accepted: number;
-  rejected: { line: number; reason: string }[];
-  /** Null, or why the destinations were not told of the stored changes. */
-  unannounced: string | null;
-}
 
 /** What an erasure reports (the client's ForgetResult). */
 export interface ForgetOutcome {
@@ -36,6 +29,8 @@ export interface ProfileRoutesOptions {
   /** Accepted bearer tokens; null: no authentication. */
   auth: BearerTokens | null;
   limit: InFlightLimit;
+  /** Writes the bodies, grouping those of concurrent requests. */
+  groups: GroupCommit;
   metrics: HttpIngestMetrics | undefined;
   /** How long a DELETE waits for exit records before answering 202 (the worker finishes the purge). */
   forgetWaitMs: number;
@@ -98,8 +93,8 @@ function toResponse(outcome: IngestOutcome): IngestResponse {
 }
 
 /** One line of JSON per array element, so both body types go through the same line reader (line n: element n). */
-function arrayAsNdjson(items: readonly unknown[]): Readable {
-  return Readable.from(items.map((item) => `${JSON.stringify(item)}\n`));
+function arrayAsNdjson(items: readonly unknown[]): Buffer {
+  return Buffer.from(items.map((item) => `${JSON.stringify(item)}\n`).join(''));
 }
 
 /** NDJSON bodies stay bytes: the client's line reader splits and decodes them. */
@@ -113,7 +108,7 @@ function acceptNdjson(scope: FastifyInstance): void {
  * (415 otherwise).
  */
 export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, options, done) => {
-  const { operations, auth, limit, metrics, forgetWaitMs } = options;
+  const { operations, auth, limit, groups, metrics, forgetWaitMs } = options;
 
   v1.addHook('onRequest', async (request, reply) => {
     if (auth && !auth.accepts(request.headers.authorization))
@@ -135,8 +130,8 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
   const held = <T>(request: FastifyRequest, work: Promise<T>): Promise<T> =>
     request.admission ? request.admission.hold(work) : work;
 
-  const ingest = async (request: FastifyRequest, input: Readable, mode: 'replace' | 'merge') => {
-    const outcome = await held(request, operations.ingest(input, { mode }));
+  const ingest = async (request: FastifyRequest, body: Buffer, mode: 'replace' | 'merge') => {
+    const outcome = await held(request, groups.submit(mode, body));
     metrics?.lines.inc({ operation: mode, outcome: 'accepted' }, outcome.accepted);
     metrics?.lines.inc({ operation: mode, outcome: 'rejected' }, outcome.rejected.length);
     return outcome;
@@ -156,10 +151,8 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
         },
       },
       async (request, reply) => {
-        const input = Buffer.isBuffer(request.body)
-          ? Readable.from([request.body])
-          : arrayAsNdjson(request.body as unknown[]);
-        const outcome = await ingest(request, input, 'replace');
+        const body = Buffer.isBuffer(request.body) ? request.body : arrayAsNdjson(request.body as unknown[]);
+        const outcome = await ingest(request, body, 'replace');
         return reply.code(ingestStatus(outcome)).send(toResponse(outcome));
       },
     );
@@ -174,7 +167,7 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
       '/profiles',
       { config: { accepts: [NDJSON] }, schema: { response: ingestResponses } },
       async (request, reply) => {
-        const outcome = await ingest(request, Readable.from([request.body as Buffer]), 'merge');
+        const outcome = await ingest(request, request.body as Buffer, 'merge');
         return reply.code(ingestStatus(outcome)).send(toResponse(outcome));
       },
     );
