@@ -8,11 +8,12 @@
  * disk), a SQLite store, the worker as its own process and `kinesis-activation serve` as its own
  * process (as deployed), both over that store; one destination mapping the bench segment. The
  * bench process drives both sides: its own ActivationClient for the direct ingest, and HTTP
- * requests (fetch, keep-alive) for the service. Scenarios:
- *   latency     open loop: at RATE changes/s for SECONDS, one change per call (direct) or per
- *               request (HTTP), each a new member of the mapped segment; from just before the
- *               call until its record is read back from the stream (p50, p99, max), and until
- *               the call answered
+ * requests (node:http, keep-alive, at most 64 at once) for the service. Scenarios:
+ *   latency     open loop: at RATE changes/s for SECONDS, each a new member of the mapped
+ *               segment, one HTTP request per change, or each a line written to one direct
+ *               `ingest` call kept open (a feed, as `producer | ingest -`); from just before the
+ *               request or write until its record is read back from the stream (p50, p99, max),
+ *               and until it was answered (HTTP: 200, stored and announced; direct: stored)
  *   throughput  PROFILES snapshots in batches of 500 lines: HTTP POSTs over CONCURRENCY
  *               keep-alive connections, and direct `ingest` calls, one per batch and one stream
  *               of everything; the destination is paused meanwhile (announced, not exported),
@@ -23,8 +24,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Agent, request as httpRequest } from 'node:http';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -70,18 +72,77 @@ function directPath(client: ActivationClient): IngestPath {
   };
 }
 
-/** Node's fetch keeps connections alive and reuses them: one per request in flight. */
-function httpPath(url: string, token: string): IngestPath {
+/** POSTs over keep-alive connections (node:http: a lighter client than fetch, so the sender is not the bottleneck). */
+function httpPath(url: string, token: string, agent: Agent): IngestPath {
   return {
     name: 'http',
-    async send(ndjson) {
-      const response = await fetch(`${url}/v1/profiles`, {
-        method: 'POST',
-        body: ndjson,
-        headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${token}` },
-      });
-      const text = await response.text();
-      if (response.status !== 200) throw new Error(`POST answered ${response.status}: ${text}`);
+    send: (ndjson) =>
+      new Promise<void>((resolvePost, reject) => {
+        const req = httpRequest(`${url}/v1/profiles`, {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${token}` },
+        });
+        req.once('error', reject);
+        req.once('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.once('end', () =>
+            res.statusCode === 200 ? resolvePost() : reject(new Error(`POST answered ${res.statusCode}: ${text}`)),
+          );
+        });
+        req.end(ndjson);
+      }),
+  };
+}
+
+/** One change at a time, for the latency runs: `send` calls `answered` or `failed` later. */
+interface ChangeFeed {
+  name: string;
+  send(line: string, answered: () => void, failed: (err: unknown) => void): void;
+  /** Resolves once everything sent was answered. */
+  close(): Promise<void>;
+}
+
+function requestFeed(path: IngestPath): ChangeFeed {
+  const inFlight = new Set<Promise<void>>();
+  return {
+    name: path.name,
+    send(line, answered, failed) {
+      const call: Promise<void> = path
+        .send(line)
+        .then(answered, failed)
+        .finally(() => inFlight.delete(call));
+      inFlight.add(call);
+    },
+    async close() {
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    },
+  };
+}
+
+/** One direct `ingest` call reading a stream kept open: a line is answered once the client reports it stored. */
+function streamFeed(client: ActivationClient): ChangeFeed {
+  const input = new PassThrough();
+  const waiting: (() => void)[] = [];
+  let answeredCount = 0;
+  const ingest = client.ingest(input, {
+    onProgress: ({ accepted }) => {
+      for (; answeredCount < accepted; answeredCount++) waiting[answeredCount]?.();
+    },
+  });
+  return {
+    name: 'direct',
+    send(line, answered) {
+      waiting.push(answered);
+      input.write(line);
+    },
+    async close() {
+      input.end();
+      const result = await ingest;
+      if (result.rejected.length > 0 || result.unannounced !== null)
+        throw new Error(`direct feed: ${JSON.stringify(result.rejected[0] ?? result.unannounced)}`);
     },
   };
 }
@@ -199,7 +260,7 @@ function percentiles(values: number[]): { p50: number; p99: number; max: number 
 
 /** Open loop: change i is sent at start + i / rate, whether or not earlier ones answered. */
 export async function latency(
-  path: IngestPath,
+  feed: ChangeFeed,
   kinesis: KinesisClient,
   stream: string,
   rate: number,
@@ -227,7 +288,6 @@ export async function latency(
     abort.signal,
   );
   const failures: unknown[] = [];
-  const inFlight = new Set<Promise<void>>();
   let late = 0;
   const start = performance.now() + 50;
   for (let i = 0; i < total;) {
@@ -236,24 +296,21 @@ export async function latency(
       if (now - (start + (i * 1000) / rate) > 50) late++;
       const index = i;
       sentAt[index] = performance.now();
-      const call: Promise<void> = path
-        .send(`${JSON.stringify(profiles[index]?.snapshot)}\n`)
-        .then(
-          () => void (answeredAt[index] = performance.now()),
-          (err: unknown) => void failures.push(err),
-        )
-        .finally(() => inFlight.delete(call));
-      inFlight.add(call);
+      feed.send(
+        `${JSON.stringify(profiles[index]?.snapshot)}\n`,
+        () => void (answeredAt[index] = performance.now()),
+        (err) => void failures.push(err),
+      );
     }
     await delay(Math.max(0, start + (i * 1000) / rate - performance.now()));
   }
-  await Promise.all(inFlight);
+  await feed.close();
   if (failures.length > 0)
-    process.stderr.write(`  ${path.name} ${rate}/s: ${failures.length} calls failed: ${String(failures[0])}\n`);
+    process.stderr.write(`  ${feed.name} ${rate}/s: ${failures.length} calls failed: ${String(failures[0])}\n`);
   await waitFor(() => seenCount >= total - failures.length, {
     timeoutMs: 120_000,
     intervalMs: 50,
-    what: `${total} records of ${path.name} at ${rate}/s`,
+    what: `${total} records of ${feed.name} at ${rate}/s`,
   });
   abort.abort();
   await stopTail();
@@ -264,7 +321,7 @@ export async function latency(
     if (answeredAt[i]! > 0) answered.push(answeredAt[i]! - sentAt[i]!);
   }
   return {
-    path: path.name,
+    path: feed.name,
     rate,
     seconds,
     changes: total,
@@ -354,13 +411,16 @@ async function main(): Promise<void> {
       what: 'the activation',
     });
 
-    const paths = [directPath(client), httpPath(serve.url, token)];
+    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    stops.push(() => Promise.resolve(agent.destroy()));
+    const http = httpPath(serve.url, token, agent);
+    const paths = [directPath(client), http];
 
     const latencies: LatencyRun[] = [];
     for (const rate of rates)
-      for (const path of paths) {
-        process.stderr.write(`latency: ${path.name} at ${rate}/s for ${seconds} s\n`);
-        latencies.push(await latency(path, kinesis, stream, rate, seconds, `lat-${path.name}-${rate}`));
+      for (const feed of [streamFeed(client), requestFeed(http)]) {
+        process.stderr.write(`latency: ${feed.name} at ${rate}/s for ${seconds} s\n`);
+        latencies.push(await latency(feed, kinesis, stream, rate, seconds, `lat-${feed.name}-${rate}`));
       }
 
     // Announced, not exported: the ingest path alone.
@@ -385,7 +445,9 @@ async function main(): Promise<void> {
         `${t.path.padEnd(8)} ${String(t.concurrency).padEnd(12)} ${String(t.profiles).padStart(9)} ${t.seconds.toFixed(1).padStart(9)} ${String(t.perSecond).padStart(12)} ${direct ? (t.perSecond / direct.perSecond).toFixed(2).padStart(11) : ''}`,
       );
     }
-    console.log('\nend-to-end latency, ms (request -> record read back from the stream; answered: -> 200)');
+    console.log(
+      '\nend-to-end latency, ms (request or line -> record read back; answered: HTTP 200, or direct line stored)',
+    );
     console.log('path     rate/s   changes   e2e p50   e2e p99   e2e max   answered p50   answered p99   late');
     for (const l of latencies) {
       console.log(
