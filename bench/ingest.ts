@@ -21,7 +21,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request as httpRequest } from 'node:http';
@@ -33,13 +33,11 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { Client, Connection } from '@temporalio/client';
 import { ActivationClient } from '../src/client/activationClient';
 import { profileIdHash } from '../src/domain/partitionKey';
-import { ensureStream } from '../src/embedded/ensureStream';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
-import { createKinesisClient } from '../src/kinesis/client';
 import { openStore } from '../src/store/openStore';
 import { startWorkerProcess } from '../test/support/workerProcess';
-import { startEmulatorProcess } from './emulator';
+import { startBenchStream } from './emulator';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -368,17 +366,9 @@ async function main(): Promise<void> {
   try {
     const server = await startTemporalDevServer({ headless: true });
     stops.push(() => server.stop());
-    mkdirSync(join(dir, 'kinesis'));
-    const emulator = await startEmulatorProcess({ path: join(dir, 'kinesis') });
-    stops.push(() => Promise.resolve(emulator.stop()));
-    const kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    stops.push(() => Promise.resolve(kinesis.destroy()));
     const stream = 'bench-ingest';
-    await ensureStream(kinesis, stream, 2);
+    const { emulator, kinesis, stop } = await startBenchStream(dir, stream, 2);
+    stops.push(stop);
 
     const databaseUrl = join(dir, 'store.sqlite');
     const store = await openStore(databaseUrl);
