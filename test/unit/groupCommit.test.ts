@@ -107,4 +107,19 @@ describe('group commit of concurrent ingest requests', () => {
       [3, 2, 1],
     );
   });
+
+  it('starts writes of a mode at least its spacing apart, gathering the requests of that time', async () => {
+    const fake = recordingIngest();
+    const groups = new GroupCommit(fake.ingest, 1 << 20, 200);
+    const first = groups.submit('replace', Buffer.from(line('a')));
+    const started = performance.now();
+    await fake.release();
+    await first;
+    const later = [groups.submit('replace', Buffer.from(line('b'))), groups.submit('replace', Buffer.from(line('c')))];
+    await fake.called(2);
+    assert.ok(performance.now() - started >= 190, 'the next write waited for its spacing');
+    await fake.release();
+    await Promise.all(later);
+    assert.equal(fake.calls.length, 2, 'one write for both');
+  });
 });
