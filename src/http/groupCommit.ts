@@ -25,6 +25,8 @@ interface Member {
 }
 
 const NEWLINE = 0x0a;
+/** Waiting lines that make a write worth starting before the spacing is up (an HTTP client's usual batch). */
+const FULL_BATCH_LINES = 500;
 
 /**
  * Blank as the line parsers see it (src/domain/ndjson.ts): nothing but a byte-order mark and
@@ -70,8 +72,8 @@ export class GroupCommit {
 
   /**
    * `maxGroupBytes`: a write takes waiting bodies up to this size (at least one). `spacingMs`:
-   * writes of a mode start at least this far apart (a request waits for the next at most that
-   * long), so a steady stream of small requests makes a few writes and announcements a second,
+   * writes of a mode start at least this far apart unless 500 lines are waiting (a request waits
+   * for the next write at most that long), so a steady stream of small requests makes a few writes and announcements a second,
    * as the client's own streaming ingest does (it commits every 100 ms), instead of one signal
    * per request flooding the destinations' workflows.
    */
@@ -94,8 +96,9 @@ export class GroupCommit {
     queue.writing = true;
     try {
       while (queue.waiting.length > 0) {
+        // By time or by count, as the client's streaming ingest commits: a full batch goes at once.
         const wait = queue.lastStart + this.spacingMs - performance.now();
-        if (wait > 0) await delay(wait);
+        if (wait > 0 && queue.waiting.reduce((n, m) => n + m.lines, 0) < FULL_BATCH_LINES) await delay(wait);
         queue.lastStart = performance.now();
         let bytes = 0;
         let take = 0;

@@ -122,4 +122,15 @@ describe('group commit of concurrent ingest requests', () => {
     await Promise.all(later);
     assert.equal(fake.calls.length, 2, 'one write for both');
   });
+
+  it('starts a write before its spacing is up once 500 lines are waiting', async () => {
+    const fake = recordingIngest();
+    const groups = new GroupCommit(fake.ingest, 1 << 20, 60_000);
+    const first = groups.submit('replace', Buffer.from(line('a')));
+    await fake.release();
+    await first;
+    const full = groups.submit('replace', Buffer.from(Array.from({ length: 500 }, (_, i) => line(`f${i}`)).join('\n')));
+    await fake.release();
+    assert.equal((await full).accepted, 500);
+  });
 });
