@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { profileIdHash } from '../../src/domain/partitionKey';
@@ -14,36 +12,7 @@ import type { StoredRecord } from '../support/kinesisStream';
 import { profile, statusesOf } from '../support/profiles';
 import { processEnv, withWorker } from '../support/temporal';
 import { assertNoBytes } from '../support/storeFiles';
-
-/** Reads a one-shard stream as it fills: partition key -> when its first record was read. */
-function tailStream(kinesis: KinesisClient, stream: string): { arrivals: Map<string, number>; stop(): void } {
-  const arrivals = new Map<string, number>();
-  let stopped = false;
-  void (async () => {
-    const { Shards } = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
-    let { ShardIterator: iterator } = await kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: stream,
-        ShardId: Shards?.[0]?.ShardId,
-        ShardIteratorType: 'TRIM_HORIZON',
-      }),
-    );
-    while (!stopped && iterator) {
-      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator }));
-      const now = Date.now();
-      for (const r of page.Records ?? [])
-        if (!arrivals.has(r.PartitionKey ?? '')) arrivals.set(r.PartitionKey ?? '', now);
-      iterator = page.NextShardIterator;
-      if ((page.Records ?? []).length === 0) await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
-  return {
-    arrivals,
-    stop: () => {
-      stopped = true;
-    },
-  };
-}
+import { tailStream } from '../support/streamTail';
 
 const BIN = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
 const SECRET_ENV = 'STREAMING_TEST_KINESIS_SECRET';
