@@ -8,12 +8,12 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { ActivationClient } from '../src/client/activationClient';
 import { profileIdHash } from '../src/domain/partitionKey';
-import { ensureStream } from '../src/embedded/ensureStream';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
 import { createActivationWorker } from '../src/worker';
+import { emulatorDestination } from '../test/support/destinations';
 import { tailStream } from '../test/support/streamTail';
 import { startEmulatorProcess } from './emulator';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
@@ -51,23 +51,9 @@ export async function withIngestStack<T>(fn: (stack: IngestStack) => Promise<T>)
     workflowBundle,
   });
   const client = new ActivationClient(env.client, store, taskQueue);
-  process.env.BENCH_INGEST_SECRET = 'any';
   try {
     return await worker.runUntil(async () => {
-      const stream = `bench-ingest-${randomUUID()}`;
-      await ensureStream(kinesis, stream, 1);
-      const { id } = await client.createDestination({
-        name: stream,
-        region: 'us-east-1',
-        stream,
-        endpoint: emulator.endpoint,
-        credentials: {
-          type: 'accessKey',
-          accessKeyId: 'AKIABENCHINGEST001',
-          secretAccessKeyEnv: 'BENCH_INGEST_SECRET',
-        },
-      });
-      await client.activate(id, BENCH_ACTIVATION);
+      const { id, stream } = await emulatorDestination(client, kinesis, emulator.endpoint, BENCH_ACTIVATION);
       await waitFor(async () => (await client.status(id)).state === 'idle', { timeoutMs: 60_000, what: 'idle' });
       return fn({ client, kinesis, destinationId: id, stream });
     });

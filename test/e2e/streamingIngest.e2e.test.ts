@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { profileIdHash } from '../../src/domain/partitionKey';
 import { waitFor } from '../../src/embedded/waitFor';
 import type { ActivationClient } from '../../src/client/activationClient';
 import { runCli } from '../support/cli';
 import { useKinesisFixture } from '../support/kinesisFixture';
-import { createStream, readAllRecords } from '../support/kinesisStream';
+import { readAllRecords } from '../support/kinesisStream';
+import { emulatorDestination } from '../support/destinations';
 import type { StoredRecord } from '../support/kinesisStream';
 import { profile, statusesOf } from '../support/profiles';
 import { processEnv, withWorker } from '../support/temporal';
@@ -15,26 +15,13 @@ import { assertNoBytes } from '../support/storeFiles';
 import { tailStream } from '../support/streamTail';
 
 const BIN = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
-const SECRET_ENV = 'STREAMING_TEST_KINESIS_SECRET';
 
 describe('streaming ingest, merges and erasure through the CLI, a real worker, Temporal and Kinesis emulator', function () {
   this.timeout(300_000);
   const fx = useKinesisFixture('streaming');
-  process.env[SECRET_ENV] = 'any';
 
-  async function newDestination(client: ActivationClient, segment: string, attributes: string[]) {
-    const stream = `streaming-${randomUUID()}`;
-    await createStream(fx.kinesis, stream, 1);
-    const { id } = await client.createDestination({
-      name: stream,
-      region: 'us-east-1',
-      stream,
-      endpoint: fx.emulator.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIASTREAMINGTEST1', secretAccessKeyEnv: SECRET_ENV },
-    });
-    await client.activate(id, { segments: [{ id: segment }], attributes });
-    return { id, stream };
-  }
+  const newDestination = (client: ActivationClient, segment: string, attributes: string[]) =>
+    emulatorDestination(client, fx.kinesis, fx.emulator.endpoint, { segments: [{ id: segment }], attributes });
 
   const recordOf = (records: StoredRecord[], profileId: string): StoredRecord[] =>
     records.filter((r) => r.partitionKey === profileIdHash(profileId));

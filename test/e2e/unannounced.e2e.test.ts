@@ -7,7 +7,6 @@ import { Client, Connection } from '@temporalio/client';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ActivationClient } from '../../src/client/activationClient';
 import { EXIT_STORED_NOT_ANNOUNCED } from '../../src/cli/commands/ingest';
-import { ensureStream } from '../../src/embedded/ensureStream';
 import { freePort } from '../../src/embedded/freePort';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
@@ -18,6 +17,7 @@ import { createKinesisClient } from '../../src/kinesis/client';
 import { openStore } from '../../src/store/openStore';
 import type { Store } from '../../src/store/store';
 import { runCli } from '../support/cli';
+import { emulatorDestination } from '../support/destinations';
 import { readAllRecords } from '../support/kinesisStream';
 import { profile, recordsPerProfile } from '../support/profiles';
 import { processEnv } from '../support/temporal';
@@ -73,16 +73,13 @@ describe('no change left unannounced: Temporal SIGKILLed, profiles ingested, Tem
     const env = { ...processEnv(server, taskQueue, join(dir, 'store.sqlite')), [SECRET_ENV]: 'any' };
     worker = await startWorkerProcess(env);
     const client = new ActivationClient(new Client({ connection, namespace: server.namespace }), store, taskQueue);
-    const stream = `unannounced-${randomUUID()}`;
-    await ensureStream(kinesis, stream, 1);
-    const { id } = await client.createDestination({
-      name: stream,
-      region: 'us-east-1',
-      stream,
-      endpoint: emulator.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIAUNANNOUNCED001', secretAccessKeyEnv: SECRET_ENV },
-    });
-    await client.activate(id, { segments: [{ id: 'seg-u' }], attributes: ['person.email'] });
+    const { id, stream } = await emulatorDestination(
+      client,
+      kinesis,
+      emulator.endpoint,
+      { segments: [{ id: 'seg-u' }], attributes: ['person.email'] },
+      SECRET_ENV,
+    );
     await waitFor(async () => (await client.status(id)).state === 'idle', { timeoutMs: 30_000, what: 'idle' });
 
     server.process.kill('SIGKILL');

@@ -5,12 +5,12 @@ import { Announcer } from '../../src/client/announcer';
 import type { ActivationClient } from '../../src/client/activationClient';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createStream, readAllRecords } from '../support/kinesisStream';
+import { readAllRecords } from '../support/kinesisStream';
+import { emulatorDestination } from '../support/destinations';
 import { useKinesisFixture } from '../support/kinesisFixture';
 import { profile, recordsPerProfile, statusesOf } from '../support/profiles';
 import { withWorker } from '../support/temporal';
 
-const SECRET_ENV = 'ANNOUNCEMENTS_TEST_SECRET';
 const quiet = { info: () => undefined, warn: () => undefined };
 
 const ndjson = (items: ReturnType<typeof profile>[]): Readable =>
@@ -19,21 +19,12 @@ const ndjson = (items: ReturnType<typeof profile>[]): Readable =>
 describe('announcements: only the destinations a change concerns are told, and nothing stays unannounced', function () {
   this.timeout(180_000);
   const fx = useKinesisFixture('announcements');
-  process.env[SECRET_ENV] = 'any';
 
-  async function destination(client: ActivationClient, segment: string): Promise<{ id: string; stream: string }> {
-    const stream = `announce-${randomUUID()}`;
-    await createStream(fx.kinesis, stream, 1);
-    const { id } = await client.createDestination({
-      name: stream,
-      region: 'us-east-1',
-      stream,
-      endpoint: fx.emulator.endpoint,
-      credentials: { type: 'accessKey', accessKeyId: 'AKIAANNOUNCETEST01', secretAccessKeyEnv: SECRET_ENV },
+  const destination = (client: ActivationClient, segment: string) =>
+    emulatorDestination(client, fx.kinesis, fx.emulator.endpoint, {
+      segments: [{ id: segment }],
+      attributes: ['person.email'],
     });
-    await client.activate(id, { segments: [{ id: segment }], attributes: ['person.email'] });
-    return { id, stream };
-  }
 
   async function signalsTo(client: ActivationClient, id: string): Promise<number> {
     const history = await client.client.workflow.getHandle(destinationWorkflowId(id)).fetchHistory();
