@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { destinationWorkflowId } from '../domain/destination';
@@ -7,6 +8,12 @@ import type { ProfilesChanged } from '../workflows/messages';
 
 /** How long telling the destinations may take before the writes count as stored, not announced. */
 export const ANNOUNCE_TIMEOUT_MS = 5000;
+
+/**
+ * Rounds of signals of one ingest start at least this far apart: a destination hears at most ten
+ * times a second from one feed however fast it is written, which bounds its history events.
+ */
+const MIN_ROUND_INTERVAL_MS = 100;
 
 /**
  * Signals `profilesChanged` to each destination, all at once, within `timeoutMs`; returns those
@@ -54,6 +61,7 @@ export class AnnouncementQueue {
   private count = 0;
   private failure: string | null = null;
   private draining: Promise<void> | null = null;
+  private lastRoundAt = 0;
 
   constructor(
     private readonly client: Client,
@@ -83,6 +91,9 @@ export class AnnouncementQueue {
 
   private async drain(): Promise<void> {
     while (this.writes.length > 0) {
+      const wait = this.lastRoundAt + MIN_ROUND_INTERVAL_MS - Date.now();
+      if (wait > 0) await delay(wait);
+      this.lastRoundAt = Date.now();
       const destinations = [...this.destinations];
       const writes = this.writes;
       const change = { seq: this.seq, count: this.count };

@@ -175,7 +175,7 @@ describe('streaming ingest, merges and erasure through the CLI, a real worker, T
       // Ingested again: never exported before, so a new entry (realized), not an update.
       assert.equal((await runCli(['ingest', '-'], env, line)).code, 0);
       await waitFor(async () => recordOf(await readAllRecords(fx.kinesis, stream), 'erase-me').length === 3, {
-        timeoutMs: 30_000,
+        timeoutMs: 60_000,
         what: 'the record of erase-me ingested again',
       });
       const again = recordOf(await readAllRecords(fx.kinesis, stream), 'erase-me')[2] as StoredRecord;
