@@ -58,7 +58,6 @@ export class AnnouncementQueue {
   private destinations = new Set<string>();
   private writes: number[] = [];
   private seq = 0;
-  private count = 0;
   private failure: string | null = null;
   private draining: Promise<void> | null = null;
   private lastRoundAt = 0;
@@ -68,12 +67,11 @@ export class AnnouncementQueue {
     private readonly store: Store,
   ) {}
 
-  /** A write ending at `lastSeq` (its outbox entry) changed `count` profiles that concern `destinations`. */
-  add(destinations: Iterable<string>, lastSeq: number, count: number): void {
+  /** A write ending at `lastSeq` (its outbox entry) changed profiles that concern `destinations`. */
+  add(destinations: Iterable<string>, lastSeq: number): void {
     for (const id of destinations) this.destinations.add(id);
     this.writes.push(lastSeq);
     this.seq = Math.max(this.seq, lastSeq);
-    this.count += count;
     this.draining ??= this.drain().finally(() => {
       this.draining = null;
     });
@@ -83,7 +81,7 @@ export class AnnouncementQueue {
   async settle(): Promise<string | null> {
     await this.draining;
     if (this.writes.length > 0) {
-      this.add([], this.seq, 0);
+      this.add([], this.seq);
       await this.draining;
     }
     return this.writes.length > 0 ? this.failure : null;
@@ -96,10 +94,11 @@ export class AnnouncementQueue {
       this.lastRoundAt = Date.now();
       const destinations = [...this.destinations];
       const writes = this.writes;
-      const change = { seq: this.seq, count: this.count };
+      // count 0: a signal arriving after the page that already read these changes would leave
+      // them counted as pending; the destination's pages count what is pending instead.
+      const change = { seq: this.seq, count: 0 };
       this.destinations = new Set();
       this.writes = [];
-      this.count = 0;
       try {
         for (const id of await tellDestinations(this.client, destinations, change)) this.told.add(id);
         await this.store.markAnnounced(writes);
@@ -107,7 +106,6 @@ export class AnnouncementQueue {
       } catch (err) {
         for (const id of destinations) this.destinations.add(id);
         this.writes.unshift(...writes);
-        this.count += change.count;
         this.failure = announceFailure(err);
         return;
       }
