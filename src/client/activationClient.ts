@@ -9,14 +9,15 @@ import { dataConverterFromEnv } from '../codec/dataConverter';
 import { activationSchema } from '../domain/activation';
 import type { Activation } from '../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema, destinationWorkflowId } from '../domain/destination';
-import type { DestinationSettingsInput } from '../domain/destination';
+import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
 import { parseMergePatchLine, parseProfileLine } from '../domain/ndjson';
 import type { AcceptedLine, AcceptedPatch } from '../domain/ndjson';
 import { reexportRequestSchema } from '../domain/reexport';
-import { parseInput } from '../domain/validationError';
+import { InvalidInputError, parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { Store } from '../store/store';
+import { ensureSearchAttributes } from '../temporal/searchAttributeRegistration';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
   activateUpdate,
@@ -154,6 +155,9 @@ export class ActivationClient {
   ): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
+    // The worker registers the search attributes when it starts; before that, the actor's start
+    // would fail on them, so register them here (or fail naming the operator's command).
+    await ensureSearchAttributes(this.client.connection, this.client.options.namespace);
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,
@@ -167,6 +171,19 @@ export class ActivationClient {
       staticSummary: `Kinesis destination ${settings.name} -> stream ${settings.stream} (${settings.region})`,
     });
     return { id };
+  }
+
+  /** A destination's settings (secret references, never values) and mapping, as its actor last saved them. */
+  async describeDestination(
+    id: string,
+  ): Promise<{ id: string; settings: DestinationSettings; activation: Activation | null }> {
+    const row = await this.store.getDestination(parseInput(destinationIdSchema, id, 'destination id'));
+    if (row === undefined) throw new InvalidInputError(`no such destination: ${id} (see \`destination list\`)`);
+    return {
+      id: row.id,
+      settings: parseInput(destinationSettingsSchema, row.settings, 'stored settings'),
+      activation: row.activation,
+    };
   }
 
   async configure(id: string, input: DestinationSettingsInput): Promise<DestinationStatus> {

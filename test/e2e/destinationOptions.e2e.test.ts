@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { destinationWorkflowId } from '../../src/domain/destination';
+import type { DestinationSettings } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
@@ -131,6 +132,75 @@ describe('destination create --partition-key and --max-record-bytes through the 
           0,
         );
       }
+    });
+  });
+
+  it('destination update changes only the flags given, checked first; destination show prints the result', async () => {
+    await withWorker(store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+      await ensureStream(kinesis, `${STREAM}-v2`, 1);
+      const base = ['--region', 'us-east-1', '--endpoint', emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0002'];
+      const created = await runCli(
+        [
+          'destination',
+          'create',
+          '--name',
+          'before',
+          '--stream',
+          STREAM,
+          ...base,
+          '--secret-access-key-env',
+          'E2E_OPTIONS_SECRET',
+          '--include-segment-names',
+          '--partition-key',
+          'identity:ecid',
+          '--json',
+        ],
+        env,
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const { id } = JSON.parse(created.stdout) as { id: string };
+      const show = async (): Promise<DestinationSettings> => {
+        const shown = await runCli(['destination', 'show', id, '--json'], env);
+        assert.equal(shown.code, 0, shown.stderr);
+        return (JSON.parse(shown.stdout) as { settings: DestinationSettings }).settings;
+      };
+      const before = await show();
+      assert.equal(before.exportOptions.includeSegmentNames, true);
+
+      const updated = await runCli(
+        ['destination', 'update', id, '--name', 'after', '--stream', `${STREAM}-v2`, '--no-include-segment-names'],
+        env,
+      );
+      assert.equal(updated.code, 0, updated.stderr);
+      assert.match(updated.stdout, /^updated /);
+      const after = await show();
+      assert.deepEqual(after, {
+        ...before,
+        name: 'after',
+        stream: `${STREAM}-v2`,
+        exportOptions: { ...before.exportOptions, includeSegmentNames: false },
+      });
+      const status = await client.status(id);
+      assert.equal(status.name, 'after');
+      assert.equal(status.stream, `${STREAM}-v2`);
+
+      // Settings that fail the destination's check change nothing; bad flags are one line naming the field.
+      for (const [args, reason] of [
+        [['--stream', 'no-such-stream'], /no-such-stream/],
+        [['--region', 'moon-1'], /^kinesis-activation: invalid destination settings: region: must be an AWS region/],
+      ] as const) {
+        const refused = await runCli(['destination', 'update', id, ...args], env);
+        assert.equal(refused.code, 1, `${args.join(' ')} was accepted`);
+        assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+        assert.match(refused.stderr, reason);
+        assert.deepEqual(await show(), after);
+      }
+      const human = await runCli(['destination', 'show', id], env);
+      assert.match(human.stdout, /Credentials: +access key AKIAE2EEXAMPLE0002, secret from env E2E_OPTIONS_SECRET/);
+      const unknown = await runCli(['destination', 'show', 'no-such-destination'], env);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no such destination: no-such-destination \(see `destination list`\)/);
     });
   });
 });

@@ -69,7 +69,7 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
       );
 
       const created = JSON.parse(
-        await cli('schedule', id, '--every', '2s', '--force', '--json'),
+        await cli('schedule', 'set', id, '--every', '2s', '--force', '--json'),
       ) as ReexportScheduleInfo;
       assert.deepEqual([created.schedule, created.force, created.paused], ['every 2s', true, false]);
       const scheduled = (s: DestinationStatus) => s.recentReexports.filter((r) => r.trigger === 'schedule');
@@ -77,8 +77,8 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
         timeoutMs: 120_000,
         what: 'two scheduled re-exports',
       });
-      await cli('schedule', id, '--pause');
-      const listed = JSON.parse(await cli('schedule', id, '--list', '--json')) as ReexportScheduleInfo;
+      await cli('schedule', 'pause', id);
+      const listed = JSON.parse(await cli('schedule', 'list', id, '--json')) as ReexportScheduleInfo;
       assert.equal(listed.paused, true);
       assert.ok(listed.runsTaken >= 2);
       assert.ok(listed.skippedForOverlap >= 1, 'runs that came due during a re-export were skipped');
@@ -102,14 +102,15 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
         assert.ok(completed.includes(run.id), `re-export ${run.id} has a scheduled run that waited for it`);
 
       // A paused schedule still runs when triggered.
-      await cli('schedule', id, '--trigger');
+      await cli('schedule', 'trigger', id);
       await waitFor(async () => scheduled(await client.status(id)).length > runs.length, {
         timeoutMs: 60_000,
         what: 'the triggered re-export',
       });
+      // The older flag spellings still work for this release.
       await cli('schedule', id, '--unpause');
-      assert.equal((JSON.parse(await cli('schedule', id, '--list', '--json')) as ReexportScheduleInfo).paused, false);
-      const all = JSON.parse(await cli('schedule', '--list', '--json')) as ReexportScheduleInfo[];
+      assert.equal((JSON.parse(await cli('schedule', 'list', id, '--json')) as ReexportScheduleInfo).paused, false);
+      const all = JSON.parse(await cli('schedule', 'list', '--json')) as ReexportScheduleInfo[];
       assert.ok(all.some((s) => s.destinationId === id));
       await cli('schedule', id, '--delete');
       const gone = await runCli(['schedule', id, '--list'], env);
@@ -138,6 +139,11 @@ describe('reexport and schedule commands (CLI over a real Temporal dev server)',
         [['schedule', id, '--cron', '* *'], /^kinesis-activation: invalid cron: must be a cron expression/],
         [['schedule', id, '--every', '1h', '--cron', '@daily'], /exactly one of --every DURATION or --cron EXPR/],
         [['schedule', id], /give one of --every DURATION/],
+        [['schedule', 'set', id], /schedule set: give --every DURATION or --cron EXPR/],
+        [
+          ['schedule', 'set', id, '--every', '1h', '--cron', '@daily'],
+          /exactly one of --every DURATION or --cron EXPR/,
+        ],
         [['schedule', id, '--every', '1h', '--delete'], /give one of --every DURATION/],
         [['schedule', 'no-such-destination', '--every', '1h'], /no such destination/],
         [['reexport', id], /no activation yet: activate segments first/],
