@@ -1,9 +1,10 @@
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { packBatches } from '../src/kinesis/batcher';
 import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
 
 /**
- * The best a user could write without durability: the same records in calls of 500, `concurrency`
+ * The best a user could write without durability: the same records in full calls (500 records or 5 MiB), `concurrency`
  * calls in flight over keep-alive connections, failed entries resent at once. No store, no
  * ledger, no ordering per profile, no checkpoints. Returns the milliseconds from first send to
  * last acknowledgement.
@@ -14,8 +15,7 @@ export async function bareLoop(
   records: readonly OutgoingRecord[],
   concurrency: number,
 ): Promise<number> {
-  const batches: OutgoingRecord[][] = [];
-  for (let i = 0; i < records.length; i += 500) batches.push(records.slice(i, i + 500));
+  const { batches } = packBatches(records);
   const started = performance.now();
   const sender = async (): Promise<void> => {
     for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) {

@@ -1,14 +1,18 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ensureStream } from '../src/embedded/ensureStream';
+import { freePorts } from '../src/embedded/freePort';
+import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 
 export interface Emulator {
   endpoint: string;
-  throttledEndpoint: string;
+  /** The same emulator behind the throttling proxy, where the benchmark has one. */
+  throttledEndpoint?: string;
   pid: number;
   stop(): void;
 }
@@ -18,7 +22,9 @@ export interface Emulator {
  * loop. With `path`, kinesalite keeps streams in LevelDB there instead of in memory (a million
  * records would otherwise sit in the emulator's heap).
  */
-export async function startEmulatorProcess(options: { path?: string } = {}): Promise<Emulator> {
+export async function startEmulatorProcess(
+  options: { path?: string } = {},
+): Promise<Emulator & { throttledEndpoint: string }> {
   const script = require.resolve('./emulatorProcess');
   const execArgv = script.endsWith('.ts') ? ['-r', 'ts-node/register'] : [];
   const child = spawn(process.execPath, [...execArgv, script, ...(options.path ? [options.path] : [])], {
@@ -57,4 +63,56 @@ export async function startBenchStream(
     throw err;
   }
   return { emulator, kinesis, stop };
+}
+
+/** Where the kinesis-local package (kinesis-mock, the engine LocalStack uses) is installed, if it is. */
+export function kinesisLocalMain(): string | undefined {
+  try {
+    return require.resolve('kinesis-local/main.js');
+  } catch {
+    return undefined;
+  }
+}
+
+/** kinesis-local in a child process, on a plain-HTTP port, with streams created at once. */
+export async function startKinesisLocalProcess(main: string): Promise<Emulator> {
+  const [plainPort, tlsPort] = await freePorts(2);
+  const child = spawn(process.execPath, [main], {
+    env: {
+      ...process.env,
+      KINESIS_MOCK_PLAIN_PORT: String(plainPort),
+      KINESIS_MOCK_TLS_PORT: String(tlsPort),
+      KINESIS_MOCK_CERT_PATH: join(dirname(main), 'server.json'),
+      CREATE_STREAM_DURATION: '0ms',
+      SHARD_LIMIT: '1000',
+      LOG_LEVEL: 'WARN',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const endpoint = `http://127.0.0.1:${plainPort}`;
+  const client = createKinesisClient({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
+    await waitFor(
+      () =>
+        client.send(new ListStreamsCommand({})).then(
+          () => true,
+          () => undefined,
+        ),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        what: `kinesis-local to answer on ${endpoint}`,
+      },
+    );
+  } catch (err) {
+    child.kill();
+    throw err;
+  } finally {
+    client.destroy();
+  }
+  return { endpoint, pid: child.pid as number, stop: () => child.kill() };
 }

@@ -11,6 +11,7 @@ import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/
 import type { ExportPageResult } from '../src/activities/types';
 import { ActivationClient } from '../src/client/activationClient';
 import { destinationWorkflowId } from '../src/domain/destination';
+import type { AwsOptions } from '../src/kinesis/connections';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { waitFor } from '../src/embedded/waitFor';
 import { SqliteStore } from '../src/store/sqliteStore';
@@ -90,6 +91,7 @@ export async function runEngine(
   settings: DestinationSettingsInput,
   profiles: readonly BenchProfile[],
   pids: Record<string, number>,
+  aws: AwsOptions = {},
 ): Promise<EngineRun> {
   const dir = mkdtempSync(join(tmpdir(), 'ka-bench-'));
   const store = new SqliteStore(join(dir, 'store.sqlite'));
@@ -100,6 +102,7 @@ export async function runEngine(
     taskQueue,
     store,
     workflowBundle: target.bundle,
+    aws,
   });
   const client = new ActivationClient(target.client, store, taskQueue);
   try {

@@ -1,8 +1,9 @@
 /**
- * PutRecords benchmark (see bench/README.md): in one run against one emulator,
- *   (a) a bare PutRecords loop with the same records and concurrency (no durability), and
+ * PutRecords benchmark (see bench/README.md): in one run, on each emulator (kinesalite, and
+ * kinesis-local where it is installed),
+ *   (a) a bare PutRecords loop with the same records (no durability), with 1 and with 4 calls in flight, and
  *   (b) the engine exporting the same profiles through Temporal,
- * alternated `--rounds` times, then (c) the engine under per-shard throttling.
+ * taking turns `--rounds` times; then, on kinesalite, (c) the engine under per-shard throttling.
  */
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
@@ -13,11 +14,11 @@ import type { DestinationSettingsInput } from '../src/domain/destination';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { createKinesisClient } from '../src/kinesis/client';
 import { recordSize } from '../src/kinesis/outgoingRecord';
-import { DEFAULT_CONCURRENCY } from '../src/kinesis/recordWriter';
 import { createStream, readAllRecords } from '../test/support/kinesisStream';
 import { bareLoop } from './bareLoop';
 import { measureCpu } from './cpu';
-import { startEmulatorProcess } from './emulator';
+import { kinesisLocalMain, startEmulatorProcess, startKinesisLocalProcess } from './emulator';
+import type { Emulator } from './emulator';
 import { runEngine } from './engine';
 import type { EngineTarget } from './engine';
 import { benchProfiles, exportRecords } from './profiles';
@@ -33,8 +34,11 @@ const { values: args } = parseArgs({
     shards: { type: 'string', default: '4' },
     'throttled-profiles': { type: 'string', default: '20000' },
     'throttled-shards': { type: 'string', default: '2' },
+    emulators: { type: 'string', default: 'kinesalite,kinesis-local' },
   },
 });
+/** Calls in flight of the two bare loops. */
+const BARE_CONCURRENCIES = [1, 4] as const;
 const count = (name: keyof typeof args): number => {
   const value = Number(args[name]);
   if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got ${args[name]}`);
@@ -69,22 +73,11 @@ const perSecond = (records: number, ms: number): number => Math.round((records *
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const profilesPerRun = count('profiles');
-  const rounds = count('rounds');
-  const shards = count('shards');
-  const throttledProfiles = count('throttled-profiles');
-  const throttledShards = count('throttled-shards');
   process.env[SECRET_ENV] = 'bench';
-
-  const emulator = await startEmulatorProcess();
   const temporal = await startTemporalDevServer({ headless: true });
   const connection = await NativeConnection.connect({ address: temporal.address });
   const clientConnection = await Connection.connect({ address: temporal.address });
-  const kinesis = createKinesisClient({
-    region: 'us-east-1',
-    endpoint: emulator.endpoint,
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-  });
+  const summary: Record<string, unknown> = {};
   try {
     const target: EngineTarget = {
       connection,
@@ -102,75 +95,141 @@ async function main(): Promise<void> {
         },
       }),
     };
+    for (const name of String(args.emulators).split(',')) {
+      let emulator: Emulator;
+      if (name === 'kinesalite') emulator = await startEmulatorProcess();
+      else if (name === 'kinesis-local') {
+        const main = kinesisLocalMain();
+        if (main === undefined) {
+          console.log('kinesis-local: not installed (npm install --no-save kinesis-local to measure it too); skipped');
+          summary[name] = 'not installed';
+          continue;
+        }
+        emulator = await startKinesisLocalProcess(main);
+      } else throw new Error(`--emulators: unknown emulator ${name} (kinesalite, kinesis-local)`);
+      try {
+        summary[name] = await benchEmulator(name, emulator, target, temporal.process.pid as number);
+      } finally {
+        emulator.stop();
+      }
+    }
+    console.log(JSON.stringify(summary));
+  } finally {
+    await clientConnection.close();
+    await connection.close();
+    await temporal.stop();
+  }
+}
+
+async function benchEmulator(
+  name: string,
+  emulator: Emulator,
+  target: EngineTarget,
+  temporalPid: number,
+): Promise<Record<string, unknown>> {
+  const profilesPerRun = count('profiles');
+  const rounds = count('rounds');
+  const shards = count('shards');
+  const throttledProfiles = count('throttled-profiles');
+  const throttledShards = count('throttled-shards');
+  const kinesis = createKinesisClient({
+    region: 'us-east-1',
+    endpoint: emulator.endpoint,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
     let streams = 0;
     const freshStream = async (shardCount: number): Promise<string> => {
-      const name = `bench-${process.pid}-${++streams}`;
-      await createStream(kinesis, name, shardCount);
-      return name;
+      const stream = `bench-${process.pid}-${++streams}`;
+      await createStream(kinesis, stream, shardCount);
+      return stream;
     };
-    const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporal.process.pid as number };
-    const bare = async (n: number, tag: string) => {
+    const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporalPid };
+    const bare = async (n: number, tag: string, concurrency: number) => {
       const stream = await freshStream(shards);
       const records = exportRecords(
         benchProfiles(n, tag),
         destinationSettingsSchema.parse(settingsFor(stream, emulator.endpoint)),
       );
-      const { result: ms, cpu } = await measureCpu(pids, () => bareLoop(kinesis, stream, records, DEFAULT_CONCURRENCY));
+      const { result: ms, cpu } = await measureCpu(pids, () => bareLoop(kinesis, stream, records, concurrency));
       await assertDelivered(kinesis, stream, n);
       return { ms, cpu };
     };
-    const engine = async (n: number, tag: string) => {
+    /** The engine as it is, or with the 4 calls in flight it kept before it adapted them (`fixed`). */
+    const engine = async (n: number, tag: string, fixed = false) => {
       const stream = await freshStream(shards);
-      const run = await runEngine(target, settingsFor(stream, emulator.endpoint), benchProfiles(n, tag), pids);
+      const aws = fixed ? { fixedCallsInFlight: 4 } : {};
+      const run = await runEngine(target, settingsFor(stream, emulator.endpoint), benchProfiles(n, tag), pids, aws);
       await assertDelivered(kinesis, stream, n);
       return run;
     };
     /** CPU milliseconds per 1,000 records, per process. */
     const cpuPerThousand = (cpu: Record<string, number>, n: number): Record<string, number> =>
-      Object.fromEntries(Object.entries(cpu).map(([name, seconds]) => [name, Math.round((seconds * 1e6) / n)]));
+      Object.fromEntries(Object.entries(cpu).map(([process, seconds]) => [process, Math.round((seconds * 1e6) / n)]));
 
     // Warm-up: JIT, connections, the first workflow tasks.
-    await bare(2000, 'warm-a');
-    await engine(2000, 'warm-b');
+    for (const concurrency of BARE_CONCURRENCIES) await bare(Math.min(2000, profilesPerRun), 'warm-a', concurrency);
+    await engine(Math.min(2000, profilesPerRun), 'warm-b');
 
     const results: {
       round: number;
-      bareRps: number;
+      /** Records per second of the bare loop, by calls in flight. */
+      bareRps: Record<string, number>;
       engineRps: number;
+      /** The engine over the better bare loop of the round. */
       ratio: number;
+      /** The engine with 4 calls in flight fixed, as before the adaptive limit, and its ratio. */
+      fixedEngineRps: number;
+      fixedRatio: number;
       /** The engine timed from `activate`: its permission checks and set-up count too. */
       engineFromActivateRps: number;
       ratioFromActivate: number;
       ingestRps: number;
-      bareCpuMsPer1k: Record<string, number>;
+      bareCpuMsPer1k: Record<string, Record<string, number>>;
       engineCpuMsPer1k: Record<string, number>;
       enginePutCalls: number;
     }[] = [];
     for (let round = 1; round <= rounds; round++) {
-      // Alternating which goes first keeps a drift in the machine's load from favouring one side.
-      const engineFirst = round % 2 === 0;
-      const early = engineFirst ? await engine(profilesPerRun, `b${round}`) : undefined;
-      const a = await bare(profilesPerRun, `a${round}`);
-      const b = early ?? (await engine(profilesPerRun, `b${round}`));
-      const bareRps = perSecond(profilesPerRun, a.ms);
+      // Taking turns at going first keeps a drift in the machine's load from favouring one side.
+      const sides = ['engine', 'fixed', ...BARE_CONCURRENCIES] as const;
+      const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
+      const bareRuns: Record<string, { ms: number; cpu: Record<string, number> }> = {};
+      let b: Awaited<ReturnType<typeof engine>> | undefined;
+      let fixed: Awaited<ReturnType<typeof engine>> | undefined;
+      for (const side of order) {
+        if (side === 'engine') b = await engine(profilesPerRun, `b${round}`);
+        else if (side === 'fixed') fixed = await engine(profilesPerRun, `f${round}`, true);
+        else bareRuns[side] = await bare(profilesPerRun, `a${side}-${round}`, side);
+      }
+      if (b === undefined || fixed === undefined) throw new Error('the engine did not run');
+      const bareRps = Object.fromEntries(
+        Object.entries(bareRuns).map(([concurrency, run]) => [concurrency, perSecond(profilesPerRun, run.ms)]),
+      );
+      const bestBare = Math.max(...Object.values(bareRps));
       const engineRps = perSecond(profilesPerRun, b.exportMs);
       const engineFromActivateRps = perSecond(profilesPerRun, b.activateMs);
       const result = {
         round,
         bareRps,
         engineRps,
-        ratio: Number((engineRps / bareRps).toFixed(3)),
+        ratio: Number((engineRps / bestBare).toFixed(3)),
+        fixedEngineRps: perSecond(profilesPerRun, fixed.exportMs),
+        fixedRatio: Number((perSecond(profilesPerRun, fixed.exportMs) / bestBare).toFixed(3)),
         engineFromActivateRps,
-        ratioFromActivate: Number((engineFromActivateRps / bareRps).toFixed(3)),
+        ratioFromActivate: Number((engineFromActivateRps / bestBare).toFixed(3)),
         ingestRps: perSecond(profilesPerRun, b.ingestMs),
-        bareCpuMsPer1k: cpuPerThousand(a.cpu, profilesPerRun),
+        bareCpuMsPer1k: Object.fromEntries(
+          Object.entries(bareRuns).map(([concurrency, run]) => [concurrency, cpuPerThousand(run.cpu, profilesPerRun)]),
+        ),
         engineCpuMsPer1k: cpuPerThousand(b.cpu, profilesPerRun),
         enginePutCalls: b.putCalls,
       };
       results.push(result);
       console.log(
-        `round ${round}: (a) bare loop ${bareRps} records/s, (b) engine ${engineRps} records/s, b/a = ${result.ratio} ` +
-          `(from activate: ${engineFromActivateRps} records/s, b/a = ${result.ratioFromActivate}); ` +
+        `${name} round ${round}: (a) bare loop ${BARE_CONCURRENCIES.map((c) => `${bareRps[c]} records/s at ${c} in flight`).join(', ')}; ` +
+          `(b) engine ${engineRps} records/s, b/best a = ${result.ratio} ` +
+          `[4 fixed calls in flight, as before: ${result.fixedEngineRps} records/s, ${result.fixedRatio}] ` +
+          `(from activate: ${engineFromActivateRps} records/s, ${result.ratioFromActivate}); ` +
           `CPU ms per 1,000 records (a) ${JSON.stringify(result.bareCpuMsPer1k)} (b) ${JSON.stringify(result.engineCpuMsPer1k)}; ` +
           `(b) made ${b.putCalls} calls; ingest ${result.ingestRps} profiles/s`,
       );
@@ -182,14 +241,17 @@ async function main(): Promise<void> {
         : NaN;
     };
     const medianRatio = median(results.map((r) => r.ratio));
+    const medianFixedRatio = median(results.map((r) => r.fixedRatio));
     const medianRatioFromActivate = median(results.map((r) => r.ratioFromActivate));
-    console.log(`b/a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`);
     console.log(
-      `b/a from activate per round: ${results.map((r) => r.ratioFromActivate).join(', ')}; median ${medianRatioFromActivate.toFixed(3)}`,
+      `${name} b/best a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`,
+    );
+    console.log(
+      `${name} b/best a from activate per round: ${results.map((r) => r.ratioFromActivate).join(', ')}; median ${medianRatioFromActivate.toFixed(3)}`,
     );
 
     let throttled: Record<string, number> | undefined;
-    if (throttledProfiles > 0) {
+    if (throttledProfiles > 0 && emulator.throttledEndpoint !== undefined) {
       const stream = await freshStream(throttledShards);
       const profiles = benchProfiles(throttledProfiles, 'c');
       const records = exportRecords(
@@ -217,28 +279,23 @@ async function main(): Promise<void> {
         throttledEntries: run.throttled,
       };
       console.log(
-        `throttled: ${throttledProfiles} records to ${throttledShards} shards in ${seconds.toFixed(2)} s: ${throttled.deliveredRps} records/s, ` +
+        `${name} throttled: ${throttledProfiles} records to ${throttledShards} shards in ${seconds.toFixed(2)} s: ${throttled.deliveredRps} records/s, ` +
           `${(100 * (throttled.shareOfCapacity ?? 0)).toFixed(1)}% of capacity (from activate: ${(100 * (throttled.shareOfCapacityFromActivate ?? 0)).toFixed(1)}%), ` +
           `${lost} lost; ${run.putCalls} calls, ${run.throttled} entries throttled`,
       );
     }
-    console.log(
-      JSON.stringify({
-        profilesPerRun,
-        shards,
-        concurrency: DEFAULT_CONCURRENCY,
-        results,
-        medianRatio: Number(medianRatio.toFixed(3)),
-        medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
-        throttled,
-      }),
-    );
+    return {
+      profilesPerRun,
+      shards,
+      bareConcurrencies: BARE_CONCURRENCIES,
+      results,
+      medianRatio: Number(medianRatio.toFixed(3)),
+      medianFixedRatio: Number(medianFixedRatio.toFixed(3)),
+      medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
+      throttled,
+    };
   } finally {
     kinesis.destroy();
-    await clientConnection.close();
-    await connection.close();
-    await temporal.stop();
-    emulator.stop();
   }
 }
 

@@ -2,8 +2,8 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from './activities';
-import { KinesisWriters } from './activities/kinesisWriters';
-import type { AwsOptions } from './activities/kinesisWriters';
+import { KinesisConnections } from './kinesis/connections';
+import type { AwsOptions } from './kinesis/connections';
 import { dataConverterFromEnv } from './codec/dataConverter';
 import type { TemporalConfig } from './config';
 import type { ActivationMetrics } from './observability/metrics';
@@ -27,7 +27,7 @@ export interface ActivationWorkerOptions {
 export async function createActivationWorker(
   options: ActivationWorkerOptions,
 ): Promise<{ worker: Worker; close: () => void }> {
-  const writers = new KinesisWriters(options.aws, options.metrics);
+  const writers = new KinesisConnections(options.aws, options.metrics);
   await ensureSearchAttributes(options.connection, options.namespace);
   const worker = await Worker.create({
     connection: options.connection,

@@ -4,6 +4,7 @@ import { Announcer } from './client/announcer';
 import { dataConverterFromEnv } from './codec/dataConverter';
 import type { TemporalConfig } from './config';
 import { freePort } from './embedded/freePort';
+import { httpSettingsFromEnv } from './kinesis/client';
 import { createLogger } from './observability/logger';
 import { ActivationMetrics } from './observability/metrics';
 import { startMetricsServer } from './observability/metricsServer';
@@ -51,6 +52,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     taskQueue: options.temporal.taskQueue,
     store: options.store,
     metrics,
+    aws: { http: httpSettingsFromEnv() },
   });
   // Tells destinations of changes stored while Temporal was unreachable or by a client that died.
   const announcerConnection = Connection.lazy({

@@ -2,8 +2,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { CredentialsError } from '../aws/credentials';
 import { PERMISSION_CHECK_FAILED, permissionCheckFailure } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
+import { KinesisTerminalError } from '../kinesis/errors';
 import { checkStreamPermissions } from '../kinesis/permissionCheck';
-import type { KinesisWriters } from './kinesisWriters';
+import type { KinesisConnections } from '../kinesis/connections';
 import type { CheckPermissionsInput } from './types';
 
 /**
@@ -12,7 +13,7 @@ import type { CheckPermissionsInput } from './types';
  * result in its details; throttling and network errors are retried by the activity's policy.
  */
 export async function checkPermissions(
-  writers: KinesisWriters,
+  writers: KinesisConnections,
   input: CheckPermissionsInput,
 ): Promise<PermissionCheckResult> {
   const { destinationId, settings } = input;
@@ -24,6 +25,9 @@ export async function checkPermissions(
   } catch (err) {
     if (err instanceof CredentialsError)
       throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+    // An endpoint that is not Kinesis: no permission can be judged, and retrying changes nothing.
+    if (err instanceof KinesisTerminalError)
+      throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true });
     // The SDK found no identity for the worker (default chain) or for assuming the role: retrying
     // does not give it one.
     if (err instanceof Error && err.name === 'CredentialsProviderError') {

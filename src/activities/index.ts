@@ -2,21 +2,21 @@ import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
-import { KinesisWriters } from './kinesisWriters';
+import { KinesisConnections } from '../kinesis/connections';
 import { reexportPage } from './reexportPage';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
   store: Store;
   metrics?: ActivationMetrics;
-  writers?: KinesisWriters;
+  writers?: KinesisConnections;
 }
 
 /** Activities bound to the worker's store and Kinesis writers (dependency injection, as in the samples). */
 export function createActivities({
   store,
   metrics,
-  writers = new KinesisWriters({}, metrics),
+  writers = new KinesisConnections({}, metrics),
 }: ActivityDeps): Activities {
   return {
     async saveDestination({ destinationId, settings, activation }) {

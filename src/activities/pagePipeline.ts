@@ -34,7 +34,7 @@ const PAGE_TIME_BUDGET_MS = 3000;
 const HEARTBEAT_INTERVAL_MS = 1000;
 
 /**
- * Where pages send records: the worker's KinesisWriters. The store-and-diff benchmark
+ * Where pages send records: the worker's KinesisConnections. The store-and-diff benchmark
  * (bench/diffLedger.ts) passes writers that acknowledge at once, to measure this path without Kinesis.
  */
 export interface RecordWriters {

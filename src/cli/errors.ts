@@ -15,9 +15,21 @@ export function describeError(err: unknown, temporal: TemporalConfig): string {
     const cause = err.cause instanceof Error ? err.cause.message : err.message;
     return cause;
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = withCauses(err);
   if (/ECONNREFUSED|Failed to connect|connect ETIMEDOUT|transport error|UNAVAILABLE/i.test(message)) {
     return `cannot reach Temporal at ${temporal.address}: start the embedded stack with \`kinesis-activation dev\` (or \`npm run dev\`), or set TEMPORAL_ADDRESS`;
   }
   return message;
+}
+
+/**
+ * The message followed by its causes' (the Temporal client reports "Failed to start Workflow"
+ * and puts what the server said in the cause), each once.
+ */
+function withCauses(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++)
+    if (e.message && !parts.some((part) => part.includes(e.message))) parts.push(e.message);
+  return parts.join(': ');
 }

@@ -16,8 +16,8 @@ import { reexportRequestSchema } from '../domain/reexport';
 import { InvalidInputError, parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
-import { latestPerProfile } from '../store/store';
 import type { Store } from '../store/store';
+import { ensureSearchAttributes } from '../temporal/searchAttributeRegistration';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import {
   activateUpdate,
@@ -155,6 +155,9 @@ export class ActivationClient {
   ): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
+    // The worker registers the search attributes when it starts; before that, the actor's start
+    // would fail on them, so register them here (or fail naming the operator's command).
+    await ensureSearchAttributes(this.client.connection, this.client.options.namespace);
     await this.client.workflow.start(destinationWorkflow, {
       workflowId: destinationWorkflowId(id),
       taskQueue: this.taskQueue,
@@ -351,7 +354,6 @@ export class ActivationClient {
     // A profile leaving a mapped segment concerns that destination even before its ledger shows it.
     const before = await this.store.destinationsConcerned({ profileIds });
     let lastSeq: number;
-    let count: number;
     if (merge) {
       const patches = lines as AcceptedPatch[];
       const merged = await this.store.mergeProfiles(patches);
@@ -360,16 +362,13 @@ export class ActivationClient {
       result.accepted += lines.length - merged.rejected.length;
       if (merged.written === 0) return;
       ({ lastSeq } = merged);
-      count = merged.written;
     } else {
-      const snapshots = lines as AcceptedLine[];
-      ({ lastSeq } = await this.store.upsertProfiles(snapshots));
+      ({ lastSeq } = await this.store.upsertProfiles(lines as AcceptedLine[]));
       result.accepted += lines.length;
-      count = latestPerProfile(snapshots).length;
     }
     result.lastSeq = lastSeq;
     const after = await this.store.destinationsConcerned({ profileIds });
-    announcements.add([...before, ...after], lastSeq, count);
+    announcements.add([...before, ...after], lastSeq);
   }
 
   /**
@@ -387,7 +386,7 @@ export class ActivationClient {
     let { purged, owed } = await purgeErased(this.store, found, Infinity);
     const exitsDue = countExits(owed);
     const announcements = new AnnouncementQueue(this.client, this.store);
-    announcements.add(new Set([...owed.values()].flat()), lastSeq, found.length);
+    announcements.add(new Set([...owed.values()].flat()), lastSeq);
     const unannounced = await announcements.settle();
     const deadline = Date.now() + (options.waitMs ?? FORGET_WAIT_MS);
     while (owed.size > 0 && unannounced === null && Date.now() < deadline) {

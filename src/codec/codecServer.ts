@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
+import { bearerCheck } from './codecAuth';
+import type { CodecAuth } from './codecAuth';
 
 /** Where the Temporal Web UI runs by default (`temporal server start-dev`, `kinesis-activation dev`). */
 export const DEFAULT_UI_ORIGINS = ['http://localhost:8233', 'http://127.0.0.1:8233'];
@@ -15,6 +17,8 @@ export interface CodecServerOptions {
   host?: string;
   /** Browser origins (the Temporal Web UI) allowed to call the endpoint. */
   allowedOrigins?: readonly string[];
+  /** Whoever can reach the port could decrypt every payload: callers must present a token. */
+  auth: CodecAuth;
 }
 
 export interface CodecServer {
@@ -35,13 +39,14 @@ interface JsonPayload {
  */
 export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
   const allowed = new Set(options.allowedOrigins ?? DEFAULT_UI_ORIGINS);
+  const host = options.host ?? '127.0.0.1';
+  const authorized = bearerCheck(options.auth, host);
   const server: Server = createServer((req, res) => {
-    handle(options.codec, allowed, req, res).catch((err: unknown) => {
+    handle(options.codec, allowed, authorized, req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, 400, { message: err instanceof Error ? err.message : String(err) });
       else res.destroy();
     });
   });
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => resolve());
@@ -60,6 +65,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
 async function handle(
   codec: PayloadCodec,
   allowed: ReadonlySet<string>,
+  authorized: (authorization: string | undefined) => boolean,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -79,6 +85,11 @@ async function handle(
     res.setHeader('Access-Control-Max-Age', '600');
     res.writeHead(204).end();
     return;
+  }
+  // After CORS, so that the UI can read the refusal; preflights carry no credentials.
+  if (!authorized(req.headers.authorization)) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    return send(res, 401, { message: 'a valid bearer token is required (Authorization: Bearer <token>)' });
   }
   const path = new URL(req.url ?? '/', 'http://codec').pathname.replace(/\/+$/, '');
   const convert =

@@ -30,15 +30,9 @@ export interface ParsedProfiles {
  * inputs can stream line by line. A leading byte-order mark is ignored (editors add one to files).
  */
 export function parseProfileLine(line: Buffer | string, lineNumber: number): LineResult {
-  const text = (typeof line === 'string' ? line : line.toString('utf8')).replace(/^\uFEFF/, '').trim();
-  if (text === '') return { kind: 'blank' };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return rejected(lineNumber, `invalid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const result = profileSnapshotSchema.safeParse(json);
+  const parsed = parseJsonLine(line, lineNumber);
+  if (parsed.kind !== 'json') return parsed;
+  const result = profileSnapshotSchema.safeParse(parsed.json);
   if (!result.success) return rejected(lineNumber, formatZodError(result.error));
   const snapshot = result.data;
   return { kind: 'accepted', accepted: { line: lineNumber, profileId: profileIdOf(snapshot), snapshot } };
@@ -77,14 +71,9 @@ const patchNameSchema = z.union([
  * valid is decided when it is merged onto the stored one (see mergeProfileSnapshot).
  */
 export function parseMergePatchLine(line: Buffer | string, lineNumber: number): PatchLineResult {
-  const text = (typeof line === 'string' ? line : line.toString('utf8')).replace(/^\uFEFF/, '').trim();
-  if (text === '') return { kind: 'blank' };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return rejected(lineNumber, `invalid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const parsed = parseJsonLine(line, lineNumber);
+  if (parsed.kind !== 'json') return parsed;
+  const { json } = parsed;
   if (!isJsonObject(json)) return rejected(lineNumber, 'a merge patch must be a JSON object');
   const named = patchNameSchema.safeParse(json);
   if (!named.success)
@@ -105,6 +94,20 @@ export function mergeProfileSnapshot(
   if (!result.success)
     return { reason: `merged snapshot is invalid: ${formatZodError(result.error)}`.replace(/\s+/g, ' ') };
   return { snapshot: result.data };
+}
+
+/** The JSON value of one line; blank lines and lines that are not JSON are told apart. */
+function parseJsonLine(
+  line: Buffer | string,
+  lineNumber: number,
+): { kind: 'json'; json: unknown } | { kind: 'rejected'; rejected: RejectedLine } | { kind: 'blank' } {
+  const text = (typeof line === 'string' ? line : line.toString('utf8')).replace(/^\uFEFF/, '').trim();
+  if (text === '') return { kind: 'blank' };
+  try {
+    return { kind: 'json', json: JSON.parse(text) };
+  } catch (err) {
+    return rejected(lineNumber, `invalid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 function rejected(line: number, reason: string): { kind: 'rejected'; rejected: RejectedLine } {

@@ -63,6 +63,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const codec = keyring
       ? await startCodecServer({
           codec: new EncryptionCodec(keyring),
+          // The dev server's Web UI cannot send a static token (it forwards only an OAuth access
+          // token, and a dev server has no login), so the endpoint stays on loopback, open only
+          // to processes of this machine and, among browsers, to the UI's origin.
+          auth: { unauthenticatedLoopback: true },
           allowedOrigins: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`],
         })
       : undefined;

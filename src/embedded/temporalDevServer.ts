@@ -26,6 +26,8 @@ export interface TemporalDevServerOptions {
   dynamicConfig?: Record<string, string | number | boolean>;
   /** The Web UI asks this codec endpoint to decrypt payloads. */
   uiCodecEndpoint?: string;
+  /** false: start without our search attributes, as a plain `temporal server start-dev` does. */
+  searchAttributes?: boolean;
 }
 
 /**
@@ -63,7 +65,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {}))
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  if (options.searchAttributes !== false)
+    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
 
   const child = spawn(findTemporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -80,15 +80,21 @@ export function rejectReason(record: OutgoingRecord, limits: BatchLimits): strin
   return undefined;
 }
 
-/** What a batch being filled holds so far. */
-export interface BatchLoad {
-  records: number;
-  bytes: number;
-}
-
-/** Whether a sendable record of `size` bytes still fits a batch holding `load`. */
-export function fitsInBatch(load: BatchLoad, size: number, limits: BatchLimits): boolean {
-  return load.records < limits.maxRecordsPerCall && load.bytes + size <= limits.maxBytesPerCall;
+/**
+ * Fills one PutRecords batch: accepts sendable records (by size, data plus partition key) while
+ * they fit, at most `maxRecords` of them and never over the call's limits. The one packing rule:
+ * the writer fills its calls with it, and `packBatches` packs lists with it.
+ */
+export function batchFiller(limits: BatchLimits, maxRecords = limits.maxRecordsPerCall): (size: number) => boolean {
+  const most = Math.min(maxRecords, limits.maxRecordsPerCall);
+  let records = 0;
+  let bytes = 0;
+  return (size) => {
+    if (records >= most || bytes + size > limits.maxBytesPerCall) return false;
+    records += 1;
+    bytes += size;
+    return true;
+  };
 }
 
 /**
@@ -103,7 +109,7 @@ export function packBatches(
   const batches: OutgoingRecord[][] = [];
   const oversize: RejectedRecord[] = [];
   let current: OutgoingRecord[] = [];
-  let load: BatchLoad = { records: 0, bytes: 0 };
+  let fits = batchFiller(limits);
   for (const record of records) {
     const reason = rejectReason(record, limits);
     if (reason !== undefined) {
@@ -111,13 +117,13 @@ export function packBatches(
       continue;
     }
     const size = recordSize(record);
-    if (!fitsInBatch(load, size, limits)) {
+    if (!fits(size)) {
       batches.push(current);
       current = [];
-      load = { records: 0, bytes: 0 };
+      fits = batchFiller(limits);
+      fits(size);
     }
     current.push(record);
-    load = { records: load.records + 1, bytes: load.bytes + size };
   }
   if (current.length > 0) batches.push(current);
   return { batches, oversize };

@@ -59,6 +59,11 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
   'ENETUNREACH',
 ]);
 
+/** The code of an answer that is HTTP but not from Kinesis (a web server's 404, a login page). */
+export const NOT_KINESIS_CODE = 'NotKinesisEndpoint';
+/** Names the SDK gives errors it could not read an AWS error code from. */
+const UNREADABLE_ANSWER_NAMES: ReadonlySet<string> = new Set(['SyntaxError', 'Unknown', 'UnknownError']);
+
 export interface ClassifiedError {
   kind: 'terminal' | 'retryable';
   /** The AWS error code, Node error code or error name. */
@@ -98,6 +103,15 @@ export function classifyError(error: unknown): ClassifiedError {
   const status = fields.status;
   if (status === 429) return retryable(true);
   if (status !== undefined && (status >= 500 || status === 408)) return retryable(false);
+  // Kinesis names every error it answers; an answer without a readable name came from elsewhere.
+  if (status !== undefined && fields.name !== undefined && UNREADABLE_ANSWER_NAMES.has(fields.name)) {
+    return {
+      kind: 'terminal',
+      code: NOT_KINESIS_CODE,
+      throttled: false,
+      message: `the endpoint answered HTTP ${status}: is this a Kinesis endpoint?`,
+    };
+  }
   // Any other 4xx is a request the service will refuse again (the SDK's own retry strategy
   // agrees); stopping with its message beats retrying until the activity times out.
   if (status !== undefined && status >= 400) return { kind: 'terminal', code, throttled: false, message };
@@ -134,6 +148,7 @@ function errorFields(error: unknown): { name?: string; code?: string; message?: 
   };
 }
 
-function oneLine(text: string): string {
+/** The text on one line, runs of whitespace (newlines included) as one space. */
+export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }

@@ -6,7 +6,7 @@ import type {
   PermissionResult,
   StreamVerdict,
 } from '../domain/permissionCheck';
-import { classifyError } from './errors';
+import { classifyError, NOT_KINESIS_CODE, oneLine, terminalError } from './errors';
 
 /**
  * The probes' hash key: 2^128, one above the largest. It matches the API's pattern for
@@ -45,6 +45,8 @@ export async function checkStreamPermissions(
 ): Promise<PermissionCheckResult> {
   const { stream, region } = options;
   const listing = await findStream(client, stream, options.listPageSize ?? 100);
+  if ('code' in listing && listing.code === NOT_KINESIS_CODE)
+    throw terminalError({ kind: 'terminal', throttled: false, ...listing }, 'ListStreams');
   let streamVerdict: StreamVerdict;
   let streamDetail: string;
   let listStreams: PermissionResult;
@@ -114,6 +116,8 @@ async function findStream(
 
 async function proveWrite(permission: KinesisPermission, probe: () => Promise<unknown>): Promise<PermissionResult> {
   const outcome = await attempt(probe);
+  if ('code' in outcome && outcome.code === NOT_KINESIS_CODE)
+    throw terminalError({ kind: 'terminal', throttled: false, ...outcome }, permission);
   if (!('code' in outcome)) {
     // Not seen on Kinesis or the emulators; if a service ever accepts the probe, say so plainly.
     return {
@@ -153,5 +157,5 @@ async function attempt<T>(call: () => Promise<T>): Promise<{ value: T } | Refusa
 }
 
 function refusalDetail(refusal: Refusal): string {
-  return `${refusal.code}: ${refusal.message.replace(/\s+/g, ' ').trim()}`;
+  return `${refusal.code}: ${oneLine(refusal.message)}`;
 }

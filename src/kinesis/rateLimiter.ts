@@ -4,8 +4,8 @@
  * It limits RECORDS PER SECOND (a token bucket whose refill rate AIMD adjusts), not records in
  * flight: Kinesis throttles each shard per second (1,000 records, 1 MiB), so a limit on records
  * in flight would allow a different send rate for every round-trip time, and on a fast link
- * even a small in-flight limit overruns a one-shard stream. The writer caps calls in flight
- * separately (its `concurrency`).
+ * even a small in-flight limit overruns a one-shard stream. Calls in flight are limited apart
+ * (ConcurrencyLimiter, which the writer combines with this one).
  *
  * It starts fast (a stream that never throttles is never slowed down) and learns the stream's
  * capacity from the first throttle, dropping to the rate the stream accepted in the last second.
@@ -13,18 +13,10 @@
  * capacity would leave half the shards' capacity unused while the additive increase climbs back.
  */
 
-/** Time source and timers, injectable so tests need no real waiting. */
-export interface Clock {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+import { systemClock } from './clock';
+import type { Clock } from './clock';
+import { abortReason } from './sendLimiter';
+import type { Permit, SendLimiter } from './sendLimiter';
 
 export interface AimdRateLimiterOptions {
   /** Records per second at the start. */
@@ -41,23 +33,6 @@ export interface AimdRateLimiterOptions {
   /** Bucket size, in seconds of the current rate: how far a send may burst after a pause. */
   burstSeconds?: number;
   clock?: Clock;
-}
-
-/** How the call carrying a permit's records went. */
-export type CallOutcome =
-  /** Every entry accepted: grow the rate. */
-  | 'success'
-  /** At least one entry or the call was throttled: shrink the rate. */
-  | 'throttled'
-  /** Failed for another reason (5xx, network): no signal about capacity, rate unchanged. */
-  | 'failed';
-
-export interface Permit {
-  /**
-   * Reports the outcome of the call and how many of its records the service accepted; only the
-   * first report of a permit counts.
-   */
-  release(outcome: CallOutcome, accepted?: number): void;
 }
 
 interface Waiter {
@@ -78,7 +53,7 @@ const DEFAULTS = {
   burstSeconds: 1,
 };
 
-export class AimdRateLimiter {
+export class AimdRateLimiter implements SendLimiter {
   private currentRate: number;
   private tokens: number;
   private refilledAt: number;
@@ -222,11 +197,6 @@ export class AimdRateLimiter {
     // The waiter at the head may now be served sooner or later than its timer says.
     if (this.queue.length > 0) this.pump();
   }
-}
-
-function abortReason(signal: AbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error ? reason : new Error('aborted', { cause: reason });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -1,28 +1,23 @@
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import type { KinesisClient, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
-import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
-import type { BackoffOptions } from './backoff';
-import { DEFAULT_LIMITS, fitsInBatch, packBatches, validateLimits } from './batcher';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { batchFiller, DEFAULT_LIMITS, rejectReason, validateLimits } from './batcher';
 import type { BatchLimits, RejectedRecord } from './batcher';
-import { classifyEntryError, classifyError, terminalError } from './errors';
 import { recordSize } from './outgoingRecord';
 import type { OutgoingRecord } from './outgoingRecord';
+import { ProfileQueue } from './profileQueue';
+import { putRecords } from './putRecordsCall';
+import { ConcurrencyLimiter } from './concurrencyLimiter';
 import { AimdRateLimiter } from './rateLimiter';
-import type { CallOutcome, Permit } from './rateLimiter';
+import { RetryPolicy } from './retryPolicy';
+import type { RetryOptions } from './retryPolicy';
+import { combineLimiters } from './sendLimiter';
+import type { Permit, SendLimiter } from './sendLimiter';
 
-export interface RecordWriterOptions {
-  /** PutRecords calls in flight at once. */
+export interface RecordWriterOptions extends RetryOptions {
+  /** The most PutRecords calls in flight at once; the limiter may allow fewer. */
   concurrency?: number;
   limits?: BatchLimits;
-  backoff?: BackoffOptions;
-  /** Shared by every writer of one destination; a private one when absent. */
-  limiter?: AimdRateLimiter;
-  /**
-   * Attempts of a record whose calls fail as a whole (5xx, network, throttled call) before the
-   * error is rethrown for the activity's retry policy. Entries that fail inside a successful
-   * response are resent without limit: the service accepted the call, only capacity is short.
-   */
-  maxCallAttempts?: number;
+  /** Says when calls go; by default `adaptiveLimiter(concurrency)`, private to the writer. */
+  limiter?: SendLimiter;
 }
 
 export interface WriteStats {
@@ -42,41 +37,55 @@ export interface WriteStats {
   entryErrors: Record<string, number>;
 }
 
-export const DEFAULT_CONCURRENCY = 4;
-const DEFAULT_MAX_CALL_ATTEMPTS = 8;
-/**
- * Cap on the backoff of entries that failed inside a successful response. The limiter already
- * slowed the send rate, and a shard's capacity is metered per second: waiting longer than that
- * finds no more capacity, it only leaves the stream idle at the end of a write.
- */
-const ENTRY_RETRY_MAX_MS = 1000;
+/** The most PutRecords calls a writer keeps in flight. */
+export const DEFAULT_CONCURRENCY = 8;
 
 /**
- * Writes records to one stream with PutRecords: several batches in flight, only failed entries
- * resent (with backoff), send rate adapted by an AIMD limiter, terminal errors stop everything.
+ * The send rate adapted to throttling (AIMD, records per second) and the calls in flight adapted
+ * to the endpoint's latency, at most `maxCalls`.
+ */
+export function adaptiveLimiter(maxCalls = DEFAULT_CONCURRENCY): SendLimiter {
+  return combineLimiters(new AimdRateLimiter(), new ConcurrencyLimiter({ maxLimit: maxCalls }));
+}
+
+interface WriterSettings {
+  concurrency: number;
+  limits: BatchLimits;
+  limiter: SendLimiter;
+  retry: RetryPolicy;
+}
+
+/**
+ * Writes records to one stream with PutRecords, in Flink's sink's shape: a per-profile ordered
+ * queue (ProfileQueue) feeds batches filled by the one packing rule (batchFiller) to several
+ * calls in flight; a limiter (SendLimiter) says when a call may go; a RetryPolicy says when
+ * failed records go again (only failed entries are resent) and when a failure is final.
  * Records of one profile are never in flight together and are acknowledged in input order.
  */
 export class KinesisRecordWriter {
-  private readonly settings: Required<RecordWriterOptions>;
+  private readonly settings: WriterSettings;
 
   constructor(
     private readonly client: KinesisClient,
     private readonly streamName: string,
     options: RecordWriterOptions = {},
   ) {
-    this.settings = {
-      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-      limits: options.limits ?? DEFAULT_LIMITS,
-      backoff: options.backoff ?? DEFAULT_BACKOFF,
-      limiter: options.limiter ?? new AimdRateLimiter(),
-      maxCallAttempts: options.maxCallAttempts ?? DEFAULT_MAX_CALL_ATTEMPTS,
-    };
-    if (!(Number.isInteger(this.settings.concurrency) && this.settings.concurrency >= 1)) {
-      throw new RangeError(`concurrency must be a positive integer, got ${this.settings.concurrency}`);
+    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+      throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
     }
+    this.settings = {
+      concurrency,
+      limits: options.limits ?? DEFAULT_LIMITS,
+      limiter: options.limiter ?? adaptiveLimiter(concurrency),
+      retry: new RetryPolicy(options),
+    };
     validateLimits(this.settings.limits);
-    if (!(this.settings.maxCallAttempts >= 1))
-      throw new RangeError(`maxCallAttempts must be >= 1, got ${this.settings.maxCallAttempts}`);
+  }
+
+  /** The limiter deciding when this writer's calls go. */
+  get limiter(): SendLimiter {
+    return this.settings.limiter;
   }
 
   /**
@@ -125,8 +134,6 @@ export interface WriteSession {
 
 interface Entry {
   record: OutgoingRecord;
-  /** Position among the sendable input records: lower goes first. */
-  index: number;
   size: number;
   /** Times this entry came back failed inside a successful response. */
   entryFailures: number;
@@ -134,21 +141,10 @@ interface Entry {
   callFailures: number;
 }
 
-/** The state of one write: which entries wait, which profiles are busy, what failed. */
+/** The state of one write: the queue, the calls in flight, what failed. */
 class WriteRun implements WriteSession {
-  /** Added entries not yet taken, from `cursor` on (the taken prefix is dropped now and then). */
-  private fresh: Entry[] = [];
-  private cursor = 0;
-  private added = 0;
+  private readonly queue = new ProfileQueue<Entry>((entry) => entry.record.profileId);
   private ended = false;
-  /** Entries to (re)send before fresh ones of higher index, sorted by index. */
-  private readonly ready: Entry[] = [];
-  /** Later records of a busy profile, in order, waiting for the earlier one's acknowledgement. */
-  private readonly blocked = new Map<string, Entry[]>();
-  /** Profiles with a record admitted and not yet acknowledged (in flight, backing off or ready). */
-  private readonly busy = new Set<string>();
-  /** Added sendable entries not yet acknowledged. */
-  private outstanding = 0;
   private readonly roomWaiters: { limit: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private readonly backoffTimers = new Set<NodeJS.Timeout>();
   private failure: { error: unknown } | undefined;
@@ -162,7 +158,7 @@ class WriteRun implements WriteSession {
   constructor(
     private readonly client: KinesisClient,
     private readonly streamName: string,
-    private readonly settings: Required<RecordWriterOptions>,
+    private readonly settings: WriterSettings,
     private readonly onAcked: (records: OutgoingRecord[]) => Promise<void>,
     private readonly signal: AbortSignal | undefined,
   ) {
@@ -185,23 +181,20 @@ class WriteRun implements WriteSession {
   add(records: readonly OutgoingRecord[]): RejectedRecord[] {
     if (this.failure) throw this.failure.error;
     if (this.ended) throw new Error('records added to a write that has ended');
-    const { batches, oversize } = packBatches(records, this.settings.limits);
-    this.stats.deadLettered.push(...oversize);
-    if (this.cursor > 0 && this.cursor >= this.fresh.length / 2) {
-      this.fresh = this.fresh.slice(this.cursor);
-      this.cursor = 0;
+    const rejected: RejectedRecord[] = [];
+    for (const record of records) {
+      const reason = rejectReason(record, this.settings.limits);
+      if (reason !== undefined) rejected.push({ record, reason });
+      else this.queue.add({ record, size: recordSize(record), entryFailures: 0, callFailures: 0 });
     }
-    for (const record of batches.flat()) {
-      this.fresh.push({ record, index: this.added++, size: recordSize(record), entryFailures: 0, callFailures: 0 });
-      this.outstanding += 1;
-    }
+    this.stats.deadLettered.push(...rejected);
     this.notify();
-    return oversize;
+    return rejected;
   }
 
   async whenAtMost(limit: number): Promise<void> {
     if (this.failure) throw this.failure.error;
-    if (this.outstanding <= limit) return;
+    if (this.queue.outstanding <= limit) return;
     await new Promise<void>((resolve, reject) => this.roomWaiters.push({ limit, resolve, reject }));
   }
 
@@ -222,10 +215,11 @@ class WriteRun implements WriteSession {
     return this.stats;
   }
 
-  /** One slot of `concurrency`: takes the next batch, sends it, repeats until the write ended and nothing is left. */
+  /** One of `concurrency` senders: takes the next batch, sends it, repeats until the write ended and nothing is left. */
   private async sender(): Promise<void> {
-    while (!this.failure && !(this.ended && this.outstanding === 0)) {
-      const batch = this.takeBatch();
+    while (!this.failure && !(this.ended && this.queue.outstanding === 0)) {
+      const fits = batchFiller(this.settings.limits, this.settings.limiter.maxPermits);
+      const batch = this.queue.take((entry) => fits(entry.size));
       if (batch.length === 0) {
         // Everything left is in flight or backing off, or nothing was added yet: wait for a change.
         await new Promise<void>((resolve) => {
@@ -257,42 +251,6 @@ class WriteRun implements WriteSession {
     this.notify();
   }
 
-  /** Lowest-index entries that may go now, up to the call limits and one limiter bucket. */
-  private takeBatch(): Entry[] {
-    const { limits, limiter } = this.settings;
-    const maxRecords = Math.min(limits.maxRecordsPerCall, limiter.maxPermits);
-    const batch: Entry[] = [];
-    let load = { records: 0, bytes: 0 };
-    for (;;) {
-      const next = this.peekNext();
-      if (next === undefined || batch.length >= maxRecords || !fitsInBatch(load, next.entry.size, limits)) break;
-      if (next.fromReady) this.ready.shift();
-      else {
-        this.cursor += 1;
-        this.busy.add(next.entry.record.profileId);
-      }
-      batch.push(next.entry);
-      load = { records: load.records + 1, bytes: load.bytes + next.entry.size };
-    }
-    return batch;
-  }
-
-  private peekNext(): { entry: Entry; fromReady: boolean } | undefined {
-    let fresh = this.fresh[this.cursor];
-    // A fresh record of a busy profile waits behind that profile's earlier record.
-    while (fresh !== undefined && this.busy.has(fresh.record.profileId)) {
-      const queue = this.blocked.get(fresh.record.profileId);
-      if (queue) queue.push(fresh);
-      else this.blocked.set(fresh.record.profileId, [fresh]);
-      this.cursor += 1;
-      fresh = this.fresh[this.cursor];
-    }
-    const ready = this.ready[0];
-    if (ready !== undefined && (fresh === undefined || ready.index < fresh.index))
-      return { entry: ready, fromReady: true };
-    return fresh === undefined ? undefined : { entry: fresh, fromReady: false };
-  }
-
   private async send(batch: Entry[]): Promise<void> {
     let permit: Permit;
     try {
@@ -301,44 +259,37 @@ class WriteRun implements WriteSession {
       return; // the run failed while waiting; its error is already recorded
     }
     if (this.failure) {
-      permit.release('failed');
+      permit.release('cancelled');
       return;
     }
     this.stats.calls += 1;
-    let results: PutRecordsResultEntry[];
+    let codes: (string | undefined)[];
     try {
-      const response = await this.client.send(
-        new PutRecordsCommand({
-          StreamName: this.streamName,
-          Records: batch.map(({ record }) => ({ Data: record.data, PartitionKey: record.partitionKey })),
-        }),
-        // Only the caller's abort cuts calls short: after a terminal error, calls in flight
-        // finish so their acknowledgements reach the ledger.
-        this.signal ? { abortSignal: this.signal } : {},
+      // Only the caller's abort cuts calls short: after a terminal error, calls in flight
+      // finish so their acknowledgements reach the ledger.
+      codes = await putRecords(
+        this.client,
+        this.streamName,
+        batch.map((entry) => entry.record),
+        this.signal,
       );
-      results = response.Records ?? [];
-      if (results.length !== batch.length) {
-        throw Object.assign(new Error(`PutRecords answered ${results.length} results for ${batch.length} records`), {
-          name: 'MalformedResponse',
-        });
-      }
     } catch (error) {
-      this.callFailed(batch, error, permit.release.bind(permit));
+      this.callFailed(batch, error, permit);
       return;
     }
 
     const acked: Entry[] = [];
     const failed: Entry[] = [];
     let throttled = false;
-    results.forEach((result, i) => {
+    codes.forEach((code, i) => {
       const entry = batch[i] as Entry;
-      if (result.ErrorCode === undefined) {
+      if (code === undefined) {
         acked.push(entry);
         return;
       }
       failed.push(entry);
-      this.stats.entryErrors[result.ErrorCode] = (this.stats.entryErrors[result.ErrorCode] ?? 0) + 1;
-      if (classifyEntryError(result.ErrorCode).throttled) {
+      this.stats.entryErrors[code] = (this.stats.entryErrors[code] ?? 0) + 1;
+      if (this.settings.retry.isThrottle(code)) {
         throttled = true;
         this.stats.throttledEntries += 1;
       }
@@ -347,7 +298,7 @@ class WriteRun implements WriteSession {
 
     if (failed.length > 0) {
       for (const entry of failed) entry.entryFailures += 1;
-      this.retryLater(failed, Math.max(...failed.map((e) => e.entryFailures)), ENTRY_RETRY_MAX_MS);
+      this.retryLater(failed, this.settings.retry.entryDelay(Math.max(...failed.map((e) => e.entryFailures))));
     }
     if (acked.length === 0) return;
     this.stats.recordsSent += acked.length;
@@ -360,69 +311,40 @@ class WriteRun implements WriteSession {
     for (const entry of acked) this.complete(entry);
   }
 
-  private callFailed(batch: Entry[], error: unknown, release: (outcome: CallOutcome) => void): void {
+  private callFailed(batch: Entry[], error: unknown, permit: Permit): void {
     if (this.signal?.aborted) {
-      release('failed');
+      permit.release('cancelled');
       this.fail(this.signal.reason ?? error);
       return;
     }
-    const classified = classifyError(error);
-    release(classified.throttled ? 'throttled' : 'failed');
-    if (classified.kind === 'terminal') {
-      this.fail(terminalError(classified, 'PutRecords'));
-      return;
-    }
     for (const entry of batch) entry.callFailures += 1;
-    const attempts = Math.max(...batch.map((e) => e.callFailures));
-    if (attempts >= this.settings.maxCallAttempts) {
-      this.fail(error);
-      return;
-    }
-    this.retryLater(batch, attempts);
+    const decision = this.settings.retry.afterCallFailure(error, Math.max(...batch.map((e) => e.callFailures)));
+    permit.release(decision.throttled ? 'throttled' : 'failed');
+    if (decision.retry) this.retryLater(batch, decision.delayMs);
+    else this.fail(decision.error);
   }
 
-  /** Puts entries back after a backoff; their profiles stay busy meanwhile, so nothing overtakes them. */
-  private retryLater(entries: Entry[], attempt: number, capMs = Infinity): void {
+  /** Gives entries back to the queue after a delay; their profiles stay busy meanwhile, so nothing overtakes them. */
+  private retryLater(entries: Entry[], delayMs: number): void {
     if (this.failure) return;
     this.stats.retriedEntries += entries.length;
-    const { baseMs, maxMs } = this.settings.backoff;
-    const delay = backoffDelay(attempt, { ...this.settings.backoff, maxMs: Math.max(baseMs, Math.min(maxMs, capMs)) });
     const timer = setTimeout(() => {
       this.backoffTimers.delete(timer);
-      for (const entry of entries) this.insertReady(entry);
+      this.queue.giveBack(entries);
       this.notify();
-    }, delay);
+    }, delayMs);
     this.backoffTimers.add(timer);
-  }
-
-  private insertReady(entry: Entry): void {
-    let low = 0;
-    let high = this.ready.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if ((this.ready[mid] as Entry).index < entry.index) low = mid + 1;
-      else high = mid;
-    }
-    this.ready.splice(low, 0, entry);
   }
 
   /** An acknowledged entry frees its profile for the profile's next record, if any. */
   private complete(entry: Entry): void {
-    this.outstanding -= 1;
+    this.queue.complete(entry);
     for (let i = this.roomWaiters.length - 1; i >= 0; i--) {
       const waiter = this.roomWaiters[i] as (typeof this.roomWaiters)[number];
-      if (this.outstanding <= waiter.limit) {
+      if (this.queue.outstanding <= waiter.limit) {
         this.roomWaiters.splice(i, 1);
         waiter.resolve();
       }
-    }
-    const profileId = entry.record.profileId;
-    const queue = this.blocked.get(profileId);
-    const next = queue?.shift();
-    if (next === undefined) this.busy.delete(profileId);
-    else {
-      if (queue?.length === 0) this.blocked.delete(profileId);
-      this.insertReady(next);
     }
     this.notify();
   }

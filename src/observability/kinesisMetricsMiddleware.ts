@@ -1,5 +1,5 @@
 import type { KinesisClient, PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
-import type { AimdRateLimiter } from '../kinesis/rateLimiter';
+import type { SendLimiter } from '../kinesis/sendLimiter';
 import type { ActivationMetrics } from './metrics';
 
 /**
@@ -11,7 +11,7 @@ export function observePutRecords(
   client: KinesisClient,
   destination: string,
   metrics: ActivationMetrics,
-  limiter: AimdRateLimiter,
+  limiter: SendLimiter,
 ): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
@@ -205,6 +206,11 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
+/** How long one attempt waits for another writer's lock, synchronously. */
+const BUSY_WAIT_MS = 50;
+/** How long a write keeps trying while another process holds the lock. */
+const BUSY_RETRY_FOR_MS = 60_000;
+
 /**
  * The embedded store: one SQLite file in WAL mode (readers never block the writer), shared
  * safely by several processes on one host (a worker and the CLI). better-sqlite3 is synchronous;
@@ -217,7 +223,9 @@ export class SqliteStore implements Store {
   /** Opens (creating the parent directory) and migrates the file at `path`, or an in-memory database for ':memory:'. */
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    // better-sqlite3 waits for a lock synchronously, stalling the event loop (heartbeats included)
+    // for as long: wait briefly here, and longer, asynchronously, in `run`.
+    this.db = new Database(path, { timeout: BUSY_WAIT_MS });
     try {
       this.db.pragma('journal_mode = WAL');
       // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
@@ -519,8 +527,20 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Runs synchronous work as a promise; a throw becomes a rejection, as callers of an async store expect. */
-  private run<T>(work: () => T): Promise<T> {
-    return new Promise((resolve) => resolve(work()));
+  /**
+   * Runs synchronous work as a promise; a throw becomes a rejection, as callers of an async store
+   * expect. Work that finds the file locked by another writer (an ingest process beside the
+   * worker) is tried again for up to a minute: it failed taking the lock, before changing anything.
+   */
+  private async run<T>(work: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_RETRY_FOR_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return work();
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      }
+      await delay(Math.min(BUSY_WAIT_MS * 2 ** attempt, 1000));
+    }
   }
 }

@@ -1,4 +1,4 @@
-import type { NativeConnection } from '@temporalio/worker';
+import type { ConnectionLike } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../searchAttributes';
 
@@ -8,9 +8,14 @@ const grpcStatus = { ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, UNIMPLEMENTED: 12 
 
 /**
  * Registers our search attributes when the namespace lacks them, so a plain dev server plus a
- * worker works with no other step. Without the right, the error names the operator's command.
+ * worker works with no other step, and a destination can be created before any worker started.
+ * Without the right, the error names the operator's command. Takes a worker's or a client's
+ * connection.
  */
-export async function ensureSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(
+  connection: Pick<ConnectionLike, 'operatorService'>,
+  namespace: string,
+): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const known = { ...existing.customAttributes, ...existing.systemAttributes };
   const missing = Object.keys(SEARCH_ATTRIBUTES).filter((name) => !(name in known));
@@ -28,7 +33,7 @@ export async function ensureSearchAttributes(connection: NativeConnection, names
     if (code === grpcStatus.PERMISSION_DENIED || code === grpcStatus.UNIMPLEMENTED) {
       const flags = missing.map((name) => `--name ${name} --type Keyword`).join(' ');
       throw new Error(
-        `search attributes ${missing.join(', ')} are missing and this worker may not add them; an operator must run: temporal operator search-attribute create --namespace ${namespace} ${flags}`,
+        `search attributes ${missing.join(', ')} are missing from namespace ${namespace} and these credentials may not add them; an operator must run: temporal operator search-attribute create --namespace ${namespace} ${flags}`,
       );
     }
     throw err;

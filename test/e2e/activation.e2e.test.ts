@@ -236,7 +236,7 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
 
       // Round 2: exits, entries, mapped and unmapped attribute changes, identity changes.
       const second = await ingest(ROUND_2, 6 + 7);
-      assert.deepEqual(second.report, { accepted: 8, rejected: [], notified: [id] });
+      assert.deepEqual(second.report, { accepted: 8, rejected: [], notified: [id], unannounced: null });
       assert.deepEqual(second.done.counters, { received: 13, exported: 9, skipped: 4, deadLettered: 0 });
       const afterRound2 = await readAllRecords(fx.kinesis, STREAM);
       const round1 = new Set(records.map((r) => r.sequenceNumber));

@@ -81,7 +81,8 @@ describe('secrets and profile data never reach Temporal history or the store in 
 
     const keyring = parseKeyring(`test-key:${randomBytes(32).toString('base64')}`, 'test');
     const codec = new EncryptionCodec(keyring);
-    const codecServer = await startCodecServer({ codec, allowedOrigins: [] });
+    const codecToken = randomBytes(16).toString('hex');
+    const codecServer = await startCodecServer({ codec, allowedOrigins: [], auth: { tokens: [codecToken] } });
 
     const base = { region: 'us-east-1', stream: STREAM, endpoint: fx.emulator.endpoint };
     const destinations: DestinationSettingsInput[] = [
@@ -157,7 +158,11 @@ describe('secrets and profile data never reach Temporal history or the store in 
             const input = started.events[0]?.workflowExecutionStartedEventAttributes?.input;
             const response = await fetch(`${codecServer.url}/decode`, {
               method: 'POST',
-              headers: { 'content-type': 'application/json', 'x-namespace': 'default' },
+              headers: {
+                'content-type': 'application/json',
+                'x-namespace': 'default',
+                authorization: `Bearer ${codecToken}`,
+              },
               body: JSON.stringify(input),
             });
             assert.equal(response.status, 200);

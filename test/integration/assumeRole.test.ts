@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { KinesisWriters } from '../../src/activities/kinesisWriters';
+import { KinesisConnections } from '../../src/kinesis/connections';
 import { destinationSettingsSchema } from '../../src/domain/destination';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
@@ -84,7 +84,7 @@ describe('AssumeRole credentials (STS on moto)', () => {
     await createStream(admin, stream, 1);
     const externalId = `ext-${randomUUID()}`;
     const settings = destinationSettingsSchema.parse(settingsFor(stream, externalId));
-    const writers = new KinesisWriters({ roleSessionSeconds: SESSION_SECONDS });
+    const writers = new KinesisConnections({ roleSessionSeconds: SESSION_SECONDS });
     // One shard takes 1,000 records/s: 4,000 records take at least 3 s, twice a session's lifetime.
     proxy.setFaults({ shardThrottling: true, credentialLifetimeMs: SESSION_LIFETIME_MS });
     const records: OutgoingRecord[] = Array.from({ length: 4000 }, (_, i) => ({

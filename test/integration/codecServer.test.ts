@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startCodecServer } from '../../src/codec/codecServer';
 import type { CodecServer } from '../../src/codec/codecServer';
@@ -21,10 +23,17 @@ interface Payloads {
   payloads: { metadata: Record<string, string>; data: string }[];
 }
 
-async function post(url: string, body: unknown, origin = UI): Promise<Response> {
+const TOKEN = randomBytes(24).toString('base64url');
+
+async function post(url: string, body: unknown, origin = UI, authorization = `Bearer ${TOKEN}`): Promise<Response> {
   return fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', origin, 'x-namespace': 'default' },
+    headers: {
+      'content-type': 'application/json',
+      origin,
+      'x-namespace': 'default',
+      ...(authorization ? { authorization } : {}),
+    },
     body: JSON.stringify(body),
   });
 }
@@ -37,6 +46,7 @@ describe('codec endpoint for the Temporal Web UI', () => {
     server = await startCodecServer({
       codec: new EncryptionCodec(parseKeyring(`ui-key:${key}`, 'test')),
       allowedOrigins: [UI],
+      auth: { tokens: ['another-token', TOKEN] },
     });
   });
   after(() => server.stop());
@@ -78,6 +88,53 @@ describe('codec endpoint for the Temporal Web UI', () => {
     assert.equal((await post(`${server.url}/other`, { payloads: [] })).status, 404);
   });
 
+  it('answers 401 without a valid bearer token, with CORS so the UI can read it', async () => {
+    const encoded = (await (await post(`${server.url}/encode`, { payloads: [plainPayload] })).json()) as Payloads;
+    for (const authorization of [
+      '',
+      'Bearer',
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${TOKEN}`,
+      `Bearer ${TOKEN} extra`,
+    ]) {
+      const res = await post(`${server.url}/decode`, encoded, UI, authorization);
+      assert.equal(res.status, 401, `authorization ${JSON.stringify(authorization)}`);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+      assert.equal(res.headers.get('access-control-allow-origin'), UI);
+      assert.deepEqual(await res.json(), {
+        message: 'a valid bearer token is required (Authorization: Bearer <token>)',
+      });
+    }
+    // Without an Origin header (not a browser), a token is required all the same.
+    const direct = await fetch(`${server.url}/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(encoded),
+    });
+    assert.equal(direct.status, 401);
+    // Either configured token opens it, the scheme in any case.
+    assert.equal((await post(`${server.url}/decode`, encoded, UI, 'Bearer another-token')).status, 200);
+    assert.equal((await post(`${server.url}/decode`, encoded, UI, `bearer ${TOKEN}`)).status, 200);
+  });
+
+  it('refuses to start open anywhere but on loopback, or with an empty token', async () => {
+    const codec = new EncryptionCodec(parseKeyring(`ui-key:${key}`, 'test'));
+    await assert.rejects(
+      startCodecServer({ codec, host: '0.0.0.0', auth: { unauthenticatedLoopback: true } }),
+      /^Error: codec endpoint without a token must listen on a loopback address, not 0\.0\.0\.0$/,
+    );
+    await assert.rejects(startCodecServer({ codec, auth: { tokens: [] } }), /needs at least one token/);
+    await assert.rejects(startCodecServer({ codec, auth: { tokens: [''] } }), /needs at least one token/);
+    const open = await startCodecServer({ codec, auth: { unauthenticatedLoopback: true } });
+    try {
+      const res = await post(`${open.url}/encode`, { payloads: [plainPayload] }, UI, '');
+      assert.equal(res.status, 200);
+    } finally {
+      await open.stop();
+    }
+  });
+
   it('runs as `kinesis-activation codec-server` with the key from the environment', async () => {
     const missing = await runCli(['codec-server'], {
       KINESIS_ACTIVATION_CODEC_KEY: '',
@@ -89,11 +146,28 @@ describe('codec endpoint for the Temporal Web UI', () => {
       'kinesis-activation: no codec key: set KINESIS_ACTIVATION_CODEC_KEY or KINESIS_ACTIVATION_CODEC_KEY_FILE\n',
     );
 
-    const bin = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
-    const child = spawn(process.execPath, [bin, 'codec-server', '--port', '0', '--json', '--allow-origin', UI], {
-      env: { ...process.env, KINESIS_ACTIVATION_CODEC_KEY: `ui-key:${key}` },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const noToken = await runCli(['codec-server'], {
+      KINESIS_ACTIVATION_CODEC_KEY: `ui-key:${key}`,
+      KINESIS_ACTIVATION_CODEC_AUTH_TOKENS: '',
     });
+    assert.equal(noToken.code, 1);
+    assert.equal(
+      noToken.stderr,
+      'kinesis-activation: no auth token: pass --auth-token-file FILE or set KINESIS_ACTIVATION_CODEC_AUTH_TOKENS (or --unauthenticated on a loopback --host)\n',
+    );
+
+    const dir = mkdtempSync(join(tmpdir(), 'ka-codec-'));
+    const tokenFile = join(dir, 'tokens');
+    writeFileSync(tokenFile, `# the UI's token\n${TOKEN}\n\n`);
+    const bin = resolve(__dirname, '..', '..', 'bin', 'kinesis-activation');
+    const child = spawn(
+      process.execPath,
+      [bin, 'codec-server', '--port', '0', '--json', '--allow-origin', UI, '--auth-token-file', tokenFile],
+      {
+        env: { ...process.env, KINESIS_ACTIVATION_CODEC_KEY: `ui-key:${key}` },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
       const { url, keyIds } = JSON.parse(line) as { url: string; keyIds: string[] };
@@ -101,9 +175,11 @@ describe('codec endpoint for the Temporal Web UI', () => {
       // What the in-process server sealed, the command's server opens: same key, same format.
       const encoded = (await (await post(`${server.url}/encode`, { payloads: [plainPayload] })).json()) as Payloads;
       assert.deepEqual(await (await post(`${url}/decode`, encoded)).json(), { payloads: [plainPayload] });
+      assert.equal((await post(`${url}/decode`, encoded, UI, 'Bearer wrong')).status, 401);
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -178,6 +178,42 @@ describe('exports through a real Temporal worker with faults injected in front o
     await store.close();
   });
 
+  it('delivers every record within a bound when 5% of the PutRecords calls are never answered', async () => {
+    const { store, stream } = await freshSetup();
+    const profiles = 10_000;
+    // Long enough for a real call on a busy machine: one that times out after the emulator wrote
+    // it is resent, a duplicate (at least once), never a loss.
+    const requestTimeoutMs = 2000;
+    await withWorker(
+      store,
+      async ({ client }) => {
+        const id = await createActivated(client, settingsFor(stream));
+        proxy.setFaults({ hangRate: 0.05, seed: 6 });
+        const started = performance.now();
+        const { lastSeq } = await client.ingest(ndjson(Array.from({ length: profiles }, (_, i) => snapshot(i, 1))));
+        // Each hung call costs its timeout and a backoff; unabandoned, one would hold its page until
+        // the activity's start-to-close timeout (minutes).
+        const boundMs = 30_000;
+        const status = await waitForStatus(client, id, 'the export to finish', caughtUp(lastSeq), boundMs);
+        const elapsed = performance.now() - started;
+
+        assert.ok(proxy.injected.hungCalls >= 2, `fewer than two calls hung in ${proxy.counts.PutRecords} calls`);
+        assert.deepEqual(status.counters, { received: profiles, exported: profiles, skipped: 0, deadLettered: 0 });
+        assert.equal(status.lastError, null);
+        const versions = versionsByProfile(await readAllRecords(kinesis, stream), profiles);
+        assert.equal(versions.size, profiles, 'every profile reached the stream');
+        for (const [profileId, seen] of versions)
+          assert.ok(
+            seen.every((v) => v === 1),
+            profileId,
+          );
+        assert.ok(elapsed < boundMs, `${Math.round(elapsed)} ms`);
+      },
+      { aws: { http: { requestTimeoutMs } } },
+    );
+    await store.close();
+  });
+
   it('stops in `error` with the cause when PutRecords is denied, retries sparingly, and recovers once it is allowed', async () => {
     const { store, stream } = await freshSetup(1);
     await withWorker(store, async ({ client }) => {

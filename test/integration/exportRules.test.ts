@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { KinesisWriters } from '../../src/activities/kinesisWriters';
+import { KinesisConnections } from '../../src/kinesis/connections';
 import type { Activities, ExportPageInput, ExportPageResult } from '../../src/activities/types';
 import type { Activation } from '../../src/domain/activation';
 import { changeKeySpecOf } from '../../src/domain/changeKey';
@@ -71,7 +71,7 @@ for (const backend of backends) {
     let emulator: KinesisEmulator;
     let kinesis: KinesisClient;
     let store: Store;
-    let writers: KinesisWriters;
+    let writers: KinesisConnections;
     let activities: Activities;
 
     before(async () => {
@@ -79,7 +79,7 @@ for (const backend of backends) {
       emulator = await startKinesisEmulator();
       kinesis = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials });
       store = await openStore(await backend.location());
-      writers = new KinesisWriters();
+      writers = new KinesisConnections();
       activities = createActivities({ store, writers });
     });
 

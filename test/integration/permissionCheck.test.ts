@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { permissionCheckFailure } from '../../src/domain/permissionCheck';
 import type { KinesisPermission, PermissionCheckResult } from '../../src/domain/permissionCheck';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { createKinesisClient } from '../../src/kinesis/client';
+import { KinesisTerminalError } from '../../src/kinesis/errors';
 import { checkStreamPermissions } from '../../src/kinesis/permissionCheck';
 import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
 import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
@@ -129,6 +132,42 @@ describe('permission check against a Kinesis emulator', () => {
     );
     assert.equal(proxy.counts.ListStreams, 1);
   });
+
+  for (const [kind, contentType, body] of [
+    ['an HTML page', 'text/html', '<html><body>Not Found</body></html>'],
+    ['JSON without an AWS error', 'application/json', '{"message":"no route"}'],
+  ] as const) {
+    it(`reports an endpoint that answers HTTP 404 with ${kind} as not Kinesis, not as denied permissions`, async () => {
+      const server = createServer((_req, res) => {
+        res.writeHead(404, { 'content-type': contentType });
+        res.end(body);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const client = createKinesisClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        credentials,
+      });
+      try {
+        await assert.rejects(
+          checkStreamPermissions(client, { stream: STREAM, region: 'us-east-1' }),
+          (err: unknown) => {
+            assert.ok(err instanceof KinesisTerminalError, String(err));
+            assert.equal(err.code, 'NotKinesisEndpoint');
+            assert.equal(
+              err.message,
+              'NotKinesisEndpoint on ListStreams: the endpoint answered HTTP 404: is this a Kinesis endpoint?',
+            );
+            return true;
+          },
+        );
+      } finally {
+        client.destroy();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+  }
 
   it('throws errors a retry may fix, so the activity retries the whole check', async () => {
     proxy.setFaults({ serverErrorRate: 1 });

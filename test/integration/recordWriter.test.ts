@@ -238,6 +238,42 @@ describe('KinesisRecordWriter against kinesalite behind the fault proxy', functi
     assert.ok(stored.length > input.length, 'the dropped answers left duplicates behind');
   });
 
+  it('abandons calls that are never answered after the request timeout, and delivers everything', async () => {
+    const stream = await newStream(2);
+    const input = profileRecords(200, 3);
+    proxy.setFaults({ hangRate: 0.05, seed: 5 });
+    const requestTimeoutMs = 1000;
+    const client = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+      credentials,
+      http: { requestTimeoutMs },
+    });
+    const { acked, onAcked } = ackLog();
+    const started = performance.now();
+    try {
+      // Small calls, so that 5% of them is several hung calls.
+      const stats = await new KinesisRecordWriter(client, stream, {
+        ...FAST,
+        limits: { ...DEFAULT_LIMITS, maxRecordsPerCall: 10 },
+      }).write(input, onAcked);
+      const elapsed = performance.now() - started;
+
+      assert.ok(proxy.injected.hungCalls >= 2, `only ${proxy.injected.hungCalls} calls hung`);
+      assert.equal(stats.calls, proxy.counts.PutRecords);
+      assert.equal(stats.recordsSent, input.length);
+      assertAckedInOrder(input, acked);
+      // A hung call reached no emulator; a real call that outlived the timeout on a busy machine is
+      // resent, a duplicate at worst, never a loss.
+      assertDelivered(input, await readAllRecords(direct, stream), false);
+      // Each hung call costs at most its timeout plus one backoff; the rest takes well under 5 s here.
+      const bound = 5000 + proxy.injected.hungCalls * (requestTimeoutMs + 100);
+      assert.ok(elapsed < bound, `${Math.round(elapsed)} ms, over the bound of ${bound} ms`);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('slows down under per-shard throttling and still delivers everything', async () => {
     const stream = await newStream(1);
     const input = profileRecords(1000, 3, 200);

@@ -23,6 +23,11 @@ export interface KinesisFaults {
    * case, the records are written but never acknowledged (so resends duplicate them).
    */
   dropConnectionRate: number;
+  /**
+   * Share of PutRecords calls read and never answered (nor forwarded): the connection stays open
+   * until the client gives up on it.
+   */
+  hangRate: number;
   /** Operations (X-Amz-Target names such as `PutRecords`) answered with AccessDeniedException. */
   accessDenied: readonly string[];
   /**
@@ -37,6 +42,7 @@ export interface InjectedFaults {
   throttledEntries: number;
   serverErrors: number;
   droppedConnections: number;
+  hungCalls: number;
   accessDenied: number;
   expiredTokens: number;
 }
@@ -78,6 +84,7 @@ const NO_FAULTS: KinesisFaults = {
   shardThrottling: false,
   serverErrorRate: 0,
   dropConnectionRate: 0,
+  hangRate: 0,
   accessDenied: [],
   credentialLifetimeMs: 0,
 };
@@ -134,6 +141,7 @@ export async function startKinesisFaultProxy(
     throttledEntries: 0,
     serverErrors: 0,
     droppedConnections: 0,
+    hungCalls: 0,
     accessDenied: 0,
     expiredTokens: 0,
   };
@@ -330,6 +338,11 @@ export async function startKinesisFaultProxy(
     const body = await readBody(req);
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'Unknown';
     counts[operation] = (counts[operation] ?? 0) + 1;
+    // A hung call reaches no emulator, so its keys are not in flight: the client's retry is no overlap.
+    if (operation === 'PutRecords' && chance(faults.hangRate)) {
+      injected.hungCalls += 1;
+      return;
+    }
     const keys = operation === 'PutRecords' && isJson(req) ? enterKeys(body) : [];
     try {
       await respond(req, res, operation, body);

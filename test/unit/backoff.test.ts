@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backoffDelay } from '../../src/kinesis/backoff';
+import { backoffCeiling, backoffDelay } from '../../src/kinesis/backoff';
 
 describe('backoffDelay', () => {
   const almostOne = 1 - Number.EPSILON;
@@ -27,5 +27,14 @@ describe('backoffDelay', () => {
 
   it('rejects a cap below the base', () => {
     assert.throws(() => backoffDelay(1, { baseMs: 100, maxMs: 10 }), /baseMs <= maxMs/);
+  });
+});
+
+describe('backoffCeiling', () => {
+  it('doubles from the base with each attempt up to the cap, attempts below 1 counting as the first', () => {
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 40].map((attempt) => backoffCeiling(attempt, { baseMs: 10_000, maxMs: 60_000 })),
+      [10_000, 10_000, 20_000, 40_000, 60_000, 60_000, 60_000],
+    );
   });
 });

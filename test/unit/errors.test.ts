@@ -108,6 +108,20 @@ describe('classifyError', () => {
     assert.equal(classifyError(serviceError('SerializationException', 400)).kind, 'terminal');
   });
 
+  it('names an HTTP answer without a Kinesis error as not Kinesis, unless it is one a retry may fix', () => {
+    // The SDK's errors for a web server's HTML 404 (unreadable body) and a JSON one without __type.
+    for (const name of ['SyntaxError', 'Unknown']) {
+      assert.deepEqual(classifyError(serviceError(name, 404)), {
+        kind: 'terminal',
+        code: 'NotKinesisEndpoint',
+        throttled: false,
+        message: 'the endpoint answered HTTP 404: is this a Kinesis endpoint?',
+      });
+    }
+    assert.equal(classifyError(serviceError('SyntaxError', 502)).kind, 'retryable');
+    assert.equal(classifyError(serviceError('ResourceNotFoundException', 400)).code, 'ResourceNotFoundException');
+  });
+
   for (const code of ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']) {
     it(`retries the network error ${code}`, () => {
       assert.deepEqual(classifyError(networkError(code)), {

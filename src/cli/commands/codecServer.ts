@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { CODEC_AUTH_TOKENS_ENV, readAuthTokens } from '../../codec/codecAuth';
+import type { CodecAuth } from '../../codec/codecAuth';
 import { startCodecServer, DEFAULT_UI_ORIGINS } from '../../codec/codecServer';
 import { EncryptionCodec } from '../../codec/encryptionCodec';
 import { CODEC_KEY_ENV, CODEC_KEY_FILE_ENV, keyringFromEnv } from '../../codec/keyring';
@@ -19,24 +21,45 @@ export function registerCodecServer(program: Command): void {
       collect,
       [],
     )
-    .action(async (opts: { port: string; host: string; allowOrigin: string[] }, cmd: Command) => {
-      const keyring = keyringFromEnv();
-      if (!keyring) fail(`no codec key: set ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`);
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port: must be a port number (0-65535)');
-      const server = await startCodecServer({
-        codec: new EncryptionCodec(keyring),
-        port,
-        host: opts.host,
-        ...(opts.allowOrigin.length > 0 ? { allowedOrigins: opts.allowOrigin } : {}),
-      });
-      emit(
-        json(cmd),
-        { url: server.url, keyIds: [...keyring.byId.keys()] },
-        `codec endpoint ${server.url} (keys ${[...keyring.byId.keys()].join(', ')}); set it in the Web UI's codec settings or start the dev server with --ui-codec-endpoint ${server.url}`,
-      );
-      const stop = (): void => void server.stop().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    .option(
+      '--auth-token-file <path>',
+      `bearer tokens callers must present, one per line (else ${CODEC_AUTH_TOKENS_ENV}, comma-separated)`,
+    )
+    .option('--unauthenticated', 'no token required: only on a loopback --host')
+    .action(
+      async (
+        opts: { port: string; host: string; allowOrigin: string[]; authTokenFile?: string; unauthenticated?: boolean },
+        cmd: Command,
+      ) => {
+        const keyring = keyringFromEnv();
+        if (!keyring) fail(`no codec key: set ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`);
+        const port = Number(opts.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port: must be a port number (0-65535)');
+        let auth: CodecAuth;
+        if (opts.unauthenticated) auth = { unauthenticatedLoopback: true };
+        else {
+          const tokens = readAuthTokens(opts.authTokenFile);
+          if (tokens.length === 0)
+            fail(
+              `no auth token: pass --auth-token-file FILE or set ${CODEC_AUTH_TOKENS_ENV} (or --unauthenticated on a loopback --host)`,
+            );
+          auth = { tokens };
+        }
+        const server = await startCodecServer({
+          codec: new EncryptionCodec(keyring),
+          port,
+          host: opts.host,
+          auth,
+          ...(opts.allowOrigin.length > 0 ? { allowedOrigins: opts.allowOrigin } : {}),
+        });
+        emit(
+          json(cmd),
+          { url: server.url, keyIds: [...keyring.byId.keys()] },
+          `codec endpoint ${server.url} (keys ${[...keyring.byId.keys()].join(', ')}); set it in the Web UI's codec settings or start the dev server with --ui-codec-endpoint ${server.url}`,
+        );
+        const stop = (): void => void server.stop().then(() => process.exit(0));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
 }

@@ -3,15 +3,20 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DestinationSettings } from '../domain/destination';
 import { resolveCredentials } from '../aws/credentials';
 import type { CredentialOptions } from '../aws/credentials';
-import { createKinesisClient } from '../kinesis/client';
-import { limitsForMaxRecordBytes } from '../kinesis/batcher';
-import { AimdRateLimiter } from '../kinesis/rateLimiter';
-import { KinesisRecordWriter } from '../kinesis/recordWriter';
+import { limitsForMaxRecordBytes } from './batcher';
+import { createKinesisClient } from './client';
+import type { KinesisHttpSettings } from './client';
+import { AimdRateLimiter } from './rateLimiter';
+import { KinesisRecordWriter } from './recordWriter';
 import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
 import type { ActivationMetrics } from '../observability/metrics';
 
 /** Worker-wide AWS options, the same for every destination. */
-export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'>;
+export type AwsOptions = Pick<CredentialOptions, 'roleSessionSeconds'> & {
+  http?: Partial<KinesisHttpSettings>;
+  /** A fixed number of PutRecords calls in flight per destination, instead of the adaptive limit. */
+  fixedCallsInFlight?: number;
+};
 
 interface Connection {
   fingerprint: string;
@@ -24,7 +29,7 @@ interface Connection {
  * adaptive rate limit and assumed-role sessions (refreshed by the client's credential provider
  * before they expire) carry over from one activity to the next. Changed settings get fresh ones.
  */
-export class KinesisWriters {
+export class KinesisConnections {
   private readonly connections = new Map<string, Connection>();
 
   constructor(
@@ -67,22 +72,28 @@ export class KinesisWriters {
     existing?.client.destroy();
     this.connections.delete(destinationId);
     const client = this.createClient(settings);
-    const limiter = new AimdRateLimiter();
-    if (this.metrics) observePutRecords(client, destinationId, this.metrics, limiter);
     const writer = new KinesisRecordWriter(client, settings.stream, {
       limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
-      limiter,
+      ...(this.aws.fixedCallsInFlight !== undefined
+        ? { concurrency: this.aws.fixedCallsInFlight, limiter: new AimdRateLimiter() }
+        : {}),
     });
+    if (this.metrics) observePutRecords(client, destinationId, this.metrics, writer.limiter);
     const connection = { fingerprint, client, writer };
     this.connections.set(destinationId, connection);
     return connection;
   }
 
   private createClient(settings: DestinationSettings): KinesisClient {
+    const { http, roleSessionSeconds } = this.aws;
     return createKinesisClient({
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      credentials: resolveCredentials(settings.credentials, { region: settings.region, ...this.aws }),
+      credentials: resolveCredentials(settings.credentials, {
+        region: settings.region,
+        ...(roleSessionSeconds !== undefined ? { roleSessionSeconds } : {}),
+      }),
+      ...(http ? { http } : {}),
     });
   }
 }
