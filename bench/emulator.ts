@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { ensureStream } from '../src/embedded/ensureStream';
 import { freePorts } from '../src/embedded/freePort';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
@@ -33,6 +36,33 @@ export async function startEmulatorProcess(
   });
   const endpoints = JSON.parse(line ?? '{}') as { endpoint: string; throttledEndpoint: string };
   return { ...endpoints, pid: child.pid as number, stop: () => child.stdin.end() };
+}
+
+/** The emulator process keeping data under `dir`/kinesis, a client of it and a ready stream; `stop` ends both. */
+export async function startBenchStream(
+  dir: string,
+  stream: string,
+  shards: number,
+): Promise<{ emulator: Emulator; kinesis: KinesisClient; stop: () => Promise<void> }> {
+  mkdirSync(join(dir, 'kinesis'));
+  const emulator = await startEmulatorProcess({ path: join(dir, 'kinesis') });
+  const kinesis = createKinesisClient({
+    region: 'us-east-1',
+    endpoint: emulator.endpoint,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  });
+  const stop = (): Promise<void> => {
+    kinesis.destroy();
+    emulator.stop();
+    return Promise.resolve();
+  };
+  try {
+    await ensureStream(kinesis, stream, shards);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { emulator, kinesis, stop };
 }
 
 /** Where the kinesis-local package (kinesis-mock, the engine LocalStack uses) is installed, if it is. */

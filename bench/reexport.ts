@@ -17,24 +17,23 @@
  * so it covers the re-exports and not the start-up (workflow bundling).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { ActivationClient } from '../src/client/activationClient';
 import { destinationWorkflowId } from '../src/domain/destination';
-import { ensureStream } from '../src/embedded/ensureStream';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { destinationSettingsSchema } from '../src/domain/destination';
 import type { DestinationSettingsInput } from '../src/domain/destination';
-import { createKinesisClient } from '../src/kinesis/client';
+import type { createKinesisClient } from '../src/kinesis/client';
 import { KinesisRecordWriter } from '../src/kinesis/recordWriter';
 import { openStore } from '../src/store/openStore';
 import type { ReexportProgress } from '../src/workflows/messages';
 import { REEXPORT_PAGE_SIZE } from '../src/workflows/reexports';
 import { startWorkerProcess } from '../test/support/workerProcess';
-import { startEmulatorProcess } from './emulator';
+import { startBenchStream } from './emulator';
 import { BENCH_ACTIVATION, benchProfiles, exportRecords } from './profiles';
 
 interface Pass {
@@ -110,17 +109,9 @@ async function benchSize(size: number, shards: number): Promise<SizeResult> {
   try {
     const server = await startTemporalDevServer({ headless: true });
     stops.push(() => server.stop());
-    mkdirSync(join(dir, 'kinesis'));
-    const emulator = await startEmulatorProcess({ path: join(dir, 'kinesis') });
-    stops.push(() => Promise.resolve(emulator.stop()));
-    const kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    stops.push(() => Promise.resolve(kinesis.destroy()));
     const stream = `bench-${size}`;
-    await ensureStream(kinesis, stream, shards);
+    const { emulator, kinesis, stop } = await startBenchStream(dir, stream, shards);
+    stops.push(stop);
 
     const databaseUrl = join(dir, 'store.sqlite');
     const store = await openStore(databaseUrl);

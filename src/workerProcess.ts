@@ -18,6 +18,8 @@ export interface WorkerProcessOptions {
   store: Store;
   /** Port of the Prometheus endpoint (0: any free port; undefined: none). */
   metricsPort?: number;
+  /** The registry its endpoint serves (one the process shares with an ingest service, in `dev`). */
+  metrics?: ActivationMetrics;
 }
 
 export interface WorkerProcess {
@@ -35,7 +37,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const logger = createLogger();
   const sdkMetricsPort = options.metricsPort !== undefined ? await freePort() : undefined;
   const { sdkMetricsUrl } = installRuntime(logger, sdkMetricsPort);
-  const metrics = new ActivationMetrics();
+  const metrics = options.metrics ?? new ActivationMetrics();
   let metricsServer: MetricsServer | undefined;
   if (options.metricsPort !== undefined) {
     metricsServer = await startMetricsServer(metrics, {

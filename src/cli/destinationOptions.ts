@@ -23,14 +23,19 @@ export function parsePartitionKeyOption(spec: string): PartitionKeyStrategy {
   throw new InvalidArgumentError('must be hash, identity:NAMESPACE or attribute:XDM.PATH');
 }
 
-/** `--max-record-bytes`: bytes, or with a KiB or MiB suffix (`1MiB`; streams that opted in take up to `10MiB`). */
-export function parseMaxRecordBytesOption(text: string): number {
+/** A size in bytes, or with a KiB or MiB suffix (`16MiB`). */
+export function parseByteSize(text: string): number {
   const match = /^(\d+)(KiB|MiB)?$/.exec(text.trim());
   if (!match)
     throw new InvalidArgumentError(
       'must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB)',
     );
-  return validated(destinationSettingsSchema.shape.maxRecordBytes, Number(match[1]) * (UNITS[match[2] ?? ''] ?? 1));
+  return Number(match[1]) * (UNITS[match[2] ?? ''] ?? 1);
+}
+
+/** `--max-record-bytes`: bytes, or with a KiB or MiB suffix (`1MiB`; streams that opted in take up to `10MiB`). */
+export function parseMaxRecordBytesOption(text: string): number {
+  return validated(destinationSettingsSchema.shape.maxRecordBytes, parseByteSize(text));
 }
 
 /** The value if the settings schema accepts it; else the schema's own one-line reason. */

@@ -9,6 +9,7 @@ import { registerPauseResume } from './commands/pauseResume';
 import { registerPeek } from './commands/peek';
 import { registerReexport } from './commands/reexport';
 import { registerSchedule } from './commands/schedule';
+import { registerServe } from './commands/serve';
 import { registerStatus } from './commands/status';
 import { registerWorker } from './commands/worker';
 import { temporal } from './context';
@@ -45,6 +46,7 @@ for (const register of [
   registerActivate,
   registerIngest,
   registerForget,
+  registerServe,
   registerPeek,
   registerStatus,
   registerReexport,

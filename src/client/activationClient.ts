@@ -386,7 +386,6 @@ export class ActivationClient {
     // A profile leaving a mapped segment concerns that destination even before its ledger shows it.
     const before = await this.store.destinationsConcerned({ profileIds });
     let lastSeq: number;
-    let count: number;
     if (merge) {
       const patches = lines as AcceptedPatch[];
       const merged = await this.store.mergeProfiles(patches);
@@ -395,7 +394,6 @@ export class ActivationClient {
       result.accepted += lines.length - merged.rejected.length;
       if (merged.written === 0) return;
       ({ lastSeq } = merged);
-      count = merged.written;
     } else {
       const snapshots = lines as AcceptedLine[];
       const upserted = await this.store.upsertProfiles(snapshots);
@@ -404,13 +402,12 @@ export class ActivationClient {
       result.accepted += lines.length - upserted.conflicts.length;
       if (upserted.profileIds.length === 0) return;
       ({ lastSeq } = upserted);
-      count = upserted.profileIds.length;
       // A line without profileId may have been written as the stored profile sharing its identities.
       profileIds.push(...upserted.profileIds.filter((id) => !profileIds.includes(id)));
     }
     result.lastSeq = lastSeq;
     const after = await this.store.destinationsConcerned({ profileIds });
-    announcements.add([...before, ...after], lastSeq, count);
+    announcements.add([...before, ...after], lastSeq);
   }
 
   /**
@@ -428,7 +425,7 @@ export class ActivationClient {
     let { purged, owed } = await purgeErased(this.store, found, Infinity);
     const exitsDue = countExits(owed);
     const announcements = new AnnouncementQueue(this.client, this.store);
-    announcements.add(new Set([...owed.values()].flat()), lastSeq, found.length);
+    announcements.add(new Set([...owed.values()].flat()), lastSeq);
     const unannounced = await announcements.settle();
     const deadline = Date.now() + (options.waitMs ?? FORGET_WAIT_MS);
     while (owed.size > 0 && unannounced === null && Date.now() < deadline) {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { destinationWorkflowId } from '../domain/destination';
@@ -7,6 +8,12 @@ import type { ProfilesChanged } from '../workflows/messages';
 
 /** How long telling the destinations may take before the writes count as stored, not announced. */
 export const ANNOUNCE_TIMEOUT_MS = 5000;
+
+/**
+ * Rounds of signals of one ingest start at least this far apart: a destination hears at most ten
+ * times a second from one feed however fast it is written, which bounds its history events.
+ */
+const MIN_ROUND_INTERVAL_MS = 100;
 
 /**
  * Signals `profilesChanged` to each destination, all at once, within `timeoutMs`; returns those
@@ -51,21 +58,20 @@ export class AnnouncementQueue {
   private destinations = new Set<string>();
   private writes: number[] = [];
   private seq = 0;
-  private count = 0;
   private failure: string | null = null;
   private draining: Promise<void> | null = null;
+  private lastRoundAt = 0;
 
   constructor(
     private readonly client: Client,
     private readonly store: Store,
   ) {}
 
-  /** A write ending at `lastSeq` (its outbox entry) changed `count` profiles that concern `destinations`. */
-  add(destinations: Iterable<string>, lastSeq: number, count: number): void {
+  /** A write ending at `lastSeq` (its outbox entry) changed profiles that concern `destinations`. */
+  add(destinations: Iterable<string>, lastSeq: number): void {
     for (const id of destinations) this.destinations.add(id);
     this.writes.push(lastSeq);
     this.seq = Math.max(this.seq, lastSeq);
-    this.count += count;
     this.draining ??= this.drain().finally(() => {
       this.draining = null;
     });
@@ -75,7 +81,7 @@ export class AnnouncementQueue {
   async settle(): Promise<string | null> {
     await this.draining;
     if (this.writes.length > 0) {
-      this.add([], this.seq, 0);
+      this.add([], this.seq);
       await this.draining;
     }
     return this.writes.length > 0 ? this.failure : null;
@@ -83,12 +89,16 @@ export class AnnouncementQueue {
 
   private async drain(): Promise<void> {
     while (this.writes.length > 0) {
+      const wait = this.lastRoundAt + MIN_ROUND_INTERVAL_MS - Date.now();
+      if (wait > 0) await delay(wait);
+      this.lastRoundAt = Date.now();
       const destinations = [...this.destinations];
       const writes = this.writes;
-      const change = { seq: this.seq, count: this.count };
+      // count 0: a signal arriving after the page that already read these changes would leave
+      // them counted as pending; the destination's pages count what is pending instead.
+      const change = { seq: this.seq, count: 0 };
       this.destinations = new Set();
       this.writes = [];
-      this.count = 0;
       try {
         for (const id of await tellDestinations(this.client, destinations, change)) this.told.add(id);
         await this.store.markAnnounced(writes);
@@ -96,7 +106,6 @@ export class AnnouncementQueue {
       } catch (err) {
         for (const id of destinations) this.destinations.add(id);
         this.writes.unshift(...writes);
-        this.count += change.count;
         this.failure = announceFailure(err);
         return;
       }

@@ -53,7 +53,6 @@ export class Announcer {
       const fromSeq = Math.min(...writes.map((w) => w.firstSeq));
       const toSeq = Math.max(...writes.map((w) => w.lastSeq));
       const destinations = await this.store.destinationsConcerned({ fromSeq, toSeq });
-      // count 0: the writer may have told them already; their export pages count what is pending.
       const told = await tellDestinations(this.client, destinations, { seq: toSeq, count: 0 });
       await this.store.markAnnounced(writes.map((w) => w.lastSeq));
       this.logger.info({ fromSeq, toSeq, destinations: told.length }, 'announced unannounced profile changes');

@@ -4,7 +4,10 @@ import { startCodecServer } from '../codec/codecServer';
 import { EncryptionCodec } from '../codec/encryptionCodec';
 import { keyringFromEnv } from '../codec/keyring';
 import { DEFAULT_TASK_QUEUE } from '../config';
+import { BearerTokens } from '../http/auth';
+import { startServeProcess } from '../http/serveProcess';
 import { createKinesisClient } from '../kinesis/client';
+import { ActivationMetrics } from '../observability/metrics';
 import { openStore } from '../store/openStore';
 import type { Store } from '../store/store';
 import { startWorkerProcess } from '../workerProcess';
@@ -20,6 +23,10 @@ export interface DevStackOptions {
   stream: string;
   shards: number;
   metricsPort: number;
+  /** Port of the HTTP ingest service (on loopback). */
+  ingestPort: number;
+  /** Bearer tokens the ingest service accepts (at least one). */
+  ingestTokens: string[];
 }
 
 export interface DevStack {
@@ -29,6 +36,8 @@ export interface DevStack {
   stream: string;
   databaseUrl: string;
   metricsUrl?: string;
+  /** The HTTP ingest service (its metrics are on `metricsUrl`). */
+  ingestUrl: string;
   /** The Web UI's codec endpoint, when payloads are encrypted (a codec key is configured). */
   codecEndpoint?: string;
   /** Resolves when the worker stops (after `stop`, or on a fatal worker error). */
@@ -38,7 +47,8 @@ export interface DevStack {
 
 /**
  * The embedded default: Temporal dev server with its Web UI (history in a file under the data
- * directory), kinesalite with a ready stream, the SQLite store and one worker, all local.
+ * directory), kinesalite with a ready stream, the SQLite store, one worker and the HTTP ingest
+ * service, all local.
  */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const dataDir = resolve(options.dataDir);
@@ -84,12 +94,26 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const store: Store = await openStore(databaseUrl);
     stops.push(() => store.close());
 
+    const temporalConfig = { address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE };
+    // One registry: the worker's endpoint serves the ingest service's metrics too.
+    const metrics = new ActivationMetrics();
     const worker = await startWorkerProcess({
-      temporal: { address: temporal.address, namespace: temporal.namespace, taskQueue: DEFAULT_TASK_QUEUE },
+      temporal: temporalConfig,
       store,
       metricsPort: options.metricsPort,
+      metrics,
     });
     stops.push(() => worker.shutdown());
+
+    const ingest = await startServeProcess({
+      temporal: temporalConfig,
+      store,
+      host: '127.0.0.1',
+      port: options.ingestPort,
+      auth: new BearerTokens(options.ingestTokens),
+      metrics,
+    });
+    stops.push(() => ingest.stop());
 
     return {
       temporalAddress: temporal.address,
@@ -98,6 +122,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       stream: options.stream,
       databaseUrl,
       ...(worker.metricsUrl ? { metricsUrl: worker.metricsUrl } : {}),
+      ingestUrl: ingest.url,
       ...(codec ? { codecEndpoint: codec.url } : {}),
       running: worker.running,
       stop: stopAll,

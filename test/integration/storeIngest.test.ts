@@ -1,13 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Client } from 'pg';
 import type { ProfileSnapshot } from '../../src/domain/profile';
 import { openStore } from '../../src/store/openStore';
 import type { ProfilePatch, Store } from '../../src/store/store';
 import { createTestDatabase } from '../support/postgres';
+import { assertNoBytes, assertNoRows } from '../support/storeFiles';
 import { profile } from '../support/profiles';
 
 interface Backend {
@@ -189,39 +189,4 @@ for (const backend of backends) {
       }
     });
   });
-}
-
-/** No file of the SQLite store (database, WAL, shared memory) contains any of `needles`. */
-export async function assertNoBytes(databasePath: string, needles: string[]): Promise<void> {
-  const dir = resolve(databasePath, '..');
-  const base = databasePath.slice(dir.length + 1);
-  const files = (await readdir(dir)).filter((f) => f.startsWith(base));
-  assert.ok(files.length > 0);
-  for (const file of files) {
-    const bytes = await readFile(join(dir, file));
-    for (const needle of needles)
-      assert.equal(bytes.indexOf(Buffer.from(needle)), -1, `${file} still holds "${needle}"`);
-  }
-}
-
-/** No row of any table of the PostgreSQL store mentions any of `needles`. */
-export async function assertNoRows(url: string, needles: string[]): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows: tables } = await client.query<{ tablename: string }>(
-      "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
-    );
-    for (const { tablename } of tables) {
-      for (const needle of needles) {
-        const { rows } = await client.query<{ n: string }>(
-          `SELECT count(*) AS n FROM "${tablename}" t WHERE t::text LIKE $1`,
-          [`%${needle}%`],
-        );
-        assert.equal(rows[0]?.n, '0', `table ${tablename} still holds "${needle}"`);
-      }
-    }
-  } finally {
-    await client.end();
-  }
 }

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { startDevStack } from '../../embedded/devStack';
+import { INGEST_TOKENS_ENV, tokensFromEnv } from '../../http/auth';
 import { emit } from '../output';
 import { json } from '../context';
+import { DEFAULT_INGEST_PORT } from './serve';
 
 export function registerDev(program: Command): void {
   program
@@ -18,6 +21,7 @@ export function registerDev(program: Command): void {
     .option('--stream <name>', 'stream created in the emulator', 'activation-stream')
     .option('--shards <n>', 'shards of that stream', '2')
     .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
+    .option('--ingest-port <port>', 'HTTP ingest service port (loopback)', DEFAULT_INGEST_PORT)
     .action(
       async (
         opts: {
@@ -28,11 +32,15 @@ export function registerDev(program: Command): void {
           stream: string;
           shards: string;
           metricsPort: string;
+          ingestPort: string;
         },
         cmd: Command,
       ) => {
         // The emulator accepts any secret; destinations created from the walk-through reference this one.
         process.env.KINESIS_SECRET ??= 'local';
+        // The configured tokens, else one made up for this run and printed.
+        const configured = tokensFromEnv();
+        const ingestToken = configured.length > 0 ? undefined : randomBytes(24).toString('base64url');
         const stack = await startDevStack({
           dataDir: opts.dataDir,
           temporalPort: Number(opts.temporalPort),
@@ -41,6 +49,8 @@ export function registerDev(program: Command): void {
           stream: opts.stream,
           shards: Number(opts.shards),
           metricsPort: Number(opts.metricsPort),
+          ingestPort: Number(opts.ingestPort),
+          ingestTokens: ingestToken ? [ingestToken] : configured,
         });
         const info = {
           temporalAddress: stack.temporalAddress,
@@ -49,6 +59,8 @@ export function registerDev(program: Command): void {
           stream: stack.stream,
           databaseUrl: stack.databaseUrl,
           metricsUrl: stack.metricsUrl ?? null,
+          ingestUrl: stack.ingestUrl,
+          ingestToken: ingestToken ?? null,
           codecEndpoint: stack.codecEndpoint ?? null,
         };
         emit(
@@ -61,12 +73,14 @@ export function registerDev(program: Command): void {
             `  Kinesis:         ${stack.kinesisEndpoint} (stream "${stack.stream}")`,
             `  Store:           ${stack.databaseUrl}`,
             `  Metrics:         ${stack.metricsUrl ?? 'off'}`,
+            `  Ingest service:  ${stack.ingestUrl} (Authorization: Bearer ${ingestToken ?? `<a token of ${INGEST_TOKENS_ENV}>`})`,
             ...(stack.codecEndpoint
               ? [`  Codec endpoint:  ${stack.codecEndpoint} (payloads are encrypted; the Web UI decrypts through it)`]
               : []),
             '',
             'Try, in another terminal:',
             `  ./bin/kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
+            `  curl -H 'Authorization: Bearer ${ingestToken ?? '$TOKEN'}' -H 'Content-Type: application/x-ndjson' --data-binary @examples/profiles.ndjson ${stack.ingestUrl}/v1/profiles`,
           ].join('\n'),
         );
         const stop = (): void => void stack.stop().then(() => process.exit(0));
