@@ -272,7 +272,9 @@ async function writeLedger<C>(
   }
 }
 
-/** Records the writer refused (too large, invalid) go to the dead-letter table and are counted; they hold nothing back. */
+/**
+ * Records the writer refused (too large, invalid) go to the dead-letter table and are counted; they hold nothing back.
+ */
 async function deadLetter<C>(
   store: Store,
   destinationId: string,

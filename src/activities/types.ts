@@ -76,7 +76,10 @@ export interface ReexportPageInput {
   upToSeq: number | null;
 }
 
-/** A re-export page's checkpoint (heartbeat details): every member up to the cursor afterProfileId was decided, `read` were paged over. */
+/**
+ * A re-export page's checkpoint (heartbeat details): every member up to the cursor afterProfileId was decided, `read`
+ * were paged over.
+ */
 export interface ReexportPageCheckpoint {
   afterProfileId: string | null;
   read: number;

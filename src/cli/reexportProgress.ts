@@ -9,7 +9,10 @@ export interface ProgressReporter {
 /** One plain line of a re-export's progress. */
 export function describeReexportProgress(p: ReexportProgress): string {
   const remaining = p.estimatedRemaining === null ? '' : `, ~${p.estimatedRemaining} remaining`;
-  return `re-export ${p.id}: ${p.pagesDone} page(s), ${p.profilesRead} member(s) read, ${p.profilesExported} exported${remaining}`;
+  return (
+    `re-export ${p.id}: ${p.pagesDone} page(s), ${p.profilesRead} member(s) read, ` +
+    `${p.profilesExported} exported${remaining}`
+  );
 }
 
 /** Lines at most this often when stderr is not a terminal (logs, CI). */
@@ -38,7 +41,8 @@ export function reexportProgressReporter(stream: NodeJS.WriteStream): ProgressRe
     {
       stream,
       format:
-        're-export [{bar}] {percentage}% | {value}/{total} members | {exported} exported | page {pages} | ETA {eta_formatted}',
+        're-export [{bar}] {percentage}% | {value}/{total} members | ' +
+        '{exported} exported | page {pages} | ETA {eta_formatted}',
       hideCursor: true,
     },
     Presets.shades_classic,

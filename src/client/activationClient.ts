@@ -278,11 +278,13 @@ export class ActivationClient {
       // Paused, nothing moves until someone resumes it: waiting would never end.
       if (status.state === 'paused')
         throw new Error(
-          `destination ${id} is paused: re-export ${reexportId} waits for \`kinesis-activation resume ${id}\` to continue`,
+          `destination ${id} is paused: ` +
+            `re-export ${reexportId} waits for \`kinesis-activation resume ${id}\` to continue`,
         );
       if (status.state === 'error')
         throw new Error(
-          `re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; fix it, then \`resume ${id}\` continues it`,
+          `re-export ${reexportId} stopped: ${status.lastError ?? 'unknown error'}; ` +
+            `fix it, then \`resume ${id}\` continues it`,
         );
       options.onProgress?.(status.reexport);
       await delay(options.pollMs ?? 500);

@@ -44,7 +44,10 @@ export async function tellDestinations(
 /** Why destinations could not be told, as one line. */
 export function announceFailure(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return `Temporal did not take the signals (${message.split('\n')[0]}); the worker tells the destinations once Temporal answers`;
+  return (
+    `Temporal did not take the signals (${message.split('\n')[0]}); ` +
+    'the worker tells the destinations once Temporal answers'
+  );
 }
 
 /**

@@ -138,7 +138,8 @@ export class ReexportSchedules {
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) {
         throw new InvalidInputError(
-          `destination ${destinationId} has no re-export schedule; create one with schedule ${destinationId} --every DURATION or --cron EXPR`,
+          `destination ${destinationId} has no re-export schedule; ` +
+            `create one with schedule ${destinationId} --every DURATION or --cron EXPR`,
         );
       }
       throw err;

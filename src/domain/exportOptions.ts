@@ -4,7 +4,10 @@ import { z } from 'zod';
 export const exportOptionsSchema = z.object({
   includeSegmentNames: z.boolean().default(false),
   includeSegmentTimestamps: z.boolean().default(false),
-  /** `existing`: members already exported are sent as `existing` (the seed); `realized`: always `realized` (Adobe since 2023). */
+  /**
+   * `existing`: members already exported are sent as `existing` (the seed); `realized`: always `realized` (Adobe since
+   * 2023).
+   */
   statusStyle: z.enum(['existing', 'realized']).default('existing'),
 });
 export type ExportOptions = z.infer<typeof exportOptionsSchema>;

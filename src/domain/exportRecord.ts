@@ -9,7 +9,9 @@ type ProjectedSegment = Projection['segments'][string];
 /** Segment metadata keys added by `includeSegmentTimestamps`, in the order they appear in a record. */
 const TIMESTAMP_KEYS = ['createdAt', 'updatedAt', 'mappingCreatedAt', 'mappingUpdatedAt'] as const;
 
-/** The identity map as exported: every namespace in snapshot order, each identity reduced to `{ id }` as in the seed. */
+/**
+ * The identity map as exported: every namespace in snapshot order, each identity reduced to `{ id }` as in the seed.
+ */
 export function exportedIdentityMap(identityMap: IdentityMap): Record<string, ExportedIdentity[]> {
   // Plain loops: this runs for every decided profile.
   const exported: Record<string, ExportedIdentity[]> = {};

@@ -46,7 +46,10 @@ export function permissionCheckFailure(result: PermissionCheckResult): string {
   }
   if (result.streamVerdict === 'missing') return `stream ${result.stream} not found: ${result.streamDetail}`;
   const unknown = result.permissions.find((p) => p.verdict === 'unknown');
-  return `permission check of stream ${result.stream} (${result.region}) was inconclusive: ${unknown?.detail ?? result.streamDetail}`;
+  return (
+    `permission check of stream ${result.stream} (${result.region}) was inconclusive: ` +
+    `${unknown?.detail ?? result.streamDetail}`
+  );
 }
 
 /** One line per permission plus the stream, as `destination check` prints them. */

@@ -80,7 +80,10 @@ export function cloneJson<T>(value: T): T {
   return copy as T;
 }
 
-/** Structural equality of JSON values: object key order is irrelevant, array order is not; a missing key equals undefined. */
+/**
+ * Structural equality of JSON values: object key order is irrelevant, array order is not; a missing key equals
+ * undefined.
+ */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Array.isArray(a) || Array.isArray(b)) {

@@ -22,7 +22,9 @@ export interface TemporalDevServerOptions {
   headless?: boolean;
   namespace?: string;
   startTimeoutMs?: number;
-  /** Dynamic config values (`--dynamic-config-value KEY=VALUE`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
+  /**
+   * Dynamic config values (`--dynamic-config-value KEY=VALUE`), e.g. a low `limit.historyCount.suggestContinueAsNew`.
+   */
   dynamicConfig?: Record<string, string | number | boolean>;
   /** The Web UI asks this codec endpoint to decrypt payloads. */
   uiCodecEndpoint?: string;

@@ -55,13 +55,17 @@ export function parseTokens(text: string, source: string): string[] {
   tokens.forEach((token, i) => {
     if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))
       throw new IngestAuthError(
-        `${source}: token ${i + 1} must be at least ${MIN_TOKEN_LENGTH} characters without spaces (generate one with: openssl rand -base64 24)`,
+        `${source}: token ${i + 1} must be at least ${MIN_TOKEN_LENGTH} characters without spaces ` +
+          '(generate one with: openssl rand -base64 24)',
       );
   });
   return tokens;
 }
 
-/** The tokens of KINESIS_ACTIVATION_INGEST_TOKENS and of a token file (`file`, else KINESIS_ACTIVATION_INGEST_TOKENS_FILE). */
+/**
+ * The tokens of KINESIS_ACTIVATION_INGEST_TOKENS and of a token file (`file`, else
+ * KINESIS_ACTIVATION_INGEST_TOKENS_FILE).
+ */
 export function tokensFromEnv(file?: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const tokens = env[INGEST_TOKENS_ENV] ? parseTokens(env[INGEST_TOKENS_ENV], INGEST_TOKENS_ENV) : [];
   const path = file ?? env[INGEST_TOKENS_FILE_ENV];
@@ -100,13 +104,15 @@ export function ingestAuth(
       throw new IngestAuthError(`--insecure-no-auth with tokens configured: drop the flag, or the tokens`);
     if (!isLoopbackHost(options.host))
       throw new IngestAuthError(
-        `--insecure-no-auth listens on loopback only (such as 127.0.0.1), not on ${options.host}: configure tokens in ${INGEST_TOKENS_ENV} or a token file`,
+        `--insecure-no-auth listens on loopback only (such as 127.0.0.1), not on ${options.host}: ` +
+          `configure tokens in ${INGEST_TOKENS_ENV} or a token file`,
       );
     return null;
   }
   if (tokens.length === 0)
     throw new IngestAuthError(
-      `no ingest token: set ${INGEST_TOKENS_ENV} (comma-separated) or give --token-file; --insecure-no-auth serves without one on loopback only`,
+      `no ingest token: set ${INGEST_TOKENS_ENV} (comma-separated) or give --token-file; ` +
+        '--insecure-no-auth serves without one on loopback only',
     );
   return new BearerTokens(tokens);
 }

@@ -73,8 +73,8 @@ export class GroupCommit {
   /**
    * `maxGroupBytes`: a write takes waiting bodies up to this size (at least one). `spacingMs`:
    * writes of a mode start at least this far apart unless 500 lines are waiting (a request waits
-   * for the next write at most that long), so a steady stream of small requests makes a few writes and announcements a second,
-   * as the client's own streaming ingest does (it commits every 100 ms), instead of one signal
+   * for the next write at most that long), so a steady stream of small requests makes a few writes and announcements a
+   * second, as the client's own streaming ingest does (it commits every 100 ms), instead of one signal
    * per request flooding the destinations' workflows.
    */
   constructor(

@@ -16,7 +16,10 @@ import type { ProfileOperations } from './profileRoutes';
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export const DEFAULT_MAX_IN_FLIGHT = 64;
 
-/** The client API the service fronts (ActivationClient is one): its operations, and the store and Temporal client /readyz checks. */
+/**
+ * The client API the service fronts (ActivationClient is one): its operations, and the store and Temporal client
+ * /readyz checks.
+ */
 export interface IngestBackend extends ProfileOperations {
   readonly store: Pick<Store, 'maxSeq'>;
   readonly client: Client;
@@ -38,7 +41,10 @@ export interface IngestServiceOptions {
   forgetWaitMs?: number;
 }
 
-/** Logged URLs name the route, not the profile: a DELETE's path is a person's id, which erasure must not leave in log files. */
+/**
+ * Logged URLs name the route, not the profile: a DELETE's path is a person's id, which erasure must not leave in log
+ * files.
+ */
 function redactedUrl(url: string): string {
   return url.replace(/^(\/v1\/profiles\/)[^?]*/, '$1:profileId');
 }
@@ -54,7 +60,9 @@ function errorMessage(
   if (err.validation) message = `${err.validationContext ?? 'request'}${err.message.replace(/^\w+/, '')}`;
   else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const accepts = (request.routeOptions.config as { accepts?: string[] }).accepts ?? [];
-    message = `content-type ${request.headers['content-type'] ?? '(none)'} is not taken here: send ${accepts.join(' or ')}`;
+    message =
+      `content-type ${request.headers['content-type'] ?? '(none)'} is not taken here: ` +
+      `send ${accepts.join(' or ')}`;
   } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     message = `request body is larger than the limit of ${bodyLimit} bytes: split it into smaller requests`;
   else if (status >= 500) message = `internal error: ${message}`;

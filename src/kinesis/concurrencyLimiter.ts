@@ -74,7 +74,8 @@ export class ConcurrencyLimiter implements SendLimiter {
     const { minLimit, initialLimit, maxLimit, samplesPerStep, minGain } = this.settings;
     if (!(Number.isInteger(minLimit) && minLimit >= 1 && minLimit <= initialLimit && initialLimit <= maxLimit)) {
       throw new RangeError(
-        `concurrency limiter needs whole numbers 1 <= minLimit <= initialLimit <= maxLimit, got ${minLimit}, ${initialLimit}, ${maxLimit}`,
+        'concurrency limiter needs whole numbers 1 <= minLimit <= initialLimit <= maxLimit, ' +
+          `got ${minLimit}, ${initialLimit}, ${maxLimit}`,
       );
     }
     if (!(samplesPerStep >= 1)) throw new RangeError(`samplesPerStep must be >= 1, got ${samplesPerStep}`);

@@ -64,7 +64,8 @@ export async function checkStreamPermissions(
     streamVerdict = listing.found ? 'exists' : 'missing';
     streamDetail = listing.found
       ? `${stream} is listed in ${region}`
-      : `no stream named ${stream} among the ${listing.listed} ListStreams lists in ${region}; check the stream name and the region`;
+      : `no stream named ${stream} among the ${listing.listed} ListStreams lists in ${region}; ` +
+        'check the stream name and the region';
   }
 
   const probeRecord = {

@@ -215,7 +215,9 @@ class WriteRun implements WriteSession {
     return this.stats;
   }
 
-  /** One of `concurrency` senders: takes the next batch, sends it, repeats until the write ended and nothing is left. */
+  /**
+   * One of `concurrency` senders: takes the next batch, sends it, repeats until the write ended and nothing is left.
+   */
   private async sender(): Promise<void> {
     while (!this.failure && !(this.ended && this.queue.outstanding === 0)) {
       const fits = batchFiller(this.settings.limits, this.settings.limiter.maxPermits);

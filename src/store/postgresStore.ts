@@ -122,7 +122,8 @@ const REMOVE_IDENTITIES = `
     )`;
 const CLAIM_IDENTITIES = `
   INSERT INTO profile_identities (namespace, identity, profile_id)
-  SELECT namespace, identity, profile_id FROM unnest($1::text[], $2::text[], $3::text[]) AS w (profile_id, namespace, identity)
+  SELECT namespace, identity, profile_id
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS w (profile_id, namespace, identity)
   ON CONFLICT (namespace, identity) DO UPDATE SET profile_id = EXCLUDED.profile_id
     WHERE profile_identities.profile_id <> EXCLUDED.profile_id`;
 
@@ -168,7 +169,8 @@ const KEEP_KEYS = `
   UPDATE profiles p SET change_keys = coalesce(p.change_keys, '{}'::jsonb) || jsonb_build_object($1::text, k.change_key)
   FROM unnest($2::text[], $3::bigint[], $4::text[]) AS k (profile_id, seq, change_key)
   WHERE p.profile_id = k.profile_id AND p.seq = k.seq
-    AND p.profile_id IN (SELECT q.profile_id FROM profiles q WHERE q.profile_id = ANY ($2::text[]) FOR UPDATE SKIP LOCKED)`;
+    AND p.profile_id IN (SELECT q.profile_id FROM profiles q
+      WHERE q.profile_id = ANY ($2::text[]) FOR UPDATE SKIP LOCKED)`;
 
 const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
 
@@ -223,7 +225,8 @@ interface CandidateRow {
 const WRITE_LEDGER = `
   INSERT INTO ledger (destination_id, profile_id, projection, change_key, updated_at)
   SELECT $1, t.profile_id, t.projection, t.change_key, now()
-  FROM ROWS FROM (unnest($2::text[]), json_array_elements($3::json), unnest($4::text[])) AS t (profile_id, projection, change_key)
+  FROM ROWS FROM (unnest($2::text[]), json_array_elements($3::json), unnest($4::text[]))
+    AS t (profile_id, projection, change_key)
   ON CONFLICT (destination_id, profile_id) DO UPDATE
     SET projection = EXCLUDED.projection, change_key = EXCLUDED.change_key, updated_at = EXCLUDED.updated_at`;
 
@@ -231,7 +234,8 @@ const ADD_DEAD_LETTERS = `
   INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at)
   SELECT t.destination_id, t.profile_id, t.reason, t.record, coalesce(t.created_at, now())
   FROM ROWS FROM (
-    json_to_recordset($1::json) AS (destination_id text, profile_id text, reason text, record text, created_at timestamptz)
+    json_to_recordset($1::json)
+      AS (destination_id text, profile_id text, reason text, record text, created_at timestamptz)
   ) WITH ORDINALITY AS t (destination_id, profile_id, reason, record, created_at, ord)
   ORDER BY t.ord`;
 

@@ -118,7 +118,8 @@ function prepareStatements(db: Database.Database) {
     ),
     // Only while the profile still has the snapshot the key was computed from.
     keepKey: db.prepare<[{ key: string | null; value: string; id: string; seq: number }]>(
-      `UPDATE profiles SET change_keys = json_set(coalesce(change_keys, '{}'), @key, @value) WHERE profile_id = @id AND seq = @seq`,
+      `UPDATE profiles SET change_keys = json_set(coalesce(change_keys, '{}'), @key, @value) ` +
+        'WHERE profile_id = @id AND seq = @seq',
     ),
     candidatesSince: db
       .prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq'))
@@ -149,7 +150,8 @@ function prepareStatements(db: Database.Database) {
       .prepare<[{ segment: string; after: number; destination: string; limit: number }], [string, number]>(
         `SELECT ps.profile_id, ps.seq FROM profile_segments ps
          WHERE ps.segment_id = @segment AND ps.seq > @after
-           AND (ps.member OR EXISTS (SELECT 1 FROM ledger l WHERE l.destination_id = @destination AND l.profile_id = ps.profile_id))
+           AND (ps.member OR EXISTS (SELECT 1 FROM ledger l
+             WHERE l.destination_id = @destination AND l.profile_id = ps.profile_id))
          ORDER BY ps.seq LIMIT @limit`,
       )
       .raw(),
@@ -209,12 +211,14 @@ function prepareStatements(db: Database.Database) {
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
     segmentPage: db
       .prepare<[string, string, number], string>(
-        'SELECT profile_id FROM profile_segments WHERE segment_id = ? AND profile_id > ? AND member ORDER BY profile_id LIMIT ?',
+        'SELECT profile_id FROM profile_segments WHERE segment_id = ? AND profile_id > ? AND member ' +
+          'ORDER BY profile_id LIMIT ?',
       )
       .pluck(),
     countMembers: db
       .prepare<[string], number>(
-        'SELECT count(DISTINCT profile_id) FROM profile_segments WHERE segment_id IN (SELECT value FROM json_each(?)) AND member',
+        'SELECT count(DISTINCT profile_id) FROM profile_segments ' +
+          'WHERE segment_id IN (SELECT value FROM json_each(?)) AND member',
       )
       .pluck(),
     readLedger: db.prepare<[string, string], { profile_id: string; projection: string }>(
@@ -232,7 +236,8 @@ function prepareStatements(db: Database.Database) {
     ),
     saveDestination: db.prepare<[string, string, string | null, number, number]>(
       `INSERT INTO destinations (id, settings, activation, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, activation = excluded.activation, updated_at = excluded.updated_at`,
+       ON CONFLICT (id) DO UPDATE
+         SET settings = excluded.settings, activation = excluded.activation, updated_at = excluded.updated_at`,
     ),
     getDestination: db.prepare<[string], DestinationDbRow>(
       'SELECT id, settings, activation FROM destinations WHERE id = ?',

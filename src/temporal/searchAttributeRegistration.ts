@@ -33,7 +33,9 @@ export async function ensureSearchAttributes(
     if (code === grpcStatus.PERMISSION_DENIED || code === grpcStatus.UNIMPLEMENTED) {
       const flags = missing.map((name) => `--name ${name} --type Keyword`).join(' ');
       throw new Error(
-        `search attributes ${missing.join(', ')} are missing from namespace ${namespace} and these credentials may not add them; an operator must run: temporal operator search-attribute create --namespace ${namespace} ${flags}`,
+        `search attributes ${missing.join(', ')} are missing from namespace ${namespace} ` +
+          'and these credentials may not add them; an operator must run: ' +
+          `temporal operator search-attribute create --namespace ${namespace} ${flags}`,
       );
     }
     throw err;

@@ -189,7 +189,10 @@ export class DestinationActor {
     this.show();
   }
 
-  /** A new mapping: newly mapped segments are back-filled up to the change cursor, later changes come by the change stream. */
+  /**
+   * A new mapping: newly mapped segments are back-filled up to the change cursor, later changes come by the change
+   * stream.
+   */
   activate(activation: Activation, head: number | null): void {
     const previous = this.activation;
     if (previous === null && head !== null) {

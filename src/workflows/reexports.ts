@@ -37,7 +37,11 @@ export class Reexports {
     const running = this.state.active?.progress;
     if (!running) return null;
     const total = running.estimatedTotal === null ? '' : ` of ~${running.estimatedTotal}`;
-    return `a re-export of this destination is running already (${running.trigger} re-export ${running.id}, ${running.profilesRead}${total} members read); wait for it to finish`;
+    return (
+      `a re-export of this destination is running already ` +
+      `(${running.trigger} re-export ${running.id}, ${running.profilesRead}${total} members read); ` +
+      'wait for it to finish'
+    );
   }
 
   start(

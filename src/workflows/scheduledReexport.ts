@@ -34,7 +34,9 @@ export async function scheduledReexportWorkflow({
     throw ApplicationFailure.create({
       type: 'DestinationNotFound',
       nonRetryable: true,
-      message: `destination ${destinationId} has no running actor (${actorId}); delete this schedule or recreate the destination`,
+      message:
+        `destination ${destinationId} has no running actor (${actorId}); ` +
+        'delete this schedule or recreate the destination',
       cause: err instanceof Error ? err : undefined,
     });
   }

@@ -79,7 +79,8 @@ async function changePage(actor: DestinationActor, start: StepStart): Promise<vo
   actor.recordChangePage(start, page);
   // Shown in the UI: what the last step did, not only what it was asked to do.
   setCurrentDetails(
-    `last change export: put ${page.exported} records to stream ${settings.stream} in ${page.putCalls} calls, ${page.throttled} throttled and resent; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`,
+    `last change export: put ${page.exported} records to stream ${settings.stream} in ${page.putCalls} calls, ` +
+      `${page.throttled} throttled and resent; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`,
   );
 }
 
@@ -96,7 +97,9 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
   }
   const page = await reexportPage.executeWithOptions(
     {
-      summary: `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, members after ${afterProfileId ?? 'the first'} to ${settings.stream}`,
+      summary:
+        `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, ` +
+        `members after ${afterProfileId ?? 'the first'} to ${settings.stream}`,
     },
     [
       {
@@ -113,7 +116,9 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
   );
   actor.recordReexportPage(page);
   setCurrentDetails(
-    `last re-export page (${progress.id}): ${page.read} members read, ${page.exported} records put to stream ${settings.stream}; ${page.skipped} skipped, ${page.deadLettered} dead-lettered`,
+    `last re-export page (${progress.id}): ${page.read} members read, ` +
+      `${page.exported} records put to stream ${settings.stream}; ` +
+      `${page.skipped} skipped, ${page.deadLettered} dead-lettered`,
   );
   if (page.more) return;
   const finished = reexports.finish();

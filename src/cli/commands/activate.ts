@@ -24,7 +24,11 @@ export function registerActivate(program: Command): void {
     )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ kinesis-activation activate $ID --segment 'seg-1=High propensity' --segment seg-2 --attribute person.email\n  $ kinesis-activation activate $ID --add-segment seg-3 --remove-attribute person.email\n  $ kinesis-activation activate $ID --segment seg-3 --replace`,
+      '\nExamples:\n' +
+        "  $ kinesis-activation activate $ID --segment 'seg-1=High propensity' " +
+        '--segment seg-2 --attribute person.email\n' +
+        '  $ kinesis-activation activate $ID --add-segment seg-3 --remove-attribute person.email\n' +
+        '  $ kinesis-activation activate $ID --segment seg-3 --replace',
     )
     .option('--segment <SEG[=NAME]>', 'segment id, optionally with its name (repeat): the whole mapping', collect, [])
     .option('--attribute <PATH>', 'XDM attribute path such as person.email (repeat): the whole mapping', collect, [])
@@ -56,7 +60,8 @@ export function registerActivate(program: Command): void {
         status,
         [
           ...diff,
-          `activated ${mapping?.segments.length ?? 0} segment(s) and ${mapping?.attributes.length ?? 0} attribute(s) on ${id}${diff.length ? '' : ' (unchanged)'}`,
+          `activated ${mapping?.segments.length ?? 0} segment(s) and ${mapping?.attributes.length ?? 0} attribute(s) ` +
+            `on ${id}${diff.length ? '' : ' (unchanged)'}`,
         ].join('\n'),
       );
       const failure = checkFailureOf(status);

@@ -11,7 +11,8 @@ export function registerCodecServer(program: Command): void {
   program
     .command('codec-server')
     .description(
-      `decrypts payloads for the Temporal Web UI (its codec endpoint), with the keys in ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`,
+      'decrypts payloads for the Temporal Web UI (its codec endpoint), ' +
+        `with the keys in ${CODEC_KEY_ENV} or ${CODEC_KEY_FILE_ENV}`,
     )
     .option('--port <port>', 'port to listen on', '8888')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -41,7 +42,8 @@ export function registerCodecServer(program: Command): void {
           const tokens = readAuthTokens(opts.authTokenFile);
           if (tokens.length === 0)
             fail(
-              `no auth token: pass --auth-token-file FILE or set ${CODEC_AUTH_TOKENS_ENV} (or --unauthenticated on a loopback --host)`,
+              `no auth token: pass --auth-token-file FILE or set ${CODEC_AUTH_TOKENS_ENV} ` +
+                '(or --unauthenticated on a loopback --host)',
             );
           auth = { tokens };
         }
@@ -55,7 +57,9 @@ export function registerCodecServer(program: Command): void {
         emit(
           json(cmd),
           { url: server.url, keyIds: [...keyring.byId.keys()] },
-          `codec endpoint ${server.url} (keys ${[...keyring.byId.keys()].join(', ')}); set it in the Web UI's codec settings or start the dev server with --ui-codec-endpoint ${server.url}`,
+          `codec endpoint ${server.url} (keys ${[...keyring.byId.keys()].join(', ')}); ` +
+            "set it in the Web UI's codec settings or start the dev server with " +
+            `--ui-codec-endpoint ${server.url}`,
         );
         const stop = (): void => void server.stop().then(() => process.exit(0));
         process.once('SIGINT', stop);

@@ -23,7 +23,12 @@ export function registerDestination(program: Command): void {
   )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ export KINESIS_SECRET=...   # on the worker\n  $ kinesis-activation destination create --name crm --region eu-west-1 --stream audiences --access-key-id AKIA... --secret-access-key-env KINESIS_SECRET\n  $ kinesis-activation destination create --name crm --region us-east-1 --stream audiences --role-arn arn:aws:iam::123456789012:role/writer --external-id x1`,
+      '\nExamples:\n' +
+        '  $ export KINESIS_SECRET=...   # on the worker\n' +
+        '  $ kinesis-activation destination create --name crm --region eu-west-1 --stream audiences ' +
+        '--access-key-id AKIA... --secret-access-key-env KINESIS_SECRET\n' +
+        '  $ kinesis-activation destination create --name crm --region us-east-1 --stream audiences ' +
+        '--role-arn arn:aws:iam::123456789012:role/writer --external-id x1',
     )
     .option('--id <id>', 'destination id (default: a new UUID)')
     .action(async (opts: SettingsFlags, cmd: Command) => {
@@ -83,7 +88,9 @@ export function registerDestination(program: Command): void {
   )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ kinesis-activation destination update $ID --stream audiences-v2\n  $ kinesis-activation destination update $ID --no-include-segment-names --description 'CRM feed'`,
+      '\nExamples:\n' +
+        '  $ kinesis-activation destination update $ID --stream audiences-v2\n' +
+        "  $ kinesis-activation destination update $ID --no-include-segment-names --description 'CRM feed'",
     )
     .action(async (id: string, opts: SettingsFlags, cmd: Command) => {
       const updated = await withClient(async (client) => {
@@ -114,7 +121,8 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
   const c = settings.credentials;
   const credentials =
     c.type === 'accessKey'
-      ? `access key ${c.accessKeyId}, secret from ${c.secretAccessKeyEnv !== undefined ? `env ${c.secretAccessKeyEnv}` : `file ${c.secretAccessKeyFile ?? ''}`}`
+      ? `access key ${c.accessKeyId}, secret from ` +
+        `${c.secretAccessKeyEnv !== undefined ? `env ${c.secretAccessKeyEnv}` : `file ${c.secretAccessKeyFile ?? ''}`}`
       : c.type === 'assumeRole'
         ? `role ${c.roleArn}${c.externalId !== undefined ? ' (with external id)' : ''}`
         : "the worker's default chain";
@@ -127,7 +135,9 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
     ['Credentials', credentials],
     [
       'Records',
-      `segment names ${o.includeSegmentNames ? 'on' : 'off'}, timestamps ${o.includeSegmentTimestamps ? 'on' : 'off'}, status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
+      `segment names ${o.includeSegmentNames ? 'on' : 'off'}, ` +
+        `timestamps ${o.includeSegmentTimestamps ? 'on' : 'off'}, ` +
+        `status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
     ],
     ['Partition key', JSON.stringify(settings.partitionKey)],
     [

@@ -73,14 +73,18 @@ export function registerDev(program: Command): void {
             `  Kinesis:         ${stack.kinesisEndpoint} (stream "${stack.stream}")`,
             `  Store:           ${stack.databaseUrl}`,
             `  Metrics:         ${stack.metricsUrl ?? 'off'}`,
-            `  Ingest service:  ${stack.ingestUrl} (Authorization: Bearer ${ingestToken ?? `<a token of ${INGEST_TOKENS_ENV}>`})`,
+            `  Ingest service:  ${stack.ingestUrl} ` +
+              `(Authorization: Bearer ${ingestToken ?? `<a token of ${INGEST_TOKENS_ENV}>`})`,
             ...(stack.codecEndpoint
               ? [`  Codec endpoint:  ${stack.codecEndpoint} (payloads are encrypted; the Web UI decrypts through it)`]
               : []),
             '',
             'Try, in another terminal:',
-            `  ./bin/kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} --endpoint ${stack.kinesisEndpoint} --access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET`,
-            `  curl -H 'Authorization: Bearer ${ingestToken ?? '$TOKEN'}' -H 'Content-Type: application/x-ndjson' --data-binary @examples/profiles.ndjson ${stack.ingestUrl}/v1/profiles`,
+            `  ./bin/kinesis-activation destination create --name demo --region us-east-1 --stream ${stack.stream} ` +
+              `--endpoint ${stack.kinesisEndpoint} ` +
+              '--access-key-id AKIALOCALEXAMPLE01 --secret-access-key-env KINESIS_SECRET',
+            `  curl -H 'Authorization: Bearer ${ingestToken ?? '$TOKEN'}' -H 'Content-Type: application/x-ndjson' ` +
+              `--data-binary @examples/profiles.ndjson ${stack.ingestUrl}/v1/profiles`,
           ].join('\n'),
         );
         const stop = (): void => void stack.stop().then(() => process.exit(0));

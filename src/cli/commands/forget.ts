@@ -8,12 +8,17 @@ export function registerForget(program: Command): void {
   program
     .command('forget [profileIds...]')
     .description(
-      'erasure: destinations that exported the profile in a mapped segment send its exit, then every trace of it is purged from the store',
+      'erasure: destinations that exported the profile in a mapped segment send its exit, ' +
+        'then every trace of it is purged from the store',
     )
     .option('--file <file>', 'profile ids to forget, one a line')
     .addHelpText(
       'after',
-      '\nUnknown ids are no error (forgotten 0). Exit code 75: erasure stored, destinations not told yet (the worker finishes it).\n\nExamples:\n  $ kinesis-activation forget p-123\n  $ kinesis-activation forget --file erasure-requests.txt --json',
+      '\nUnknown ids are no error (forgotten 0). ' +
+        'Exit code 75: erasure stored, destinations not told yet (the worker finishes it).\n' +
+        '\nExamples:\n' +
+        '  $ kinesis-activation forget p-123\n' +
+        '  $ kinesis-activation forget --file erasure-requests.txt --json',
     )
     .action(async (profileIds: string[], opts: { file?: string }, cmd: Command) => {
       const fromFile = opts.file === undefined ? [] : readFileSync(opts.file, 'utf8').split(/\r?\n/);

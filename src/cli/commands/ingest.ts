@@ -22,12 +22,20 @@ export function registerIngest(program: Command): void {
   program
     .command('ingest <file>')
     .description(
-      'NDJSON profile snapshots (or, with --merge, RFC 7396 merge patches) from FILE or - (stdin), streamed: each accepted line is durable and its destinations told within 250 ms; prints accepted and rejected counts, each rejected line on stderr',
+      'NDJSON profile snapshots (or, with --merge, RFC 7396 merge patches) from FILE or - (stdin), streamed: ' +
+        'each accepted line is durable and its destinations told within 250 ms; ' +
+        'prints accepted and rejected counts, each rejected line on stderr',
     )
     .option('--merge', 'each line is a JSON merge patch (RFC 7396) onto the stored snapshot of the profile it names')
     .addHelpText(
       'after',
-      `\nExit codes: 0 stored and announced; 1 failed; ${EXIT.rejectedLines} some lines rejected (the others stored); ${EXIT_STORED_NOT_ANNOUNCED} stored, destinations not told (the worker tells them once Temporal answers).\n\nExamples:\n  $ kinesis-activation ingest examples/profiles.ndjson\n  $ producer | kinesis-activation ingest - --json\n  $ echo '{"profileId":"p-1","person":{"email":null}}' | kinesis-activation ingest --merge -`,
+      '\nExit codes: 0 stored and announced; 1 failed; ' +
+        `${EXIT.rejectedLines} some lines rejected (the others stored); ` +
+        `${EXIT_STORED_NOT_ANNOUNCED} stored, destinations not told (the worker tells them once Temporal answers).\n` +
+        '\nExamples:\n' +
+        '  $ kinesis-activation ingest examples/profiles.ndjson\n' +
+        '  $ producer | kinesis-activation ingest - --json\n' +
+        `  $ echo '{"profileId":"p-1","person":{"email":null}}' | kinesis-activation ingest --merge -`,
     )
     .action(async (file: string, opts: { merge?: boolean }, cmd: Command) => {
       const source = openIngestSource(file, !json(cmd));

@@ -17,7 +17,8 @@ export function registerPeek(program: Command): void {
   program
     .command('peek')
     .description(
-      'print the newest records of a stream (the last to arrive, by Kinesis arrival time across shards), oldest first; ' +
+      'print the newest records of a stream (the last to arrive, by Kinesis arrival time across shards), ' +
+        'oldest first; ' +
         'reads only the tip of each shard (to see what a destination sent; emulators and test streams)',
     )
     .requiredOption('--stream <name>', 'stream name')
@@ -26,7 +27,9 @@ export function registerPeek(program: Command): void {
     .option('--limit <n>', `at most this many records, the newest (1 to ${MAX_LIMIT})`, '20')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ kinesis-activation peek --stream activation-stream\n  $ kinesis-activation peek --stream activation-stream --json | jq .data',
+      '\nExamples:\n' +
+        '  $ kinesis-activation peek --stream activation-stream\n' +
+        '  $ kinesis-activation peek --stream activation-stream --json | jq .data',
     )
     .action(async (opts: { stream: string; endpoint: string; region: string; limit: string }, cmd: Command) => {
       const limit = parseLimit(opts.limit);
@@ -39,7 +42,8 @@ export function registerPeek(program: Command): void {
         // peek talks to Kinesis only: its failures name the stream and endpoint, never Temporal.
         const records = await readNewestRecords(client, opts.stream, limit).catch((err: unknown) =>
           fail(
-            `cannot read stream ${opts.stream} at ${opts.endpoint}: ${err instanceof Error ? err.message || err.name : String(err)}`,
+            `cannot read stream ${opts.stream} at ${opts.endpoint}: ` +
+              `${err instanceof Error ? err.message || err.name : String(err)}`,
           ),
         );
         if (json(cmd))

@@ -21,7 +21,8 @@ export function registerReexport(program: Command): void {
         }
       });
       const human = result.finishedAt
-        ? `${describeReexportProgress(result)}, ${result.profilesSkipped} skipped, ${result.deadLettered} dead-lettered: finished`
+        ? `${describeReexportProgress(result)}, ${result.profilesSkipped} skipped, ` +
+          `${result.deadLettered} dead-lettered: finished`
         : `re-export ${result.id} of ${id} started${result.force ? ' (forced)' : ''}; follow it with \`status ${id}\``;
       emit(json(cmd), result, human);
     });

@@ -49,7 +49,12 @@ export function registerSchedule(program: Command): void {
     .description('scheduled re-exports (Temporal Schedules; a run that comes due while one is going is skipped)')
     .addHelpText(
       'after',
-      `\nExamples:\n  $ kinesis-activation schedule set $ID --every 6h\n  $ kinesis-activation schedule set $ID --cron '0 3 * * *'\n  $ kinesis-activation schedule list\n\nOlder spellings still accepted for this release: schedule ID --every D | --cron E | --delete | --list | --pause | --unpause | --trigger`,
+      '\nExamples:\n' +
+        '  $ kinesis-activation schedule set $ID --every 6h\n' +
+        "  $ kinesis-activation schedule set $ID --cron '0 3 * * *'\n" +
+        '  $ kinesis-activation schedule list\n' +
+        '\nOlder spellings still accepted for this release: ' +
+        'schedule ID --every D | --cron E | --delete | --list | --pause | --unpause | --trigger',
     );
   withTimingOptions(schedule.command('set <id>').description('create the schedule, or replace its timing')).action(
     // The parent declares the same timing flags (older spellings), so it may have parsed them.
@@ -136,5 +141,9 @@ function registerLegacyFlags(schedule: Command): void {
 function describeSchedule(info: ReexportScheduleInfo): string {
   const next = info.paused ? `paused${info.note ? ` (${info.note})` : ''}` : `next run ${info.nextRuns[0] ?? 'none'}`;
   const last = info.recentRuns[info.recentRuns.length - 1];
-  return `${info.destinationId}: ${info.force ? 'forced ' : ''}re-export ${info.schedule}, ${next}; ${info.runsTaken} run(s)${last ? `, last ${last.takenAt}` : ''}, ${info.skippedForOverlap} skipped while one was running`;
+  return (
+    `${info.destinationId}: ${info.force ? 'forced ' : ''}re-export ${info.schedule}, ${next}; ` +
+    `${info.runsTaken} run(s)${last ? `, last ${last.takenAt}` : ''}, ` +
+    `${info.skippedForOverlap} skipped while one was running`
+  );
 }

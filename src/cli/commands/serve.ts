@@ -34,10 +34,15 @@ export function registerServe(program: Command): void {
     )
     .addHelpText(
       'after',
-      `\nTokens: ${INGEST_TOKENS_ENV} (comma-separated) and/or a file (--token-file, or ${INGEST_TOKENS_FILE_ENV}), one a line.\n` +
-        `Status codes: 200 stored and announced, 202 stored but destinations not told (they catch up), 400 bad body,\n` +
-        `401 no or wrong token, 404, 413 body too large, 415 wrong content type, 503 busy (Retry-After) or not ready.\n` +
-        `\nExamples:\n  $ ${INGEST_TOKENS_ENV}=$(openssl rand -base64 24) kinesis-activation serve --host 0.0.0.0 --port 8080\n  $ kinesis-activation serve --insecure-no-auth   # loopback only`,
+      `\nTokens: ${INGEST_TOKENS_ENV} (comma-separated) and/or a file ` +
+        `(--token-file, or ${INGEST_TOKENS_FILE_ENV}), one a line.\n` +
+        `Status codes: 200 stored and announced, 202 stored but destinations not told (they catch up), ` +
+        `400 bad body,\n` +
+        `401 no or wrong token, 404, 413 body too large, 415 wrong content type, ` +
+        `503 busy (Retry-After) or not ready.\n` +
+        `\nExamples:\n` +
+        `  $ ${INGEST_TOKENS_ENV}=$(openssl rand -base64 24) kinesis-activation serve --host 0.0.0.0 --port 8080\n` +
+        `  $ kinesis-activation serve --insecure-no-auth   # loopback only`,
     )
     .option('--port <port>', 'port to listen on (0: any free port)', parsePort, parsePort(DEFAULT_INGEST_PORT))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -84,7 +89,9 @@ export function registerServe(program: Command): void {
         emit(
           json(cmd),
           { url: service.url, metricsUrl: metricsServer.url, auth: auth ? 'bearer' : 'none' },
-          `ingest service ${service.url} (${auth ? `${auth.size} bearer token(s)` : 'NO authentication, loopback only'}); metrics ${metricsServer.url}`,
+          `ingest service ${service.url} ` +
+            `(${auth ? `${auth.size} bearer token(s)` : 'NO authentication, loopback only'}); ` +
+            `metrics ${metricsServer.url}`,
         );
         const stop = (): void =>
           void (async () => {

@@ -9,7 +9,8 @@ export function registerStatus(program: Command): void {
   program
     .command('status <id>')
     .description(
-      "a destination's state, pending profiles, counters and last error; exits 5 in state error, 6 when its actor is gone",
+      "a destination's state, pending profiles, counters and last error; " +
+        'exits 5 in state error, 6 when its actor is gone',
     )
     .addHelpText(
       'after',
@@ -51,7 +52,8 @@ export function registerStatus(program: Command): void {
         [
           'Permissions',
           status.permissions &&
-            `${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; stream ${status.permissions.streamVerdict} (checked ${status.permissions.checkedAt})`,
+            `${status.permissions.permissions.map((p) => `${p.permission} ${p.verdict}`).join(', ')}; ` +
+              `stream ${status.permissions.streamVerdict} (checked ${status.permissions.checkedAt})`,
         ],
       ];
       emit(json(cmd), status, formatFields(fields.filter((f): f is [string, string] => Boolean(f[1]))));

@@ -10,7 +10,10 @@ export function registerWorker(program: Command): void {
     .description('the worker alone, against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and the store in DATABASE_URL')
     .addHelpText(
       'after',
-      `\nExamples:\n  $ TEMPORAL_ADDRESS=temporal:7233 DATABASE_URL=postgres://u:p@db/activation kinesis-activation worker\n  $ TEMPORAL_ADDRESS=ns.acct.tmprl.cloud:7233 TEMPORAL_NAMESPACE=ns.acct TEMPORAL_API_KEY=... kinesis-activation worker`,
+      '\nExamples:\n' +
+        '  $ TEMPORAL_ADDRESS=temporal:7233 DATABASE_URL=postgres://u:p@db/activation kinesis-activation worker\n' +
+        '  $ TEMPORAL_ADDRESS=ns.acct.tmprl.cloud:7233 TEMPORAL_NAMESPACE=ns.acct TEMPORAL_API_KEY=... ' +
+        'kinesis-activation worker',
     )
     .option('--metrics-port <port>', 'Prometheus metrics endpoint port', process.env.METRICS_PORT ?? '9464')
     .action(async (opts: { metricsPort: string }) => {
