@@ -20,15 +20,7 @@ export async function readAllRecords(
   options: { timeoutMs?: number } = {},
 ): Promise<StoredRecord[]> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  const shards: Shard[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await client.send(
-      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }),
-    );
-    shards.push(...(page.Shards ?? []));
-    nextToken = page.NextToken;
-  } while (nextToken);
+  const shards = await listShards(client, stream);
 
   const records: StoredRecord[] = [];
   const decoder = new TextDecoder();
@@ -53,4 +45,18 @@ export async function readAllRecords(
     }
   }
   return records;
+}
+
+/** Every shard of the stream, page after page. */
+export async function listShards(client: KinesisClient, stream: string): Promise<Shard[]> {
+  const shards: Shard[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await client.send(
+      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }),
+    );
+    shards.push(...(page.Shards ?? []));
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return shards;
 }

@@ -88,6 +88,9 @@ const MARK_EXITS = `
   FROM profiles p
   WHERE ps.profile_id = ANY ($1::text[]) AND p.profile_id = ps.profile_id AND ps.seq <> p.seq`;
 
+/** A write of the profile after its erasure was requested is a new profile: the purge leaves it. */
+const CANCEL_ERASURES = 'DELETE FROM erasure_requests WHERE profile_id = ANY ($1::text[])';
+
 const IDENTITY_OWNERS = `
   SELECT pi.namespace, pi.identity, pi.profile_id
   FROM profile_identities pi
@@ -278,7 +281,10 @@ export class PostgresStore implements Store {
         const { rows } = await client.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
         return { lastSeq: Number(rows[0]?.max ?? 0), profileIds: [], conflicts };
       }
-      return { ...(await this.writeProfiles(client, latest)), profileIds: latest.map((p) => p.profileId), conflicts };
+      const profileIds = latest.map((p) => p.profileId);
+      const written = await this.writeProfiles(client, latest);
+      await client.query(CANCEL_ERASURES, [profileIds]);
+      return { ...written, profileIds, conflicts };
     });
   }
 
@@ -327,6 +333,7 @@ export class PostgresStore implements Store {
       const { merged, rejected } = mergePatches(new Map(rows.map((r) => [r.profile_id, r.snapshot])), patches);
       if (merged.length === 0) return { lastSeq: await this.maxSeq(), written: 0, rejected };
       const { lastSeq } = await this.writeProfiles(client, merged);
+      await client.query(CANCEL_ERASURES, [merged.map((p) => p.profileId)]);
       return { lastSeq, written: merged.length, rejected };
     });
   }
@@ -413,6 +420,13 @@ export class PostgresStore implements Store {
     if (profileIds.length === 0) return;
     await this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [PROFILE_WRITE_LOCK]);
+      // Only profiles whose erasure is still requested go: one written again meanwhile is a new profile.
+      const { rows } = await client.query<{ profile_id: string }>(
+        'SELECT profile_id FROM erasure_requests WHERE profile_id = ANY ($1::text[])',
+        [profileIds],
+      );
+      const requested = rows.map((r) => r.profile_id);
+      if (requested.length === 0) return;
       for (const table of [
         'profiles',
         'profile_segments',
@@ -421,7 +435,7 @@ export class PostgresStore implements Store {
         'erasure_requests',
         'profile_identities',
       ])
-        await client.query(`DELETE FROM ${table} WHERE profile_id = ANY ($1::text[])`, [profileIds]);
+        await client.query(`DELETE FROM ${table} WHERE profile_id = ANY ($1::text[])`, [requested]);
     });
   }
 

@@ -192,6 +192,10 @@ function prepareStatements(db: Database.Database) {
         `SELECT DISTINCT l.destination_id FROM ledger l WHERE l.profile_id IN (${CHANGED_SQL})`,
       )
       .pluck(),
+    // A write of the profile after its erasure was requested is a new profile: the purge leaves it.
+    cancelErasures: db.prepare<[string]>(
+      'DELETE FROM erasure_requests WHERE profile_id IN (SELECT value FROM json_each(?))',
+    ),
     addErasure: db.prepare<[string, number]>(
       'INSERT OR IGNORE INTO erasure_requests (profile_id, requested_at) VALUES (?, ?)',
     ),
@@ -291,7 +295,10 @@ export class SqliteStore implements Store {
           const { resolved, conflicts } = resolveProfileIds(profiles, this.identityOwners(profiles));
           const latest = latestPerProfile(resolved);
           if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, profileIds: [], conflicts };
-          return { ...this.writeProfiles(latest), profileIds: latest.map((p) => p.profileId), conflicts };
+          const profileIds = latest.map((p) => p.profileId);
+          const written = this.writeProfiles(latest);
+          this.stmt.cancelErasures.run(JSON.stringify(profileIds));
+          return { ...written, profileIds, conflicts };
         })
         .immediate();
     });
@@ -327,6 +334,7 @@ export class SqliteStore implements Store {
           );
           const { merged, rejected } = mergePatches(stored, patches);
           const { lastSeq } = merged.length > 0 ? this.writeProfiles(merged) : { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+          this.stmt.cancelErasures.run(JSON.stringify(merged.map((p) => p.profileId)));
           return { lastSeq, written: merged.length, rejected };
         })
         .immediate(),
@@ -398,11 +406,13 @@ export class SqliteStore implements Store {
   purgeProfiles(profileIds: string[]): Promise<void> {
     return this.run(() => {
       if (profileIds.length === 0) return;
-      const ids = JSON.stringify(profileIds);
-      // secure_delete (set at open) zeroes the deleted cells and freed pages in the file.
+      // secure_delete (set at open) zeroes the deleted cells and freed pages in the file. Only
+      // profiles whose erasure is still requested go: one written again meanwhile is a new profile.
       this.db
         .transaction(() => {
-          for (const purge of this.stmt.purge) purge.run(ids);
+          const requested = this.stmt.erasures.all({ ids: JSON.stringify(profileIds) }).map((r) => r.profile_id);
+          const ids = JSON.stringify(requested);
+          if (requested.length > 0) for (const purge of this.stmt.purge) purge.run(ids);
         })
         .immediate();
       // The WAL still holds page images with the old values: copy them back and truncate it.

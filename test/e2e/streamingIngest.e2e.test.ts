@@ -104,7 +104,7 @@ describe('streaming ingest, merges and erasure through the CLI, a real worker, T
         env,
         patches.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('\n'),
       );
-      assert.equal(merged.code, 0, merged.stderr);
+      assert.equal(merged.code, 3, `exit 3: some lines were rejected; ${merged.stderr}`);
       const report = JSON.parse(merged.stdout) as { accepted: number; rejected: { line: number; reason: string }[] };
       assert.equal(report.accepted, 2);
       assert.deepEqual(

@@ -137,12 +137,16 @@ for (const backend of backends) {
         if (c.previous !== null) {
           // The ledger holds what was exported from the store: the profile as it was then.
           await store.upsertProfiles([
-            { profileId, snapshot: { identityMap: {}, segmentMembership: { ups: c.previous.segments } } },
+            { profileId, snapshot: { profileId, identityMap: {}, segmentMembership: { ups: c.previous.segments } } },
           ]);
           await store.writeLedger(destinationId, [{ profileId, projection: c.previous }]);
         }
 
-        const writes = [...(c.waiting ?? []), c.snapshot].map((snapshot) => ({ profileId, snapshot }));
+        // Each case is its own profile: the cases share identities, which would make them one profile.
+        const writes = [...(c.waiting ?? []), c.snapshot].map((snapshot) => ({
+          profileId,
+          snapshot: { ...snapshot, profileId },
+        }));
         const result = await exportSnapshots(destinationId, settings, c.activation, writes);
         const exported = c.expected === null ? 0 : 1;
         // A profile the destination is not concerned by is not even read.
@@ -181,7 +185,7 @@ for (const backend of backends) {
         // The same state again, as a later change that touched nothing mapped: the stored ledger
         // makes it a skip.
         const again = await exportSnapshots(destinationId, settings, c.activation, [
-          { profileId, snapshot: c.snapshot },
+          { profileId, snapshot: { ...c.snapshot, profileId } },
         ]);
         assert.deepEqual({ exported: again.exported, skipped: again.skipped }, { exported: 0, skipped: 1 });
         assert.equal((await readAllRecords(kinesis, stream)).length, 1, 'nothing sent again');

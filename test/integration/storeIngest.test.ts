@@ -188,5 +188,16 @@ for (const backend of backends) {
         await assertNoRows(location, ['p-gone', 'gone-person']);
       }
     });
+
+    it('erasure: a profile written again after its erasure was requested is a new profile, and the purge leaves it', async () => {
+      await store.upsertProfiles([profile('p-back', { 'seg-a': 'realized' })]);
+      assert.deepEqual((await store.requestErasure(['p-back'])).found, ['p-back']);
+      const again = profile('p-back', { 'seg-a': 'realized' }, { person: { email: 'back@example.com' } });
+      await store.upsertProfiles([again]);
+      assert.deepEqual(await store.pendingErasures(['p-back']), []);
+      // A purge decided from an older look at the pending erasures (the worker's) changes nothing.
+      await store.purgeProfiles(['p-back']);
+      assert.deepEqual(await snapshotOf(store, 'p-back'), again.snapshot);
+    });
   });
 }

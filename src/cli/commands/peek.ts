@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createKinesisClient } from '../../kinesis/client';
-import { readNewestRecords } from '../streamTip';
+import { readNewestRecords } from '../../kinesis/streamTip';
 import { emit, fail } from '../output';
 import { json } from '../context';
 

@@ -1,6 +1,7 @@
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import type { GetShardIteratorCommandInput, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
-import type { StoredRecord } from '../kinesis/streamReader';
+import { listShards } from './streamReader';
+import type { StoredRecord } from './streamReader';
 
 export interface ArrivedRecord extends StoredRecord {
   /** Kinesis's ApproximateArrivalTimestamp (ISO-8601): "newest" means the latest to arrive. */
@@ -35,19 +36,6 @@ export async function readNewestRecords(
     }
   }
   return [];
-}
-
-async function listShards(client: KinesisClient, stream: string): Promise<Shard[]> {
-  const shards: Shard[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await client.send(
-      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }),
-    );
-    shards.push(...(page.Shards ?? []));
-    nextToken = page.NextToken;
-  } while (nextToken);
-  return shards;
 }
 
 /** The last `limit` records of one shard that arrived at or after `from` (null: all kept). */
