@@ -57,6 +57,9 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   // Tells destinations of changes stored while Temporal was unreachable or by a client that died.
   const announcerConnection = Connection.lazy({
     address: options.temporal.address,
+    // gRPC's reconnect backoff grows to two minutes while the server is down; the announcer must
+    // reach it within seconds of its return.
+    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2000 },
     ...(options.temporal.tls !== undefined ? { tls: options.temporal.tls } : {}),
     ...(options.temporal.apiKey ? { apiKey: options.temporal.apiKey } : {}),
   });
