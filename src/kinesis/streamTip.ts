@@ -1,5 +1,5 @@
 import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
-import type { GetShardIteratorCommandInput, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, Shard } from '@aws-sdk/client-kinesis';
 import { listShards } from './streamReader';
 import type { StoredRecord } from './streamReader';
 
@@ -8,7 +8,7 @@ export interface ArrivedRecord extends StoredRecord {
   arrivedAt: string;
 }
 
-/** How far back each try reads (ms), then from the oldest record kept (null). */
+/** How far back each try reads (ms), then from the oldest record kept (null; the last try). */
 const WINDOWS: readonly (number | null)[] = [10_000, 60_000, 600_000, 3_600_000, 21_600_000, 86_400_000, null];
 
 /**
@@ -21,11 +21,11 @@ export async function readNewestRecords(
   client: KinesisClient,
   stream: string,
   limit: number,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; windowsMs?: readonly (number | null)[] } = {},
 ): Promise<ArrivedRecord[]> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   const shards = await listShards(client, stream);
-  for (const window of WINDOWS) {
+  for (const window of options.windowsMs ?? WINDOWS) {
     // A little in the past: Kinesis refuses a timestamp after its own clock.
     const from = window === null ? null : new Date(Date.now() - 1000 - window);
     const kept: ArrivedRecord[] = [];
@@ -48,11 +48,7 @@ async function readShardTail(
   deadline: number,
 ): Promise<ArrivedRecord[]> {
   const shardId = shard.ShardId as string;
-  const start: GetShardIteratorCommandInput =
-    from === null
-      ? { StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }
-      : { StreamName: stream, ShardId: shardId, ShardIteratorType: 'AT_TIMESTAMP', Timestamp: from };
-  let { ShardIterator: iterator } = await client.send(new GetShardIteratorCommand(start));
+  let iterator = await shardIterator(client, stream, shardId, from);
   const tail: ArrivedRecord[] = [];
   const decoder = new TextDecoder();
   while (iterator) {
@@ -74,6 +70,33 @@ async function readShardTail(
     iterator = caughtUp ? undefined : page.NextShardIterator;
   }
   return tail;
+}
+
+/**
+ * kinesalite never answers an AT_TIMESTAMP request on a shard with no record since then (the
+ * embedded stack's emulator): after this long the shard is read from its oldest record instead,
+ * which is correct anywhere, only longer.
+ */
+const AT_TIMESTAMP_PATIENCE_MS = 2000;
+
+/** An iterator from the first record that arrived at or after `from` (null: the oldest kept). */
+async function shardIterator(
+  client: KinesisClient,
+  stream: string,
+  shardId: string,
+  from: Date | null,
+): Promise<string | undefined> {
+  const oldest = { StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' } as const;
+  if (from !== null) {
+    try {
+      const since = { ...oldest, ShardIteratorType: 'AT_TIMESTAMP', Timestamp: from } as const;
+      const abortSignal = AbortSignal.timeout(AT_TIMESTAMP_PATIENCE_MS);
+      return (await client.send(new GetShardIteratorCommand(since), { abortSignal })).ShardIterator;
+    } catch (err) {
+      if (!(err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError'))) throw err;
+    }
+  }
+  return (await client.send(new GetShardIteratorCommand(oldest))).ShardIterator;
 }
 
 /** Sequence numbers are decimal strings of varying length. */

@@ -7,7 +7,6 @@ import { destinationWorkflowId } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { waitFor } from '../../src/embedded/waitFor';
 import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import type { ActivationClient } from '../../src/client/activationClient';
 import type { DestinationStatus } from '../../src/workflows/messages';
 import { runCli } from '../support/cli';
@@ -15,6 +14,7 @@ import type { CliResult } from '../support/cli';
 import { useKinesisFixture } from '../support/kinesisFixture';
 import { readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
+import type { WorkerContext } from '../support/temporal';
 
 const SECRET_ENV = 'ROBUST_CLI_KINESIS_SECRET';
 const QUALIFIED = '2020-05-25T21:24:39Z';
@@ -42,7 +42,7 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
 
   const member = (line: object): string => JSON.stringify(line);
 
-  it('ingest: names each of 50 hostile lines among 10,000 good ones; stores and exports exactly the 10,000', async () => {
+  it('rows 1, 3, 4, 14: ingest names each of 50 hostile lines among 10,000 good ones; stores and exports exactly the 10,000', async () => {
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const stream = `robust-bulk-${randomUUID()}`;
@@ -143,7 +143,7 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
     });
   });
 
-  it('keeps a profile by its identities when it gains a primary one, so its exit is exported', async () => {
+  it('row 2: keeps a profile by its identities when it gains a primary one, so its exit is exported', async () => {
     await withWorker(fx.store, async ({ temporal, client, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const stream = `robust-identity-${randomUUID()}`;
@@ -185,33 +185,44 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
     });
   });
 
-  it('answers wrong turns with one line and exit codes scripts can tell apart', async () => {
-    // Its own store: `destination list` then shows only destinations this worker serves (the
-    // actors of earlier tests have no worker left to answer their status query).
-    const turnsStore = await openStore(join(fx.dir, 'turns.sqlite'));
+  interface Turn {
+    temporal: WorkerContext['temporal'];
+    client: ActivationClient;
+    cli: (args: string[], stdin?: string) => Promise<CliResult>;
+  }
+
+  /**
+   * A worker over a store of its own: `destination list` then shows only destinations this
+   * worker serves (the actors of earlier tests have no worker left to answer their status query).
+   */
+  async function withTurn(name: string, fn: (turn: Turn) => Promise<void>): Promise<void> {
+    const file = join(fx.dir, `${name}-${randomUUID()}.sqlite`);
+    const store = await openStore(file);
     try {
-      await turnsWith(turnsStore);
+      await withWorker(store, async ({ temporal, client, taskQueue }) => {
+        const env = processEnv(temporal.server, taskQueue, file);
+        await fn({ temporal, client, cli: (args, stdin) => runCli(args, env, stdin) });
+      });
     } finally {
-      await turnsStore.close();
+      await store.close();
     }
-  });
+  }
 
-  async function turnsWith(turnsStore: Store): Promise<void> {
-    await withWorker(turnsStore, async ({ temporal, client, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'turns.sqlite'));
-      const cli = (args: string[], stdin?: string): Promise<CliResult> => runCli(args, env, stdin);
-      const oneLine = (r: CliResult, pattern: RegExp): void => {
-        assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-        assert.match(r.stderr.trimEnd(), pattern);
-      };
+  const oneLine = (r: CliResult, pattern: RegExp): void => {
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trimEnd(), pattern);
+  };
 
-      // ingest: every line rejected -> its own code, reasons on stderr, counts on stdout.
+  it('row 11: ingest exits 3 when every line is rejected, with the reasons on stderr and the counts on stdout', () =>
+    withTurn('rejected', async ({ cli }) => {
       const rejected = await cli(['ingest', '-'], '42\nnot json\n');
       assert.equal(rejected.code, 3);
       assert.equal(rejected.stdout, 'accepted 0, rejected 2\n');
       assert.match(rejected.stderr, /^line 1: expected object, received number\nline 2: invalid JSON/);
+    }));
 
-      // Missing and unreadable inputs: one line naming the path, with and without --json.
+  it('row 6: a missing or unreadable input is one line naming the path, as JSON with --json', () =>
+    withTurn('inputs', async ({ cli }) => {
       const dir = join(fx.dir, 'a-directory');
       mkdirSync(dir, { recursive: true });
       for (const [args, pattern] of [
@@ -226,30 +237,38 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
       const asJson = await cli(['ingest', 'nope.ndjson', '--json']);
       assert.equal(asJson.code, 1);
       assert.deepEqual(JSON.parse(asJson.stderr), { error: 'cannot read nope.ndjson: no such file' });
+    }));
 
-      // No such destination points to `destination list`; as JSON on stderr with --json.
+  it('row 13: "no such destination" points to `destination list`, as JSON on stderr with --json', () =>
+    withTurn('unknown', async ({ cli }) => {
       const unknown = await cli(['status', 'no-such-id', '--json']);
       assert.equal(unknown.code, 1, unknown.stderr);
       assert.match(
         (JSON.parse(unknown.stderr) as { error: string }).error,
         /no such destination .*`kinesis-activation destination list` shows the ids/,
       );
+    }));
 
-      // --version, and global flags in every subcommand's help.
+  it("row 11: --version, and the global flags in every subcommand's --help", () =>
+    withTurn('help', async ({ cli }) => {
       assert.match((await cli(['--version'])).stdout, /^\d+\.\d+\.\d+\n$/);
       for (const sub of [['status'], ['ingest'], ['destination', 'create'], ['peek']])
         assert.match((await cli([...sub, '--help'])).stdout, /Global Options:[\s\S]*--json/);
+    }));
 
-      // Reserved keys are refused at activation as at ingest.
-      const stream = `robust-turns-${randomUUID()}`;
-      const id = await newDestination(client, stream);
+  it('row 4: reserved keys are refused at activation as at ingest', () =>
+    withTurn('reserved', async ({ client, cli }) => {
+      const id = await newDestination(client, `robust-reserved-${randomUUID()}`);
       const proto = await cli(['activate', id, '--segment', '__proto__']);
       assert.equal(proto.code, 1);
       oneLine(proto, /segments.0.id: is reserved/);
       const protoPath = await cli(['activate', id, '--segment', 's', '--attribute', 'person.__proto__.x']);
       oneLine(protoPath, /attributes.0: has a step that is reserved/);
+    }));
 
-      // activate changes only what it names; a replacement needs --replace and prints the diff.
+  it('row 10: activate changes only what it names; a replacement needs --replace and prints the diff', () =>
+    withTurn('activate', async ({ client, cli }) => {
+      const id = await newDestination(client, `robust-activate-${randomUUID()}`);
       assert.equal((await cli(['activate', id, '--segment', 'a', '--segment', 'b'])).code, 0);
       const createdAt = (await client.status(id)).activation?.segments.find((s) => s.id === 'a')?.mappingCreatedAt;
       const narrowing = await cli(['activate', id, '--segment', 'a']);
@@ -273,16 +292,26 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
         kept?.map((s) => [s.id, s.mappingCreatedAt]),
         [['a', createdAt]],
       );
+    }));
 
-      // reexport --wait on a paused destination says so and returns.
+  it('row 5: reexport --wait on a paused destination says so and returns', () =>
+    withTurn('paused', async ({ client, cli }) => {
+      const id = await newDestination(client, `robust-paused-${randomUUID()}`);
+      assert.equal((await cli(['activate', id, '--segment', 'a'])).code, 0);
       assert.equal((await cli(['pause', id])).code, 0);
       await waitFor(async () => (await client.status(id)).state === 'paused', { timeoutMs: 30_000, what: 'paused' });
       const waited = await cli(['reexport', id, '--wait', '--force']);
       assert.equal(waited.code, 1);
       oneLine(waited, new RegExp(`destination ${id} is paused: .*resume ${id}`));
-      assert.equal((await cli(['resume', id])).code, 0);
+    }));
 
-      // A terminated actor is gone in list and status.
+  it('row 13: a terminated actor is gone in list and status', () =>
+    withTurn('gone', async ({ temporal, client, cli }) => {
+      const id = await newDestination(client, `robust-gone-${randomUUID()}`);
+      await waitFor(async () => (await client.status(id)).permissions !== null, {
+        timeoutMs: 30_000,
+        what: 'the first check',
+      });
       await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).terminate('test');
       const listed = JSON.parse((await cli(['destination', 'list', '--json'])).stdout) as {
         id: string;
@@ -293,10 +322,9 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
       const gone = await cli(['status', id]);
       assert.equal(gone.code, 6);
       assert.match(gone.stdout, /State: gone/);
-    });
-  }
+    }));
 
-  it('destination create exits non-zero when its first check fails, printing the id; status exits non-zero in error', async () => {
+  it('row 9: destination create exits non-zero when its first check fails, printing the id; status exits non-zero in error; it retries by itself', async () => {
     await withWorker(fx.store, async ({ temporal, taskQueue }) => {
       const env = { ...processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite')) };
       const stream = `robust-missing-${randomUUID()}`;
@@ -331,10 +359,19 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
       const status = await runCli(['status', id], env);
       assert.equal(status.code, 5, status.stderr);
       assert.match(status.stdout, /State: +error/);
+      assert.match(status.stdout, /Next retry: +\S+ \(after 1 failed attempts\), or at once on resume/);
+
+      // Once the stream exists, the destination recovers by itself on the error schedule.
+      await ensureStream(fx.kinesis, stream, 1);
+      await waitFor(async () => (await runCli(['status', id], env)).code === 0, {
+        timeoutMs: 60_000,
+        what: 'the destination to retry its check by itself',
+      });
+      assert.match((await runCli(['status', id], env)).stdout, /State: +idle/);
     });
   });
 
-  it('peek: validates --limit, never mentions Temporal, and shows the newest records by arrival time', async () => {
+  it('rows 8, 12: peek validates --limit, never mentions Temporal, and shows the newest records by arrival time', async () => {
     const env = { TEMPORAL_ADDRESS: '127.0.0.1:1' };
     for (const limit of ['0', 'abc', '1.5']) {
       const r = await runCli(['peek', '--stream', 's', '--endpoint', fx.emulator.endpoint, '--limit', limit], env);
