@@ -23,6 +23,8 @@ interface Backend {
   /** A new, empty location: a SQLite file path or a database URL. */
   freshLocation(): Promise<string>;
   appliedMigrations(location: string): Promise<number[]>;
+  /** Runs SQL statements on the location directly, as an older version of the schema would have left it. */
+  exec(location: string, sql: string): Promise<void>;
   /** Removes what freshLocation made, after the suite closed its stores. */
   cleanup?(): Promise<void>;
 }
@@ -49,6 +51,15 @@ const backends: Backend[] = [
         db.close();
       }
     },
+    exec(location, sql) {
+      const db = new Database(location);
+      try {
+        db.exec(sql);
+        return Promise.resolve();
+      } finally {
+        db.close();
+      }
+    },
     async cleanup() {
       for (const dir of sqliteDirs.splice(0)) await rm(dir, { recursive: true, force: true });
     },
@@ -65,6 +76,15 @@ const backends: Backend[] = [
           'SELECT version FROM schema_migrations ORDER BY version',
         );
         return rows.map((r) => r.version);
+      } finally {
+        await client.end();
+      }
+    },
+    async exec(location, sql) {
+      const client = new Client({ connectionString: location });
+      await client.connect();
+      try {
+        await client.query(sql);
       } finally {
         await client.end();
       }
@@ -285,6 +305,36 @@ for (const backend of backends) {
       const after = await store.maxSeq();
       await store.upsertProfiles([anonymous({ email: [{ id: `${p}x` }] }, 5)]);
       assert.deepEqual(ids(await readProfilesSince(store, after, 100)), [`email:${p}x`]);
+    });
+
+    it('fills the identity index from the snapshots stored before it existed; a shared identity goes to the last written', async () => {
+      const at = await backend.freshLocation();
+      const before = await open(at);
+      const anonymous = (identityMap: ProfileSnapshot['identityMap'], v: number) => {
+        const snap: ProfileSnapshot = { identityMap, person: { v } };
+        return { profileId: profileIdOf(snap), snapshot: snap };
+      };
+      await before.upsertProfiles([anonymous({ ecid: [{ id: 'E1' }] }, 1)]);
+      await before.upsertProfiles([
+        { profileId: 'older', snapshot: { profileId: 'older', identityMap: { Email: [{ id: 'x@y' }] } } },
+      ]);
+      await before.upsertProfiles([
+        { profileId: 'newer', snapshot: { profileId: 'newer', identityMap: { email: [{ id: 'x@y' }] } } },
+      ]);
+      // The database as a version before the identity index left it.
+      await backend.exec(at, 'DROP TABLE profile_identities; DELETE FROM schema_migrations WHERE version = 8');
+
+      const after = await open(at);
+      const gained = await after.upsertProfiles([
+        anonymous({ ecid: [{ id: 'E1' }], phone: [{ id: '1', primary: true }] }, 2),
+      ]);
+      assert.deepEqual(gained.profileIds, ['ecid:E1'], 'a profile stored before the index keeps its id');
+      const shared = await after.upsertProfiles([anonymous({ email: [{ id: 'x@y' }] }, 3)]);
+      assert.deepEqual(shared.profileIds, ['newer']);
+      assert.deepEqual(
+        await backend.appliedMigrations(at),
+        migrations.map((m) => m.version),
+      );
     });
 
     it('returns snapshots exactly as written, key order included', async () => {
