@@ -305,6 +305,16 @@ describe('robustness: bad input and wrong turns get a clear answer (CLI over rea
       oneLine(waited, new RegExp(`destination ${id} is paused: .*resume ${id}`));
     }));
 
+  it('row 14: a destination with nothing mapped counts nothing as pending', () =>
+    withTurn('unmapped', async ({ client, cli }) => {
+      const id = await newDestination(client, `robust-unmapped-${randomUUID()}`);
+      const lines = ['u1', 'u2', 'u3'].map((p) => member({ profileId: p, identityMap: { ecid: [{ id: p }] } }));
+      assert.equal((await cli(['ingest', '-'], `${lines.join('\n')}\n`)).code, 0);
+      // An update after the ingest sees every signal the ingest sent applied.
+      assert.equal((await cli(['destination', 'check', id])).code, 0);
+      assert.equal((await client.status(id)).pending, 0);
+    }));
+
   it('row 13: a terminated actor is gone in list and status', () =>
     withTurn('gone', async ({ temporal, client, cli }) => {
       const id = await newDestination(client, `robust-gone-${randomUUID()}`);
