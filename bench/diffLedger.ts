@@ -179,8 +179,8 @@ async function ingest(store: Store, size: number, round: 1 | 2, heap: HeapWatch)
   return phase;
 }
 
-/** Pages through every change after `afterSeq` with the real export activity, as the destination actor does. */
-async function exportAll(store: Store, afterSeq: number, heap: HeapWatch): Promise<Phase & { lastSeq: number }> {
+/** Pages through every change after `cursor` with the real export activity, as the destination actor does. */
+async function exportAll(store: Store, cursor: number, heap: HeapWatch): Promise<Phase & { cursor: number }> {
   const logger = new DefaultLogger('ERROR');
   let decided = 0;
   let exported = 0;
@@ -190,7 +190,7 @@ async function exportAll(store: Store, afterSeq: number, heap: HeapWatch): Promi
         destinationId: DESTINATION_ID,
         settings,
         activation,
-        afterSeq,
+        cursor,
         pageSize: EXPORT_PAGE_SIZE,
       };
       const page = await new MockActivityEnvironment(undefined, { logger }).run<
@@ -200,12 +200,12 @@ async function exportAll(store: Store, afterSeq: number, heap: HeapWatch): Promi
       >((i) => exportPage(store, acknowledgingWriters, i), input);
       decided += page.decided;
       exported += page.exported;
-      afterSeq = page.lastSeq;
+      cursor = page.cursor;
       more = page.more;
       heap.sample();
     }
   });
-  return { profiles: decided, exported, seconds, cpuSeconds, lastSeq: afterSeq };
+  return { profiles: decided, exported, seconds, cpuSeconds, cursor };
 }
 
 async function runChild(kind: StoreKind, size: number, location: string): Promise<void> {
@@ -217,7 +217,7 @@ async function runChild(kind: StoreKind, size: number, location: string): Promis
     const ingest1 = await ingest(store, size, 1, heap);
     const export1 = await exportAll(store, 0, heap);
     const ingest2 = await ingest(store, size, 2, heap);
-    const export2 = await exportAll(store, export1.lastSeq, heap);
+    const export2 = await exportAll(store, export1.cursor, heap);
     heap.stop();
     const result: ChildResult = {
       store: kind,

@@ -70,7 +70,7 @@ export async function withIngestStack<T>(fn: (stack: IngestStack) => Promise<T>)
 
 /** Waits until the destination decided every stored change: scenarios do not measure each other's backlog. */
 export async function settled(stack: IngestStack): Promise<void> {
-  const head = await stack.client.store.maxSeq();
+  const head = await stack.client.store.head();
   await waitFor(
     async () => {
       const status = await stack.client.status(stack.destinationId);

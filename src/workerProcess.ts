@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { Announcer } from './client/announcer';
 import { dataConverterFromEnv } from './codec/dataConverter';
@@ -11,6 +11,7 @@ import { startMetricsServer } from './observability/metricsServer';
 import type { MetricsServer } from './observability/metricsServer';
 import { installRuntime } from './observability/runtime';
 import type { Store } from './store/store';
+import { connectClient } from './temporal/clientConnection';
 import { connectWorker, createActivationWorker } from './worker';
 
 export interface WorkerProcessOptions {
@@ -55,14 +56,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     aws: { http: httpSettingsFromEnv() },
   });
   // Tells destinations of changes stored while Temporal was unreachable or by a client that died.
-  const announcerConnection = Connection.lazy({
-    address: options.temporal.address,
-    // gRPC's reconnect backoff grows to two minutes while the server is down; the announcer must
-    // reach it within seconds of its return.
-    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2000 },
-    ...(options.temporal.tls !== undefined ? { tls: options.temporal.tls } : {}),
-    ...(options.temporal.apiKey ? { apiKey: options.temporal.apiKey } : {}),
-  });
+  // Lazy, and quick to reconnect: it must reach Temporal within seconds of its return.
+  const announcerConnection = await connectClient(options.temporal, { lazy: true });
   const announcer = new Announcer(
     new Client({
       connection: announcerConnection,

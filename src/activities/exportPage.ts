@@ -4,7 +4,7 @@ import type { Store } from '../store/store';
 import { ledgerViewOf, pageStart, runPage } from './pagePipeline';
 import type { CandidateSource, PageCheckpoint, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
-import type { ChangePageCheckpoint, ExportPageInput, ExportPageResult } from './types';
+import type { ChangePageCheckpoint, ExportPageInput, ExportPageResult, Recorded } from './types';
 
 /**
  * Exports one page of changed profiles, by change sequence (see runPage). Its checkpoint is a
@@ -16,23 +16,25 @@ export async function exportPage(
   input: ExportPageInput,
   metrics?: ActivationMetrics,
 ): Promise<ExportPageResult> {
-  const resumed = Context.current().info.heartbeatDetails as ChangePageCheckpoint | undefined;
+  const resumed = Context.current().info.heartbeatDetails as Recorded<ChangePageCheckpoint> | undefined;
+  const recorded: Recorded<ExportPageInput> = input;
+  const cursor = recorded.cursor ?? recorded.afterSeq ?? 0;
   const start: PageCheckpoint<number> = resumed
-    ? { cursor: resumed.afterSeq, read: resumed.counts.decided, counts: resumed.counts }
-    : pageStart(input.afterSeq);
+    ? { cursor: resumed.cursor ?? resumed.afterSeq ?? cursor, read: resumed.counts.decided, counts: resumed.counts }
+    : pageStart(cursor);
   const view = ledgerViewOf(input);
   const source: CandidateSource<number> = {
-    async read(afterSeq, limit) {
+    async read(from, limit) {
       // Read first: every change up to the head is visible to the read that follows (both stores
       // commit seqs in order), and the read returns only those that concern this destination.
-      const head = await store.maxSeq();
-      const candidates = await store.readExportCandidates(view, { afterSeq, limit });
+      const head = await store.head();
+      const candidates = await store.readExportCandidates(view, { cursor: from, limit });
       metrics?.profilesRead.inc({ destination: input.destinationId }, candidates.length);
       const last = candidates[candidates.length - 1]?.seq;
       // A short chunk read every concerned change up to the head: the cursor moves past the
       // changes that concern other destinations too, so they are never looked at again.
-      const through = candidates.length < limit ? Math.max(head, last ?? afterSeq) : last;
-      return { candidates, read: candidates.length, cursor: through === afterSeq ? undefined : through };
+      const through = candidates.length < limit ? Math.max(head, last ?? from) : last;
+      return { candidates, read: candidates.length, cursor: through === from ? undefined : through };
     },
   };
   const { checkpoint, more, stats } = await runPage(
@@ -42,19 +44,19 @@ export async function exportPage(
     source,
     start,
     input.pageSize,
-    (p): ChangePageCheckpoint => ({ afterSeq: p.cursor, counts: p.counts }),
+    (p): ChangePageCheckpoint => ({ cursor: p.cursor, counts: p.counts }),
   );
   reportPage(metrics, 'export', input.destinationId, checkpoint.counts, {
-    afterSeq: input.afterSeq,
-    lastSeq: checkpoint.cursor,
+    fromCursor: cursor,
+    toCursor: checkpoint.cursor,
     putCalls: stats.calls,
     throttled: stats.throttledEntries,
     stream: input.settings.stream,
   });
   return {
-    lastSeq: checkpoint.cursor,
+    cursor: checkpoint.cursor,
     more,
-    remaining: await store.countProfilesSince(checkpoint.cursor),
+    remaining: await store.countChangesAfter(checkpoint.cursor),
     ...checkpoint.counts,
     putCalls: stats.calls,
     throttled: stats.throttledEntries,

@@ -26,7 +26,7 @@ export function createActivities({
     exportPage: (input) => exportPage(store, writers, input, metrics),
     reexportPage: (input) => reexportPage(store, writers, input, metrics),
     countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
-    storeHead: () => store.maxSeq(),
+    storeHead: () => store.head(),
   };
 }
 

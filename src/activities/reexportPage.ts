@@ -4,7 +4,7 @@ import type { Store } from '../store/store';
 import { ledgerViewOf, pageStart, runPage } from './pagePipeline';
 import type { CandidateSource, PageCheckpoint, RecordWriters } from './pagePipeline';
 import { reportPage } from './pageReport';
-import type { ReexportPageCheckpoint, ReexportPageInput, ReexportPageResult } from './types';
+import type { Recorded, ReexportPageCheckpoint, ReexportPageInput, ReexportPageResult } from './types';
 
 /**
  * Re-exports one page of segment members, by profile id after the workflow's cursor (see
@@ -17,15 +17,16 @@ export async function reexportPage(
   input: ReexportPageInput,
   metrics?: ActivationMetrics,
 ): Promise<ReexportPageResult> {
-  const resumed = Context.current().info.heartbeatDetails as ReexportPageCheckpoint | undefined;
+  const resumed = Context.current().info.heartbeatDetails as Recorded<ReexportPageCheckpoint> | undefined;
+  const recorded: Recorded<ReexportPageInput> = input;
   const start: PageCheckpoint<string | null> = resumed
-    ? { cursor: resumed.afterProfileId, read: resumed.read, counts: resumed.counts }
-    : pageStart(input.afterProfileId);
+    ? { cursor: resumed.cursor ?? resumed.afterProfileId ?? null, read: resumed.read, counts: resumed.counts }
+    : pageStart(recorded.cursor ?? recorded.afterProfileId ?? null);
   const view = ledgerViewOf(input);
   const { upToSeq } = input;
   const source: CandidateSource<string | null> = {
-    async read(afterProfileId, limit) {
-      const members = await store.readExportCandidates(view, { segmentIds: input.segmentIds, afterProfileId, limit });
+    async read(cursor, limit) {
+      const members = await store.readExportCandidates(view, { segmentIds: input.segmentIds, cursor, limit });
       metrics?.profilesRead.inc({ destination: input.destinationId }, members.length);
       // A back-fill leaves members changed after upToSeq to the change stream.
       const candidates = upToSeq === null ? members : members.filter((m) => m.seq <= upToSeq);
@@ -39,7 +40,7 @@ export async function reexportPage(
     source,
     start,
     input.pageSize,
-    (p): ReexportPageCheckpoint => ({ afterProfileId: p.cursor, read: p.read, counts: p.counts }),
+    (p): ReexportPageCheckpoint => ({ cursor: p.cursor, read: p.read, counts: p.counts }),
   );
   reportPage(metrics, 're-export', input.destinationId, checkpoint.counts, {
     read: checkpoint.read,
@@ -49,7 +50,7 @@ export async function reexportPage(
     stream: input.settings.stream,
   });
   return {
-    lastProfileId: checkpoint.cursor,
+    cursor: checkpoint.cursor,
     read: checkpoint.read,
     more,
     ...checkpoint.counts,

@@ -19,7 +19,7 @@ export interface ExportPageInput {
   settings: DestinationSettings;
   activation: Activation;
   /** The change cursor: decide profiles whose latest change has a sequence above this. */
-  afterSeq: number;
+  cursor: number;
   pageSize: number;
 }
 
@@ -32,12 +32,12 @@ export interface ExportCounts {
 }
 
 /**
- * A change page's checkpoint: every profile up to the cursor `afterSeq` was decided, with these
- * counts. Heartbeat details (a retried attempt resumes there) and the details of a terminal
- * failure. Field names are kept as recorded in histories and heartbeats.
+ * A change page's checkpoint: every profile up to the change cursor `cursor` was decided, with
+ * these counts. Heartbeat details (a retried attempt resumes there) and the details of a terminal
+ * failure.
  */
 export interface ChangePageCheckpoint {
-  afterSeq: number;
+  cursor: number;
   counts: ExportCounts;
 }
 
@@ -50,11 +50,11 @@ export interface PutReport {
 }
 
 export interface ExportPageResult extends ExportCounts, PutReport {
-  /** The change cursor after this page: the sequence of its last profile (afterSeq when it was empty). */
-  lastSeq: number;
+  /** The change cursor after this page: the sequence of its last profile (the input's when it was empty). */
+  cursor: number;
   /** True when the page stopped before the end of the changes (full, or out of time), so more may follow. */
   more: boolean;
-  /** Profiles changed after lastSeq, not yet decided. */
+  /** Profiles changed after `cursor`, not yet decided. */
   remaining: number;
 }
 
@@ -65,7 +65,7 @@ export interface ReexportPageInput {
   /** Page through the members of these segments, by profile id. */
   segmentIds: string[];
   /** The re-export cursor: start after this profile id (null: from the first). */
-  afterProfileId: string | null;
+  cursor: string | null;
   pageSize: number;
   /** Send every member, even when nothing mapped changed since its last export. */
   force: boolean;
@@ -77,23 +77,36 @@ export interface ReexportPageInput {
 }
 
 /**
- * A re-export page's checkpoint (heartbeat details): every member up to the cursor afterProfileId was decided, `read`
- * were paged over.
+ * A re-export page's checkpoint (heartbeat details): every member up to the re-export cursor
+ * `cursor` was decided, `read` were paged over.
  */
 export interface ReexportPageCheckpoint {
-  afterProfileId: string | null;
+  cursor: string | null;
   read: number;
   counts: ExportCounts;
 }
 
 export interface ReexportPageResult extends ExportCounts, PutReport {
-  /** The cursor for the next page: the last member paged over (afterProfileId when none). */
-  lastProfileId: string | null;
+  /** The re-export cursor for the next page: the last member paged over (the input's when none). */
+  cursor: string | null;
   /** Members paged over, decided or left to the change stream. */
   read: number;
   /** True when the page stopped before the last member (full, or out of time), so more may follow. */
   more: boolean;
 }
+
+/**
+ * A page's input, result or checkpoint as versions before the cursor rename recorded it (in
+ * histories, heartbeats, or tasks scheduled before an upgrade): the cursor under its earlier name.
+ * Readers take `cursor`, else the earlier name.
+ */
+export type Recorded<T extends { cursor: unknown }> = Omit<T, 'cursor'> & {
+  cursor?: T['cursor'];
+  afterSeq?: number;
+  lastSeq?: number;
+  afterProfileId?: string | null;
+  lastProfileId?: string | null;
+};
 
 /** The activities the workflows call, as the worker registers them. */
 export interface Activities {

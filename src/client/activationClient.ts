@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
-import type { ConnectionOptions } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { dataConverterFromEnv } from '../codec/dataConverter';
 import { activationSchema } from '../domain/activation';
@@ -17,6 +16,7 @@ import { InvalidInputError, parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
 import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { Store } from '../store/store';
+import { connectClient } from '../temporal/clientConnection';
 import { ensureSearchAttributes } from '../temporal/searchAttributeRegistration';
 import { permissionCheckFailure } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
@@ -125,14 +125,8 @@ export class ActivationClient {
     dataConverter: DataConverter = dataConverterFromEnv(),
     { lazy = false }: { lazy?: boolean } = {},
   ): Promise<ActivationClient> {
-    const options: ConnectionOptions = {
-      address: config.address,
-      connectTimeout: '5 seconds',
-      ...(config.tls !== undefined ? { tls: config.tls } : {}),
-      ...(config.apiKey ? { apiKey: config.apiKey } : {}),
-    };
     // Lazy: ingest stores while Temporal is unreachable, and reports what it could not announce.
-    const connection = lazy ? Connection.lazy(options) : await Connection.connect(options);
+    const connection = await connectClient(config, { lazy });
     return new ActivationClient(
       new Client({ connection, namespace: config.namespace, dataConverter }),
       store,

@@ -54,7 +54,7 @@ export function parseJsonLine(line: Buffer | string): JsonLine {
     return { kind: 'rejected', reason: `line is ${bytes} bytes: at most ${MAX_LINE_BYTES} (4 MiB) per line` };
   if (typeof line !== 'string' && !isUtf8(line))
     return { kind: 'rejected', reason: 'is not valid UTF-8 (save the file as UTF-8)' };
-  const text = (typeof line === 'string' ? line : line.toString('utf8')).replace(/^\uFEFF/, '').trim();
+  const text = stripLine(typeof line === 'string' ? line : line.toString('utf8'));
   if (text === '') return { kind: 'blank' };
   let value: unknown;
   try {
@@ -65,6 +65,24 @@ export function parseJsonLine(line: Buffer | string): JsonLine {
   }
   const reason = shapeProblem(value);
   return reason === undefined ? { kind: 'json', value } : { kind: 'rejected', reason };
+}
+
+/** A line without its byte-order mark and surrounding white space: blank when nothing is left. */
+function stripLine(text: string): string {
+  return text.replace(/^\uFEFF/, '').trim();
+}
+
+/**
+ * Whether parseJsonLine takes a raw line as blank (neither accepted nor rejected), without
+ * parsing it: a line opening with printable ASCII (JSON does) is decided without decoding.
+ */
+export function isBlankLine(line: Buffer): boolean {
+  if (line.length > MAX_LINE_BYTES) return false;
+  const start = line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf ? 3 : 0;
+  const first = line[start];
+  if (first === undefined) return true;
+  if (first > 0x20 && first < 0x7f) return false;
+  return stripLine(line.toString('utf8')) === '';
 }
 
 /** Depth and reserved keys, checked with an explicit stack: a line's nesting cannot overflow it. */

@@ -51,14 +51,3 @@ export function permissionCheckFailure(result: PermissionCheckResult): string {
     `${unknown?.detail ?? result.streamDetail}`
   );
 }
-
-/** One line per permission plus the stream, as `destination check` prints them. */
-export function permissionCheckLines(result: PermissionCheckResult): string[] {
-  const mark = (verdict: string, ok: boolean): string => (ok ? 'ok' : verdict).padEnd(8);
-  return [
-    ...result.permissions.map(
-      (p) => `${p.permission.padEnd(11)} ${mark(p.verdict, p.verdict === 'granted')} ${p.detail}`,
-    ),
-    `${'stream'.padEnd(11)} ${mark(result.streamVerdict, result.streamVerdict === 'exists')} ${result.streamDetail}`,
-  ];
-}

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isBlankLine } from '../domain/ndjson';
 
 type Mode = 'replace' | 'merge';
 
@@ -28,30 +29,13 @@ const NEWLINE = 0x0a;
 /** Waiting lines that make a write worth starting before the spacing is up (an HTTP client's usual batch). */
 const FULL_BATCH_LINES = 500;
 
-/**
- * Blank as the line parsers see it (src/domain/ndjson.ts): nothing but a byte-order mark and
- * whitespace. A line opening with printable ASCII (JSON does) is decided without decoding.
- */
-function isBlank(line: Buffer): boolean {
-  const start = line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf ? 3 : 0;
-  const first = line[start];
-  if (first === undefined) return true;
-  if (first > 0x20 && first < 0x7f) return false;
-  return (
-    line
-      .toString('utf8')
-      .replace(/^\uFEFF/, '')
-      .trim() === ''
-  );
-}
-
 function memberOf(body: Buffer, settle: Pick<Member, 'resolve' | 'reject'>): Member {
   const text = body.length > 0 && body[body.length - 1] !== NEWLINE ? Buffer.concat([body, Buffer.of(NEWLINE)]) : body;
   let lines = 0;
   let blank = 0;
   for (let start = 0, end = text.indexOf(NEWLINE); end !== -1; start = end + 1, end = text.indexOf(NEWLINE, start)) {
     lines++;
-    if (isBlank(text.subarray(start, end))) blank++;
+    if (isBlankLine(text.subarray(start, end))) blank++;
   }
   return { body: text, lines, blank, ...settle };
 }

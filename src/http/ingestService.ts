@@ -21,7 +21,7 @@ export const DEFAULT_MAX_IN_FLIGHT = 64;
  * /readyz checks.
  */
 export interface IngestBackend extends ProfileOperations {
-  readonly store: Pick<Store, 'maxSeq'>;
+  readonly store: Pick<Store, 'head'>;
   readonly client: Client;
 }
 
@@ -138,7 +138,7 @@ export function buildIngestService(
   app.get('/readyz', async (_request, reply) => {
     const connection = backend.client.connection;
     const [store, temporal] = await Promise.all([
-      probe(() => backend.store.maxSeq(), readinessTimeoutMs),
+      probe(() => backend.store.head(), readinessTimeoutMs),
       probe(
         () =>
           connection.withDeadline(Date.now() + readinessTimeoutMs, () => connection.workflowService.getSystemInfo({})),

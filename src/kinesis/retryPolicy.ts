@@ -1,5 +1,5 @@
-import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
-import type { BackoffOptions } from './backoff';
+import { backoffDelay } from '../domain/backoff';
+import type { BackoffOptions } from '../domain/backoff';
 import { classifyEntryError, classifyError, terminalError } from './errors';
 
 export interface RetryOptions {
@@ -13,6 +13,7 @@ export interface RetryOptions {
   maxCallAttempts?: number;
 }
 
+const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ baseMs: 100, maxMs: 10_000 });
 const DEFAULT_MAX_CALL_ATTEMPTS = 8;
 /**
  * Cap on the backoff of entries that failed inside a successful response. The limiter already

@@ -175,7 +175,7 @@ const KEEP_KEYS = `
     AND p.profile_id IN (SELECT q.profile_id FROM profiles q
       WHERE q.profile_id = ANY ($2::text[]) FOR UPDATE SKIP LOCKED)`;
 
-const READ_CANDIDATES_SINCE = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
+const READ_CANDIDATES_AFTER = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
 
 /*
  * Members: for each requested segment ($4), at most `limit` ($6) ids from the (segment_id,
@@ -197,7 +197,7 @@ const READ_CANDIDATE_MEMBERS = `${CANDIDATES}
   ORDER BY p.profile_id`;
 
 /*
- * Changes after a seq ($5) under the destination's segments ($4): for each segment, at most
+ * Changes after the change cursor ($5) under the destination's segments ($4): for each segment, at most
  * `limit` ($6) rows from the (segment_id, seq) index, members and the exits of profiles the
  * destination's ledger holds; the union is ordered by seq and cut to `limit`. A profile's rows
  * all carry its latest seq, so one under two segments comes once, and each full scan holds
@@ -270,7 +270,7 @@ export class PostgresStore implements Store {
   }
 
   async upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult> {
-    if (profiles.length === 0) return { lastSeq: await this.maxSeq(), profileIds: [], conflicts: [] };
+    if (profiles.length === 0) return { lastSeq: await this.head(), profileIds: [], conflicts: [] };
     return this.transaction(async (client) => {
       // Resolved under the write lock (writeProfiles takes it again, a no-op): no other writer
       // gives one of these identities to another profile meanwhile.
@@ -331,7 +331,7 @@ export class PostgresStore implements Store {
         [[...new Set(patches.map((p) => p.profileId))]],
       );
       const { merged, rejected } = mergePatches(new Map(rows.map((r) => [r.profile_id, r.snapshot])), patches);
-      if (merged.length === 0) return { lastSeq: await this.maxSeq(), written: 0, rejected };
+      if (merged.length === 0) return { lastSeq: await this.head(), written: 0, rejected };
       const { lastSeq } = await this.writeProfiles(client, merged);
       await client.query(CANCEL_ERASURES, [merged.map((p) => p.profileId)]);
       return { lastSeq, written: merged.length, rejected };
@@ -439,14 +439,14 @@ export class PostgresStore implements Store {
     });
   }
 
-  async countProfilesSince(afterSeq: number): Promise<number> {
+  async countChangesAfter(cursor: number): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [
-      afterSeq,
+      cursor,
     ]);
     return Number(rows[0]?.n ?? 0);
   }
 
-  async maxSeq(): Promise<number> {
+  async head(): Promise<number> {
     const { rows } = await this.pool.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
     return Number(rows[0]?.max ?? 0);
   }
@@ -465,17 +465,17 @@ export class PostgresStore implements Store {
     const keyParams = [view.destinationId, spec?.id ?? null, view.skipUnchanged];
     const { segmentIds } = view;
     let rows: CandidateRow[];
-    if ('afterSeq' in range && segmentIds === null) {
-      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_SINCE, [...keyParams, range.afterSeq, range.limit]))
-        .rows;
-    } else if ('afterSeq' in range) {
-      if (segmentIds === null || segmentIds.length === 0) return [];
-      const params = [...keyParams, [...new Set(segmentIds)], range.afterSeq, range.limit];
-      rows = (await this.pool.query<CandidateRow>(READ_CHANGES, params)).rows;
-    } else {
+    if ('segmentIds' in range) {
       if (range.segmentIds.length === 0) return [];
-      const params = [...keyParams, [...new Set(range.segmentIds)], range.afterProfileId ?? '', range.limit];
+      const params = [...keyParams, [...new Set(range.segmentIds)], range.cursor ?? '', range.limit];
       rows = (await this.pool.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
+    } else if (segmentIds === null) {
+      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_AFTER, [...keyParams, range.cursor, range.limit]))
+        .rows;
+    } else {
+      if (segmentIds.length === 0) return [];
+      const params = [...keyParams, [...new Set(segmentIds)], range.cursor, range.limit];
+      rows = (await this.pool.query<CandidateRow>(READ_CHANGES, params)).rows;
     }
     const candidates = rows.map((r) =>
       toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),

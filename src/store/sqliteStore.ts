@@ -121,8 +121,8 @@ function prepareStatements(db: Database.Database) {
       `UPDATE profiles SET change_keys = json_set(coalesce(change_keys, '{}'), @key, @value) ` +
         'WHERE profile_id = @id AND seq = @seq',
     ),
-    candidatesSince: db
-      .prepare<[CandidateParams & { after: number }], CandidateRow>(candidatesSql('p.seq > @after ORDER BY p.seq'))
+    candidatesAfter: db
+      .prepare<[CandidateParams & { cursor: number }], CandidateRow>(candidatesSql('p.seq > @cursor ORDER BY p.seq'))
       .raw(),
     candidatesOf: db
       .prepare<[CandidateParams & { ids: string }], CandidateRow>(
@@ -144,12 +144,12 @@ function prepareStatements(db: Database.Database) {
     markExits: db.prepare<[number, string, number]>(
       'UPDATE profile_segments SET seq = ?, member = 0 WHERE profile_id = ? AND seq <> ?',
     ),
-    // One segment's changes after a seq: its members, and those that left it if the destination's
+    // One segment's changes after the change cursor: its members, and those that left it if the destination's
     // ledger holds them. An index range scan on (segment_id, seq) that stops after `limit` rows.
     segmentChanges: db
-      .prepare<[{ segment: string; after: number; destination: string; limit: number }], [string, number]>(
+      .prepare<[{ segment: string; cursor: number; destination: string; limit: number }], [string, number]>(
         `SELECT ps.profile_id, ps.seq FROM profile_segments ps
-         WHERE ps.segment_id = @segment AND ps.seq > @after
+         WHERE ps.segment_id = @segment AND ps.seq > @cursor
            AND (ps.member OR EXISTS (SELECT 1 FROM ledger l
              WHERE l.destination_id = @destination AND l.profile_id = ps.profile_id))
          ORDER BY ps.seq LIMIT @limit`,
@@ -210,8 +210,8 @@ function prepareStatements(db: Database.Database) {
     purge: ['profiles', 'profile_segments', 'ledger', 'dead_letters', 'erasure_requests', 'profile_identities'].map(
       (table) => db.prepare<[string]>(`DELETE FROM ${table} WHERE profile_id IN (SELECT value FROM json_each(?))`),
     ),
-    countSince: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
-    maxSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
+    countChangesAfter: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
+    head: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
     segmentPage: db
       .prepare<[string, string, number], string>(
@@ -286,7 +286,7 @@ export class SqliteStore implements Store {
 
   upsertProfiles(profiles: { profileId: string; snapshot: ProfileSnapshot }[]): Promise<UpsertResult> {
     return this.run(() => {
-      if (profiles.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, profileIds: [], conflicts: [] };
+      if (profiles.length === 0) return { lastSeq: this.stmt.head.get() ?? 0, profileIds: [], conflicts: [] };
       // IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits instead of failing
       // with SQLITE_BUSY when upgrading a read transaction. One writer at a time also means seqs
       // commit in increasing order: a reader's seq cursor never passes a row committed later.
@@ -294,7 +294,7 @@ export class SqliteStore implements Store {
         .transaction(() => {
           const { resolved, conflicts } = resolveProfileIds(profiles, this.identityOwners(profiles));
           const latest = latestPerProfile(resolved);
-          if (latest.length === 0) return { lastSeq: this.stmt.maxSeq.get() ?? 0, profileIds: [], conflicts };
+          if (latest.length === 0) return { lastSeq: this.stmt.head.get() ?? 0, profileIds: [], conflicts };
           const profileIds = latest.map((p) => p.profileId);
           const written = this.writeProfiles(latest);
           this.stmt.cancelErasures.run(JSON.stringify(profileIds));
@@ -333,7 +333,7 @@ export class SqliteStore implements Store {
             this.stmt.snapshotsOf.all(ids).map((r) => [r.profile_id, JSON.parse(r.snapshot) as ProfileSnapshot]),
           );
           const { merged, rejected } = mergePatches(stored, patches);
-          const { lastSeq } = merged.length > 0 ? this.writeProfiles(merged) : { lastSeq: this.stmt.maxSeq.get() ?? 0 };
+          const { lastSeq } = merged.length > 0 ? this.writeProfiles(merged) : { lastSeq: this.stmt.head.get() ?? 0 };
           this.stmt.cancelErasures.run(JSON.stringify(merged.map((p) => p.profileId)));
           return { lastSeq, written: merged.length, rejected };
         })
@@ -447,12 +447,12 @@ export class SqliteStore implements Store {
     for (const key of wanted.values()) this.stmt.claimIdentity.run(key.namespace, key.id, profileId);
   }
 
-  countProfilesSince(afterSeq: number): Promise<number> {
-    return this.run(() => this.stmt.countSince.get(afterSeq) ?? 0);
+  countChangesAfter(cursor: number): Promise<number> {
+    return this.run(() => this.stmt.countChangesAfter.get(cursor) ?? 0);
   }
 
-  maxSeq(): Promise<number> {
-    return this.run(() => this.stmt.maxSeq.get() ?? 0);
+  head(): Promise<number> {
+    return this.run(() => this.stmt.head.get() ?? 0);
   }
 
   /**
@@ -460,25 +460,25 @@ export class SqliteStore implements Store {
    * their union byte-wise and cuts it to `limit`: the cost of a page does not grow with the
    * segment's size, and a profile in two segments comes once.
    */
-  private segmentPageIds(segmentIds: string[], afterProfileId: string | null, limit: number): string[] {
+  private segmentPageIds(segmentIds: string[], cursor: string | null, limit: number): string[] {
     const ids = new Set<string>();
     for (const segmentId of new Set(segmentIds)) {
-      for (const id of this.stmt.segmentPage.all(segmentId, afterProfileId ?? '', limit)) ids.add(id);
+      for (const id of this.stmt.segmentPage.all(segmentId, cursor ?? '', limit)) ids.add(id);
     }
     return [...ids];
   }
 
   /**
-   * The next `limit` profiles, by seq, changed after `afterSeq` under any of the segments (bounded
+   * The next `limit` profiles, by seq, changed after the change cursor under any of the segments (bounded
    * index range scans per segment, merged): the cost of a chunk grows with the changes that
    * concern the destination, not with all changes. A profile under two segments has the same seq
    * in both (see addMember) and comes once. Each full scan holds `limit` distinct profiles, so
    * the first `limit` of the merge are below the end of every scan: none is missed.
    */
-  private changedIds(destination: string, segmentIds: readonly string[], after: number, limit: number): string[] {
+  private changedIds(destination: string, segmentIds: readonly string[], cursor: number, limit: number): string[] {
     const changes: [string, number][] = [];
     for (const segment of new Set(segmentIds))
-      changes.push(...this.stmt.segmentChanges.all({ segment, after, destination, limit }));
+      changes.push(...this.stmt.segmentChanges.all({ segment, cursor, destination, limit }));
     changes.sort((a, b) => a[1] - b[1]);
     const ids = new Set<string>();
     for (const [id] of changes) {
@@ -506,18 +506,18 @@ export class SqliteStore implements Store {
       };
       const { segmentIds } = view;
       let rows: CandidateRow[];
-      if ('afterSeq' in range) {
-        const { afterSeq, limit } = range;
+      if (!('segmentIds' in range)) {
+        const { cursor, limit } = range;
         rows =
           segmentIds === null
-            ? this.stmt.candidatesSince.all({ ...params, after: afterSeq })
+            ? this.stmt.candidatesAfter.all({ ...params, cursor })
             : // One read transaction: the candidates are the profiles as the change scan saw them.
               this.db.transaction(() => {
-                const ids = this.changedIds(view.destinationId, segmentIds, afterSeq, limit);
+                const ids = this.changedIds(view.destinationId, segmentIds, cursor, limit);
                 return ids.length === 0 ? [] : this.stmt.candidatesBySeqOf.all({ ...params, ids: JSON.stringify(ids) });
               })();
       } else {
-        const ids = this.segmentPageIds(range.segmentIds, range.afterProfileId, range.limit);
+        const ids = this.segmentPageIds(range.segmentIds, range.cursor, range.limit);
         if (ids.length === 0) return [];
         rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
       }

@@ -43,9 +43,12 @@ export interface ExportCandidate {
   previous: Projection | null;
 }
 
-/** Which profiles to read: changed after a seq (by seq), or members of segments after a profile id (by id). */
+/**
+ * Which profiles to read: changed after the change cursor (a change sequence; by seq), or members of
+ * segments after the re-export cursor (a profile id, null: from the first; by id).
+ */
 export type CandidateRange =
-  { afterSeq: number; limit: number } | { segmentIds: string[]; afterProfileId: string | null; limit: number };
+  { cursor: number; limit: number } | { segmentIds: string[]; cursor: string | null; limit: number };
 
 export interface DeadLetter {
   destinationId: string;
@@ -155,18 +158,20 @@ export interface Store {
    */
   purgeProfiles(profileIds: string[]): Promise<void>;
 
-  countProfilesSince(afterSeq: number): Promise<number>;
-  maxSeq(): Promise<number>;
+  /** Profiles whose latest change has a sequence above `cursor`. */
+  countChangesAfter(cursor: number): Promise<number>;
+  /** The store's head: the highest change sequence given out (0: none). */
+  head(): Promise<number>;
   /** Profiles that are members of any of `segmentIds` (each counted once). */
   countSegmentMembers(segmentIds: string[]): Promise<number>;
 
   /**
    * Profiles with the view's ledger entries and change keys, one chunk of the export path:
-   * - `{ afterSeq, limit }`: those whose latest write has seq > afterSeq, ordered by seq, among
+   * - `{ cursor, limit }`: those whose latest write has seq > cursor, ordered by seq, among
    *   the profiles the view is concerned by (see LedgerView.segmentIds). Fewer than `limit`
-   *   means every concerned change up to the store head (maxSeq read before this call) was read;
-   * - `{ segmentIds, afterProfileId, limit }`: members (realized or existing) of any of the
-   *   segments with profileId > afterProfileId (null: from the start), ordered by profileId
+   *   means every concerned change up to the store's head (read before this call) was read;
+   * - `{ segmentIds, cursor, limit }`: members (realized or existing) of any of the
+   *   segments with profileId > cursor (null: from the start), ordered by profileId
    *   (byte-wise), each once.
    * At most `limit`. A view without a change key and not skipping unchanged profiles reads every
    * snapshot in range.
@@ -245,7 +250,7 @@ export function keysComputedOnRead(
   candidates: readonly ExportCandidate[],
 ): { profileId: string; seq: number; changeKey: string }[] {
   const computed: { profileId: string; seq: number; changeKey: string }[] = [];
-  if ('afterSeq' in range) return computed;
+  if (!('segmentIds' in range)) return computed;
   candidates.forEach(({ profileId, seq, changeKey, previous }, i) => {
     if (storedKeys[i] === null && changeKey !== null && previous !== null) computed.push({ profileId, seq, changeKey });
   });

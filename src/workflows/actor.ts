@@ -1,5 +1,11 @@
 import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { ExportCounts, ExportPageResult, ChangePageCheckpoint, ReexportPageResult } from '../activities/types';
+import type {
+  ChangePageCheckpoint,
+  ExportCounts,
+  ExportPageResult,
+  Recorded,
+  ReexportPageResult,
+} from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
@@ -56,9 +62,9 @@ export class DestinationActor {
   /** The change cursor: every profile changed up to this sequence has been decided (`checkpoint` in status). */
   changeCursor: number;
   private state: ActorState;
-  /** The highest change sequence announced (`profilesChanged`) or read by a page (`knownSeq` when carried). */
+  /** The highest change sequence announced (`profilesChanged`) or read by a page. */
   private announcedHead: number;
-  /** A change page is due even at the announced head: the last one was full (`rescan` when carried). */
+  /** A change page is due even at the announced head: the last one was full. */
   private moreChanges: boolean;
   private pending: number;
   private counts: ExportCounts;
@@ -77,9 +83,9 @@ export class DestinationActor {
     this.errorRetry = input.errorRetry ?? DEFAULT_ERROR_RETRY;
     this.reexportPageSize = input.reexportPageSize ?? REEXPORT_PAGE_SIZE;
     this.activation = carried?.activation ?? null;
-    this.changeCursor = carried?.checkpoint ?? 0;
-    this.announcedHead = carried?.knownSeq ?? 0;
-    this.moreChanges = carried?.rescan ?? false;
+    this.changeCursor = carried?.changeCursor ?? carried?.checkpoint ?? 0;
+    this.announcedHead = carried?.announcedHead ?? carried?.knownSeq ?? 0;
+    this.moreChanges = carried?.moreChanges ?? carried?.rescan ?? false;
     this.pending = carried?.pending ?? 0;
     this.counts = carriedCounts(carried);
     this.permissions = carried?.permissions ?? null;
@@ -111,13 +117,13 @@ export class DestinationActor {
   }
 
   carry(): CarriedState {
-    const { state, activation, pending, counts, permissions } = this;
+    const { state, activation, changeCursor, announcedHead, moreChanges, pending, counts, permissions } = this;
     return {
       state,
       activation,
-      checkpoint: this.changeCursor,
-      knownSeq: this.announcedHead,
-      rescan: this.moreChanges,
+      changeCursor,
+      announcedHead,
+      moreChanges,
       pending,
       counts,
       permissions,
@@ -247,19 +253,19 @@ export class DestinationActor {
   }
 
   /** Adds what a change page decided, and moves the cursor unless the mapping changed meanwhile. */
-  recordChangePage(start: StepStart, page: ExportPageResult): void {
-    if (!this.tally(start, page, page.lastSeq)) return;
+  recordChangePage(start: StepStart, page: Recorded<ExportPageResult>): void {
+    if (!this.tally(start, page, page.cursor ?? page.lastSeq ?? 0)) return;
     this.moreChanges = page.more;
     this.pending = page.remaining;
   }
 
   /** What a failed change page decided before it failed (its last checkpoint). */
-  recordFailedChangePage(start: StepStart, progress: ChangePageCheckpoint): void {
-    if (this.tally(start, progress.counts, progress.afterSeq))
+  recordFailedChangePage(start: StepStart, progress: Recorded<ChangePageCheckpoint>): void {
+    if (this.tally(start, progress.counts, progress.cursor ?? progress.afterSeq ?? 0))
       this.pending = Math.max(0, this.pending - progress.counts.decided);
   }
 
-  recordReexportPage(page: ReexportPageResult): void {
+  recordReexportPage(page: Recorded<ReexportPageResult>): void {
     this.add(page);
     this.reexports.recordPage(page);
   }
@@ -337,11 +343,11 @@ export class DestinationActor {
       : this.reexports.active !== null;
   }
 
-  private tally(start: StepStart, counts: ExportCounts, lastSeq: number): boolean {
+  private tally(start: StepStart, counts: ExportCounts, cursor: number): boolean {
     this.add(counts);
     if (start.generation !== this.generation) return false;
-    this.changeCursor = Math.max(this.changeCursor, lastSeq);
-    this.announcedHead = Math.max(this.announcedHead, lastSeq);
+    this.changeCursor = Math.max(this.changeCursor, cursor);
+    this.announcedHead = Math.max(this.announcedHead, cursor);
     return true;
   }
 

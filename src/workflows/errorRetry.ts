@@ -1,3 +1,4 @@
+import { backoffCeiling } from '../domain/backoff';
 import type { ErrorRetry } from './messages';
 
 /**
@@ -10,5 +11,5 @@ export const DEFAULT_ERROR_RETRY: ErrorRetry = { initialMs: 10_000, maxMs: 10 * 
 
 /** The wait before the automatic retry that follows `failedAttempts` failures in a row. */
 export function errorRetryDelay(failedAttempts: number, retry: ErrorRetry): number {
-  return Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(Math.max(failedAttempts - 1, 0), 30));
+  return backoffCeiling(failedAttempts, { baseMs: retry.initialMs, maxMs: retry.maxMs });
 }

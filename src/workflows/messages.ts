@@ -145,11 +145,15 @@ export interface CarriedState {
   state?: ActorState;
   activation: Activation | null;
   /** The change cursor: every profile changed up to this sequence has been decided. */
-  checkpoint: number;
+  changeCursor?: number;
   /** The highest change sequence announced to the actor (`profilesChanged`) or read by a page. */
-  knownSeq: number;
-  /** A change page is due even at `knownSeq`: the last page was full (or, before back-fills, the mapping changed). */
-  rescan: boolean;
+  announcedHead?: number;
+  /** A change page is due even at `announcedHead`: the last page was full (or, before back-fills, the mapping changed). */
+  moreChanges?: boolean;
+  /** changeCursor, announcedHead and moreChanges as runs before the rename carried them. */
+  checkpoint?: number;
+  knownSeq?: number;
+  rescan?: boolean;
   pending: number;
   /** Absent in state carried by runs that kept `counters` (status-shaped) instead. */
   counts?: ExportCounts;
@@ -167,8 +171,8 @@ export interface CarriedState {
 /** A re-export's cursor and bookkeeping, carried across continue-as-new. */
 export interface ActiveReexport {
   progress: ReexportProgress;
-  /** The last member paged over; the next page starts after it. */
-  afterProfileId: string | null;
+  /** The re-export cursor: the last member paged over; the next page starts after it (runs before the rename carried afterProfileId). */
+  cursor: string | null;
   /** Decide only members changed up to this sequence (a back-fill); null: all. */
   upToSeq: number | null;
   /** Workflows (scheduled runs) to signal when it ends. */

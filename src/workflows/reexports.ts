@@ -1,5 +1,5 @@
 import { uuid4 } from '@temporalio/workflow';
-import type { ReexportPageResult } from '../activities/types';
+import type { Recorded, ReexportPageResult } from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { ActiveReexport, ReexportProgress, ReexportState, ReexportTrigger } from './messages';
 
@@ -25,7 +25,13 @@ export function emptyReexportState(): ReexportState {
  * flight twice.
  */
 export class Reexports {
-  constructor(readonly state: ReexportState) {}
+  constructor(readonly state: ReexportState) {
+    const active: Recorded<ActiveReexport> | null = state.active;
+    if (active && active.cursor === undefined) {
+      active.cursor = active.afterProfileId ?? null;
+      delete active.afterProfileId;
+    }
+  }
 
   get active(): ActiveReexport | null {
     return this.state.active;
@@ -66,7 +72,7 @@ export class Reexports {
       estimatedTotal: null,
       estimatedRemaining: null,
     };
-    this.state.active = { progress, afterProfileId: null, upToSeq, waiters };
+    this.state.active = { progress, cursor: null, upToSeq, waiters };
     return progress;
   }
 
@@ -101,10 +107,10 @@ export class Reexports {
     progress.estimatedRemaining = Math.max(0, total - progress.profilesRead);
   }
 
-  recordPage(page: ReexportPageResult): void {
+  recordPage(page: Recorded<ReexportPageResult>): void {
     const active = this.requireActive();
     const p = active.progress;
-    active.afterProfileId = page.lastProfileId;
+    active.cursor = page.cursor ?? page.lastProfileId ?? null;
     p.pagesDone++;
     p.profilesRead += page.read;
     p.profilesExported += page.exported;

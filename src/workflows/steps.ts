@@ -6,7 +6,7 @@ import {
   proxyActivities,
   setCurrentDetails,
 } from '@temporalio/workflow';
-import type { Activities, ChangePageCheckpoint } from '../activities/types';
+import type { Activities, ChangePageCheckpoint, Recorded } from '../activities/types';
 import type { DestinationSettings } from '../domain/destination';
 import { PERMISSION_CHECK_FAILED } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
@@ -74,7 +74,7 @@ async function changePage(actor: DestinationActor, start: StepStart): Promise<vo
   if (start.activation === null) return;
   const page = await exportPage.executeWithOptions(
     { summary: `export changes after seq ${changeCursor} to ${settings.stream}` },
-    [{ destinationId, settings, activation: start.activation, afterSeq: changeCursor, pageSize: EXPORT_PAGE_SIZE }],
+    [{ destinationId, settings, activation: start.activation, cursor: changeCursor, pageSize: EXPORT_PAGE_SIZE }],
   );
   actor.recordChangePage(start, page);
   // Shown in the UI: what the last step did, not only what it was asked to do.
@@ -90,7 +90,7 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
   const active = reexports.active;
   if (active === null || activation === null) return;
   const segmentIds = reexports.segmentsToPage(activation);
-  const { progress, afterProfileId, upToSeq } = active;
+  const { progress, cursor, upToSeq } = active;
   if (progress.estimatedTotal === null) {
     reexports.recordEstimate(await countSegmentMembers({ segmentIds }));
     return;
@@ -99,7 +99,7 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
     {
       summary:
         `${progress.trigger} re-export ${progress.id}: page ${progress.pagesDone + 1}, ` +
-        `members after ${afterProfileId ?? 'the first'} to ${settings.stream}`,
+        `members after ${cursor ?? 'the first'} to ${settings.stream}`,
     },
     [
       {
@@ -107,7 +107,7 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
         settings,
         activation,
         segmentIds,
-        afterProfileId,
+        cursor,
         pageSize: actor.reexportPageSize,
         force: progress.force,
         upToSeq,
@@ -169,7 +169,7 @@ function failureMessage(err: unknown): string {
 }
 
 /** The progress a failed export reported with its terminal failure, if any. */
-function failureProgress(err: unknown): ChangePageCheckpoint | undefined {
+function failureProgress(err: unknown): Recorded<ChangePageCheckpoint> | undefined {
   if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return undefined;
-  return err.cause.details?.[0] as ChangePageCheckpoint | undefined;
+  return err.cause.details?.[0] as Recorded<ChangePageCheckpoint> | undefined;
 }

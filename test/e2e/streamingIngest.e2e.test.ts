@@ -115,7 +115,7 @@ describe('streaming ingest, merges and erasure through the CLI, a real worker, T
       await waitFor(
         async () => {
           const status = await client.status(id);
-          return status.state === 'idle' && status.checkpoint >= (await fx.store.maxSeq());
+          return status.state === 'idle' && status.checkpoint >= (await fx.store.head());
         },
         { timeoutMs: 30_000, what: 'the destination to decide the merge' },
       );
@@ -128,7 +128,7 @@ describe('streaming ingest, merges and erasure through the CLI, a real worker, T
         `${JSON.stringify({ profileId: 'm-1', loyalty: { tier: 'bronze' } })}\n`,
       );
       assert.equal(unmappedOnly.code, 0, unmappedOnly.stderr);
-      await waitFor(async () => (await client.status(id)).checkpoint >= (await fx.store.maxSeq()), {
+      await waitFor(async () => (await client.status(id)).checkpoint >= (await fx.store.head()), {
         timeoutMs: 30_000,
         what: 'the destination to decide the unmapped change',
       });

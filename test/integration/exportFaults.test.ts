@@ -376,13 +376,13 @@ describe('exports through a real Temporal worker with faults injected in front o
     const profiles = 6000;
     // The real store, with one failure injected: the fifth ledger write fails (a lost database
     // connection), which fails the activity attempt after some chunks were acknowledged.
-    const reads: { attempt: number; afterSeq: number }[] = [];
+    const reads: { attempt: number; cursor: number }[] = [];
     let ledgerWrites = 0;
     const store = new Proxy<Store>(inner, {
       get(target, property, receiver) {
         if (property === 'readExportCandidates') {
           return (...[view, range]: Parameters<Store['readExportCandidates']>) => {
-            if ('afterSeq' in range) reads.push({ attempt: Context.current().info.attempt, afterSeq: range.afterSeq });
+            if (!('segmentIds' in range)) reads.push({ attempt: Context.current().info.attempt, cursor: range.cursor });
             return target.readExportCandidates(view, range);
           };
         }
@@ -402,15 +402,15 @@ describe('exports through a real Temporal worker with faults injected in front o
       const status = await waitForStatus(client, id, 'the export to finish', caughtUp(lastSeq), 60_000);
 
       // The second attempt's first read starts after the chunks the first attempt finished.
-      const firstAttempt = reads.filter((r) => r.attempt === 1).map((r) => r.afterSeq);
+      const firstAttempt = reads.filter((r) => r.attempt === 1).map((r) => r.cursor);
       const retry = reads.find((r) => r.attempt === 2);
       assert.ok(retry, `the export activity was not retried (reads ${JSON.stringify(reads)})`);
-      assert.ok(retry.afterSeq > 0, 'the retry started over from the beginning of the page');
+      assert.ok(retry.cursor > 0, 'the retry started over from the beginning of the page');
       assert.ok(
-        firstAttempt.includes(retry.afterSeq),
-        `the retry read after ${retry.afterSeq}, not after a chunk of the first attempt`,
+        firstAttempt.includes(retry.cursor),
+        `the retry read after ${retry.cursor}, not after a chunk of the first attempt`,
       );
-      assert.ok(retry.afterSeq < lastSeq);
+      assert.ok(retry.cursor < lastSeq);
 
       // Each profile decided once (none re-decided after the checkpoint), each in the stream.
       assert.equal(status.counters.received, profiles);

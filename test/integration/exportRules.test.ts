@@ -121,9 +121,9 @@ for (const backend of backends) {
       activation: Activation,
       writes: { profileId: string; snapshot: ProfileSnapshot }[],
     ) {
-      const afterSeq = await store.maxSeq();
+      const cursor = await store.head();
       for (const write of writes) await store.upsertProfiles([write]);
-      return runExportPage({ destinationId, settings, activation, afterSeq, pageSize: 100 });
+      return runExportPage({ destinationId, settings, activation, cursor, pageSize: 100 });
     }
 
     diffRules.forEach((c, i) => {
@@ -203,7 +203,7 @@ for (const backend of backends) {
         statusStyle: 'existing',
       });
       const mapping = (segment: string): Activation => ({ segments: [{ id: segment }], attributes: ['person.email'] });
-      const afterSeq = await store.maxSeq();
+      const cursor = await store.head();
       await store.upsertProfiles(
         ['routed-1', 'routed-2', 'routed-3'].map((profileId) => ({
           profileId,
@@ -216,25 +216,67 @@ for (const backend of backends) {
           },
         })),
       );
-      const head = await store.maxSeq();
+      const head = await store.head();
       const page = (destinationId: string, activation: Activation) =>
         new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
           [ExportPageInput],
           ExportPageResult,
           Activities['exportPage']
-        >((i) => counted.exportPage(i), { destinationId, settings, activation, afterSeq, pageSize: 100 });
+        >((i) => counted.exportPage(i), { destinationId, settings, activation, cursor, pageSize: 100 });
       const unconcerned = await page('routed-y', mapping('seg-y'));
       assert.deepEqual(
-        [unconcerned.decided, unconcerned.putCalls, unconcerned.lastSeq, unconcerned.remaining, unconcerned.more],
+        [unconcerned.decided, unconcerned.putCalls, unconcerned.cursor, unconcerned.remaining, unconcerned.more],
         [0, 0, head, 0, false],
       );
       const concerned = await page('routed-x', mapping('seg-x'));
-      assert.deepEqual([concerned.exported, concerned.lastSeq], [3, head]);
+      assert.deepEqual([concerned.exported, concerned.cursor], [3, head]);
       const read = (await metrics.profilesRead.get()).values.map((v) => [v.labels.destination, v.value]);
       assert.deepEqual(read, [
         ['routed-y', 0],
         ['routed-x', 3],
       ]);
+    });
+
+    it('starts where inputs and checkpoints of versions before the cursor rename say (afterSeq)', async () => {
+      const stream = 'earlier-names';
+      await createStream(kinesis, stream, 1);
+      const settings = settingsFor(emulator.endpoint, stream, {
+        includeSegmentNames: false,
+        includeSegmentTimestamps: false,
+        statusStyle: 'existing',
+      });
+      const activation: Activation = { segments: [{ id: 'seg-e' }], attributes: ['person.email'] };
+      const base = await store.head();
+      await store.upsertProfiles(
+        ['earlier-1', 'earlier-2', 'earlier-3'].map((profileId) => ({
+          profileId,
+          snapshot: {
+            identityMap: { ecid: [{ id: profileId }] },
+            person: { email: `${profileId}@example.com` },
+            segmentMembership: {
+              ups: { 'seg-e': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
+            },
+          },
+        })),
+      );
+      const head = await store.head();
+      const page = (destinationId: string, input: Record<string, unknown>, heartbeatDetails?: unknown) =>
+        new MockActivityEnvironment({ heartbeatDetails }, { logger: quietLogger }).run<
+          [ExportPageInput],
+          ExportPageResult,
+          Activities['exportPage']
+        >((i) => activities.exportPage(i), {
+          destinationId,
+          settings,
+          activation,
+          pageSize: 100,
+          ...input,
+        } as unknown as ExportPageInput);
+      const scheduled = await page('earlier-input', { afterSeq: base + 1 });
+      assert.deepEqual([scheduled.decided, scheduled.cursor], [2, head], 'the input cursor under its earlier name');
+      const counts = { decided: 2, exported: 2, skipped: 0, deadLettered: 0 };
+      const resumed = await page('earlier-checkpoint', { cursor: base }, { afterSeq: base + 2, counts });
+      assert.deepEqual([resumed.decided, resumed.cursor], [3, head], 'the heartbeat checkpoint under its earlier name');
     });
 
     it('writes no ledger entry for records Kinesis never acknowledged', async () => {
@@ -271,8 +313,8 @@ for (const backend of backends) {
 
         // Once Kinesis takes them, the same profiles go out and are recorded.
         proxy.reset();
-        const afterSeq = (await store.maxSeq()) - profileIds.length;
-        const result = await runExportPage({ destinationId: 'refused', settings, activation, afterSeq, pageSize: 100 });
+        const cursor = (await store.head()) - profileIds.length;
+        const result = await runExportPage({ destinationId: 'refused', settings, activation, cursor, pageSize: 100 });
         assert.equal(result.exported, 3);
         assert.deepEqual([...(await store.readLedger('refused', profileIds)).keys()].sort(), profileIds);
         assert.equal((await readAllRecords(kinesis, stream)).length, 3);

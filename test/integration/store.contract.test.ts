@@ -113,10 +113,10 @@ function projection(email: string, segmentId: string): Projection {
 
 /** Reads for no destination: every profile in range, its snapshot parsed, as the general read of a store. */
 const EVERY_PROFILE: LedgerView = { destinationId: '', segmentIds: null, changeKey: null, skipUnchanged: false };
-const readProfilesSince = (store: Store, afterSeq: number, limit: number) =>
-  store.readExportCandidates(EVERY_PROFILE, { afterSeq, limit });
-const readSegmentMembers = (store: Store, segmentIds: string[], afterProfileId: string | null, limit: number) =>
-  store.readExportCandidates(EVERY_PROFILE, { segmentIds, afterProfileId, limit });
+const readChangesAfter = (store: Store, cursor: number, limit: number) =>
+  store.readExportCandidates(EVERY_PROFILE, { cursor, limit });
+const readSegmentMembers = (store: Store, segmentIds: string[], cursor: string | null, limit: number) =>
+  store.readExportCandidates(EVERY_PROFILE, { segmentIds, cursor, limit });
 
 const ids = (rows: ExportCandidate[]) => rows.map((r) => r.profileId);
 
@@ -127,12 +127,12 @@ function assertStrictlyIncreasing(seqs: number[], message: string): void {
 /** Reads every segment member page by page, checking each page's size and order. */
 async function readAllMembers(store: Store, segmentIds: string[], pageSize: number): Promise<ExportCandidate[]> {
   const all: ExportCandidate[] = [];
-  for (let after: string | null = null; ;) {
-    const page = await readSegmentMembers(store, segmentIds, after, pageSize);
+  for (let cursor: string | null = null; ;) {
+    const page = await readSegmentMembers(store, segmentIds, cursor, pageSize);
     assert.ok(page.length <= pageSize);
     if (page.length === 0) return all;
     all.push(...page);
-    after = page[page.length - 1]!.profileId;
+    cursor = page[page.length - 1]!.profileId;
   }
 }
 
@@ -167,10 +167,10 @@ for (const backend of backends) {
 
     it('starts empty', async () => {
       const empty = await open(await backend.freshLocation());
-      assert.equal(await empty.maxSeq(), 0);
+      assert.equal(await empty.head(), 0);
       assert.deepEqual(await empty.upsertProfiles([]), { lastSeq: 0, profileIds: [], conflicts: [] });
-      assert.deepEqual(await readProfilesSince(empty, 0, 10), []);
-      assert.equal(await empty.countProfilesSince(0), 0);
+      assert.deepEqual(await readChangesAfter(empty, 0, 10), []);
+      assert.equal(await empty.countChangesAfter(0), 0);
       assert.deepEqual(await readSegmentMembers(empty, ['s'], null, 10), []);
       assert.equal(await empty.countSegmentMembers(['s']), 0);
       assert.equal((await empty.readLedger('d', ['p'])).size, 0);
@@ -181,13 +181,13 @@ for (const backend of backends) {
 
     it('gives each write a higher seq and moves a rewritten profile to its new seq', async () => {
       const p = unique('seq');
-      const base = await store.maxSeq();
+      const base = await store.head();
       const first = await store.upsertProfiles([
         { profileId: `${p}a`, snapshot: snapshot(`${p}a`, {}, { v: 1 }) },
         { profileId: `${p}b`, snapshot: snapshot(`${p}b`) },
       ]);
       assert.ok(first.lastSeq > base);
-      const written = await readProfilesSince(store, base, 100);
+      const written = await readChangesAfter(store, base, 100);
       assert.deepEqual(ids(written), [`${p}a`, `${p}b`]);
       assertStrictlyIncreasing(
         written.map((r) => r.seq),
@@ -197,36 +197,36 @@ for (const backend of backends) {
 
       const second = await store.upsertProfiles([{ profileId: `${p}a`, snapshot: snapshot(`${p}a`, {}, { v: 2 }) }]);
       assert.ok(second.lastSeq > first.lastSeq);
-      const after = await readProfilesSince(store, base, 100);
+      const after = await readChangesAfter(store, base, 100);
       // Coalesced: one row per profile, the rewritten one now last with its newest snapshot.
       assert.deepEqual(ids(after), [`${p}b`, `${p}a`]);
       assert.equal(after[1]!.seq, second.lastSeq);
       assert.deepEqual(after[1]!.snapshot?.person, { v: 2 });
-      assert.equal(await store.countProfilesSince(base), 2);
-      assert.equal(await store.maxSeq(), second.lastSeq);
-      assert.deepEqual(ids(await readProfilesSince(store, first.lastSeq, 100)), [`${p}a`]);
+      assert.equal(await store.countChangesAfter(base), 2);
+      assert.equal(await store.head(), second.lastSeq);
+      assert.deepEqual(ids(await readChangesAfter(store, first.lastSeq, 100)), [`${p}a`]);
       assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq, profileIds: [], conflicts: [] });
     });
 
     it('lets a later duplicate in one call win', async () => {
       const p = unique('dup');
-      const base = await store.maxSeq();
+      const base = await store.head();
       const { lastSeq } = await store.upsertProfiles([
         { profileId: `${p}a`, snapshot: snapshot(`${p}a`, { [`${p}old`]: 'realized' }, { v: 1 }) },
         { profileId: `${p}b`, snapshot: snapshot(`${p}b`) },
         { profileId: `${p}a`, snapshot: snapshot(`${p}a`, { [`${p}new`]: 'realized' }, { v: 2 }) },
       ]);
-      const rows = await readProfilesSince(store, base, 100);
+      const rows = await readChangesAfter(store, base, 100);
       assert.deepEqual(ids(rows).sort(), [`${p}a`, `${p}b`]);
       assert.deepEqual(rows.find((r) => r.profileId === `${p}a`)?.snapshot?.person, { v: 2 });
-      assert.equal(lastSeq, await store.maxSeq());
+      assert.equal(lastSeq, await store.head());
       assert.deepEqual(await readSegmentMembers(store, [`${p}old`], null, 10), []);
       assert.deepEqual(ids(await readSegmentMembers(store, [`${p}new`], null, 10)), [`${p}a`]);
     });
 
     it('pages profiles by seq and honours the limit', async () => {
       const p = unique('page');
-      const base = await store.maxSeq();
+      const base = await store.head();
       const written: string[] = [];
       for (const size of [10, 10, 5]) {
         const batch = Array.from({ length: size }, (_, i) => `${p}${written.length + i}`);
@@ -235,7 +235,7 @@ for (const backend of backends) {
       }
       const pages: ExportCandidate[][] = [];
       for (let cursor = base; ;) {
-        const page = await readProfilesSince(store, cursor, 7);
+        const page = await readChangesAfter(store, cursor, 7);
         if (page.length === 0) break;
         pages.push(page);
         cursor = page[page.length - 1]!.seq;
@@ -250,9 +250,9 @@ for (const backend of backends) {
         all.map((r) => r.seq),
         'seqs across pages',
       );
-      assert.equal(await store.countProfilesSince(base), 25);
-      assert.equal(await store.countProfilesSince(all[9]!.seq), 15);
-      assert.equal(await store.countProfilesSince(await store.maxSeq()), 0);
+      assert.equal(await store.countChangesAfter(base), 25);
+      assert.equal(await store.countChangesAfter(all[9]!.seq), 15);
+      assert.equal(await store.countChangesAfter(await store.head()), 0);
     });
 
     it('keeps a profile without profileId by any identity it shares with a stored one, and refuses one matching two', async () => {
@@ -262,7 +262,7 @@ for (const backend of backends) {
         return { profileId: profileIdOf(snap), snapshot: snap };
       };
       const e1 = `${p}E1`;
-      const base = await store.maxSeq();
+      const base = await store.head();
       await store.upsertProfiles([anonymous({ ecid: [{ id: e1 }] }, 1)]);
       // Gains a primary identity: still the same profile.
       const gained = await store.upsertProfiles([
@@ -271,7 +271,7 @@ for (const backend of backends) {
       assert.deepEqual(gained.conflicts, []);
       // Known by the new identity alone: the same profile too.
       await store.upsertProfiles([anonymous({ email: [{ id: `${p}x` }] }, 3)]);
-      let rows = await readProfilesSince(store, base, 100);
+      let rows = await readChangesAfter(store, base, 100);
       assert.deepEqual(ids(rows), [`ecid:${e1}`]);
       assert.deepEqual(rows[0]?.snapshot?.person, { v: 3 });
 
@@ -281,12 +281,12 @@ for (const backend of backends) {
         anonymous({ ecid: [{ id: e3 }] }, 1),
         anonymous({ ecid: [{ id: e3 }], email: [{ id: `${p}y`, primary: true }] }, 2),
       ]);
-      rows = await readProfilesSince(store, base, 100);
+      rows = await readChangesAfter(store, base, 100);
       assert.deepEqual(ids(rows).sort(), [`ecid:${e1}`, `ecid:${e3}`]);
 
       // An explicit profileId is taken as given; a snapshot matching it and another profile is refused.
       await store.upsertProfiles([{ profileId: `${p}P2`, snapshot: snapshot(`${p}P2`) }]);
-      const before = await store.maxSeq();
+      const before = await store.head();
       const both = await store.upsertProfiles([
         anonymous({ ecid: [{ id: `${p}new` }] }, 9),
         anonymous({ email: [{ id: `${p}x` }], ecid: [{ id: `ecid-${p}P2` }] }, 9),
@@ -298,13 +298,13 @@ for (const backend of backends) {
         `identityMap: identities belong to two different profiles, "ecid:${e1}" (by email "${p}x") and ` +
           `"${p}P2" (by ecid "ecid-${p}P2"): give the line a profileId to say which it is`,
       );
-      assert.deepEqual(ids(await readProfilesSince(store, before, 100)), [`ecid:${p}new`]);
+      assert.deepEqual(ids(await readChangesAfter(store, before, 100)), [`ecid:${p}new`]);
 
       // A snapshot is the whole profile: an identity it no longer has stops pointing to it.
       await store.upsertProfiles([anonymous({ ecid: [{ id: e1 }] }, 4)]);
-      const after = await store.maxSeq();
+      const head = await store.head();
       await store.upsertProfiles([anonymous({ email: [{ id: `${p}x` }] }, 5)]);
-      assert.deepEqual(ids(await readProfilesSince(store, after, 100)), [`email:${p}x`]);
+      assert.deepEqual(ids(await readChangesAfter(store, head, 100)), [`email:${p}x`]);
     });
 
     it('fills the identity index from the snapshots stored before it existed; a shared identity goes to the last written', async () => {
@@ -355,9 +355,9 @@ for (const backend of backends) {
         },
         personalEmail: { address: 'x@y.z' },
       };
-      const base = await store.maxSeq();
+      const base = await store.head();
       await store.upsertProfiles([{ profileId: id, snapshot: doc }]);
-      const [row] = await readProfilesSince(store, base, 1);
+      const [row] = await readChangesAfter(store, base, 1);
       assert.equal(JSON.stringify(row?.snapshot), JSON.stringify(doc));
     });
 
@@ -415,12 +415,12 @@ for (const backend of backends) {
       const p = unique('bulk');
       const [s1, s2] = [`${p}s1`, `${p}s2`];
       const batch = Array.from({ length: 5000 }, (_, i) => `${p}${String(i).padStart(5, '0')}`);
-      const base = await store.maxSeq();
+      const base = await store.head();
       const { lastSeq } = await store.upsertProfiles(
         batch.map((id) => ({ profileId: id, snapshot: snapshot(id, { [s1]: 'realized', [s2]: 'existing' }) })),
       );
       assert.equal(lastSeq - base, 5000);
-      assert.equal(await store.countProfilesSince(base), 5000);
+      assert.equal(await store.countChangesAfter(base), 5000);
       assert.deepEqual(ids(await readSegmentMembers(store, [s1, s2], null, 5000)), batch);
       await store.upsertProfiles(
         batch.map((id) => ({ profileId: id, snapshot: snapshot(id, { [s1]: 'exited', [s2]: 'existing' }) })),
@@ -508,14 +508,14 @@ for (const backend of backends) {
         'neverExported',
       ];
       const id = (name: string) => `${p}${name}`;
-      const members = () => store.readExportCandidates(view, { segmentIds: [seg], afterProfileId: null, limit: 100 });
+      const members = () => store.readExportCandidates(view, { segmentIds: [seg], cursor: null, limit: 100 });
       const decided = (candidates: ExportCandidate[]) =>
         candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId);
-      const base = await store.maxSeq();
+      const base = await store.head();
       await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: profile(id(n)) })));
 
       // Changes come parsed, with the key computed on reading (a write knows no destination).
-      const first = await store.readExportCandidates(view, { afterSeq: base, limit: 100 });
+      const first = await store.readExportCandidates(view, { cursor: base, limit: 100 });
       assert.deepEqual(
         first.map((c) => c.profileId),
         names.map(id),
@@ -535,10 +535,7 @@ for (const backend of backends) {
         })),
       );
       // A read by seq keeps no key: read again, every change is decided in full.
-      assert.equal(
-        decided(await store.readExportCandidates(view, { afterSeq: base, limit: 100 })).length,
-        names.length,
-      );
+      assert.equal(decided(await store.readExportCandidates(view, { cursor: base, limit: 100 })).length, names.length);
       // A re-export read keeps the keys it computed: the next one skips the exported profiles unparsed.
       assert.equal(decided(await members()).length, names.length);
       assert.deepEqual(decided(await members()), [id('neverExported')]);
@@ -556,10 +553,10 @@ for (const backend of backends) {
         identity: profile(id('identity'), { ecid: 'ecid-new' }),
         neverExported: profile(id('neverExported'), { person: { name: { first: 'Ann', last: 'Other' } } }),
       };
-      const afterFirst = await store.maxSeq();
+      const afterFirst = await store.head();
       await store.upsertProfiles(names.map((n) => ({ profileId: id(n), snapshot: second[n] as ProfileSnapshot })));
       // The exit comes too: the destination's ledger holds that profile.
-      const again = await store.readExportCandidates(view, { afterSeq: afterFirst, limit: 100 });
+      const again = await store.readExportCandidates(view, { cursor: afterFirst, limit: 100 });
       assert.deepEqual(decided(again), names.map(id), 'a rewrite is decided in full');
       for (const c of again) {
         assert.equal(c.changeKey, changeKeyOf(spec, second[c.profileId.slice(p.length)] as ProfileSnapshot));
@@ -592,7 +589,7 @@ for (const backend of backends) {
       // Forced, under another mapping, or without a key: every member is read in full.
       const allMembers = names.length - 1;
       const byMembers = (v: LedgerView) =>
-        store.readExportCandidates(v, { segmentIds: [seg], afterProfileId: null, limit: 100 });
+        store.readExportCandidates(v, { segmentIds: [seg], cursor: null, limit: 100 });
       assert.equal(decided(await byMembers({ ...view, skipUnchanged: false })).length, allMembers);
       const remapped = changeKeySpecOf({ ...activation, attributes: ['person.email'] });
       const underRemapped = await byMembers({ ...view, changeKey: remapped });
@@ -622,9 +619,9 @@ for (const backend of backends) {
         view(`${p}dC`, [c]),
         view(`${p}dAB`, [a, b]),
       ];
-      const changes = async (v: LedgerView, after: number, limit = 100) =>
-        ids(await store.readExportCandidates(v, { afterSeq: after, limit }));
-      const base = await store.maxSeq();
+      const changes = async (v: LedgerView, cursor: number, limit = 100) =>
+        ids(await store.readExportCandidates(v, { cursor, limit }));
+      const base = await store.head();
       await store.upsertProfiles([
         { profileId: `${p}1`, snapshot: snapshot(`${p}1`, { [a]: 'realized' }) },
         { profileId: `${p}2`, snapshot: snapshot(`${p}2`, { [b]: 'existing' }) },
@@ -639,7 +636,7 @@ for (const backend of backends) {
       assert.deepEqual(await changes(onAB, base), [`${p}1`, `${p}2`, `${p}4`]);
       const paged: string[] = [];
       for (let cursor = base; ;) {
-        const page = await store.readExportCandidates(onAB, { afterSeq: cursor, limit: 1 });
+        const page = await store.readExportCandidates(onAB, { cursor, limit: 1 });
         if (page.length === 0) break;
         paged.push(...ids(page));
         cursor = page[page.length - 1]!.seq;
@@ -648,7 +645,7 @@ for (const backend of backends) {
 
       // 4 was exported to dA, not to dB; then 1 and 4 leave every segment.
       await store.writeLedger(onA.destinationId, [{ profileId: `${p}4`, projection: projection(`${p}4`, a) }]);
-      const left = await store.maxSeq();
+      const left = await store.head();
       await store.upsertProfiles([
         { profileId: `${p}1`, snapshot: snapshot(`${p}1`, { [a]: 'exited' }) },
         { profileId: `${p}4`, snapshot: snapshot(`${p}4`) },
@@ -657,7 +654,7 @@ for (const backend of backends) {
       assert.deepEqual(await changes(onB, left), [], 'never exported and in no mapped segment: nothing');
       assert.deepEqual(await changes(onC, left), []);
       // Changed again while out: still the ledger's concern, and no one else's.
-      const out = await store.maxSeq();
+      const out = await store.head();
       await store.upsertProfiles([{ profileId: `${p}4`, snapshot: snapshot(`${p}4`, {}, { v: 2 }) }]);
       assert.deepEqual(await changes(onA, out), [`${p}4`]);
       assert.deepEqual(await changes(onB, out), []);
@@ -743,7 +740,7 @@ for (const backend of backends) {
         await backend.appliedMigrations(at),
         migrations.map((m) => m.version),
       );
-      assert.equal(await second.maxSeq(), lastSeq);
+      assert.equal(await second.head(), lastSeq);
       assert.deepEqual(ids(await readSegmentMembers(later, ['s'], null, 10)), ['kept']);
     });
 
@@ -771,7 +768,7 @@ for (const backend of backends) {
         const lastSeen = new Map<string, number>();
         for (let cursor = 0; ;) {
           const done = !writing;
-          const page = await readProfilesSince(reader, cursor, 25);
+          const page = await readChangesAfter(reader, cursor, 25);
           assertStrictlyIncreasing([cursor, ...page.map((r) => r.seq)], 'reader pages');
           for (const row of page) lastSeen.set(row.profileId, row.seq);
           if (page.length > 0) cursor = page[page.length - 1]!.seq;
@@ -787,7 +784,7 @@ for (const backend of backends) {
       for (const seqs of returned) assertStrictlyIncreasing(seqs, 'one writer’s lastSeqs');
       const allReturned = returned.flat();
       assert.equal(new Set(allReturned).size, allReturned.length, 'writers never share a seq');
-      const final = await readProfilesSince(readers[0]!, 0, 10_000);
+      const final = await readChangesAfter(readers[0]!, 0, 10_000);
       assert.equal(new Set(final.map((r) => r.seq)).size, final.length);
       for (const lastSeen of seen) {
         assert.equal(lastSeen.size, final.length);
@@ -815,7 +812,7 @@ describe('openStore', function () {
     const store = await openStore(url);
     try {
       assert.ok(store instanceof PostgresStore);
-      assert.equal(await store.maxSeq(), 0);
+      assert.equal(await store.head(), 0);
     } finally {
       await store.close();
     }
@@ -840,7 +837,7 @@ describe('PostgresStore keeping change keys computed on reading', function () {
       const ids = ['free', 'held'];
       // Writes store no keys: re-export reads compute them.
       await store.upsertProfiles(ids.map((id) => ({ profileId: id, snapshot: snapshot(id, { seg: 'realized' }) })));
-      const members = () => store.readExportCandidates(view, { segmentIds: ['seg'], afterProfileId: null, limit: 10 });
+      const members = () => store.readExportCandidates(view, { segmentIds: ['seg'], cursor: null, limit: 10 });
       const exported = (candidates: ExportCandidate[]) =>
         candidates.map((c) => ({
           profileId: c.profileId,

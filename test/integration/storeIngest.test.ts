@@ -61,7 +61,7 @@ async function snapshotOf(store: Store, profileId: string): Promise<ProfileSnaps
   const [candidate] = await store
     .readExportCandidates(
       { destinationId: 'none', segmentIds: null, changeKey: null, skipUnchanged: false },
-      { afterSeq: 0, limit: 100_000 },
+      { cursor: 0, limit: 100_000 },
     )
     .then((all) => all.filter((c) => c.profileId === profileId));
   return candidate?.snapshot ?? null;

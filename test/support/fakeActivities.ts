@@ -62,6 +62,8 @@ export class FakeActivities {
   denied = false;
   /** Export pages still to fail (terminally) before they succeed. */
   exportFailures = 0;
+  /** Results name their cursor as versions before the rename recorded it (lastSeq, lastProfileId). */
+  earlierNames = false;
   /** Every call, with when it started (epoch ms). */
   readonly calls: { name: ActivityName; input: unknown; at: number }[] = [];
   readonly saved: SaveDestinationInput[] = [];
@@ -108,11 +110,15 @@ export class FakeActivities {
       },
       exportPage: async (input) => {
         await this.enter('exportPage', input);
-        return this.changePage(input);
+        const { cursor, ...page } = this.changePage(input);
+        return this.earlierNames ? ({ ...page, lastSeq: cursor } as unknown as ExportPageResult) : { ...page, cursor };
       },
       reexportPage: async (input) => {
         await this.enter('reexportPage', input);
-        return this.memberPage(input);
+        const { cursor, ...page } = this.memberPage(input);
+        return this.earlierNames
+          ? ({ ...page, lastProfileId: cursor } as unknown as ReexportPageResult)
+          : { ...page, cursor };
       },
       countSegmentMembers: async (input) => {
         await this.enter('countSegmentMembers', input);
@@ -139,8 +145,8 @@ export class FakeActivities {
       this.exportFailures--;
       throw ApplicationFailure.create({ type: 'KinesisTerminal', nonRetryable: true, message: 'AccessDenied' });
     }
-    const lastSeq = Math.min(this.head, input.afterSeq + this.changesPerPage);
-    const decided = Math.max(0, lastSeq - input.afterSeq);
+    const end = Math.min(this.head, input.cursor + this.changesPerPage);
+    const decided = Math.max(0, end - input.cursor);
     return {
       decided,
       exported: decided,
@@ -148,14 +154,14 @@ export class FakeActivities {
       deadLettered: 0,
       putCalls: decided > 0 ? 1 : 0,
       throttled: 0,
-      lastSeq: Math.max(lastSeq, input.afterSeq),
-      more: lastSeq < this.head,
-      remaining: Math.max(0, this.head - lastSeq),
+      cursor: Math.max(end, input.cursor),
+      more: end < this.head,
+      remaining: Math.max(0, this.head - end),
     };
   }
 
   private memberPage(input: ReexportPageInput): ReexportPageResult {
-    const from = input.afterProfileId === null ? 0 : Number(input.afterProfileId.slice(1));
+    const from = input.cursor === null ? 0 : Number(input.cursor.slice(1));
     const to = Math.min(this.members, from + input.pageSize);
     const read = to - from;
     return {
@@ -165,7 +171,7 @@ export class FakeActivities {
       deadLettered: 0,
       putCalls: read > 0 ? 1 : 0,
       throttled: 0,
-      lastProfileId: read > 0 ? memberId(to) : input.afterProfileId,
+      cursor: read > 0 ? memberId(to) : input.cursor,
       read,
       more: to < this.members,
     };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backoffCeiling, backoffDelay } from '../../src/kinesis/backoff';
+import { backoffCeiling, backoffDelay } from '../../src/domain/backoff';
 
 describe('backoffDelay', () => {
   const almostOne = 1 - Number.EPSILON;

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { MAX_DEPTH, MAX_LINE_BYTES, parseProfileLine, parseProfileLines } from '../../src/domain/ndjson';
+import {
+  isBlankLine,
+  MAX_DEPTH,
+  MAX_LINE_BYTES,
+  parseJsonLine,
+  parseProfileLine,
+  parseProfileLines,
+} from '../../src/domain/ndjson';
 import { formatZodError } from '../../src/domain/validationError';
 
 const valid = (id: string): string =>
@@ -190,6 +197,47 @@ describe('parseProfileLine limits (one line never sinks the others)', () => {
       reasonOfLine(JSON.stringify({ identityMap: { ecid: ids } })),
       'identityMap: must hold at most 100 identities',
     );
+  });
+});
+
+describe('isBlankLine', () => {
+  it('answers as the line parser decides, without parsing', () => {
+    const lines = [
+      '',
+      '   ',
+      '\r',
+      '\uFEFF',
+      '\uFEFF \t\r',
+      '\u00A0',
+      '\u2028',
+      '{}',
+      ' {}',
+      '\uFEFF{"a":1}',
+      'x',
+      '\u00A0x',
+    ].map((text) => Buffer.from(text, 'utf8'));
+    lines.push(Buffer.from([0xff, 0x20]), Buffer.alloc(MAX_LINE_BYTES + 1, 0x20));
+    const blank = lines.map(isBlankLine);
+    assert.deepEqual(
+      blank,
+      lines.map((line) => parseJsonLine(line).kind === 'blank'),
+    );
+    assert.deepEqual(blank, [
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 

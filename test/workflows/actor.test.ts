@@ -24,8 +24,13 @@ import {
   resumeSignal,
   statusQuery,
 } from '../../src/workflows/messages';
-import type { DestinationStatus, DestinationWorkflowInput } from '../../src/workflows/messages';
-import { FakeActivities } from '../support/fakeActivities';
+import type {
+  CarriedState,
+  DestinationStatus,
+  DestinationWorkflowInput,
+  ReexportProgress,
+} from '../../src/workflows/messages';
+import { FakeActivities, memberId } from '../support/fakeActivities';
 import { getTestTemporal } from '../support/temporal';
 
 const EventType = proto.api.enums.v1.EventType;
@@ -277,7 +282,7 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
           'exportPage',
           'reexportPage',
         ]);
-        const cursors = fake.inputs<ReexportPageInput>('reexportPage').map((i) => i.afterProfileId);
+        const cursors = fake.inputs<ReexportPageInput>('reexportPage').map((i) => i.cursor);
         assert.deepEqual(cursors, [null, 'm000010', 'm000020']);
       },
       { input: { reexportPageSize: 10 }, record: 'destination-actor-turns-v1.json' },
@@ -299,7 +304,7 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
       assert.equal(done.counters.received, 20, 'both pages counted');
       const pages = fake.inputs<ExportPageInput>('exportPage');
       assert.deepEqual(
-        pages.map((p) => [p.afterSeq, p.activation.segments.length]),
+        pages.map((p) => [p.cursor, p.activation.segments.length]),
         [
           [0, 1],
           [0, 2],
@@ -307,6 +312,58 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
         'the page under the new mapping starts from the old checkpoint',
       );
     });
+  });
+
+  it('reads cursors under the names earlier versions carried and recorded (checkpoint, knownSeq, afterProfileId, lastSeq, lastProfileId)', async () => {
+    const fake = new FakeActivities();
+    fake.head = 12;
+    fake.changesPerPage = 4;
+    fake.members = 6;
+    fake.earlierNames = true;
+    const progress: ReexportProgress = {
+      id: 'r1',
+      trigger: 'manual',
+      force: false,
+      segmentIds: ['A'],
+      startedAt: new Date(0).toISOString(),
+      finishedAt: null,
+      pagesDone: 1,
+      profilesRead: 3,
+      profilesExported: 3,
+      profilesSkipped: 0,
+      deadLettered: 0,
+      estimatedTotal: 6,
+      estimatedRemaining: 3,
+    };
+    // As a run before the rename carried its state.
+    const carried = {
+      activation: ONE,
+      checkpoint: 5,
+      knownSeq: 12,
+      rescan: false,
+      pending: 7,
+      counts: { decided: 5, exported: 5, skipped: 0, deadLettered: 0 },
+      reexports: {
+        active: { progress, afterProfileId: memberId(3), upToSeq: null, waiters: [] },
+        pendingBackfill: null,
+        recent: [],
+      },
+    } as unknown as CarriedState;
+    await withActor(
+      fake,
+      async (actor) => {
+        await actor.until('caught up', (s) => idle(s) && s.checkpoint === 12 && s.reexport === null);
+        assert.deepEqual(
+          fake.inputs<ExportPageInput>('exportPage').map((i) => i.cursor),
+          [5, 9],
+        );
+        assert.deepEqual(
+          fake.inputs<ReexportPageInput>('reexportPage').map((i) => i.cursor),
+          [memberId(3), memberId(5)],
+        );
+      },
+      { input: { carried, reexportPageSize: 2 } },
+    );
   });
 
   it('serialises configure and activate: the store row and status agree', async () => {

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { Activation } from '../../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema } from '../../domain/destination';
 import type { DestinationSettings } from '../../domain/destination';
-import { permissionCheckFailure, permissionCheckLines } from '../../domain/permissionCheck';
+import { permissionCheckFailure } from '../../domain/permissionCheck';
+import type { PermissionCheckResult } from '../../domain/permissionCheck';
 import { parseInput } from '../../domain/validationError';
 import { settingsFromFlags, withSettingsFlags } from '../settingsFlags';
 import type { SettingsFlags } from '../settingsFlags';
@@ -147,4 +148,15 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
     ['Attributes', activation?.attributes.join(', ') || 'none mapped'],
   ];
   return formatFields(fields.filter((f): f is [string, string] => f[1] !== undefined && f[1] !== ''));
+}
+
+/** One line per permission plus the stream, as `destination check` prints them. */
+function permissionCheckLines(result: PermissionCheckResult): string[] {
+  const mark = (verdict: string, ok: boolean): string => (ok ? 'ok' : verdict).padEnd(8);
+  return [
+    ...result.permissions.map(
+      (p) => `${p.permission.padEnd(11)} ${mark(p.verdict, p.verdict === 'granted')} ${p.detail}`,
+    ),
+    `${'stream'.padEnd(11)} ${mark(result.streamVerdict, result.streamVerdict === 'exists')} ${result.streamDetail}`,
+  ];
 }
