@@ -36,7 +36,11 @@ const KEY_LENGTH = 22;
 export function changeKeySpecOf(activation: Activation): ChangeKeySpec {
   const segmentIds = activation.segments.map((s) => s.id);
   const attributes = activation.attributes;
-  const id = hash('sha256', JSON.stringify([KEY_FORMAT, segmentIds, attributes]), 'hex').slice(0, 16);
+  // Absent parts add nothing, so keys of mappings made before they existed stay valid.
+  const parts: unknown[] = [KEY_FORMAT, segmentIds, attributes];
+  // The exported identities depend on the filter too: a key from under another filter must not match.
+  if (activation.identityNamespaces) parts.push(activation.identityNamespaces);
+  const id = hash('sha256', JSON.stringify(parts), 'hex').slice(0, 16);
   return { id, segmentIds, attributes };
 }
 

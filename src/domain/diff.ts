@@ -1,4 +1,5 @@
-import type { Activation } from './activation';
+import { triggersOf } from './activation';
+import type { Activation, ExportTrigger } from './activation';
 import { buildExportRecord, exportedIdentityMap, mappedAttributeValues } from './exportRecord';
 import type { ExportOptions } from './exportOptions';
 import type { ProfileSnapshot, SegmentStatus } from './profile';
@@ -11,7 +12,9 @@ export type SkipReason =
   /** Nothing mapped changed since the last export: memberships, identities and mapped attributes are the same. */
   | 'no-mapped-change'
   /** Its exit from every mapped segment was exported already and it has not re-entered one. */
-  | 'exited-already-exported';
+  | 'exited-already-exported'
+  /** Only kinds of change whose trigger is off changed (say attributes, with `attribute` off). */
+  | 'not-a-trigger';
 
 export type ExportDecision =
   { kind: 'export'; record: ExportRecord; projection: Projection } | { kind: 'skip'; reason: SkipReason };
@@ -62,15 +65,13 @@ export function decideExport(
   const projection: Projection = {
     segments,
     attributes: mappedAttributeValues(snapshot, activation.attributes),
-    identityMap: exportedIdentityMap(snapshot.identityMap),
+    identityMap: exportedIdentityMap(snapshot.identityMap, activation.identityNamespaces),
   };
-  if (
-    !force &&
-    previous !== null &&
-    !membershipChanged &&
-    !identityOrAttributeChanged(previous, projection, activation)
-  ) {
-    return { kind: 'skip', reason: 'no-mapped-change' };
+  if (!force) {
+    const changed = changedKinds(previous ?? NOTHING_EXPORTED, projection, activation, membershipChanged);
+    if (changed.length === 0) return { kind: 'skip', reason: 'no-mapped-change' };
+    const triggers = triggersOf(activation);
+    if (!changed.some((kind) => triggers.includes(kind))) return { kind: 'skip', reason: 'not-a-trigger' };
   }
   return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };
 }
@@ -95,13 +96,27 @@ function exportedSegment(now: SegmentState, before: SegmentState, options: Expor
   return undefined;
 }
 
+/** What a profile never exported is compared with: every attribute and identity it has is a change. */
+const NOTHING_EXPORTED: Projection = { segments: {}, attributes: {}, identityMap: {} };
+
 /**
- * Whether the exported identity map or a mapped attribute changed (membership is compared while
- * the projection is built). Status style and qualification times alone do not count.
+ * The kinds of change since the last export: membership (compared while the projection is
+ * built), a mapped attribute, the exported identity map. Status style and qualification times
+ * alone do not count.
  */
-function identityOrAttributeChanged(previous: Projection, next: Projection, activation: Activation): boolean {
-  for (const path of activation.attributes) {
-    if (!jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path))) return true;
-  }
-  return !jsonEqual(previous.identityMap, next.identityMap);
+function changedKinds(
+  previous: Projection,
+  next: Projection,
+  activation: Activation,
+  membershipChanged: boolean,
+): ExportTrigger[] {
+  const changed: ExportTrigger[] = membershipChanged ? ['segmentation'] : [];
+  if (
+    activation.attributes.some(
+      (path) => !jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path)),
+    )
+  )
+    changed.push('attribute');
+  if (!jsonEqual(previous.identityMap, next.identityMap)) changed.push('identity');
+  return changed;
 }

@@ -82,4 +82,16 @@ describe('changeKeyOf', () => {
       'names are not part of the key',
     );
   });
+
+  it('differs under another identity-namespace filter, and not with other triggers', () => {
+    const mapping = {
+      segments: [{ id: 'mapped' }, { id: '__proto__' }, { id: 'constructor' }],
+      attributes: spec.attributes.slice(),
+    };
+    const filtered = changeKeySpecOf({ ...mapping, identityNamespaces: { mode: 'exclude', namespaces: ['phone'] } });
+    assert.notEqual(filtered.id, spec.id, 'the exported identities depend on the filter');
+    assert.notEqual(changeKeyOf(filtered, base), key);
+    // A trigger that is off leaves the ledger as it was: the key need not tell them apart.
+    assert.equal(changeKeySpecOf({ ...mapping, triggers: ['segmentation'] }).id, spec.id);
+  });
 });
