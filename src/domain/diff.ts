@@ -1,5 +1,7 @@
 import { triggersOf } from './activation';
 import type { Activation, ExportTrigger } from './activation';
+import { consentExclusion } from './consent';
+import type { ConsentRule, ExcludeReason } from './consent';
 import { buildExportRecord, exportedIdentityMap, mappedAttributeValues } from './exportRecord';
 import type { ExportOptions } from './exportOptions';
 import type { ProfileSnapshot, SegmentStatus } from './profile';
@@ -17,7 +19,10 @@ export type SkipReason =
   | 'not-a-trigger';
 
 export type ExportDecision =
-  { kind: 'export'; record: ExportRecord; projection: Projection } | { kind: 'skip'; reason: SkipReason };
+  | { kind: 'export'; record: ExportRecord; projection: Projection }
+  | { kind: 'skip'; reason: SkipReason }
+  /** A member the destination's consent rule holds back (one exported before got its exit first). */
+  | { kind: 'exclude'; reason: ExcludeReason };
 
 type SegmentState = { status: SegmentStatus; lastQualificationTime: string } | undefined;
 
@@ -27,6 +32,8 @@ export interface DecideOptions {
    * Statuses still come from the diff, so a member exported before stays `existing`.
    */
   force?: boolean;
+  /** The destination's consent rule: a profile failing it is in no mapped segment, as far as exports go. */
+  consent?: ConsentRule;
 }
 
 /**
@@ -39,8 +46,9 @@ export function decideExport(
   previous: Projection | null,
   activation: Activation,
   options: ExportOptions,
-  { force = false }: DecideOptions = {},
+  { force = false, consent }: DecideOptions = {},
 ): ExportDecision {
+  const exclusion = consentExclusion(consent, snapshot);
   // One pass over the mapped segments, in plain loops: this runs for every changed profile.
   const ups = snapshot.segmentMembership?.ups ?? {};
   const segments: Projection['segments'] = {};
@@ -48,7 +56,8 @@ export function decideExport(
   let memberOfAnyBefore = false;
   let membershipChanged = false;
   for (const { id } of activation.segments) {
-    const now: SegmentState = ownValue(ups, id);
+    // Without consent a profile is a member of nothing: where it was exported, it exits.
+    const now: SegmentState = exclusion === null ? ownValue(ups, id) : undefined;
     const before: SegmentState = previous === null ? undefined : ownValue(previous.segments, id);
     const memberNow = isMember(now);
     const memberBefore = isMember(before);
@@ -59,15 +68,19 @@ export function decideExport(
     if (exported !== undefined) setOwn(segments, id, exported);
   }
   if (!memberOfAnyNow && !memberOfAnyBefore) {
+    if (exclusion !== null && activation.segments.some(({ id }) => isMember(ownValue(ups, id))))
+      return { kind: 'exclude', reason: exclusion };
     return { kind: 'skip', reason: previous === null ? 'not-in-mapped-segment' : 'exited-already-exported' };
   }
 
   const projection: Projection = {
     segments,
-    attributes: mappedAttributeValues(snapshot, activation.attributes),
+    // The exit of a profile that withdrew consent carries identities only, as an erasure's does.
+    attributes: exclusion === null ? mappedAttributeValues(snapshot, activation.attributes) : {},
     identityMap: exportedIdentityMap(snapshot.identityMap, activation.identityNamespaces),
   };
-  if (!force) {
+  // An exit for withdrawn consent goes out whatever the triggers.
+  if (!force && exclusion === null) {
     const changed = changedKinds(previous ?? NOTHING_EXPORTED, projection, activation, membershipChanged);
     if (changed.length === 0) return { kind: 'skip', reason: 'no-mapped-change' };
     const triggers = triggersOf(activation);

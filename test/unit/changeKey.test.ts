@@ -94,4 +94,14 @@ describe('changeKeyOf', () => {
     // A trigger that is off leaves the ledger as it was: the key need not tell them apart.
     assert.equal(changeKeySpecOf({ ...mapping, triggers: ['segmentation'] }).id, spec.id);
   });
+
+  it('under a consent rule, differs in id and with the consent value alone', () => {
+    const mapping = { segments: [{ id: 'mapped' }], attributes: ['person.email'] };
+    const plain = changeKeySpecOf(mapping);
+    const ruled = changeKeySpecOf(mapping, { path: 'consents.share.val', allowed: ['y'] });
+    assert.notEqual(ruled.id, plain.id, 'a key from before the rule must not match');
+    const withConsent = (val: string): ProfileSnapshot => ({ ...base, consents: { share: { val } } });
+    assert.notEqual(changeKeyOf(ruled, withConsent('y')), changeKeyOf(ruled, withConsent('n')));
+    assert.equal(changeKeyOf(plain, withConsent('y')), changeKeyOf(plain, withConsent('n')));
+  });
 });

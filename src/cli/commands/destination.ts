@@ -141,6 +141,7 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
         `status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
     ],
     ['Partition key', JSON.stringify(settings.partitionKey)],
+    ['Consent', settings.consent && `${settings.consent.path} is one of ${settings.consent.allowed.join(', ')}`],
     [
       'Segments',
       activation?.segments.map((x) => (x.name !== undefined ? `${x.id}=${x.name}` : x.id)).join(', ') || 'none mapped',
