@@ -2,7 +2,9 @@ import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/
 import type { ExportCounts, ExportPageResult, ChangePageCheckpoint, ReexportPageResult } from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
+import { addCounts } from '../domain/exportCounts';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
+import { totalOf } from '../domain/reasonCounts';
 import { DESTINATION_STATE } from '../searchAttributes';
 import { DEFAULT_ERROR_RETRY, errorRetryDelay } from './errorRetry';
 import type {
@@ -12,6 +14,7 @@ import type {
   DestinationStatus,
   DestinationWorkflowInput,
   ErrorRetry,
+  PageSummary,
   ReexportProgress,
   ReexportTrigger,
   Step,
@@ -23,6 +26,9 @@ import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
  * at 4,096 events by default; it warns at 10,240 and fails a run at 51,200).
  */
 const HISTORY_EVENTS_LIMIT = 10_000;
+
+/** Pages the short history in `status` keeps. */
+const RECENT_PAGES = 10;
 
 /** Marks runs whose failed permission checks are retried as checks (earlier runs retried an export). */
 const CHECK_RETRIES_PATCH = 'check-retries';
@@ -62,6 +68,7 @@ export class DestinationActor {
   private moreChanges: boolean;
   private pending: number;
   private counts: ExportCounts;
+  private recentPages: PageSummary[];
   private permissions: PermissionCheckResult | null;
   private readonly errorRetry: ErrorRetry;
   /** Bumped when the activation changes. */
@@ -82,6 +89,7 @@ export class DestinationActor {
     this.moreChanges = carried?.rescan ?? false;
     this.pending = carried?.pending ?? 0;
     this.counts = carriedCounts(carried);
+    this.recentPages = carried?.recentPages ?? [];
     this.permissions = carried?.permissions ?? null;
     this.reexports = new Reexports(carried?.reexports ?? emptyReexportState());
     this.state = carried?.state ?? this.stateOfEarlierRuns(carried);
@@ -91,14 +99,24 @@ export class DestinationActor {
 
   status(): DestinationStatus {
     const error = this.state.name === 'error' ? this.state : null;
-    const { exported, skipped, deadLettered } = this.counts;
+    const { exported, skipped, deadLettered, excludedByReason = {}, failedByErrorCode = {} } = this.counts;
     return {
       destinationId: this.destinationId,
       name: this.settings.name,
       stream: this.settings.stream,
       state: this.state.name,
       pending: this.pending,
-      counters: { received: this.counts.decided, exported, skipped, deadLettered },
+      counters: {
+        received: this.counts.decided,
+        exported,
+        skipped,
+        deadLettered,
+        excluded: totalOf(excludedByReason),
+        failed: totalOf(failedByErrorCode),
+        excludedByReason,
+        failedByErrorCode,
+        deadLetteredByReason: this.counts.deadLetteredByReason ?? {},
+      },
       lastError: error?.message ?? null,
       failedAttempts: error?.failedAttempts ?? 0,
       nextRetryAt: error?.retryAt == null ? null : new Date(error.retryAt).toISOString(),
@@ -107,11 +125,12 @@ export class DestinationActor {
       permissions: this.permissions,
       reexport: this.reexports.active?.progress ?? null,
       recentReexports: this.reexports.state.recent,
+      recentPages: this.recentPages,
     };
   }
 
   carry(): CarriedState {
-    const { state, activation, pending, counts, permissions } = this;
+    const { state, activation, pending, counts, permissions, recentPages } = this;
     return {
       state,
       activation,
@@ -122,6 +141,7 @@ export class DestinationActor {
       counts,
       permissions,
       reexports: this.reexports.state,
+      recentPages,
     };
   }
 
@@ -248,6 +268,7 @@ export class DestinationActor {
 
   /** Adds what a change page decided, and moves the cursor unless the mapping changed meanwhile. */
   recordChangePage(start: StepStart, page: ExportPageResult): void {
+    this.remember('changes', page, null);
     if (!this.tally(start, page, page.lastSeq)) return;
     this.moreChanges = page.more;
     this.pending = page.remaining;
@@ -260,6 +281,7 @@ export class DestinationActor {
   }
 
   recordReexportPage(page: ReexportPageResult): void {
+    this.remember('reexport', page, null);
     this.add(page);
     this.reexports.recordPage(page);
   }
@@ -271,8 +293,10 @@ export class DestinationActor {
     this.show();
   }
 
-  failed(step: Step, message: string): void {
+  /** A step failed with `message`; a failed page is remembered with its error type and what it decided before. */
+  failed(step: Step, message: string, error?: { type: string; counts: ExportCounts | undefined }): void {
     this.running = null;
+    if (step !== 'check' && error) this.remember(step, error.counts ?? NO_COUNTS, error.type);
     if (this.state.name !== 'paused') this.fail(step, message);
     else if (this.failedWhilePaused(step, message)) return;
     this.show();
@@ -346,12 +370,22 @@ export class DestinationActor {
   }
 
   private add(counts: ExportCounts): void {
-    this.counts = {
-      decided: this.counts.decided + counts.decided,
-      exported: this.counts.exported + counts.exported,
-      skipped: this.counts.skipped + counts.skipped,
-      deadLettered: this.counts.deadLettered + counts.deadLettered,
+    this.counts = addCounts(this.counts, counts);
+  }
+
+  private remember(step: PageSummary['step'], counts: ExportCounts, error: string | null): void {
+    const page: PageSummary = {
+      at: new Date(Date.now()).toISOString(),
+      step,
+      received: counts.decided,
+      exported: counts.exported,
+      skipped: counts.skipped,
+      excluded: totalOf(counts.excludedByReason),
+      deadLettered: counts.deadLettered,
+      failedByErrorCode: counts.failedByErrorCode ?? {},
+      error,
     };
+    this.recentPages = [page, ...this.recentPages].slice(0, RECENT_PAGES);
   }
 
   /** The state of runs that carried flags instead (`paused`, `lastError`), or of a first run. */
@@ -366,10 +400,12 @@ export class DestinationActor {
   }
 }
 
+const NO_COUNTS: ExportCounts = { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+
 function carriedCounts(carried: CarriedState | undefined): ExportCounts {
   if (carried?.counts) return { ...carried.counts };
   const c = carried?.counters;
   return c
     ? { decided: c.received, exported: c.exported, skipped: c.skipped, deadLettered: c.deadLettered }
-    : { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+    : NO_COUNTS;
 }
