@@ -11,6 +11,7 @@ import { KinesisTerminalError } from '../kinesis/errors';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
 import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
 import type { ExportCandidate, LedgerView, Store } from '../store/store';
+import { addCounts } from '../domain/exportCounts';
 import type { ExportCounts } from './types';
 
 /**
@@ -42,10 +43,10 @@ export interface RecordWriters {
 }
 
 /** What a page reports of its writes. */
-type PageWrites = Pick<WriteStats, 'calls' | 'throttledEntries'>;
+type PageWrites = Pick<WriteStats, 'calls' | 'throttledEntries' | 'entryErrors'>;
 
 /** The writes of a page that sent nothing. */
-const NOTHING_WRITTEN: PageWrites = { calls: 0, throttledEntries: 0 };
+const NOTHING_WRITTEN: PageWrites = { calls: 0, throttledEntries: 0, entryErrors: {} };
 
 /** Where and how a page is decided. */
 export interface PageTarget {
@@ -65,7 +66,12 @@ export interface PageCheckpoint<C> {
 
 /** A page's checkpoint before its first candidate: at the workflow's cursor. */
 export function pageStart<C>(cursor: C): PageCheckpoint<C> {
-  return { cursor, read: 0, counts: { decided: 0, exported: 0, skipped: 0, deadLettered: 0 } };
+  return { cursor, read: 0, counts: noCounts(0) };
+}
+
+/** Counts of `decided` profiles, none of them decided on yet. */
+function noCounts(decided: number): ExportCounts {
+  return { decided, exported: 0, skipped: 0, deadLettered: 0, excludedByReason: {}, deadLetteredByReason: {} };
 }
 
 /** Where a page's candidates come from, chunk after chunk, in the order of its cursor. */
@@ -177,7 +183,7 @@ export async function runPage<C>(
         cursor: page.cursor,
         read: page.read,
         pending: 0,
-        counts: { decided: page.candidates.length, exported: 0, skipped: 0, deadLettered: 0 },
+        counts: noCounts(page.candidates.length),
       };
       chunks.push(chunk);
       const records = decideChunk(target, page.candidates, chunk, inFlight);
@@ -189,7 +195,8 @@ export async function runPage<C>(
       await new Promise((resolve) => setImmediate(resolve));
     }
     const stats: PageWrites = session ? await session.end() : NOTHING_WRITTEN;
-    return { checkpoint, more: !exhausted, stats };
+    const counts = { ...checkpoint.counts, failedByErrorCode: { ...stats.entryErrors } };
+    return { checkpoint: { ...checkpoint, counts }, more: !exhausted, stats };
   } catch (err) {
     // Calls in flight finish and reach the ledger before the attempt ends.
     session?.cancel(err);
@@ -209,7 +216,7 @@ export function ledgerViewOf(target: PageTarget): LedgerView {
   return {
     destinationId: target.destinationId,
     segmentIds: target.activation.segments.map((s) => s.id),
-    changeKey: changeKeySpecOf(target.activation),
+    changeKey: changeKeySpecOf(target.activation, target.settings.consent),
     skipUnchanged: !target.force,
   };
 }
@@ -225,11 +232,15 @@ function decideChunk<C>(
   inFlight: Map<OutgoingRecord, InFlight<C>>,
 ): OutgoingRecord[] {
   const { settings, activation } = target;
+  const options = { force: target.force ?? false, ...(settings.consent ? { consent: settings.consent } : {}) };
   const records: OutgoingRecord[] = [];
+  const excluded = chunk.counts.excludedByReason ?? {};
   for (const { profileId, snapshot, previous, changeKey } of candidates) {
-    const decision =
-      snapshot &&
-      decideExport(snapshot, previous, activation, settings.exportOptions, { force: target.force ?? false });
+    const decision = snapshot && decideExport(snapshot, previous, activation, settings.exportOptions, options);
+    if (decision?.kind === 'exclude') {
+      excluded[decision.reason] = (excluded[decision.reason] ?? 0) + 1;
+      continue;
+    }
     if (!snapshot || !decision || decision.kind === 'skip') {
       chunk.counts.skipped += 1;
       continue;
@@ -291,18 +302,13 @@ async function deadLetter<C>(
       record: Buffer.from(record.data).toString('utf8'),
     })),
   );
-  for (const { record } of rejected) inFlight.delete(record);
+  const byReason = chunk.counts.deadLetteredByReason ?? {};
+  for (const { record, code } of rejected) {
+    inFlight.delete(record);
+    byReason[code] = (byReason[code] ?? 0) + 1;
+  }
   chunk.pending -= rejected.length;
   chunk.counts.deadLettered += rejected.length;
-}
-
-function addCounts(a: ExportCounts, b: ExportCounts): ExportCounts {
-  return {
-    decided: a.decided + b.decided,
-    exported: a.exported + b.exported,
-    skipped: a.skipped + b.skipped,
-    deadLettered: a.deadLettered + b.deadLettered,
-  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { totalOf } from '../domain/reasonCounts';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { ExportCounts } from './types';
 
@@ -15,8 +16,13 @@ export function reportPage(
 ): void {
   Context.current().log.info(`${what} page done`, { destinationId, ...counts, ...extra });
   if (!metrics) return;
-  for (const outcome of ['exported', 'skipped', 'deadLettered'] as const) {
-    if (counts[outcome] > 0) metrics.profilesDecided.inc({ destination: destinationId, outcome }, counts[outcome]);
+  const destination = destinationId;
+  const outcomes = { ...counts, excluded: totalOf(counts.excludedByReason) };
+  for (const outcome of ['exported', 'skipped', 'excluded', 'deadLettered'] as const) {
+    if (outcomes[outcome] > 0) metrics.profilesDecided.inc({ destination, outcome }, outcomes[outcome]);
   }
-  if (counts.deadLettered > 0) metrics.recordsDeadLettered.inc({ destination: destinationId }, counts.deadLettered);
+  for (const [reason, n] of Object.entries(counts.excludedByReason ?? {}))
+    metrics.profilesExcluded.inc({ destination, reason }, n);
+  for (const [reason, n] of Object.entries(counts.deadLetteredByReason ?? {}))
+    metrics.recordsDeadLettered.inc({ destination, reason }, n);
 }

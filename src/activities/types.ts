@@ -1,6 +1,7 @@
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
+import type { ExportCounts } from '../domain/exportCounts';
 
 export interface SaveDestinationInput {
   destinationId: string;
@@ -23,13 +24,7 @@ export interface ExportPageInput {
   pageSize: number;
 }
 
-/** What an export decided: every decided profile was exported, skipped or dead-lettered. */
-export interface ExportCounts {
-  decided: number;
-  exported: number;
-  skipped: number;
-  deadLettered: number;
-}
+export type { ExportCounts } from '../domain/exportCounts';
 
 /**
  * A change page's checkpoint: every profile up to the change cursor `cursor` was decided, with

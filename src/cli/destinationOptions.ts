@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import type { ZodType } from 'zod';
+import { consentRuleSchema } from '../domain/consent';
+import type { ConsentRule } from '../domain/consent';
 import { destinationSettingsSchema } from '../domain/destination';
 import { partitionKeyStrategySchema } from '../domain/partitionKeyStrategy';
 import type { PartitionKeyStrategy } from '../domain/partitionKeyStrategy';
@@ -31,6 +33,13 @@ export function parseByteSize(text: string): number {
       'must be a whole number of bytes, optionally with KiB or MiB (e.g. 1048576 or 10MiB)',
     );
   return Number(match[1]) * (UNITS[match[2] ?? ''] ?? 1);
+}
+
+/** `--consent XDM.PATH=VALUE[,VALUE...]`: export only profiles whose value at the path is one of those given. */
+export function parseConsentOption(spec: string): ConsentRule {
+  const at = spec.indexOf('=');
+  if (at < 0) throw new InvalidArgumentError('must be XDM.PATH=VALUE[,VALUE...], e.g. consents.share.val=y');
+  return validated(consentRuleSchema, { path: spec.slice(0, at), allowed: spec.slice(at + 1).split(',') });
 }
 
 /** `--max-record-bytes`: bytes, or with a KiB or MiB suffix (`1MiB`; streams that opted in take up to `10MiB`). */

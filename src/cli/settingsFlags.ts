@@ -2,12 +2,15 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
 import type { PartitionKeyStrategy } from '../domain/partitionKeyStrategy';
-import { parseMaxRecordBytesOption, parsePartitionKeyOption } from './destinationOptions';
+import type { ConsentRule } from '../domain/consent';
+import { parseConsentOption, parseMaxRecordBytesOption, parsePartitionKeyOption } from './destinationOptions';
 
 /** The destination-settings flags as commander parses them. */
 export type SettingsFlags = Record<string, string | boolean | undefined> & {
   partitionKey?: PartitionKeyStrategy;
   maxRecordBytes?: number;
+  /** false: `--no-consent` (update), the rule is dropped. */
+  consent?: ConsentRule | false;
 };
 
 const CREDENTIAL_FLAGS = [
@@ -52,7 +55,7 @@ export function withSettingsFlags(cmd: Command, mode: 'create' | 'update'): Comm
     'existing',
     'realized',
   ]);
-  return cmd
+  cmd
     .addOption(create ? statusStyle.default('existing') : statusStyle)
     .option(
       '--partition-key <strategy>',
@@ -60,10 +63,18 @@ export function withSettingsFlags(cmd: Command, mode: 'create' | 'update'): Comm
       parsePartitionKeyOption,
     )
     .option(
+      '--consent <XDM.PATH=VALUES>',
+      'export only profiles whose value at the path is one of these, comma-separated (e.g. consents.share.val=y)',
+      parseConsentOption,
+    )
+    .option(
       '--max-record-bytes <n>',
       'largest record the stream takes, e.g. 1MiB (default); streams that opted in take up to 10MiB',
       parseMaxRecordBytesOption,
     );
+  // After --consent: defined first, commander would make the rule `true` by default.
+  if (!create) cmd.option('--no-consent', 'drop the consent rule: every profile may be exported');
+  return cmd;
 }
 
 /**
@@ -78,6 +89,7 @@ export function settingsFromFlags(opts: SettingsFlags, base?: DestinationSetting
   const description = text('description') ?? base?.description;
   const endpoint = text('endpoint') ?? base?.endpoint;
   const givenCredentials = CREDENTIAL_FLAGS.some((flag) => opts[flag] !== undefined);
+  const consent = opts.consent === false ? undefined : (opts.consent ?? base?.consent);
   return {
     name: text('name') ?? base?.name ?? '',
     region: text('region') ?? base?.region ?? '',
@@ -94,6 +106,7 @@ export function settingsFromFlags(opts: SettingsFlags, base?: DestinationSetting
       includeSegmentTimestamps: toggle('includeSegmentTimestamps', exportOptions?.includeSegmentTimestamps),
       statusStyle: (text('statusStyle') ?? exportOptions?.statusStyle) === 'realized' ? 'realized' : 'existing',
     },
+    ...(consent !== undefined ? { consent } : {}),
     ...((opts.partitionKey ?? base?.partitionKey) ? { partitionKey: opts.partitionKey ?? base?.partitionKey } : {}),
     ...((opts.maxRecordBytes ?? base?.maxRecordBytes) !== undefined
       ? { maxRecordBytes: opts.maxRecordBytes ?? base?.maxRecordBytes }

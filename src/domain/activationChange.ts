@@ -1,7 +1,11 @@
-import type { Activation, MappedSegment } from './activation';
+import { describeIdentityNamespaces, EXPORT_TRIGGERS, triggersOf } from './activation';
+import type { Activation, ExportTrigger, IdentityNamespaces, MappedSegment } from './activation';
 import { InvalidInputError } from './validationError';
 
-/** What `activate` was asked: a whole mapping (segments, attributes), or additions and removals. */
+/**
+ * What `activate` was asked: a whole mapping (segments, attributes), or additions and removals,
+ * and/or the triggers and identity namespaces (undefined: unchanged; namespaces null: all again).
+ */
 export interface ActivationChange {
   segments: string[];
   attributes: string[];
@@ -10,6 +14,22 @@ export interface ActivationChange {
   addAttributes: string[];
   removeAttributes: string[];
   replace: boolean;
+  triggers?: ExportTrigger[];
+  identityNamespaces?: IdentityNamespaces | null;
+}
+
+/** `--on segmentation,attribute`: a comma-separated list of triggers, refused naming the flag. */
+export function parseTriggers(list: string): ExportTrigger[] {
+  const given = list.split(',').map((t) => t.trim());
+  for (const trigger of given)
+    if (!(EXPORT_TRIGGERS as readonly string[]).includes(trigger))
+      throw new InvalidInputError(`--on: "${trigger}" is not a trigger (${EXPORT_TRIGGERS.join(', ')})`);
+  return given as ExportTrigger[];
+}
+
+/** `--identity-namespaces ecid,email` / `--exclude-identity-namespaces phone` as a filter. */
+export function parseIdentityNamespaces(mode: IdentityNamespaces['mode'], list: string): IdentityNamespaces {
+  return { mode, namespaces: list.split(',').map((n) => n.trim()) };
 }
 
 /** `SEG[=NAME]` as given on the command line. */
@@ -39,13 +59,19 @@ export function applyActivationChange(
     throw new InvalidInputError(
       'give either --segment/--attribute (the whole mapping) or --add-*/--remove-*, not both',
     );
-  if (!incremental && change.segments.length === 0)
+  // Triggers or namespaces alone keep the mapping as it is.
+  const mappingKept =
+    !incremental &&
+    change.segments.length === 0 &&
+    change.attributes.length === 0 &&
+    (change.triggers !== undefined || change.identityNamespaces !== undefined);
+  if ((!incremental && !mappingKept && change.segments.length === 0) || (mappingKept && current === null))
     throw new InvalidInputError('segments: give --segment (the whole mapping) or --add-segment/--remove-segment');
   const before = current ?? { segments: [], attributes: [] };
   const previous = new Map(before.segments.map((s) => [s.id, s]));
   let wanted: { id: string; name?: string }[];
   let attributes: string[];
-  if (incremental) {
+  if (incremental || mappingKept) {
     for (const id of change.removeSegments)
       if (!previous.has(id)) throw new InvalidInputError(`--remove-segment ${id}: is not mapped`);
     for (const path of change.removeAttributes)
@@ -67,7 +93,16 @@ export function applyActivationChange(
     attributes = change.attributes;
   }
   const segments = wanted.map((s) => mappedSegment(s, previous.get(s.id), now));
-  const activation = { segments, attributes };
+  const triggers = change.triggers ?? before.triggers;
+  const identityNamespaces =
+    change.identityNamespaces === null ? undefined : (change.identityNamespaces ?? before.identityNamespaces);
+  const activation: Activation = {
+    segments,
+    attributes,
+    // Every trigger is the default: the field stays absent, as in activations made before triggers.
+    ...(triggers !== undefined && triggers.length < EXPORT_TRIGGERS.length ? { triggers } : {}),
+    ...(identityNamespaces !== undefined ? { identityNamespaces } : {}),
+  };
   const diff = diffLines(before, activation);
   if (!incremental && !change.replace && current !== null && diff.some((line) => line.startsWith('-')))
     throw new InvalidInputError(
@@ -105,5 +140,9 @@ function diffLines(before: Activation, after: Activation): string[] {
   }
   for (const a of before.attributes) if (!after.attributes.includes(a)) lines.push(`- attribute ${a}`);
   for (const a of after.attributes) if (!before.attributes.includes(a)) lines.push(`+ attribute ${a}`);
+  const triggers = (a: Activation) => triggersOf(a).join(',');
+  if (triggers(before) !== triggers(after)) lines.push(`~ triggers ${triggers(after)}`);
+  const namespaces = (a: Activation) => describeIdentityNamespaces(a.identityNamespaces);
+  if (namespaces(before) !== namespaces(after)) lines.push(`~ identity namespaces ${namespaces(after)}`);
   return lines;
 }

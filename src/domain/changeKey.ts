@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { Activation } from './activation';
+import type { ConsentRule } from './consent';
 import type { ProfileSnapshot } from './profile';
 import { getXdmValue, ownValue } from './xdmPath';
 
@@ -25,6 +26,8 @@ export interface ChangeKeySpec {
   segmentIds: readonly string[];
   /** Mapped attribute paths (dotted). */
   attributes: readonly string[];
+  /** The path of the destination's consent rule: a change of consent alone must be looked at. */
+  consentPath?: string;
 }
 
 /** Bump when the key's make-up changes: keys written before then never match again. */
@@ -33,11 +36,16 @@ const KEY_FORMAT = 2;
 /** Characters of base64url kept from the SHA-256 digest: 132 bits, no collision in practice. */
 const KEY_LENGTH = 22;
 
-export function changeKeySpecOf(activation: Activation): ChangeKeySpec {
+export function changeKeySpecOf(activation: Activation, consent?: ConsentRule): ChangeKeySpec {
   const segmentIds = activation.segments.map((s) => s.id);
   const attributes = activation.attributes;
-  const id = hash('sha256', JSON.stringify([KEY_FORMAT, segmentIds, attributes]), 'hex').slice(0, 16);
-  return { id, segmentIds, attributes };
+  // Absent parts add nothing, so keys of mappings made before they existed stay valid.
+  const parts: unknown[] = [KEY_FORMAT, segmentIds, attributes];
+  // The exported identities depend on the filter too: a key from under another filter must not match.
+  if (activation.identityNamespaces) parts.push(activation.identityNamespaces);
+  if (consent) parts.push(consent);
+  const id = hash('sha256', JSON.stringify(parts), 'hex').slice(0, 16);
+  return { id, segmentIds, attributes, ...(consent ? { consentPath: consent.path } : {}) };
 }
 
 /** The key of `snapshot` under `spec`: short and fixed-size, so the store keeps and compares it cheaply. */
@@ -51,5 +59,6 @@ export function changeKeyOf(spec: ChangeKeySpec, snapshot: ProfileSnapshot): str
   parts.push(snapshot.identityMap);
   // null and absent are the same to the diff (XDM's unset).
   for (const path of spec.attributes) parts.push(getXdmValue(snapshot, path) ?? null);
+  if (spec.consentPath !== undefined) parts.push(getXdmValue(snapshot, spec.consentPath) ?? null);
   return hash('sha256', JSON.stringify(parts), 'base64url').slice(0, KEY_LENGTH);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { consentRuleSchema } from './consent';
 import { exportOptionsSchema } from './exportOptions';
 import { defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './partitionKeyStrategy';
 
@@ -84,6 +85,8 @@ export const destinationSettingsSchema = z.strictObject({
     statusStyle: 'existing',
   }),
   partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
+  /** Absent: every profile may be exported. */
+  consent: consentRuleSchema.optional(),
   /** Streams can opt in to records up to 10 MiB. */
   maxRecordBytes: z
     .number()

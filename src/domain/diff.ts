@@ -1,4 +1,7 @@
-import type { Activation } from './activation';
+import { triggersOf } from './activation';
+import type { Activation, ExportTrigger } from './activation';
+import { consentExclusion } from './consent';
+import type { ConsentRule, ExcludeReason } from './consent';
 import { buildExportRecord, exportedIdentityMap, mappedAttributeValues } from './exportRecord';
 import type { ExportOptions } from './exportOptions';
 import type { ProfileSnapshot, SegmentStatus } from './profile';
@@ -11,10 +14,15 @@ export type SkipReason =
   /** Nothing mapped changed since the last export: memberships, identities and mapped attributes are the same. */
   | 'no-mapped-change'
   /** Its exit from every mapped segment was exported already and it has not re-entered one. */
-  | 'exited-already-exported';
+  | 'exited-already-exported'
+  /** Only kinds of change whose trigger is off changed (say attributes, with `attribute` off). */
+  | 'not-a-trigger';
 
 export type ExportDecision =
-  { kind: 'export'; record: ExportRecord; projection: Projection } | { kind: 'skip'; reason: SkipReason };
+  | { kind: 'export'; record: ExportRecord; projection: Projection }
+  | { kind: 'skip'; reason: SkipReason }
+  /** A member the destination's consent rule holds back (one exported before got its exit first). */
+  | { kind: 'exclude'; reason: ExcludeReason };
 
 type SegmentState = { status: SegmentStatus; lastQualificationTime: string } | undefined;
 
@@ -24,6 +32,8 @@ export interface DecideOptions {
    * Statuses still come from the diff, so a member exported before stays `existing`.
    */
   force?: boolean;
+  /** The destination's consent rule: a profile failing it is in no mapped segment, as far as exports go. */
+  consent?: ConsentRule;
 }
 
 /**
@@ -36,8 +46,9 @@ export function decideExport(
   previous: Projection | null,
   activation: Activation,
   options: ExportOptions,
-  { force = false }: DecideOptions = {},
+  { force = false, consent }: DecideOptions = {},
 ): ExportDecision {
+  const exclusion = consentExclusion(consent, snapshot);
   // One pass over the mapped segments, in plain loops: this runs for every changed profile.
   const ups = snapshot.segmentMembership?.ups ?? {};
   const segments: Projection['segments'] = {};
@@ -45,7 +56,8 @@ export function decideExport(
   let memberOfAnyBefore = false;
   let membershipChanged = false;
   for (const { id } of activation.segments) {
-    const now: SegmentState = ownValue(ups, id);
+    // Without consent a profile is a member of nothing: where it was exported, it exits.
+    const now: SegmentState = exclusion === null ? ownValue(ups, id) : undefined;
     const before: SegmentState = previous === null ? undefined : ownValue(previous.segments, id);
     const memberNow = isMember(now);
     const memberBefore = isMember(before);
@@ -56,21 +68,23 @@ export function decideExport(
     if (exported !== undefined) setOwn(segments, id, exported);
   }
   if (!memberOfAnyNow && !memberOfAnyBefore) {
+    if (exclusion !== null && activation.segments.some(({ id }) => isMember(ownValue(ups, id))))
+      return { kind: 'exclude', reason: exclusion };
     return { kind: 'skip', reason: previous === null ? 'not-in-mapped-segment' : 'exited-already-exported' };
   }
 
   const projection: Projection = {
     segments,
-    attributes: mappedAttributeValues(snapshot, activation.attributes),
-    identityMap: exportedIdentityMap(snapshot.identityMap),
+    // The exit of a profile that withdrew consent carries identities only, as an erasure's does.
+    attributes: exclusion === null ? mappedAttributeValues(snapshot, activation.attributes) : {},
+    identityMap: exportedIdentityMap(snapshot.identityMap, activation.identityNamespaces),
   };
-  if (
-    !force &&
-    previous !== null &&
-    !membershipChanged &&
-    !identityOrAttributeChanged(previous, projection, activation)
-  ) {
-    return { kind: 'skip', reason: 'no-mapped-change' };
+  // An exit for withdrawn consent goes out whatever the triggers.
+  if (!force && exclusion === null) {
+    const changed = changedKinds(previous ?? NOTHING_EXPORTED, projection, activation, membershipChanged);
+    if (changed.length === 0) return { kind: 'skip', reason: 'no-mapped-change' };
+    const triggers = triggersOf(activation);
+    if (!changed.some((kind) => triggers.includes(kind))) return { kind: 'skip', reason: 'not-a-trigger' };
   }
   return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };
 }
@@ -95,13 +109,27 @@ function exportedSegment(now: SegmentState, before: SegmentState, options: Expor
   return undefined;
 }
 
+/** What a profile never exported is compared with: every attribute and identity it has is a change. */
+const NOTHING_EXPORTED: Projection = { segments: {}, attributes: {}, identityMap: {} };
+
 /**
- * Whether the exported identity map or a mapped attribute changed (membership is compared while
- * the projection is built). Status style and qualification times alone do not count.
+ * The kinds of change since the last export: membership (compared while the projection is
+ * built), a mapped attribute, the exported identity map. Status style and qualification times
+ * alone do not count.
  */
-function identityOrAttributeChanged(previous: Projection, next: Projection, activation: Activation): boolean {
-  for (const path of activation.attributes) {
-    if (!jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path))) return true;
-  }
-  return !jsonEqual(previous.identityMap, next.identityMap);
+function changedKinds(
+  previous: Projection,
+  next: Projection,
+  activation: Activation,
+  membershipChanged: boolean,
+): ExportTrigger[] {
+  const changed: ExportTrigger[] = membershipChanged ? ['segmentation'] : [];
+  if (
+    activation.attributes.some(
+      (path) => !jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path)),
+    )
+  )
+    changed.push('attribute');
+  if (!jsonEqual(previous.identityMap, next.identityMap)) changed.push('identity');
+  return changed;
 }

@@ -1,4 +1,4 @@
-import type { Activation, MappedSegment } from './activation';
+import type { Activation, IdentityNamespaces, MappedSegment } from './activation';
 import type { ExportOptions } from './exportOptions';
 import type { IdentityMap, ProfileSnapshot } from './profile';
 import type { ExportedIdentity, ExportedSegmentMembership, ExportRecord, Projection } from './projection';
@@ -10,12 +10,18 @@ type ProjectedSegment = Projection['segments'][string];
 const TIMESTAMP_KEYS = ['createdAt', 'updatedAt', 'mappingCreatedAt', 'mappingUpdatedAt'] as const;
 
 /**
- * The identity map as exported: every namespace in snapshot order, each identity reduced to `{ id }` as in the seed.
+ * The identity map as exported: the namespaces the activation lets out (all when it names none; namespaces compare
+ * case-insensitively, as identities do) in snapshot order, each identity reduced to `{ id }` as in the seed.
  */
-export function exportedIdentityMap(identityMap: IdentityMap): Record<string, ExportedIdentity[]> {
+export function exportedIdentityMap(
+  identityMap: IdentityMap,
+  filter?: IdentityNamespaces,
+): Record<string, ExportedIdentity[]> {
   // Plain loops: this runs for every decided profile.
   const exported: Record<string, ExportedIdentity[]> = {};
+  const listed = filter && new Set(filter.namespaces.map((n) => n.toLowerCase()));
   for (const namespace of Object.keys(identityMap)) {
+    if (listed && listed.has(namespace.toLowerCase()) !== (filter.mode === 'include')) continue;
     const identities = identityMap[namespace] as IdentityMap[string];
     const ids: ExportedIdentity[] = new Array<ExportedIdentity>(identities.length);
     for (let i = 0; i < identities.length; i++) ids[i] = { id: (identities[i] as IdentityMap[string][number]).id };

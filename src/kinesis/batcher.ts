@@ -59,23 +59,38 @@ export function validateLimits(limits: BatchLimits): void {
   }
 }
 
-/** A record that can never be sent, with the reason (for the dead-letter table). */
-export interface RejectedRecord {
-  record: OutgoingRecord;
+/** What makes a record unsendable, as counters and metrics name it (`deadLettered{reason}`). */
+export type DeadLetterCode = 'record-too-large' | 'partition-key-invalid';
+
+/** Why a record can never be sent: its code and a sentence (for the dead-letter table). */
+export interface RejectReason {
+  code: DeadLetterCode;
   reason: string;
 }
 
+/** A record that can never be sent, with the reason (for the dead-letter table). */
+export interface RejectedRecord extends RejectReason {
+  record: OutgoingRecord;
+}
+
 /** Why the service would reject this record whatever the batch, or undefined when it is sendable. */
-export function rejectReason(record: OutgoingRecord, limits: BatchLimits): string | undefined {
+export function rejectReason(record: OutgoingRecord, limits: BatchLimits): RejectReason | undefined {
   // `length` counts UTF-16 code units, never fewer than the characters the service counts, so a
   // key accepted here is never rejected there.
   const keyLength = record.partitionKey.length;
-  if (keyLength === 0) return 'partition key is empty (1..256 characters required)';
+  if (keyLength === 0)
+    return { code: 'partition-key-invalid', reason: 'partition key is empty (1..256 characters required)' };
   if (keyLength > MAX_PARTITION_KEY_LENGTH)
-    return `partition key has ${keyLength} characters (at most ${MAX_PARTITION_KEY_LENGTH})`;
+    return {
+      code: 'partition-key-invalid',
+      reason: `partition key has ${keyLength} characters (at most ${MAX_PARTITION_KEY_LENGTH})`,
+    };
   const size = recordSize(record);
   if (size > limits.maxRecordBytes) {
-    return `record is ${size} bytes (data plus partition key), over the stream's maximum of ${limits.maxRecordBytes}`;
+    return {
+      code: 'record-too-large',
+      reason: `record is ${size} bytes (data plus partition key), over the stream's maximum of ${limits.maxRecordBytes}`,
+    };
   }
   return undefined;
 }
@@ -111,9 +126,9 @@ export function packBatches(
   let current: OutgoingRecord[] = [];
   let fits = batchFiller(limits);
   for (const record of records) {
-    const reason = rejectReason(record, limits);
-    if (reason !== undefined) {
-      oversize.push({ record, reason });
+    const rejected = rejectReason(record, limits);
+    if (rejected !== undefined) {
+      oversize.push({ record, ...rejected });
       continue;
     }
     const size = recordSize(record);

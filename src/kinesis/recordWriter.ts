@@ -184,7 +184,7 @@ class WriteRun implements WriteSession {
     const rejected: RejectedRecord[] = [];
     for (const record of records) {
       const reason = rejectReason(record, this.settings.limits);
-      if (reason !== undefined) rejected.push({ record, reason });
+      if (reason !== undefined) rejected.push({ record, ...reason });
       else this.queue.add({ record, size: recordSize(record), entryFailures: 0, callFailures: 0 });
     }
     this.stats.deadLettered.push(...rejected);

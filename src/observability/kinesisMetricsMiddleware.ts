@@ -25,10 +25,10 @@ export function observePutRecords(
         for (const entry of entries) {
           if (!entry.ErrorCode) continue;
           failed++;
+          metrics.recordsFailed.inc({ destination, errorCode: entry.ErrorCode });
           if (entry.ErrorCode === 'ProvisionedThroughputExceededException') throttled++;
         }
         metrics.recordsSent.inc({ destination }, entries.length - failed);
-        if (failed > 0) metrics.recordsFailed.inc({ destination }, failed);
         if (throttled > 0) metrics.recordsThrottled.inc({ destination }, throttled);
         metrics.putCalls.inc({ destination, outcome: failed > 0 ? 'partial' : 'ok' });
         return result;

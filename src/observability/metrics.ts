@@ -14,8 +14,8 @@ export class ActivationMetrics {
   });
   readonly recordsFailed = new Counter({
     name: 'kinesis_activation_records_failed_total',
-    help: 'Record entries that failed and were resent',
-    labelNames: ['destination'],
+    help: 'Record entries that failed and were resent, by the ErrorCode Kinesis gave',
+    labelNames: ['destination', 'errorCode'],
     registers: [this.registry],
   });
   readonly recordsThrottled = new Counter({
@@ -26,13 +26,19 @@ export class ActivationMetrics {
   });
   readonly recordsDeadLettered = new Counter({
     name: 'kinesis_activation_records_dead_lettered_total',
-    help: 'Records that can never be sent',
-    labelNames: ['destination'],
+    help: 'Records that can never be sent, by reason (record-too-large, partition-key-invalid)',
+    labelNames: ['destination', 'reason'],
+    registers: [this.registry],
+  });
+  readonly profilesExcluded = new Counter({
+    name: 'kinesis_activation_profiles_excluded_total',
+    help: "Members the destination's consent rule held back, by reason (consent-missing, consent-refused)",
+    labelNames: ['destination', 'reason'],
     registers: [this.registry],
   });
   readonly profilesDecided = new Counter({
     name: 'kinesis_activation_profiles_decided_total',
-    help: 'Profiles diffed, by outcome',
+    help: 'Profiles diffed, by outcome (exported, skipped, excluded, deadLettered)',
     labelNames: ['destination', 'outcome'],
     registers: [this.registry],
   });

@@ -8,7 +8,9 @@ import type {
 } from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
+import { addCounts } from '../domain/exportCounts';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
+import { totalOf } from '../domain/reasonCounts';
 import { DESTINATION_STATE } from '../searchAttributes';
 import { DEFAULT_ERROR_RETRY, errorRetryDelay } from './errorRetry';
 import type {
@@ -18,6 +20,7 @@ import type {
   DestinationStatus,
   DestinationWorkflowInput,
   ErrorRetry,
+  PageSummary,
   ReexportProgress,
   ReexportTrigger,
   Step,
@@ -29,6 +32,9 @@ import { emptyReexportState, REEXPORT_PAGE_SIZE, Reexports } from './reexports';
  * at 4,096 events by default; it warns at 10,240 and fails a run at 51,200).
  */
 const HISTORY_EVENTS_LIMIT = 10_000;
+
+/** Pages the short history in `status` keeps. */
+const RECENT_PAGES = 10;
 
 /** Marks runs whose failed permission checks are retried as checks (earlier runs retried an export). */
 const CHECK_RETRIES_PATCH = 'check-retries';
@@ -68,6 +74,7 @@ export class DestinationActor {
   private moreChanges: boolean;
   private pending: number;
   private counts: ExportCounts;
+  private recentPages: PageSummary[];
   private permissions: PermissionCheckResult | null;
   private readonly errorRetry: ErrorRetry;
   /** Bumped when the activation changes. */
@@ -88,6 +95,7 @@ export class DestinationActor {
     this.moreChanges = carried?.moreChanges ?? carried?.rescan ?? false;
     this.pending = carried?.pending ?? 0;
     this.counts = carriedCounts(carried);
+    this.recentPages = carried?.recentPages ?? [];
     this.permissions = carried?.permissions ?? null;
     this.reexports = new Reexports(carried?.reexports ?? emptyReexportState());
     this.state = carried?.state ?? this.stateOfEarlierRuns(carried);
@@ -97,14 +105,24 @@ export class DestinationActor {
 
   status(): DestinationStatus {
     const error = this.state.name === 'error' ? this.state : null;
-    const { exported, skipped, deadLettered } = this.counts;
+    const { exported, skipped, deadLettered, excludedByReason = {}, failedByErrorCode = {} } = this.counts;
     return {
       destinationId: this.destinationId,
       name: this.settings.name,
       stream: this.settings.stream,
       state: this.state.name,
       pending: this.pending,
-      counters: { received: this.counts.decided, exported, skipped, deadLettered },
+      counters: {
+        received: this.counts.decided,
+        exported,
+        skipped,
+        deadLettered,
+        excluded: totalOf(excludedByReason),
+        failed: totalOf(failedByErrorCode),
+        excludedByReason,
+        failedByErrorCode,
+        deadLetteredByReason: this.counts.deadLetteredByReason ?? {},
+      },
       lastError: error?.message ?? null,
       failedAttempts: error?.failedAttempts ?? 0,
       nextRetryAt: error?.retryAt == null ? null : new Date(error.retryAt).toISOString(),
@@ -113,11 +131,13 @@ export class DestinationActor {
       permissions: this.permissions,
       reexport: this.reexports.active?.progress ?? null,
       recentReexports: this.reexports.state.recent,
+      recentPages: this.recentPages,
     };
   }
 
   carry(): CarriedState {
-    const { state, activation, changeCursor, announcedHead, moreChanges, pending, counts, permissions } = this;
+    const { state, activation, changeCursor, announcedHead, moreChanges, pending, counts, permissions, recentPages } =
+      this;
     return {
       state,
       activation,
@@ -128,6 +148,7 @@ export class DestinationActor {
       counts,
       permissions,
       reexports: this.reexports.state,
+      recentPages,
     };
   }
 
@@ -254,6 +275,7 @@ export class DestinationActor {
 
   /** Adds what a change page decided, and moves the cursor unless the mapping changed meanwhile. */
   recordChangePage(start: StepStart, page: Recorded<ExportPageResult>): void {
+    this.remember('changes', page, null);
     if (!this.tally(start, page, page.cursor ?? page.lastSeq ?? 0)) return;
     this.moreChanges = page.more;
     this.pending = page.remaining;
@@ -266,6 +288,7 @@ export class DestinationActor {
   }
 
   recordReexportPage(page: Recorded<ReexportPageResult>): void {
+    this.remember('reexport', page, null);
     this.add(page);
     this.reexports.recordPage(page);
   }
@@ -277,8 +300,10 @@ export class DestinationActor {
     this.show();
   }
 
-  failed(step: Step, message: string): void {
+  /** A step failed with `message`; a failed page is remembered with its error type and what it decided before. */
+  failed(step: Step, message: string, error?: { type: string; counts: ExportCounts | undefined }): void {
     this.running = null;
+    if (step !== 'check' && error) this.remember(step, error.counts ?? NO_COUNTS, error.type);
     if (this.state.name !== 'paused') this.fail(step, message);
     else if (this.failedWhilePaused(step, message)) return;
     this.show();
@@ -352,12 +377,22 @@ export class DestinationActor {
   }
 
   private add(counts: ExportCounts): void {
-    this.counts = {
-      decided: this.counts.decided + counts.decided,
-      exported: this.counts.exported + counts.exported,
-      skipped: this.counts.skipped + counts.skipped,
-      deadLettered: this.counts.deadLettered + counts.deadLettered,
+    this.counts = addCounts(this.counts, counts);
+  }
+
+  private remember(step: PageSummary['step'], counts: ExportCounts, error: string | null): void {
+    const page: PageSummary = {
+      at: new Date(Date.now()).toISOString(),
+      step,
+      received: counts.decided,
+      exported: counts.exported,
+      skipped: counts.skipped,
+      excluded: totalOf(counts.excludedByReason),
+      deadLettered: counts.deadLettered,
+      failedByErrorCode: counts.failedByErrorCode ?? {},
+      error,
     };
+    this.recentPages = [page, ...this.recentPages].slice(0, RECENT_PAGES);
   }
 
   /** The state of runs that carried flags instead (`paused`, `lastError`), or of a first run. */
@@ -372,10 +407,12 @@ export class DestinationActor {
   }
 }
 
+const NO_COUNTS: ExportCounts = { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+
 function carriedCounts(carried: CarriedState | undefined): ExportCounts {
   if (carried?.counts) return { ...carried.counts };
   const c = carried?.counters;
   return c
     ? { decided: c.received, exported: c.exported, skipped: c.skipped, deadLettered: c.deadLettered }
-    : { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+    : NO_COUNTS;
 }

@@ -3,6 +3,7 @@ import type { ExportCounts } from '../activities/types';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings, DestinationSettingsInput } from '../domain/destination';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
+import type { ReasonCounts } from '../domain/reasonCounts';
 
 /**
  * The destination actor's state (see DestinationActor). A re-export is no state of its own: its
@@ -29,11 +30,33 @@ export type DestinationState = ActorState['name'];
 
 /** ExportCounts as `status` shows them: `received` is the decided count, under the name scripts read. */
 export interface ExportCounters {
-  /** Profiles the destination decided on (exported or skipped or dead-lettered). */
+  /** Profiles the destination decided on (exported, skipped, excluded or dead-lettered). */
   received: number;
   exported: number;
   skipped: number;
   deadLettered: number;
+  /** Members the consent rule held back (the sum of excludedByReason). */
+  excluded: number;
+  /** PutRecords entries Kinesis refused and that were resent (the sum of failedByErrorCode). */
+  failed: number;
+  excludedByReason: ReasonCounts;
+  failedByErrorCode: ReasonCounts;
+  deadLetteredByReason: ReasonCounts;
+}
+
+/** One export page (changes or re-export) as the short history in `status` shows it. */
+export interface PageSummary {
+  /** When it ended (ISO-8601, workflow time). */
+  at: string;
+  step: 'changes' | 'reexport';
+  received: number;
+  exported: number;
+  skipped: number;
+  excluded: number;
+  deadLettered: number;
+  failedByErrorCode: ReasonCounts;
+  /** The error that failed the page (its type, e.g. AccessDeniedException); null when it ended well. */
+  error: string | null;
 }
 
 /** What `status` answers (and the CLI prints with --json). */
@@ -59,6 +82,8 @@ export interface DestinationStatus {
   recentReexports: ReexportProgress[];
   /** The latest permission check of the current settings (null before the first). */
   permissions: PermissionCheckResult | null;
+  /** The last export pages, newest first. */
+  recentPages: PageSummary[];
 }
 
 /** Who started a re-export: a user, a Temporal Schedule, or an activation back-filling new segments. */
@@ -162,6 +187,8 @@ export interface CarriedState {
   permissions?: PermissionCheckResult | null;
   /** Absent in state carried by versions before re-exports. */
   reexports?: ReexportState;
+  /** Absent in state carried by versions before the page history. */
+  recentPages?: PageSummary[];
   /** Carried by runs before the explicit state only. */
   paused?: boolean;
   lastError?: string | null;

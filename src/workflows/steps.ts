@@ -64,7 +64,7 @@ export async function takeStep(actor: DestinationActor, lock: WorkflowLock, step
     // A failed re-export page moves no cursor: it is repeated when the destination retries.
     const progress = step === 'changes' ? failureProgress(err) : undefined;
     if (progress) actor.recordFailedChangePage(start, progress);
-    actor.failed(step, failureMessage(err));
+    actor.failed(step, failureMessage(err), { type: failureType(err), counts: progress?.counts });
   }
 }
 
@@ -166,6 +166,13 @@ export async function notifyWaiter(workflowId: string, outcome: ReexportOutcome)
 function failureMessage(err: unknown): string {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
   return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** What failed a step, as its page history names it: the failure's type (AccessDeniedException, ...), else its kind. */
+function failureType(err: unknown): string {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type) return cause.type;
+  return cause instanceof Error ? cause.name : 'Error';
 }
 
 /** The progress a failed export reported with its terminal failure, if any. */

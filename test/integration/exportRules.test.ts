@@ -8,14 +8,23 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { KinesisConnections } from '../../src/kinesis/connections';
-import type { Activities, ExportPageInput, ExportPageResult } from '../../src/activities/types';
+import type {
+  Activities,
+  ExportPageInput,
+  ExportPageResult,
+  ReexportPageInput,
+  ReexportPageResult,
+} from '../../src/activities/types';
 import type { Activation } from '../../src/domain/activation';
+import { consentExclusion } from '../../src/domain/consent';
+import type { ConsentRule } from '../../src/domain/consent';
 import { destinationSettingsSchema } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
 import type { ExportOptions } from '../../src/domain/exportOptions';
 import { buildExportRecord } from '../../src/domain/exportRecord';
 import { profileIdHash } from '../../src/domain/partitionKey';
 import type { ProfileSnapshot } from '../../src/domain/profile';
+import type { ExportRecord } from '../../src/domain/projection';
 import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { createKinesisClient } from '../../src/kinesis/client';
@@ -51,7 +60,12 @@ const backends: { name: string; location(): Promise<string>; cleanup(): Promise<
   ];
 })();
 
-function settingsFor(endpoint: string, stream: string, exportOptions: ExportOptions): DestinationSettings {
+function settingsFor(
+  endpoint: string,
+  stream: string,
+  exportOptions: ExportOptions,
+  consent?: ConsentRule,
+): DestinationSettings {
   return destinationSettingsSchema.parse({
     name: 'export rules',
     region: 'us-east-1',
@@ -59,6 +73,7 @@ function settingsFor(endpoint: string, stream: string, exportOptions: ExportOpti
     endpoint,
     credentials: { type: 'accessKey', accessKeyId: 'AKIARULESEXAMPLE01', secretAccessKeyEnv: SECRET_ENV },
     exportOptions,
+    consent,
   });
 }
 
@@ -132,7 +147,7 @@ for (const backend of backends) {
         const profileId = `profile-${i}`;
         const stream = `rule-${i}`;
         await createStream(kinesis, stream, 1);
-        const settings = settingsFor(emulator.endpoint, stream, c.options);
+        const settings = settingsFor(emulator.endpoint, stream, c.options, c.consent);
         await store.saveDestination({ id: destinationId, settings, activation: c.activation });
         if (c.previous !== null) {
           // The ledger holds what was exported from the store: the profile as it was then.
@@ -151,16 +166,25 @@ for (const backend of backends) {
         const exported = c.expected === null ? 0 : 1;
         // A profile the destination is not concerned by is not even read.
         const decided = concerns(c) ? 1 : 0;
+        const excluded = c.expectedExclude ? { [c.expectedExclude]: 1 } : {};
         assert.ok(decided >= exported, 'an export is of a profile the destination reads');
         assert.deepEqual(
           {
             decided: result.decided,
             exported: result.exported,
             skipped: result.skipped,
+            excludedByReason: result.excludedByReason,
             deadLettered: result.deadLettered,
             more: result.more,
           },
-          { decided, exported, skipped: decided - exported, deadLettered: 0, more: false },
+          {
+            decided,
+            exported,
+            skipped: decided - exported - Object.keys(excluded).length,
+            excludedByReason: excluded,
+            deadLettered: 0,
+            more: false,
+          },
           'waiting changes of one profile are decided once',
         );
 
@@ -187,9 +211,61 @@ for (const backend of backends) {
         const again = await exportSnapshots(destinationId, settings, c.activation, [
           { profileId, snapshot: { ...c.snapshot, profileId } },
         ]);
-        assert.deepEqual({ exported: again.exported, skipped: again.skipped }, { exported: 0, skipped: 1 });
+        // A profile whose consent was withdrawn is held back by it from then on.
+        const held = consentExclusion(c.consent, c.snapshot);
+        assert.deepEqual(
+          { exported: again.exported, skipped: again.skipped, excludedByReason: again.excludedByReason },
+          { exported: 0, skipped: held ? 0 : 1, excludedByReason: held ? { [held]: 1 } : {} },
+        );
         assert.equal((await readAllRecords(kinesis, stream)).length, 1, 'nothing sent again');
       });
+    });
+
+    it('a consent rule added later makes a re-export look at profiles it skipped unread before: their exits go out', async () => {
+      const stream = 'consent-later';
+      await createStream(kinesis, stream, 1);
+      const options: ExportOptions = {
+        includeSegmentNames: false,
+        includeSegmentTimestamps: false,
+        statusStyle: 'existing',
+      };
+      const open = settingsFor(emulator.endpoint, stream, options);
+      const ruled = settingsFor(emulator.endpoint, stream, options, { path: 'consents.share.val', allowed: ['y'] });
+      const activation: Activation = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
+      await store.saveDestination({ id: 'consent-later', settings: open, activation });
+      const snapshot: ProfileSnapshot = {
+        profileId: 'consent-1',
+        identityMap: { ecid: [{ id: 'consent-1' }] },
+        person: { email: 'c@example.com' },
+        consents: { share: { val: 'n' } },
+        segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+      };
+      assert.equal(
+        (await exportSnapshots('consent-later', open, activation, [{ profileId: 'consent-1', snapshot }])).exported,
+        1,
+      );
+      const reexport = (settings: DestinationSettings) =>
+        new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
+          [ReexportPageInput],
+          ReexportPageResult,
+          Activities['reexportPage']
+        >((i) => activities.reexportPage(i), {
+          destinationId: 'consent-later',
+          settings,
+          activation,
+          segmentIds: ['seg'],
+          cursor: null,
+          pageSize: 100,
+          force: false,
+          upToSeq: null,
+        });
+      // Unchanged: skipped, and its key is kept with the profile so the next re-export skips it unread.
+      assert.deepEqual([(await reexport(open)).skipped], [1]);
+      assert.deepEqual([(await reexport(ruled)).exported], [1], 'the exit for missing consent');
+      const statuses = (await readAllRecords(kinesis, stream)).map(
+        (r) => (JSON.parse(r.data) as ExportRecord).segmentMembership.ups.seg?.status,
+      );
+      assert.deepEqual(statuses, ['realized', 'exited']);
     });
 
     it('reads nothing for a destination no change concerns, and moves its cursor past the changes', async () => {

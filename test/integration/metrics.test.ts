@@ -22,15 +22,32 @@ function sample(text: string, metric: string, destination: string, extra = ''): 
   return total;
 }
 
+/** Every tenth profile has no consent value, every tenth but one refuses; the others consent. */
+const consentOf = (i: number): string | undefined => (i % 10 === 0 ? undefined : i % 10 === 1 ? 'n' : 'y');
+const EXCLUDED = { 'consent-missing': PROFILES / 10, 'consent-refused': PROFILES / 10 };
+const EXPORTED = PROFILES - EXCLUDED['consent-missing'] - EXCLUDED['consent-refused'];
+
 function profiles(count: number): string {
   return Array.from({ length: count }, (_, i) =>
     JSON.stringify({
       profileId: `m-${i}`,
       identityMap: { ecid: [{ id: String(i) }] },
       person: { email: `m${i}@example.com` },
+      ...(consentOf(i) === undefined ? {} : { consents: { share: { val: consentOf(i) } } }),
       segmentMembership: { ups: { 'seg-m': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
     }),
   ).join('\n');
+}
+
+/** The samples of one metric for one destination, by the value of `label`. */
+function byLabel(text: string, metric: string, destination: string, label: string): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`) || !line.includes(`destination="${destination}"`)) continue;
+    const value = new RegExp(`${label}="([^"]*)"`).exec(line)?.[1];
+    if (value !== undefined) values[value] = (values[value] ?? 0) + Number(line.split(' ').pop());
+  }
+  return values;
 }
 
 /** The amounts `counter` is increased by for `destination`, as they happen (the counter works as before). */
@@ -74,6 +91,7 @@ describe('Prometheus metrics of the worker', () => {
             accessKeyId: 'AKIAMETRICSEXAMPLE1',
             secretAccessKeyEnv: 'METRICS_TEST_SECRET',
           },
+          consent: { path: 'consents.share.val', allowed: ['y'] },
         });
         await client.activate(id, { segments: [{ id: 'seg-m' }], attributes: ['person.email'] });
         const steps = countedSteps(metrics.recordsSent, id);
@@ -85,20 +103,20 @@ describe('Prometheus metrics of the worker', () => {
           async () => {
             text = await fetch(server.url).then((r) => r.text());
             scrapes.push(sample(text, 'kinesis_activation_records_sent_total', id));
-            return scrapes[scrapes.length - 1] === PROFILES;
+            return scrapes[scrapes.length - 1] === EXPORTED;
           },
           { timeoutMs: 120_000, intervalMs: 20, what: 'every record to be counted as sent' },
         );
         for (let i = 1; i < scrapes.length; i++) assert.ok(scrapes[i]! >= scrapes[i - 1]!, 'a counter never goes down');
         // It moves call by call (a PutRecords call carries at most 500 records), not to its total at the end.
-        assert.ok(steps.length >= PROFILES / 500, `${steps.length} steps: ${steps.join(', ')}`);
+        assert.ok(steps.length >= EXPORTED / 500, `${steps.length} steps: ${steps.join(', ')}`);
         assert.ok(
           steps.every((n) => n <= 500),
           `steps of at most one call: ${steps.join(', ')}`,
         );
 
         const records = await readAllRecords(fx.kinesis, STREAM);
-        assert.equal(new Set(records.map((r) => r.partitionKey)).size, PROFILES);
+        assert.equal(new Set(records.map((r) => r.partitionKey)).size, EXPORTED);
         assert.equal(
           sample(text, 'kinesis_activation_records_sent_total', id),
           records.length,
@@ -119,6 +137,45 @@ describe('Prometheus metrics of the worker', () => {
           'one latency sample per call',
         );
         assert.ok(sample(text, 'kinesis_activation_rate_limit_records_per_second', id) > 0);
+
+        // Status and metrics by reason agree with each other and with the stream.
+        const status = await waitFor(
+          async () => {
+            const s = await client.status(id);
+            return s.counters.received === PROFILES && s.state === 'idle' ? s : undefined;
+          },
+          { timeoutMs: 60_000, what: 'every profile to be decided' },
+        );
+        text = await fetch(server.url).then((r) => r.text());
+        const failedByCode = byLabel(text, 'kinesis_activation_records_failed_total', id, 'errorCode');
+        assert.deepEqual(
+          {
+            exported: status.counters.exported,
+            excluded: status.counters.excluded,
+            excludedByReason: status.counters.excludedByReason,
+            failedByErrorCode: status.counters.failedByErrorCode,
+          },
+          {
+            exported: records.length,
+            excluded: PROFILES - records.length,
+            excludedByReason: EXCLUDED,
+            failedByErrorCode: failedByCode,
+          },
+        );
+        assert.deepEqual(Object.keys(failedByCode), ['ProvisionedThroughputExceededException']);
+        assert.equal(status.counters.failed, failed);
+        assert.deepEqual(byLabel(text, 'kinesis_activation_profiles_excluded_total', id, 'reason'), EXCLUDED);
+        assert.deepEqual(byLabel(text, 'kinesis_activation_profiles_decided_total', id, 'outcome'), {
+          exported: EXPORTED,
+          excluded: PROFILES - EXPORTED,
+        });
+        // The page history (the last 10 pages) adds up to the counters, page by page.
+        const pages = status.recentPages;
+        assert.ok(pages.length > 0 && pages.every((p) => p.error === null), JSON.stringify(pages));
+        for (const p of pages) assert.equal(p.received, p.exported + p.skipped + p.excluded + p.deadLettered);
+        const exportedInPages = pages.reduce((n, p) => n + p.exported, 0);
+        if (pages.length < 10) assert.equal(exportedInPages, EXPORTED);
+        else assert.ok(exportedInPages <= EXPORTED);
       },
       { metrics },
     );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Activation } from '../../src/domain/activation';
-import { applyActivationChange } from '../../src/domain/activationChange';
+import { applyActivationChange, parseTriggers } from '../../src/domain/activationChange';
 import type { ActivationChange } from '../../src/domain/activationChange';
 
 const none: ActivationChange = {
@@ -77,6 +77,45 @@ describe('applyActivationChange', () => {
     assert.throws(
       () => applyActivationChange(current, { ...none, segments: ['a'], addSegments: ['b'] }, 9),
       /either --segment\/--attribute .* or --add-\*\/--remove-\*/,
+    );
+  });
+
+  it('changes triggers and identity namespaces alone, keeping the mapping, and keeps them across mapping edits', () => {
+    const { activation, diff } = applyActivationChange(
+      current,
+      {
+        ...none,
+        triggers: ['segmentation', 'identity'],
+        identityNamespaces: { mode: 'exclude', namespaces: ['phone'] },
+      },
+      9,
+    );
+    assert.deepEqual(activation, {
+      ...current,
+      triggers: ['segmentation', 'identity'],
+      identityNamespaces: { mode: 'exclude', namespaces: ['phone'] },
+    });
+    assert.deepEqual(diff, ['~ triggers segmentation,identity', '~ identity namespaces all but phone']);
+    const edited = applyActivationChange(activation, { ...none, addAttributes: ['person.name'] }, 9).activation;
+    assert.deepEqual(
+      [edited.triggers, edited.identityNamespaces],
+      [activation.triggers, activation.identityNamespaces],
+    );
+    // All triggers and all namespaces are the defaults: the fields go away.
+    const reset = applyActivationChange(
+      activation,
+      { ...none, triggers: ['segmentation', 'attribute', 'identity'], identityNamespaces: null },
+      9,
+    );
+    assert.deepEqual(reset.activation, current);
+    assert.deepEqual(reset.diff, ['~ triggers segmentation,attribute,identity', '~ identity namespaces all']);
+  });
+
+  it('refuses an unknown trigger naming the flag, and triggers alone before any mapping', () => {
+    assert.throws(() => parseTriggers('segmentation,clicks'), /^InvalidInputError: --on: "clicks" is not a trigger/);
+    assert.throws(
+      () => applyActivationChange(null, { ...none, triggers: ['attribute'] }, 9),
+      /segments: give --segment/,
     );
   });
 });

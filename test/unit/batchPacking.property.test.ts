@@ -88,7 +88,8 @@ describe('batch packing (property-based)', () => {
           oversize.map((o) => o.record),
           records.filter((r) => !sendable(r, limits)),
         );
-        for (const { record, reason } of oversize) assert.equal(reason, rejectReason(record, limits));
+        for (const { record, code, reason } of oversize)
+          assert.deepEqual({ code, reason }, rejectReason(record, limits));
         // A batch is closed only when the next record does not fit it.
         for (let i = 0; i + 1 < batches.length; i++) {
           const batch = batches[i] as OutgoingRecord[];

@@ -82,4 +82,26 @@ describe('changeKeyOf', () => {
       'names are not part of the key',
     );
   });
+
+  it('differs under another identity-namespace filter, and not with other triggers', () => {
+    const mapping = {
+      segments: [{ id: 'mapped' }, { id: '__proto__' }, { id: 'constructor' }],
+      attributes: spec.attributes.slice(),
+    };
+    const filtered = changeKeySpecOf({ ...mapping, identityNamespaces: { mode: 'exclude', namespaces: ['phone'] } });
+    assert.notEqual(filtered.id, spec.id, 'the exported identities depend on the filter');
+    assert.notEqual(changeKeyOf(filtered, base), key);
+    // A trigger that is off leaves the ledger as it was: the key need not tell them apart.
+    assert.equal(changeKeySpecOf({ ...mapping, triggers: ['segmentation'] }).id, spec.id);
+  });
+
+  it('under a consent rule, differs in id and with the consent value alone', () => {
+    const mapping = { segments: [{ id: 'mapped' }], attributes: ['person.email'] };
+    const plain = changeKeySpecOf(mapping);
+    const ruled = changeKeySpecOf(mapping, { path: 'consents.share.val', allowed: ['y'] });
+    assert.notEqual(ruled.id, plain.id, 'a key from before the rule must not match');
+    const withConsent = (val: string): ProfileSnapshot => ({ ...base, consents: { share: { val } } });
+    assert.notEqual(changeKeyOf(ruled, withConsent('y')), changeKeyOf(ruled, withConsent('n')));
+    assert.equal(changeKeyOf(plain, withConsent('y')), changeKeyOf(plain, withConsent('n')));
+  });
 });

@@ -1,22 +1,30 @@
 import assert from 'node:assert/strict';
 import type { Activation } from '../../src/domain/activation';
+import { consentExclusion } from '../../src/domain/consent';
 import { decideExport } from '../../src/domain/diff';
 import type { ExportOptions } from '../../src/domain/exportOptions';
 import { buildExportRecord } from '../../src/domain/exportRecord';
 import type { ProfileSnapshot } from '../../src/domain/profile';
 import type { Projection } from '../../src/domain/projection';
 import { diffRules } from '../fixtures/diffRules';
+import type { DiffCase } from '../fixtures/diffRules';
+
+const consentOf = (c: DiffCase) => (c.consent ? { consent: c.consent } : {});
 
 describe('decideExport', () => {
   describe('export rules (test/fixtures/diffRules.ts)', () => {
     for (const c of diffRules) {
       it(c.rule, () => {
         const inputs = JSON.stringify([c.snapshot, c.previous]);
-        const decision = decideExport(c.snapshot, c.previous, c.activation, c.options);
+        const decision = decideExport(c.snapshot, c.previous, c.activation, c.options, consentOf(c));
         assert.equal(JSON.stringify([c.snapshot, c.previous]), inputs, 'inputs must not be modified');
 
         if (c.expected === null) {
-          assert.ok(c.expectedSkip, 'a case expecting no record names its skip reason');
+          if (c.expectedExclude) {
+            assert.deepStrictEqual(decision, { kind: 'exclude', reason: c.expectedExclude });
+            return;
+          }
+          assert.ok(c.expectedSkip, 'a case expecting no record names its skip or exclude reason');
           assert.deepStrictEqual(decision, { kind: 'skip', reason: c.expectedSkip });
           return;
         }
@@ -31,12 +39,13 @@ describe('decideExport', () => {
   describe('returned projection', () => {
     for (const c of diffRules.filter((r) => r.expected !== null)) {
       it(`renders back to the record and, stored, makes the same snapshot a skip: ${c.rule}`, () => {
-        const decision = decideExport(c.snapshot, c.previous, c.activation, c.options);
+        const decision = decideExport(c.snapshot, c.previous, c.activation, c.options, consentOf(c));
         assert.equal(decision.kind, 'export');
         const stored = JSON.parse(JSON.stringify(decision.projection)) as Projection;
         assert.deepStrictEqual(buildExportRecord(stored, c.activation, c.options), decision.record);
-        const again = decideExport(c.snapshot, stored, c.activation, c.options);
-        assert.equal(again.kind, 'skip');
+        const again = decideExport(c.snapshot, stored, c.activation, c.options, consentOf(c));
+        // After the exit for withdrawn consent, the profile is held back by consent.
+        assert.equal(again.kind, consentExclusion(c.consent, c.snapshot) === null ? 'skip' : 'exclude');
       });
     }
 
@@ -91,7 +100,7 @@ describe('decideExport', () => {
         };
         const previous = ledger === null ? null : (JSON.parse(ledger) as Projection);
         const decision = decideExport(snapshot, previous, activation, seedOptions);
-        if (decision.kind === 'skip') return `skip:${decision.reason}`;
+        if (decision.kind !== 'export') return `skip:${decision.reason}`;
         ledger = JSON.stringify(decision.projection);
         return Object.entries(decision.record.segmentMembership.ups)
           .map(([id, entry]) => `${id}:${entry.status}`)

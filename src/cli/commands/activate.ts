@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { checkFailureOf } from '../../client/activationClient';
-import { applyActivationChange } from '../../domain/activationChange';
+import { applyActivationChange, parseIdentityNamespaces, parseTriggers } from '../../domain/activationChange';
+import { InvalidInputError } from '../../domain/validationError';
 import { EXIT } from '../exitCodes';
 import { emit, fail } from '../output';
 import { withClient, json, collect } from '../context';
@@ -13,6 +14,25 @@ interface ActivateOptions {
   addAttribute: string[];
   removeAttribute: string[];
   replace?: boolean;
+  on?: string;
+  identityNamespaces?: string;
+  excludeIdentityNamespaces?: string;
+  allIdentityNamespaces?: boolean;
+}
+
+/** The identity-namespace flags as a change: undefined when none is given, null for all namespaces again. */
+function identityNamespacesChange(opts: ActivateOptions) {
+  const given = [opts.identityNamespaces, opts.excludeIdentityNamespaces, opts.allIdentityNamespaces].filter(
+    (o) => o !== undefined,
+  );
+  if (given.length > 1)
+    throw new InvalidInputError(
+      'give one of --identity-namespaces, --exclude-identity-namespaces and --all-identity-namespaces',
+    );
+  if (opts.identityNamespaces !== undefined) return parseIdentityNamespaces('include', opts.identityNamespaces);
+  if (opts.excludeIdentityNamespaces !== undefined)
+    return parseIdentityNamespaces('exclude', opts.excludeIdentityNamespaces);
+  return opts.allIdentityNamespaces ? null : undefined;
 }
 
 export function registerActivate(program: Command): void {
@@ -27,6 +47,7 @@ export function registerActivate(program: Command): void {
       '\nExamples:\n' +
         "  $ kinesis-activation activate $ID --segment 'seg-1=High propensity' " +
         '--segment seg-2 --attribute person.email\n' +
+        '  $ kinesis-activation activate $ID --on segmentation,identity --exclude-identity-namespaces phone\n' +
         '  $ kinesis-activation activate $ID --add-segment seg-3 --remove-attribute person.email\n' +
         '  $ kinesis-activation activate $ID --segment seg-3 --replace',
     )
@@ -37,7 +58,17 @@ export function registerActivate(program: Command): void {
     .option('--add-attribute <PATH>', 'map one more attribute (repeat)', collect, [])
     .option('--remove-attribute <PATH>', 'unmap an attribute (repeat)', collect, [])
     .option('--replace', 'confirm that --segment/--attribute replace the whole mapping, unmapping what they leave out')
+    .option(
+      '--on <TRIGGERS>',
+      'the changes that export a profile, comma-separated: segmentation, attribute, identity (default: all three)',
+    )
+    .option('--identity-namespaces <NS,...>', 'only these identity namespaces go out in identityMap')
+    .option('--exclude-identity-namespaces <NS,...>', 'every identity namespace but these goes out in identityMap')
+    .option('--all-identity-namespaces', 'every identity namespace goes out again (the default)')
     .action(async (id: string, opts: ActivateOptions, cmd: Command) => {
+      // Bad flags are refused before anything is contacted.
+      const namespaces = identityNamespacesChange(opts);
+      const triggers = opts.on !== undefined ? parseTriggers(opts.on) : undefined;
       const { status, diff } = await withClient(async (client) => {
         const { activation, diff } = applyActivationChange(
           (await client.status(id)).activation,
@@ -49,6 +80,8 @@ export function registerActivate(program: Command): void {
             addAttributes: opts.addAttribute,
             removeAttributes: opts.removeAttribute,
             replace: opts.replace === true,
+            ...(triggers !== undefined ? { triggers } : {}),
+            ...(namespaces !== undefined ? { identityNamespaces: namespaces } : {}),
           },
           Date.now(),
         );

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeIdentityNamespaces, triggersOf } from '../../domain/activation';
 import type { Activation } from '../../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema } from '../../domain/destination';
 import type { DestinationSettings } from '../../domain/destination';
@@ -141,11 +142,14 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
         `status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
     ],
     ['Partition key', JSON.stringify(settings.partitionKey)],
+    ['Consent', settings.consent && `${settings.consent.path} is one of ${settings.consent.allowed.join(', ')}`],
     [
       'Segments',
       activation?.segments.map((x) => (x.name !== undefined ? `${x.id}=${x.name}` : x.id)).join(', ') || 'none mapped',
     ],
     ['Attributes', activation?.attributes.join(', ') || 'none mapped'],
+    ['Triggers', activation ? triggersOf(activation).join(', ') : undefined],
+    ['Identity namespaces', activation ? describeIdentityNamespaces(activation.identityNamespaces) : undefined],
   ];
   return formatFields(fields.filter((f): f is [string, string] => f[1] !== undefined && f[1] !== ''));
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { EXIT } from '../exitCodes';
 import { emit } from '../output';
-import { formatFields } from '../table';
+import type { ReasonCounts } from '../../domain/reasonCounts';
+import { formatFields, formatTable } from '../table';
 import { describeReexportProgress } from '../reexportProgress';
 import { withClient, json } from '../context';
 
@@ -36,7 +37,9 @@ export function registerStatus(program: Command): void {
         ['Pending', String(status.pending)],
         [
           'Counters',
-          `received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, dead-lettered ${c.deadLettered}`,
+          `received ${c.received}, exported ${c.exported}, skipped ${c.skipped}, ` +
+            `excluded ${c.excluded}${byReason(c.excludedByReason)}, failed ${c.failed}${byReason(c.failedByErrorCode)}, ` +
+            `dead-lettered ${c.deadLettered}${byReason(c.deadLetteredByReason)}`,
         ],
         [
           'Re-export',
@@ -56,7 +59,31 @@ export function registerStatus(program: Command): void {
               `stream ${status.permissions.streamVerdict} (checked ${status.permissions.checkedAt})`,
         ],
       ];
-      emit(json(cmd), status, formatFields(fields.filter((f): f is [string, string] => Boolean(f[1]))));
+      const pages = status.recentPages.map((p) => [
+        p.at,
+        p.step,
+        String(p.received),
+        String(p.exported),
+        String(p.skipped),
+        String(p.excluded),
+        String(p.deadLettered),
+        Object.entries(p.failedByErrorCode)
+          .map(([code, n]) => `${code} ${n}`)
+          .join(', '),
+        p.error ?? '',
+      ]);
+      const text = formatFields(fields.filter((f): f is [string, string] => Boolean(f[1])));
+      const history = formatTable(
+        ['page ended', 'step', 'received', 'exported', 'skipped', 'excluded', 'dead-lettered', 'failed', 'error'],
+        pages,
+      );
+      emit(json(cmd), status, pages.length ? `${text}\n\nRecent pages, newest first:\n${history}` : text);
       if (status.state === 'error') process.exitCode = EXIT.stateError;
     });
+}
+
+/** ` (consent-missing 2, consent-refused 1)`, or nothing when there are none. */
+function byReason(counts: ReasonCounts): string {
+  const parts = Object.entries(counts).map(([reason, n]) => `${reason} ${n}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }
