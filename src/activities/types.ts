@@ -95,6 +95,25 @@ export interface ReexportPageResult extends ExportCounts, PutReport {
   more: boolean;
 }
 
+export interface ReplayPageInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** The profiles whose dead letters to replay (null: all the destination has). */
+  profileIds: string[] | null;
+  /** Start after this profile id (null: from the first). */
+  afterProfileId: string | null;
+}
+
+/** A replay page's checkpoint (heartbeat details), as a re-export page's. */
+export type ReplayPageCheckpoint = ReexportPageCheckpoint;
+
+/** What a replay page did; `more`: it stopped before the last letter (out of time). */
+export interface ReplayPageResult extends ExportCounts, PutReport {
+  lastProfileId: string | null;
+  more: boolean;
+}
+
 /** The activities the workflows call, as the worker registers them. */
 export interface Activities {
   saveDestination(input: SaveDestinationInput): Promise<void>;
@@ -102,6 +121,8 @@ export interface Activities {
   checkPermissions(input: CheckPermissionsInput): Promise<PermissionCheckResult>;
   exportPage(input: ExportPageInput): Promise<ExportPageResult>;
   reexportPage(input: ReexportPageInput): Promise<ReexportPageResult>;
+  /** Sends again, through the export path, what the destination's dead letters owe. */
+  replayPage(input: ReplayPageInput): Promise<ReplayPageResult>;
   countSegmentMembers(input: { segmentIds: string[] }): Promise<number>;
   /** The highest change sequence in the store. */
   storeHead(): Promise<number>;
