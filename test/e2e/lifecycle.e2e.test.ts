@@ -38,6 +38,7 @@ function ok(result: CliResult, what: string): string {
 }
 
 describe('dead letters and the destination lifecycle through the CLI', function () {
+  this.timeout(300_000);
   let dir: string;
   let emulator: KinesisEmulator;
   let kinesis: KinesisClient;
