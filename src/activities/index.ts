@@ -4,6 +4,7 @@ import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
 import { KinesisConnections } from '../kinesis/connections';
 import { reexportPage } from './reexportPage';
+import { replayPage } from './replayPage';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
@@ -25,6 +26,7 @@ export function createActivities({
     checkPermissions: (input) => checkPermissions(writers, input),
     exportPage: (input) => exportPage(store, writers, input, metrics),
     reexportPage: (input) => reexportPage(store, writers, input, metrics),
+    replayPage: (input) => replayPage(store, writers, input, metrics),
     countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
     storeHead: () => store.head(),
   };

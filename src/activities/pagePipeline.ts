@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CredentialsError } from '../aws/credentials';
 import { changeKeySpecOf } from '../domain/changeKey';
-import { decideExport } from '../domain/diff';
+import { decideOwed } from '../domain/deadLetterRule';
 import { partitionKeyOf } from '../domain/partitionKey';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
@@ -55,6 +55,8 @@ export interface PageTarget {
   activation: Activation;
   /** Send every member even when nothing mapped changed (a forced re-export). */
   force?: boolean;
+  /** Send what dead letters owe (a dead-letter replay; see domain/deadLetterRule). */
+  replay?: boolean;
 }
 
 /** A page's checkpoint: every candidate up to `cursor` was decided, with these counts, and `read` were paged over. */
@@ -94,11 +96,12 @@ interface Chunk<C> {
   counts: ExportCounts;
 }
 
-/** What an outgoing record needs once acknowledged: its ledger entry and its chunk. */
+/** What an outgoing record needs once acknowledged: its ledger entry, its chunk, whether it settles a dead letter. */
 interface InFlight<C> {
   projection: Projection;
   changeKey: string | null;
   chunk: Chunk<C>;
+  owed: boolean;
 }
 
 /**
@@ -186,7 +189,12 @@ export async function runPage<C>(
         counts: noCounts(page.candidates.length),
       };
       chunks.push(chunk);
-      const records = decideChunk(target, page.candidates, chunk, inFlight);
+      const owed = await store.deadLetteredProjections(
+        destinationId,
+        page.candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId),
+      );
+      const { records, settled } = decideChunk(target, page.candidates, owed, chunk, inFlight);
+      await store.removeDeadLetters(destinationId, settled);
       if (records.length > 0) await deadLetter(store, destinationId, openSession().add(records), chunk, inFlight);
       advance();
       if (ahead === undefined) break;
@@ -222,26 +230,37 @@ export function ledgerViewOf(target: PageTarget): LedgerView {
 }
 
 /**
- * Diffs a chunk against the ledger and builds the records to send; skips are counted in the
- * chunk. A candidate the store left unparsed (its change key equals the ledger's) is a skip.
+ * Diffs a chunk against the ledger (and the dead letters its profiles have, `owed`) and builds
+ * the records to send; skips are counted in the chunk. A candidate the store left unparsed (its
+ * change key equals the ledger's) is a skip. `settled`: profiles whose dead letter is obsolete,
+ * the consumer having their current state already.
  */
 function decideChunk<C>(
   target: PageTarget,
   candidates: ExportCandidate[],
+  owed: Map<string, Projection | null>,
   chunk: Chunk<C>,
   inFlight: Map<OutgoingRecord, InFlight<C>>,
-): OutgoingRecord[] {
+): { records: OutgoingRecord[]; settled: string[] } {
   const { settings, activation } = target;
-  const options = { force: target.force ?? false, ...(settings.consent ? { consent: settings.consent } : {}) };
+  const flags = {
+    force: target.force ?? false,
+    replay: target.replay ?? false,
+    ...(settings.consent ? { consent: settings.consent } : {}),
+  };
   const records: OutgoingRecord[] = [];
+  const settled: string[] = [];
   const excluded = chunk.counts.excludedByReason ?? {};
   for (const { profileId, snapshot, previous, changeKey } of candidates) {
-    const decision = snapshot && decideExport(snapshot, previous, activation, settings.exportOptions, options);
+    const letter = owed.get(profileId);
+    const decision =
+      snapshot && decideOwed(snapshot, previous, letter ?? null, activation, settings.exportOptions, flags);
     if (decision?.kind === 'exclude') {
       excluded[decision.reason] = (excluded[decision.reason] ?? 0) + 1;
       continue;
     }
-    if (!snapshot || !decision || decision.kind === 'skip') {
+    if (!snapshot || !decision || decision.kind !== 'export') {
+      if (decision?.kind === 'skip' && letter !== undefined) settled.push(profileId);
       chunk.counts.skipped += 1;
       continue;
     }
@@ -251,15 +270,16 @@ function decideChunk<C>(
       data: Buffer.from(JSON.stringify(decision.record)),
     };
     records.push(record);
-    inFlight.set(record, { projection: decision.projection, changeKey, chunk });
+    inFlight.set(record, { projection: decision.projection, changeKey, chunk, owed: letter !== undefined });
   }
   chunk.pending = records.length;
-  return records;
+  return { records, settled };
 }
 
 /**
  * The write session's acknowledgement handler: writes the ledger for acknowledged records (never
- * before, so nothing unacknowledged is ever taken as sent) and counts them in their chunks.
+ * before, so nothing unacknowledged is ever taken as sent), removes the dead letters they
+ * settle, and counts them in their chunks.
  */
 async function writeLedger<C>(
   store: Store,
@@ -275,6 +295,10 @@ async function writeLedger<C>(
       return { profileId: record.profileId, projection, changeKey };
     }),
   );
+  await store.removeDeadLetters(
+    destinationId,
+    acked.filter((_, i) => (sent[i] as InFlight<C>).owed).map((record) => record.profileId),
+  );
   for (const [i, record] of acked.entries()) {
     const { chunk } = sent[i] as InFlight<C>;
     inFlight.delete(record);
@@ -284,7 +308,8 @@ async function writeLedger<C>(
 }
 
 /**
- * Records the writer refused (too large, invalid) go to the dead-letter table and are counted; they hold nothing back.
+ * Records the writer refused (too large, invalid) go to the dead-letter table, with the projection
+ * they owe, and are counted; they hold nothing back.
  */
 async function deadLetter<C>(
   store: Store,
@@ -300,6 +325,7 @@ async function deadLetter<C>(
       profileId: record.profileId,
       reason,
       record: Buffer.from(record.data).toString('utf8'),
+      projection: (inFlight.get(record) as InFlight<C>).projection,
     })),
   );
   const byReason = chunk.counts.deadLetteredByReason ?? {};

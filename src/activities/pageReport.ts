@@ -9,7 +9,7 @@ import type { ExportCounts } from './types';
  */
 export function reportPage(
   metrics: ActivationMetrics | undefined,
-  what: 'export' | 're-export',
+  what: 'export' | 're-export' | 'dead-letter replay',
   destinationId: string,
   counts: ExportCounts,
   extra: Record<string, number | string> = {},

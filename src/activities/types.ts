@@ -103,6 +103,26 @@ export type Recorded<T extends { cursor: unknown }> = Omit<T, 'cursor'> & {
   lastProfileId?: string | null;
 };
 
+export interface ReplayPageInput {
+  destinationId: string;
+  settings: DestinationSettings;
+  activation: Activation;
+  /** The profiles whose dead letters to replay (null: all the destination has). */
+  profileIds: string[] | null;
+  /** The replay cursor: start after this profile id (null: from the first). */
+  cursor: string | null;
+}
+
+/** A replay page's checkpoint (heartbeat details), as a re-export page's. */
+export type ReplayPageCheckpoint = ReexportPageCheckpoint;
+
+/** What a replay page did; `more`: it stopped before the last letter (out of time). */
+export interface ReplayPageResult extends ExportCounts, PutReport {
+  /** The last profile id paged over. */
+  cursor: string | null;
+  more: boolean;
+}
+
 /** The activities the workflows call, as the worker registers them. */
 export interface Activities {
   saveDestination(input: SaveDestinationInput): Promise<void>;
@@ -110,6 +130,8 @@ export interface Activities {
   checkPermissions(input: CheckPermissionsInput): Promise<PermissionCheckResult>;
   exportPage(input: ExportPageInput): Promise<ExportPageResult>;
   reexportPage(input: ReexportPageInput): Promise<ReexportPageResult>;
+  /** Sends again, through the export path, what the destination's dead letters owe. */
+  replayPage(input: ReplayPageInput): Promise<ReplayPageResult>;
   countSegmentMembers(input: { segmentIds: string[] }): Promise<number>;
   /** The highest change sequence in the store. */
   storeHead(): Promise<number>;

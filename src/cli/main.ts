@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerActivate } from './commands/activate';
 import { registerCodecServer } from './commands/codecServer';
+import { registerDeadLetters } from './commands/deadletters';
 import { registerDestination } from './commands/destination';
 import { registerDev } from './commands/dev';
 import { registerForget } from './commands/forget';
@@ -52,6 +53,7 @@ for (const register of [
   registerReexport,
   registerSchedule,
   registerPauseResume,
+  registerDeadLetters,
   registerCodecServer,
 ]) {
   register(program);

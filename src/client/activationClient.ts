@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import type { DataConverter } from '@temporalio/common';
 import { dataConverterFromEnv } from '../codec/dataConverter';
@@ -14,7 +14,8 @@ import type { AcceptedLine, AcceptedPatch } from '../domain/ndjson';
 import { reexportRequestSchema } from '../domain/reexport';
 import { InvalidInputError, parseInput } from '../domain/validationError';
 import type { TemporalConfig } from '../config';
-import { DESTINATION_ID, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
+import { deadLetterReplayRequestSchema, deleteRequestSchema } from '../domain/lifecycle';
+import { DESTINATION_ID, DESTINATION_NAME, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { Store } from '../store/store';
 import { connectClient } from '../temporal/clientConnection';
 import { ensureSearchAttributes } from '../temporal/searchAttributeRegistration';
@@ -24,17 +25,26 @@ import {
   activateUpdate,
   checkPermissionsUpdate,
   configureUpdate,
+  deleteUpdate,
   pauseSignal,
   reexportUpdate,
+  replayDeadLettersUpdate,
   resumeSignal,
   statusQuery,
 } from '../workflows/messages';
-import type { DestinationStatus, DestinationTuning, ReexportProgress, ReexportRequest } from '../workflows/messages';
+import type {
+  DeadLetterReplay,
+  DestinationStatus,
+  DestinationStopped,
+  DestinationTuning,
+  ReexportProgress,
+  ReexportRequest,
+} from '../workflows/messages';
 import { destinationWorkflow } from '../workflows';
 import { AnnouncementQueue } from './announcements';
 import { byteLines } from './byteLines';
 import { purgeErased } from './erasure';
-import { ReexportSchedules } from './reexportSchedules';
+import { reexportScheduleId, ReexportSchedules } from './reexportSchedules';
 
 export { InvalidInputError } from '../domain/validationError';
 
@@ -87,6 +97,38 @@ function countExits(owed: Map<string, string[]>): number {
   return n;
 }
 
+/** A dead letter as `deadletters list` shows it. */
+export interface DeadLetterSummary {
+  profileId: string;
+  reason: string;
+  /** When it was dead-lettered (ISO-8601). */
+  at: string;
+  /** The record's size in bytes (data only; the partition key adds up to 256). */
+  bytes: number;
+}
+
+/** What `deadletters replay` did. */
+export interface DeadLetterReplayResult extends DeadLetterReplay {
+  /** Dead letters the destination still has afterwards (those refused again among them). */
+  remaining: number;
+}
+
+/** What deleting a destination removed. */
+export interface DestinationDeletion {
+  id: string;
+  /** Its actor: stopped by this delete, or closed before (terminated, or a delete that did not finish), or none. */
+  actor: { workflowId: string; outcome: 'stopped' | 'closed before' | 'none'; stoppedAt: string | null };
+  /** The re-export a forced delete abandoned (null: none ran). */
+  abandonedReexport: string | null;
+  /** The re-export schedule deleted (null: it had none). */
+  schedule: string | null;
+  ledgerEntries: number;
+  deadLetters: number;
+  /** Its store row was there and is gone. */
+  storeRow: boolean;
+  deletedAt: string;
+}
+
 /** Lines written to the store per transaction at most while ingesting. */
 const INGEST_BATCH = 5000;
 
@@ -112,7 +154,7 @@ export class ActivationClient {
     readonly store: Store,
     readonly taskQueue: string,
   ) {
-    this.schedules = new ReexportSchedules(client, taskQueue);
+    this.schedules = new ReexportSchedules(client, taskQueue, (id) => this.refuseDeleted(id));
   }
 
   /**
@@ -150,6 +192,9 @@ export class ActivationClient {
   ): Promise<{ id: string }> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
     parseInput(destinationIdSchema, id, 'destination id');
+    const deletedAt = await this.store.destinationDeletedAt(id);
+    if (deletedAt !== null)
+      throw new InvalidInputError(`destination ${id} was deleted ${deletedAt.toISOString()}: create it under a new id`);
     // The worker registers the search attributes when it starts; before that, the actor's start
     // would fail on them, so register them here (or fail naming the operator's command).
     await ensureSearchAttributes(this.client.connection, this.client.options.namespace);
@@ -162,6 +207,7 @@ export class ActivationClient {
         { key: DESTINATION_ID, value: id },
         { key: KINESIS_STREAM, value: settings.stream },
         { key: DESTINATION_STATE, value: 'idle' },
+        { key: DESTINATION_NAME, value: settings.name },
       ],
       staticSummary: `Kinesis destination ${settings.name} -> stream ${settings.stream} (${settings.region})`,
     });
@@ -187,7 +233,8 @@ export class ActivationClient {
   async describeDestination(
     id: string,
   ): Promise<{ id: string; settings: DestinationSettings; activation: Activation | null }> {
-    const row = await this.store.getDestination(parseInput(destinationIdSchema, id, 'destination id'));
+    await this.refuseDeleted(id);
+    const row = await this.store.getDestination(id);
     if (row === undefined) throw new InvalidInputError(`no such destination: ${id} (see \`destination list\`)`);
     return {
       id: row.id,
@@ -198,13 +245,13 @@ export class ActivationClient {
 
   async configure(id: string, input: DestinationSettingsInput): Promise<DestinationStatus> {
     const settings = parseInput(destinationSettingsSchema, input, 'destination settings');
-    return this.handle(id).executeUpdate(configureUpdate, { args: [settings] });
+    return (await this.liveHandle(id)).executeUpdate(configureUpdate, { args: [settings] });
   }
 
   /** Maps segments and attributes; the destination back-fills current members. */
   async activate(id: string, activation: Activation): Promise<DestinationStatus> {
     const parsed = parseInput(activationSchema, activation, 'activation');
-    return this.handle(id).executeUpdate(activateUpdate, { args: [parsed] });
+    return (await this.liveHandle(id)).executeUpdate(activateUpdate, { args: [parsed] });
   }
 
   /**
@@ -212,11 +259,11 @@ export class ActivationClient {
    * the result is also kept in its status. Rejects when the check could not run at all.
    */
   async checkPermissions(id: string): Promise<PermissionCheckResult> {
-    return this.handle(id).executeUpdate(checkPermissionsUpdate);
+    return (await this.liveHandle(id)).executeUpdate(checkPermissionsUpdate);
   }
 
   async status(id: string): Promise<DestinationStatus> {
-    return this.handle(id).query(statusQuery);
+    return (await this.liveHandle(id)).query(statusQuery);
   }
 
   /**
@@ -225,7 +272,7 @@ export class ActivationClient {
    * that no longer exports as if it did. Rejects with WorkflowNotFoundError for an unknown id.
    */
   async liveStatus(id: string): Promise<DestinationStatus | null> {
-    const handle = this.handle(id);
+    const handle = await this.liveHandle(id);
     const { status } = await handle.describe();
     return status.name === 'RUNNING' ? handle.query(statusQuery) : null;
   }
@@ -251,7 +298,7 @@ export class ActivationClient {
    */
   async reexport(id: string, request: ReexportRequest = {}): Promise<ReexportProgress> {
     const parsed = parseInput(reexportRequestSchema, request, 're-export request');
-    return this.handle(id).executeUpdate(reexportUpdate, { args: [parsed] });
+    return (await this.liveHandle(id)).executeUpdate(reexportUpdate, { args: [parsed] });
   }
 
   /**
@@ -286,11 +333,11 @@ export class ActivationClient {
   }
 
   async pause(id: string): Promise<void> {
-    await this.handle(id).signal(pauseSignal);
+    await (await this.liveHandle(id)).signal(pauseSignal);
   }
 
   async resume(id: string): Promise<void> {
-    await this.handle(id).signal(resumeSignal);
+    await (await this.liveHandle(id)).signal(resumeSignal);
   }
 
   /**
@@ -438,10 +485,106 @@ export class ActivationClient {
     };
   }
 
-  private handle(id: string) {
-    return this.client.workflow.getHandle<typeof destinationWorkflow>(
-      destinationWorkflowId(parseInput(destinationIdSchema, id, 'destination id')),
+  /** The destination's dead letters, oldest first. */
+  async deadLetters(id: string): Promise<DeadLetterSummary[]> {
+    await this.describeDestination(id);
+    return (await this.store.listDeadLetters(id)).map((l) => ({
+      profileId: l.profileId,
+      reason: l.reason,
+      at: (l.createdAt ?? new Date(0)).toISOString(),
+      bytes: Buffer.byteLength(l.record),
+    }));
+  }
+
+  /**
+   * Sends what the dead letters of `profileIds` (null: all) owe, through the destination's export
+   * path with its current settings and mapping; answers once done. A profile without a dead letter
+   * is refused, changing nothing.
+   */
+  async replayDeadLetters(id: string, profileIds: string[] | null): Promise<DeadLetterReplayResult> {
+    const request = parseInput(deadLetterReplayRequestSchema, { profileIds }, 'dead-letter replay request');
+    const lettered = new Set((await this.deadLetters(id)).map((l) => l.profileId));
+    const missing = request.profileIds?.find((p) => !lettered.has(p));
+    if (missing !== undefined)
+      throw new InvalidInputError(
+        `profile ${missing} has no dead letter at destination ${id} (see \`deadletters list ${id}\`)`,
+      );
+    const replay = await (await this.liveHandle(id)).executeUpdate(replayDeadLettersUpdate, { args: [request] });
+    return { ...replay, remaining: (await this.store.listDeadLetters(id)).length };
+  }
+
+  /** Removes every dead letter of the destination; answers how many. */
+  async purgeDeadLetters(id: string): Promise<number> {
+    await this.describeDestination(id);
+    return this.store.removeDeadLetters(id, null);
+  }
+
+  /**
+   * Deletes a destination: its actor stops once its running step finished (refused while a
+   * re-export runs, unless `force`), then its re-export schedule, ledger entries, dead letters and
+   * store row are removed, and its id is refused from then on. A delete interrupted midway is
+   * finished by deleting again.
+   */
+  async deleteDestination(id: string, { force = false }: { force?: boolean } = {}): Promise<DestinationDeletion> {
+    const request = parseInput(deleteRequestSchema, { force }, 'delete request');
+    parseInput(destinationIdSchema, id, 'destination id');
+    const handle = this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(id));
+    const deletedBefore = await this.store.destinationDeletedAt(id);
+    const running = await handle.describe().then(
+      (d) => d.status.name === 'RUNNING',
+      (err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      },
     );
+    if (running === null && deletedBefore === null && (await this.store.getDestination(id)) === undefined)
+      throw new InvalidInputError(`no such destination: ${id} (see \`destination list\`)`);
+    let stopped: DestinationStopped | null = null;
+    if (running) {
+      await handle.executeUpdate(deleteUpdate, { args: [request] });
+      // The actor ends once every handler answered: wait for it, so nothing writes after the rows go.
+      stopped = (await handle.result()) ?? null;
+    }
+    const schedule = await this.client.schedule
+      .getHandle(reexportScheduleId(id))
+      .delete()
+      .then(
+        () => reexportScheduleId(id),
+        (err: unknown) => {
+          if (err instanceof ScheduleNotFoundError) return null;
+          throw err;
+        },
+      );
+    const removal = await this.store.deleteDestination(id);
+    if (deletedBefore !== null && !running && schedule === null && !removal.destination)
+      throw new InvalidInputError(`no such destination: ${id} (deleted ${deletedBefore.toISOString()})`);
+    return {
+      id,
+      actor: {
+        workflowId: handle.workflowId,
+        outcome: running ? 'stopped' : running === false ? 'closed before' : 'none',
+        stoppedAt: stopped?.stoppedAt ?? null,
+      },
+      abandonedReexport: stopped?.abandonedReexport ?? null,
+      schedule,
+      ledgerEntries: removal.ledgerEntries,
+      deadLetters: removal.deadLetters,
+      storeRow: removal.destination,
+      deletedAt: removal.deletedAt.toISOString(),
+    };
+  }
+
+  /** Refuses the id of a deleted destination, with when it was deleted. */
+  async refuseDeleted(id: string): Promise<void> {
+    const deletedAt = await this.store.destinationDeletedAt(parseInput(destinationIdSchema, id, 'destination id'));
+    if (deletedAt !== null)
+      throw new InvalidInputError(`no such destination: ${id} (deleted ${deletedAt.toISOString()})`);
+  }
+
+  /** The handle of the destination's actor; refuses a deleted destination's id. */
+  private async liveHandle(id: string) {
+    await this.refuseDeleted(id);
+    return this.client.workflow.getHandle<typeof destinationWorkflow>(destinationWorkflowId(id));
   }
 }
 

@@ -43,6 +43,8 @@ export class ReexportSchedules {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
+    /** Refuses the id of a deleted destination (see ActivationClient.refuseDeleted). */
+    private readonly refuseDeleted: (destinationId: string) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   /** Creates the destination's schedule, or replaces its timing (keeping paused state and history). */
@@ -64,6 +66,7 @@ export class ReexportSchedules {
       spec = { cronExpressions: [cron] };
       description = `cron ${cron}`;
     }
+    await this.refuseDeleted(id);
     await this.requireDestination(id);
     const input: ScheduledReexportInput = { destinationId: id, force };
     const action: ScheduleOptionsStartWorkflowAction<typeof scheduledReexportWorkflow> = {
@@ -133,6 +136,7 @@ export class ReexportSchedules {
     destinationId: string,
     fn: (handle: ReturnType<ReexportSchedules['handle']>) => Promise<T>,
   ): Promise<T> {
+    await this.refuseDeleted(destinationId);
     try {
       return await fn(this.handle(destinationId));
     } catch (err) {

@@ -225,6 +225,29 @@ export const migrations: readonly Migration[] = [
         ORDER BY lower(ns.key), i.value ->> 'id', p.seq DESC;
     `,
   },
+  {
+    version: 9,
+    name: 'dead letters by profile, deleted destinations',
+    // dead_letters.projection: what the record would have put in the ledger, so later changes of the
+    // profile are decided against the export that is owed (domain/deadLetterRule); null in older rows.
+    // deleted_destinations: ids whose destination was deleted, so every command can say so.
+    sqlite: `
+      ALTER TABLE dead_letters ADD COLUMN projection TEXT;
+      CREATE INDEX dead_letters_by_profile ON dead_letters (destination_id, profile_id);
+      CREATE TABLE deleted_destinations (
+        id TEXT NOT NULL PRIMARY KEY,
+        deleted_at INTEGER NOT NULL
+      );
+    `,
+    postgres: `
+      ALTER TABLE dead_letters ADD COLUMN projection json;
+      CREATE INDEX dead_letters_by_profile ON dead_letters (destination_id, profile_id);
+      CREATE TABLE deleted_destinations (
+        id text COLLATE "C" NOT NULL PRIMARY KEY,
+        deleted_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 const SQLITE_MIGRATIONS_TABLE = `

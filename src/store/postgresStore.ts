@@ -5,6 +5,7 @@ import type { ProfileSnapshot } from '../domain/profile';
 import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
 import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
+import type { ChangeKeySpec } from '../domain/changeKey';
 import { migratePostgres } from './migrations';
 import {
   concernedBy,
@@ -19,6 +20,7 @@ import type {
   CandidateRange,
   ChangedProfiles,
   DeadLetter,
+  DestinationRemoval,
   DestinationRow,
   ExportCandidate,
   LedgerEntry,
@@ -177,6 +179,8 @@ const KEEP_KEYS = `
 
 const READ_CANDIDATES_AFTER = `${CANDIDATES} WHERE p.seq > $4 ORDER BY p.seq LIMIT $5`;
 
+const READ_CANDIDATES_OF = `${CANDIDATES} WHERE p.profile_id = ANY ($4::text[]) ORDER BY p.profile_id`;
+
 /*
  * Members: for each requested segment ($4), at most `limit` ($6) ids from the (segment_id,
  * profile_id) index after the cursor ($5); the union is ordered and cut to `limit`, so a profile
@@ -233,13 +237,19 @@ const WRITE_LEDGER = `
   ON CONFLICT (destination_id, profile_id) DO UPDATE
     SET projection = EXCLUDED.projection, change_key = EXCLUDED.change_key, updated_at = EXCLUDED.updated_at`;
 
+/* A profile keeps one dead letter per destination: the earlier ones of the written profiles go first. */
+const REPLACED_DEAD_LETTERS = `
+  DELETE FROM dead_letters d
+  USING json_to_recordset($1::json) AS t (destination_id text, profile_id text)
+  WHERE d.destination_id = t.destination_id AND d.profile_id = t.profile_id`;
+
 const ADD_DEAD_LETTERS = `
-  INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at)
-  SELECT t.destination_id, t.profile_id, t.reason, t.record, coalesce(t.created_at, now())
+  INSERT INTO dead_letters (destination_id, profile_id, reason, record, projection, created_at)
+  SELECT t.destination_id, t.profile_id, t.reason, t.record, t.projection, coalesce(t.created_at, now())
   FROM ROWS FROM (
     json_to_recordset($1::json)
-      AS (destination_id text, profile_id text, reason text, record text, created_at timestamptz)
-  ) WITH ORDINALITY AS t (destination_id, profile_id, reason, record, created_at, ord)
+      AS (destination_id text, profile_id text, reason text, record text, projection json, created_at timestamptz)
+  ) WITH ORDINALITY AS t (destination_id, profile_id, reason, record, projection, created_at, ord)
   ORDER BY t.ord`;
 
 const SAVE_DESTINATION = `
@@ -517,16 +527,39 @@ export class PostgresStore implements Store {
     ]);
   }
 
+  async readProfileCandidates(
+    destinationId: string,
+    changeKey: ChangeKeySpec | null,
+    profileIds: string[],
+  ): Promise<ExportCandidate[]> {
+    if (profileIds.length === 0) return [];
+    const { rows } = await this.pool.query<CandidateRow>(READ_CANDIDATES_OF, [
+      destinationId,
+      changeKey?.id ?? null,
+      false,
+      [...new Set(profileIds)],
+    ]);
+    return rows.map((r) =>
+      toExportCandidate(changeKey, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),
+    );
+  }
+
   async addDeadLetters(entries: DeadLetter[]): Promise<void> {
     if (entries.length === 0) return;
-    const rows = entries.map((e) => ({
-      destination_id: e.destinationId,
-      profile_id: e.profileId,
-      reason: e.reason,
-      record: e.record,
-      created_at: e.createdAt?.toISOString() ?? null,
-    }));
-    await this.pool.query(ADD_DEAD_LETTERS, [JSON.stringify(rows)]);
+    const rows = JSON.stringify(
+      entries.map((e) => ({
+        destination_id: e.destinationId,
+        profile_id: e.profileId,
+        reason: e.reason,
+        record: e.record,
+        projection: e.projection ?? null,
+        created_at: e.createdAt?.toISOString() ?? null,
+      })),
+    );
+    await this.transaction(async (client) => {
+      await client.query(REPLACED_DEAD_LETTERS, [rows]);
+      await client.query(ADD_DEAD_LETTERS, [rows]);
+    });
   }
 
   async listDeadLetters(destinationId: string): Promise<DeadLetter[]> {
@@ -535,9 +568,10 @@ export class PostgresStore implements Store {
       profile_id: string;
       reason: string;
       record: string;
+      projection: Projection | null;
       created_at: Date;
     }>(
-      `SELECT destination_id, profile_id, reason, record, created_at FROM dead_letters
+      `SELECT destination_id, profile_id, reason, record, projection, created_at FROM dead_letters
        WHERE destination_id = $1 ORDER BY id`,
       [destinationId],
     );
@@ -546,8 +580,28 @@ export class PostgresStore implements Store {
       profileId: r.profile_id,
       reason: r.reason,
       record: r.record,
+      ...(r.projection === null ? {} : { projection: r.projection }),
       createdAt: r.created_at,
     }));
+  }
+
+  async deadLetteredProjections(destinationId: string, profileIds: string[]): Promise<Map<string, Projection | null>> {
+    if (profileIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<{ profile_id: string; projection: Projection | null }>(
+      `SELECT profile_id, projection FROM dead_letters
+       WHERE destination_id = $1 AND profile_id = ANY ($2::text[]) ORDER BY id`,
+      [destinationId, profileIds],
+    );
+    return new Map(rows.map((r) => [r.profile_id, r.projection]));
+  }
+
+  async removeDeadLetters(destinationId: string, profileIds: string[] | null): Promise<number> {
+    if (profileIds !== null && profileIds.length === 0) return 0;
+    const { rowCount } = await this.pool.query(
+      'DELETE FROM dead_letters WHERE destination_id = $1 AND ($2::text[] IS NULL OR profile_id = ANY ($2::text[]))',
+      [destinationId, profileIds],
+    );
+    return rowCount ?? 0;
   }
 
   async saveDestination(row: DestinationRow): Promise<void> {
@@ -571,6 +625,33 @@ export class PostgresStore implements Store {
       'SELECT id, settings, activation FROM destinations ORDER BY id',
     );
     return rows;
+  }
+
+  async deleteDestination(id: string): Promise<DestinationRemoval> {
+    return this.transaction(async (client) => {
+      const ledger = await client.query('DELETE FROM ledger WHERE destination_id = $1', [id]);
+      const letters = await client.query('DELETE FROM dead_letters WHERE destination_id = $1', [id]);
+      const row = await client.query('DELETE FROM destinations WHERE id = $1', [id]);
+      const { rows } = await client.query<{ deleted_at: Date }>(
+        `INSERT INTO deleted_destinations (id) VALUES ($1)
+         ON CONFLICT (id) DO UPDATE SET deleted_at = deleted_destinations.deleted_at RETURNING deleted_at`,
+        [id],
+      );
+      return {
+        destination: (row.rowCount ?? 0) > 0,
+        ledgerEntries: ledger.rowCount ?? 0,
+        deadLetters: letters.rowCount ?? 0,
+        deletedAt: (rows[0] as { deleted_at: Date }).deleted_at,
+      };
+    });
+  }
+
+  async destinationDeletedAt(id: string): Promise<Date | null> {
+    const { rows } = await this.pool.query<{ deleted_at: Date }>(
+      'SELECT deleted_at FROM deleted_destinations WHERE id = $1',
+      [id],
+    );
+    return rows[0]?.deleted_at ?? null;
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import type { ProfileSnapshot } from '../domain/profile';
 import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
 import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
+import type { ChangeKeySpec } from '../domain/changeKey';
 import { migrateSqlite } from './migrations';
 import {
   concernedBy,
@@ -21,6 +22,7 @@ import type {
   CandidateRange,
   ChangedProfiles,
   DeadLetter,
+  DestinationRemoval,
   DestinationRow,
   ExportCandidate,
   LedgerEntry,
@@ -58,6 +60,7 @@ interface DeadLetterRow {
   profile_id: string;
   reason: string;
   record: string;
+  projection: string | null;
   created_at: number;
 }
 
@@ -231,13 +234,28 @@ function prepareStatements(db: Database.Database) {
     ),
     writeLedger: db.prepare<[(string | number | null)[]]>(ledgerUpsert(1)),
     writeLedgerBatch: db.prepare<[(string | number | null)[]]>(ledgerUpsert(LEDGER_BATCH)),
-    addDeadLetter: db.prepare<[string, string, string, string, number]>(
-      'INSERT INTO dead_letters (destination_id, profile_id, reason, record, created_at) VALUES (?, ?, ?, ?, ?)',
+    addDeadLetter: db.prepare<[string, string, string, string, string | null, number]>(
+      `INSERT INTO dead_letters (destination_id, profile_id, reason, record, projection, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
     ),
     listDeadLetters: db.prepare<[string], DeadLetterRow>(
-      `SELECT destination_id, profile_id, reason, record, created_at FROM dead_letters
+      `SELECT destination_id, profile_id, reason, record, projection, created_at FROM dead_letters
        WHERE destination_id = ? ORDER BY id`,
     ),
+    deadLetterProjections: db.prepare<[string, string], { profile_id: string; projection: string | null }>(
+      `SELECT profile_id, projection FROM dead_letters
+       WHERE destination_id = ? AND profile_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+    ),
+    removeDeadLetters: db.prepare<[{ destination: string; ids: string | null }]>(
+      `DELETE FROM dead_letters WHERE destination_id = @destination
+         AND (@ids IS NULL OR profile_id IN (SELECT value FROM json_each(@ids)))`,
+    ),
+    deleteLedger: db.prepare<[string]>('DELETE FROM ledger WHERE destination_id = ?'),
+    deleteDestination: db.prepare<[string]>('DELETE FROM destinations WHERE id = ?'),
+    markDeleted: db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO deleted_destinations (id, deleted_at) VALUES (?, ?)',
+    ),
+    deletedAt: db.prepare<[string], number>('SELECT deleted_at FROM deleted_destinations WHERE id = ?').pluck(),
     saveDestination: db.prepare<[string, string, string | null, number, number]>(
       `INSERT INTO destinations (id, settings, activation, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE
@@ -572,17 +590,39 @@ export class SqliteStore implements Store {
     });
   }
 
+  readProfileCandidates(
+    destinationId: string,
+    changeKey: ChangeKeySpec | null,
+    profileIds: string[],
+  ): Promise<ExportCandidate[]> {
+    return this.run(() => {
+      if (profileIds.length === 0) return [];
+      const rows = this.stmt.candidatesOf.all({
+        destination: destinationId,
+        key: changeKey && `$."${changeKey.id}"`,
+        skip: 0,
+        limit: profileIds.length,
+        ids: JSON.stringify([...new Set(profileIds)]),
+      });
+      return rows.map(([seq, profileId, snapshot, key, projection]) =>
+        toExportCandidate(changeKey, seq, profileId, snapshot, key, projection),
+      );
+    });
+  }
+
   addDeadLetters(entries: DeadLetter[]): Promise<void> {
     return this.run(() => {
       const now = Date.now();
       this.db
         .transaction(() => {
           for (const e of entries) {
+            this.stmt.removeDeadLetters.run({ destination: e.destinationId, ids: JSON.stringify([e.profileId]) });
             this.stmt.addDeadLetter.run(
               e.destinationId,
               e.profileId,
               e.reason,
               e.record,
+              e.projection === undefined ? null : JSON.stringify(e.projection),
               e.createdAt?.getTime() ?? now,
             );
           }
@@ -598,9 +638,28 @@ export class SqliteStore implements Store {
         profileId: r.profile_id,
         reason: r.reason,
         record: r.record,
+        ...(r.projection === null ? {} : { projection: JSON.parse(r.projection) as Projection }),
         createdAt: new Date(r.created_at),
       })),
     );
+  }
+
+  deadLetteredProjections(destinationId: string, profileIds: string[]): Promise<Map<string, Projection | null>> {
+    return this.run(() => {
+      if (profileIds.length === 0) return new Map<string, Projection | null>();
+      const rows = this.stmt.deadLetterProjections.all(destinationId, JSON.stringify(profileIds));
+      return new Map(
+        rows.map((r) => [r.profile_id, r.projection === null ? null : (JSON.parse(r.projection) as Projection)]),
+      );
+    });
+  }
+
+  removeDeadLetters(destinationId: string, profileIds: string[] | null): Promise<number> {
+    return this.run(() => {
+      if (profileIds !== null && profileIds.length === 0) return 0;
+      const ids = profileIds === null ? null : JSON.stringify(profileIds);
+      return this.stmt.removeDeadLetters.run({ destination: destinationId, ids }).changes;
+    });
   }
 
   saveDestination(row: DestinationRow): Promise<void> {
@@ -620,6 +679,28 @@ export class SqliteStore implements Store {
 
   listDestinations(): Promise<DestinationRow[]> {
     return this.run(() => this.stmt.listDestinations.all().map(toDestination));
+  }
+
+  deleteDestination(id: string): Promise<DestinationRemoval> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const ledgerEntries = this.stmt.deleteLedger.run(id).changes;
+          const deadLetters = this.stmt.removeDeadLetters.run({ destination: id, ids: null }).changes;
+          const destination = this.stmt.deleteDestination.run(id).changes > 0;
+          this.stmt.markDeleted.run(id, Date.now());
+          const deletedAt = new Date(this.stmt.deletedAt.get(id) ?? Date.now());
+          return { destination, ledgerEntries, deadLetters, deletedAt };
+        })
+        .immediate(),
+    );
+  }
+
+  destinationDeletedAt(id: string): Promise<Date | null> {
+    return this.run(() => {
+      const at = this.stmt.deletedAt.get(id);
+      return at === undefined ? null : new Date(at);
+    });
   }
 
   close(): Promise<void> {

@@ -56,7 +56,19 @@ export interface DeadLetter {
   reason: string;
   /** The record body (JSON text) that could not be sent. */
   record: string;
+  /** What the record would have put in the ledger: the export that is owed (absent in letters of earlier versions). */
+  projection?: Projection;
   createdAt?: Date;
+}
+
+/** What deleting a destination removed from the store. */
+export interface DestinationRemoval {
+  /** The destination's row was there (false: it was removed before, or never saved). */
+  destination: boolean;
+  ledgerEntries: number;
+  deadLetters: number;
+  /** When it was deleted: now, or the first deletion's time. */
+  deletedAt: Date;
 }
 
 /** The profiles a change concerns: given by id, or those whose latest write has a seq in [fromSeq, toSeq]. */
@@ -181,12 +193,38 @@ export interface Store {
   readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>>;
   writeLedger(destinationId: string, entries: LedgerEntry[]): Promise<void>;
 
+  /**
+   * The stored ones of `profileIds`, ordered by profile id, with the destination's ledger entries
+   * (and stored change keys under `changeKey`); every snapshot parsed. A dead-letter replay reads so.
+   */
+  readProfileCandidates(
+    destinationId: string,
+    changeKey: ChangeKeySpec | null,
+    profileIds: string[],
+  ): Promise<ExportCandidate[]>;
+
+  /** Keeps one dead letter per destination and profile: a new one replaces the profile's earlier one. */
   addDeadLetters(entries: DeadLetter[]): Promise<void>;
+  /** The destination's dead letters, oldest first. */
   listDeadLetters(destinationId: string): Promise<DeadLetter[]>;
+  /**
+   * Those of `profileIds` with a dead letter at the destination, each with the letter's
+   * projection (null in letters of earlier versions).
+   */
+  deadLetteredProjections(destinationId: string, profileIds: string[]): Promise<Map<string, Projection | null>>;
+  /** Removes the destination's dead letters of `profileIds` (null: all of them); answers how many. */
+  removeDeadLetters(destinationId: string, profileIds: string[] | null): Promise<number>;
 
   saveDestination(row: DestinationRow): Promise<void>;
   getDestination(id: string): Promise<DestinationRow | undefined>;
   listDestinations(): Promise<DestinationRow[]>;
+  /**
+   * Removes the destination's row, ledger entries and dead letters in one transaction, and
+   * records that it was deleted (see destinationDeletedAt). Deleting again removes what is left.
+   */
+  deleteDestination(id: string): Promise<DestinationRemoval>;
+  /** When the destination `id` was deleted; null when it was not. */
+  destinationDeletedAt(id: string): Promise<Date | null>;
 
   close(): Promise<void>;
 }

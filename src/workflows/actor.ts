@@ -1,4 +1,4 @@
-import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, patched, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
   ChangePageCheckpoint,
   ExportCounts,
@@ -11,13 +11,14 @@ import type { DestinationSettings } from '../domain/destination';
 import { addCounts } from '../domain/exportCounts';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import { totalOf } from '../domain/reasonCounts';
-import { DESTINATION_STATE } from '../searchAttributes';
+import { DESTINATION_NAME, DESTINATION_STATE } from '../searchAttributes';
 import { DEFAULT_ERROR_RETRY, errorRetryDelay } from './errorRetry';
 import type {
   ActorState,
   CarriedState,
   DestinationState,
   DestinationStatus,
+  DestinationStopped,
   DestinationWorkflowInput,
   ErrorRetry,
   PageSummary,
@@ -41,6 +42,9 @@ const CHECK_RETRIES_PATCH = 'check-retries';
 
 /** Marks runs that stay paused when a step fails meanwhile (earlier runs showed `error`). */
 const PAUSE_OUTLASTS_FAILURE_PATCH = 'pause-outlasts-failure';
+
+/** Marks runs that keep the DestinationName search attribute (and the memo's name) equal to the name. */
+const DESTINATION_NAME_PATCH = 'destination-name';
 
 /** A permission check: the per-permission result (null when it could not run) and what failed (null: all passed). */
 export interface CheckOutcome {
@@ -82,6 +86,10 @@ export class DestinationActor {
   private running: Step | null = null;
   private lastStep: Step = 'reexport';
   private shown: DestinationState | undefined;
+  /** Handlers holding the steps (a dead-letter replay, a delete): no step starts while one does. */
+  private holds = 0;
+  /** Stopped for deletion: no step starts again, and the workflow ends once its handlers finished. */
+  private stoppedForDeletion: DestinationStopped | null = null;
 
   constructor(input: DestinationWorkflowInput) {
     const carried = input.carried;
@@ -157,6 +165,7 @@ export class DestinationActor {
    * runs, once it is due. Otherwise change pages and re-export pages take turns while both are due.
    */
   nextStep(): Step | null {
+    if (this.holds > 0 || this.deleted) return null;
     const state = this.state;
     if (state.name === 'paused') return null;
     if (state.name === 'error') return state.retryAt !== null && Date.now() >= state.retryAt ? this.retryStep() : null;
@@ -189,7 +198,47 @@ export class DestinationActor {
     return this.activation?.segments.map((s) => s.id) ?? [];
   }
 
+  get deleted(): boolean {
+    return this.stoppedForDeletion !== null;
+  }
+
+  /** What the workflow answers once deleted. */
+  get stopped(): DestinationStopped | null {
+    return this.stoppedForDeletion;
+  }
+
+  get paused(): boolean {
+    return this.state.name === 'paused';
+  }
+
+  stepRunning(): boolean {
+    return this.running !== null;
+  }
+
+  stepsHeld(): boolean {
+    return this.holds > 0;
+  }
+
   // Messages.
+
+  /** A handler takes the actor's turn: no step starts until it releases it (running ones finish). */
+  holdSteps(): void {
+    this.holds++;
+  }
+
+  releaseSteps(): void {
+    this.holds--;
+  }
+
+  /** Stops for good (see `delete`): nothing starts again. */
+  markDeleted(stopped: DestinationStopped): void {
+    this.stoppedForDeletion = stopped;
+  }
+
+  /** Adds what a dead-letter replay page decided. */
+  recordReplayPage(counts: ExportCounts): void {
+    this.add(counts);
+  }
 
   profilesChanged(seq: number, count: number): void {
     this.announcedHead = Math.max(this.announcedHead, seq);
@@ -314,6 +363,18 @@ export class DestinationActor {
     this.running = null;
     if (this.state.name === 'exporting') this.settle();
     this.show();
+  }
+
+  /**
+   * Keeps the DestinationName search attribute (and the memo) equal to the name, so the Web UI
+   * finds the destination by it; written only when they differ. Runs of earlier versions did not.
+   */
+  showName(): void {
+    const { name, description } = this.settings;
+    if (workflowInfo().typedSearchAttributes.get(DESTINATION_NAME) === name) return;
+    if (!patched(DESTINATION_NAME_PATCH)) return;
+    upsertSearchAttributes([{ key: DESTINATION_NAME, value: name }]);
+    upsertMemo({ name, description: description ?? '' });
   }
 
   /** Keeps the DestinationState search attribute equal to the state, written only when it changes. */

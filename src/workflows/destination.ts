@@ -2,7 +2,7 @@ import { allHandlersFinished, condition, continueAsNew, patched } from '@tempora
 import { DestinationActor } from './actor';
 import { PERMISSION_CHECKS_PATCH, registerHandlers } from './handlers';
 import { WorkflowLock } from './lock';
-import type { DestinationWorkflowInput } from './messages';
+import type { DestinationStopped, DestinationWorkflowInput } from './messages';
 import { saveDestination, takeStep, verifyPermissions } from './steps';
 
 /**
@@ -13,11 +13,12 @@ import { saveDestination, takeStep, verifyPermissions } from './steps';
  * the cursor in its state, taking turns with change pages: one activity at a time, so a profile
  * is never in flight twice. The state and its transitions are in DestinationActor.
  */
-export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<void> {
+export async function destinationWorkflow(input: DestinationWorkflowInput): Promise<DestinationStopped | void> {
   const actor = new DestinationActor(input);
   const lock = new WorkflowLock();
   registerHandlers(actor, lock);
   actor.show();
+  actor.showName();
   await lock.run(async () => {
     await saveDestination({
       destinationId: actor.destinationId,
@@ -30,6 +31,12 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
   });
   for (;;) {
     await nextStepOrFullHistory(actor);
+    const stopped = actor.stopped;
+    if (stopped !== null) {
+      // Deleted: the actor ends here, after every handler answered (the delete among them).
+      await condition(allHandlersFinished);
+      return stopped;
+    }
     if (actor.historyFull()) {
       // The cursors and every counter travel in the carried state.
       await condition(allHandlersFinished);
@@ -42,7 +49,10 @@ export async function destinationWorkflow(input: DestinationWorkflowInput): Prom
 
 /** Waits until a step is due or the history is full; in error, until the automatic retry is due. */
 async function nextStepOrFullHistory(actor: DestinationActor): Promise<void> {
-  const ready = (): boolean => actor.nextStep() !== null || actor.historyFull();
+  // A handler in the actor's turn (a replay, a delete) goes first.
+  if (actor.stepsHeld()) await condition(() => !actor.stepsHeld());
+  if (actor.deleted) return;
+  const ready = (): boolean => actor.nextStep() !== null || actor.historyFull() || actor.deleted;
   const retryWait = actor.planRetry();
   if (retryWait === null) await condition(ready);
   else if (retryWait > 0)

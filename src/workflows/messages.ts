@@ -143,6 +143,34 @@ export const requestReexportSignal = defineSignal<[ScheduledReexportRequest]>('r
 export const reexportFinishedSignal = defineSignal<[ReexportOutcome]>('reexportFinished');
 /** Checks ListStreams, PutRecord and PutRecords now; answers the result, failed or not. */
 export const checkPermissionsUpdate = defineUpdate<PermissionCheckResult>('checkPermissions');
+/** Sends what dead letters owe, through the export path; answers once done. */
+export const replayDeadLettersUpdate = defineUpdate<DeadLetterReplay, [DeadLetterReplayRequest]>('replayDeadLetters');
+/**
+ * Stops the actor for good once its running step finished (refused while a re-export runs,
+ * unless forced); the workflow then ends. The caller removes the destination's data.
+ */
+export const deleteUpdate = defineUpdate<DestinationStopped, [DeleteRequest]>('delete');
+
+export interface DeadLetterReplayRequest {
+  /** The profiles whose dead letters to replay; null: every dead letter of the destination. */
+  profileIds: string[] | null;
+}
+
+/** What a replay did: each replayed profile was sent (`exported`), dead-lettered again, or skipped (owed nothing). */
+export type DeadLetterReplay = ExportCounts;
+
+export interface DeleteRequest {
+  /** Delete even while a re-export runs (it is abandoned). */
+  force?: boolean;
+}
+
+/** What the actor answers when it stops for deletion (times ISO-8601, workflow time). */
+export interface DestinationStopped {
+  destinationId: string;
+  stoppedAt: string;
+  /** The re-export abandoned by a forced delete (null: none ran). */
+  abandonedReexport: string | null;
+}
 
 /** How a destination stopped by an error tries again: after `initialMs`, doubling up to `maxMs`. */
 export interface ErrorRetry {

@@ -6,7 +6,7 @@ import {
   proxyActivities,
   setCurrentDetails,
 } from '@temporalio/workflow';
-import type { Activities, ChangePageCheckpoint, Recorded } from '../activities/types';
+import type { Activities, ChangePageCheckpoint, ExportCounts, Recorded } from '../activities/types';
 import type { DestinationSettings } from '../domain/destination';
 import { PERMISSION_CHECK_FAILED } from '../domain/permissionCheck';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
@@ -35,7 +35,7 @@ const { exportPage } = proxyActivities<Activities>({
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
-const { reexportPage } = proxyActivities<Activities>({
+const { reexportPage, replayPage } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   // A page heartbeats every second while it runs, so a dead worker's page is retried within 15 s.
   heartbeatTimeout: '15 seconds',
@@ -124,6 +124,31 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
   const finished = reexports.finish();
   for (const waiter of finished.waiters)
     await notifyWaiter(waiter, { outcome: 'completed', reexport: finished.progress });
+}
+
+/** Replays the dead letters of `profileIds` (null: all), page after page; the counts go to the actor's. */
+export async function replayDeadLetters(actor: DestinationActor, profileIds: string[] | null): Promise<ExportCounts> {
+  const { destinationId, settings, activation } = actor;
+  if (activation === null) return { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+  const total: ExportCounts = { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
+  for (let cursor: string | null = null; ;) {
+    const page = await replayPage.executeWithOptions(
+      {
+        summary:
+          `replay ${profileIds === null ? 'every dead letter' : `the dead letters of ${profileIds.length} profiles`} ` +
+          `after ${cursor ?? 'the first'} to ${settings.stream}`,
+      },
+      [{ destinationId, settings, activation, profileIds, cursor }],
+    );
+    actor.recordReplayPage(page);
+    for (const key of ['decided', 'exported', 'skipped', 'deadLettered'] as const) total[key] += page[key];
+    setCurrentDetails(
+      `last dead-letter replay: put ${page.exported} records to stream ${settings.stream}; ` +
+        `${page.deadLettered} dead-lettered again, ${page.skipped} owed nothing`,
+    );
+    if (!page.more) return total;
+    cursor = page.cursor;
+  }
 }
 
 /** Checks `settings` with the permission-check activity; a failed check is an outcome, not an exception. */

@@ -14,6 +14,8 @@ import type {
   ExportPageResult,
   ReexportPageInput,
   ReexportPageResult,
+  ReplayPageInput,
+  ReplayPageResult,
 } from '../../src/activities/types';
 import type { Activation } from '../../src/domain/activation';
 import { consentExclusion } from '../../src/domain/consent';
@@ -38,6 +40,12 @@ import { createTestDatabase } from '../support/postgres';
 import { createStream, readAllRecords } from '../support/kinesisStream';
 
 const SECRET_ENV = 'EXPORT_RULES_KINESIS_SECRET';
+
+/** The fields of an export record these tests read. */
+interface ExportRecordShape {
+  person: { bio?: string };
+  segmentMembership: { ups: Record<string, { status: string } | undefined> };
+}
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 /** The failures these tests cause on purpose are asserted, not logged. */
 const quietLogger = new DefaultLogger('ERROR');
@@ -353,6 +361,72 @@ for (const backend of backends) {
       const counts = { decided: 2, exported: 2, skipped: 0, deadLettered: 0 };
       const resumed = await page('earlier-checkpoint', { cursor: base }, { afterSeq: base + 2, counts });
       assert.deepEqual([resumed.decided, resumed.cursor], [3, head], 'the heartbeat checkpoint under its earlier name');
+    });
+
+    it('keeps a dead-lettered export owed: unrelated rewrites send nothing, a replay after the fix delivers it', async () => {
+      const stream = 'owed';
+      const destinationId = 'owed';
+      await createStream(kinesis, stream, 1);
+      const activation: Activation = { segments: [{ id: 'seg' }], attributes: ['person.email', 'person.bio'] };
+      const small = {
+        ...settingsFor(emulator.endpoint, stream, {
+          includeSegmentNames: false,
+          includeSegmentTimestamps: false,
+          statusStyle: 'existing',
+        }),
+        maxRecordBytes: 1024,
+      };
+      const snapshot = (id: string, bio: string, note = ''): ProfileSnapshot => ({
+        profileId: id,
+        identityMap: { ecid: [{ id }] },
+        person: { email: `${id}@example.com`, bio, note },
+        segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+      });
+      const big = 'b'.repeat(2000);
+      const write = (id: string, bio: string, note = '') => ({ profileId: id, snapshot: snapshot(id, bio, note) });
+      const first = await exportSnapshots(destinationId, small, activation, [
+        write('owed-1', big),
+        write('owed-2', ''),
+      ]);
+      assert.deepEqual([first.exported, first.deadLettered], [1, 1]);
+      assert.deepEqual(
+        (await store.listDeadLetters(destinationId)).map((l) => l.profileId),
+        ['owed-1'],
+      );
+
+      // An unmapped change rewrites the snapshot: nothing mapped changed since the owed export.
+      const unrelated = await exportSnapshots(destinationId, small, activation, [write('owed-1', big, 'unmapped')]);
+      assert.deepEqual([unrelated.exported, unrelated.skipped, unrelated.deadLettered], [0, 1, 0]);
+      assert.equal((await store.listDeadLetters(destinationId)).length, 1, 'no second letter');
+
+      // The limit raised, the replay sends the owed record through the export path: realized, as never seen.
+      const raised = { ...small, maxRecordBytes: 1024 * 1024 };
+      const replay = await new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
+        [ReplayPageInput],
+        ReplayPageResult,
+        Activities['replayPage']
+      >((i) => activities.replayPage(i), {
+        destinationId,
+        settings: raised,
+        activation,
+        profileIds: null,
+        cursor: null,
+      });
+      assert.deepEqual([replay.exported, replay.deadLettered, replay.more], [1, 0, false]);
+      assert.deepEqual(await store.listDeadLetters(destinationId), []);
+      const records = await readAllRecords(kinesis, stream);
+      const replayed = JSON.parse(records[records.length - 1]?.data ?? '{}') as ExportRecordShape;
+      assert.equal(records.length, 2);
+      assert.equal(replayed.person.bio, big);
+      assert.equal(replayed.segmentMembership.ups.seg?.status, 'realized');
+      assert.ok((await store.readLedger(destinationId, ['owed-1'])).has('owed-1'), 'the ledger holds it now');
+
+      // A mapped change of a profile whose letter is owed sends its new state, and settles the letter.
+      const again = await exportSnapshots(destinationId, small, activation, [write('owed-3', big)]);
+      assert.equal(again.deadLettered, 1);
+      const fixed = await exportSnapshots(destinationId, small, activation, [write('owed-3', 'short now')]);
+      assert.deepEqual([fixed.exported, fixed.deadLettered], [1, 0]);
+      assert.deepEqual(await store.listDeadLetters(destinationId), []);
     });
 
     it('writes no ledger entry for records Kinesis never acknowledged', async () => {

@@ -695,6 +695,123 @@ for (const backend of backends) {
       assert.deepEqual(await store.listDeadLetters(`${p}none`), []);
     });
 
+    it('keeps one dead letter per profile and destination, with its projection, and removes them by profile or all', async () => {
+      const p = unique('owed');
+      const [d1, d2] = [`${p}d1`, `${p}d2`];
+      const owed = projection('a@example.com', 'seg');
+      await store.addDeadLetters([
+        { destinationId: d1, profileId: 'p1', reason: 'too large', record: '{"v":1}', projection: owed },
+        { destinationId: d1, profileId: 'p2', reason: 'too large', record: '{"v":2}' },
+        { destinationId: d2, profileId: 'p1', reason: 'too large', record: '{"v":3}', projection: owed },
+      ]);
+      // A newer letter of a profile replaces its earlier one at that destination only.
+      const newer = projection('b@example.com', 'seg');
+      await store.addDeadLetters([
+        { destinationId: d1, profileId: 'p1', reason: 'still too large', record: '{"v":4}', projection: newer },
+      ]);
+      const letters = await store.listDeadLetters(d1);
+      assert.deepEqual(
+        letters.map(({ createdAt: _, ...rest }) => rest),
+        [
+          { destinationId: d1, profileId: 'p2', reason: 'too large', record: '{"v":2}' },
+          { destinationId: d1, profileId: 'p1', reason: 'still too large', record: '{"v":4}', projection: newer },
+        ],
+      );
+      assert.deepEqual(
+        await store.deadLetteredProjections(d1, ['p1', 'p2', 'p3']),
+        new Map<string, Projection | null>([
+          ['p2', null],
+          ['p1', newer],
+        ]),
+      );
+      assert.deepEqual(await store.deadLetteredProjections(d1, []), new Map());
+      assert.equal(await store.removeDeadLetters(d1, ['p1', 'p3']), 1);
+      assert.equal(await store.removeDeadLetters(d1, []), 0);
+      assert.deepEqual(
+        (await store.listDeadLetters(d1)).map((d) => d.profileId),
+        ['p2'],
+      );
+      assert.equal(await store.removeDeadLetters(d1, null), 1);
+      assert.deepEqual(await store.listDeadLetters(d1), []);
+      assert.deepEqual(
+        (await store.listDeadLetters(d2)).map((d) => d.profileId),
+        ['p1'],
+      );
+    });
+
+    it('reads the candidates of given profiles by id, with the ledger and every snapshot', async () => {
+      const p = unique('by-id');
+      const d = `${p}dest`;
+      const activation: Activation = { segments: [{ id: `${p}seg` }], attributes: ['person.email'] };
+      const spec = changeKeySpecOf(activation);
+      const [a, b] = [snapshot(`${p}b`, { [`${p}seg`]: 'realized' }), snapshot(`${p}a`, { [`${p}seg`]: 'realized' })];
+      const { lastSeq } = await store.upsertProfiles([
+        { profileId: `${p}b`, snapshot: a },
+        { profileId: `${p}a`, snapshot: b },
+      ]);
+      const exported = projection('x@example.com', `${p}seg`);
+      // Its ledger key equals its snapshot's: a read skipping unchanged ones would leave it out; this one does not.
+      await store.writeLedger(d, [{ profileId: `${p}a`, projection: exported, changeKey: changeKeyOf(spec, b) }]);
+      const read = await store.readProfileCandidates(d, spec, [`${p}b`, `${p}none`, `${p}a`, `${p}a`]);
+      assert.deepEqual(
+        read.map(({ profileId, seq, snapshot: s, previous, changeKey }) => ({
+          profileId,
+          seq,
+          snapshot: s,
+          previous,
+          changeKey,
+        })),
+        [
+          { profileId: `${p}a`, seq: lastSeq, snapshot: b, previous: exported, changeKey: changeKeyOf(spec, b) },
+          { profileId: `${p}b`, seq: lastSeq - 1, snapshot: a, previous: null, changeKey: changeKeyOf(spec, a) },
+        ],
+      );
+      assert.deepEqual(await store.readProfileCandidates(d, spec, []), []);
+    });
+
+    it('deletes a destination with its ledger and dead letters, and remembers that it did', async () => {
+      const p = unique('deleted');
+      const [gone, kept] = [`${p}gone`, `${p}kept`];
+      for (const id of [gone, kept]) {
+        await store.saveDestination({ id, settings: { stream: 's' }, activation: null });
+        await store.writeLedger(id, [
+          { profileId: 'p1', projection: projection('a@example.com', 'seg') },
+          { profileId: 'p2', projection: projection('b@example.com', 'seg') },
+        ]);
+        await store.addDeadLetters([{ destinationId: id, profileId: 'p3', reason: 'too large', record: '{}' }]);
+      }
+      assert.equal(await store.destinationDeletedAt(gone), null);
+      const before = Date.now();
+      const removed = await store.deleteDestination(gone);
+      assert.deepEqual(
+        { ...removed, deletedAt: undefined },
+        {
+          destination: true,
+          ledgerEntries: 2,
+          deadLetters: 1,
+          deletedAt: undefined,
+        },
+      );
+      assert.ok(Math.abs(removed.deletedAt.getTime() - before) < 5000, 'deleted now');
+      assert.equal(await store.getDestination(gone), undefined);
+      assert.ok(!(await store.listDestinations()).some((d) => d.id === gone));
+      assert.equal((await store.readLedger(gone, ['p1', 'p2'])).size, 0);
+      assert.deepEqual(await store.listDeadLetters(gone), []);
+      assert.equal((await store.destinationDeletedAt(gone))?.getTime(), removed.deletedAt.getTime());
+      // Deleting again removes nothing more and keeps the first deletion's time.
+      assert.deepEqual(await store.deleteDestination(gone), {
+        destination: false,
+        ledgerEntries: 0,
+        deadLetters: 0,
+        deletedAt: removed.deletedAt,
+      });
+      // Another destination's rows stay.
+      assert.ok(await store.getDestination(kept));
+      assert.equal((await store.readLedger(kept, ['p1', 'p2'])).size, 2);
+      assert.equal((await store.listDeadLetters(kept)).length, 1);
+      assert.equal(await store.destinationDeletedAt(kept), null);
+    });
+
     it('saves, updates, gets and lists destinations', async () => {
       const p = unique('dest');
       const activation: Activation = {

@@ -120,6 +120,20 @@ export class FakeActivities {
           ? ({ ...page, lastProfileId: cursor } as unknown as ReexportPageResult)
           : { ...page, cursor };
       },
+      replayPage: async (input) => {
+        await this.enter('replayPage', input);
+        const replayed = input.profileIds?.length ?? 0;
+        return {
+          decided: replayed,
+          exported: replayed,
+          skipped: 0,
+          deadLettered: 0,
+          putCalls: replayed > 0 ? 1 : 0,
+          throttled: 0,
+          cursor: input.profileIds?.at(-1) ?? null,
+          more: false,
+        };
+      },
       countSegmentMembers: async (input) => {
         await this.enter('countSegmentMembers', input);
         return this.members;

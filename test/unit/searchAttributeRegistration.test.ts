@@ -19,7 +19,7 @@ describe('ensureSearchAttributes without the right to add them', () => {
     await assert.rejects(ensureSearchAttributes(refusing, 'prod'), (err: Error) => {
       assert.equal(
         err.message,
-        'search attributes DestinationId, KinesisStream, DestinationState are missing from namespace prod and these credentials may not add them; an operator must run: temporal operator search-attribute create --namespace prod --name DestinationId --type Keyword --name KinesisStream --type Keyword --name DestinationState --type Keyword',
+        'search attributes DestinationId, KinesisStream, DestinationState, DestinationName are missing from namespace prod and these credentials may not add them; an operator must run: temporal operator search-attribute create --namespace prod --name DestinationId --type Keyword --name KinesisStream --type Keyword --name DestinationState --type Keyword --name DestinationName --type Keyword',
       );
       return true;
     });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WorkflowUpdateStage } from '@temporalio/client';
+import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal as proto } from '@temporalio/proto';
@@ -19,8 +19,11 @@ import {
   activateUpdate,
   checkPermissionsUpdate,
   configureUpdate,
+  deleteUpdate,
   pauseSignal,
   profilesChangedSignal,
+  reexportUpdate,
+  replayDeadLettersUpdate,
   resumeSignal,
   statusQuery,
 } from '../../src/workflows/messages';
@@ -122,7 +125,8 @@ async function withActor(
       if (RECORD_DIR && options.record) writeFileSync(join(RECORD_DIR, options.record), historyToJSON(history));
     } finally {
       fake.openAll();
-      await handle.terminate('test over');
+      // A deleted destination's workflow ended by itself.
+      if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test over');
     }
   });
 }
@@ -419,5 +423,60 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
       );
       assert.deepEqual(fake.saved.at(-1)?.activation, status.activation, 'the store row keeps it too');
     });
+  });
+
+  it('replays dead letters and stops for deletion in its turn: after the running page, none meanwhile', async () => {
+    const fake = new FakeActivities();
+    await withActor(
+      fake,
+      async (actor) => {
+        await activated(actor);
+        fake.members = 30;
+        const earlier = fake.calls.length;
+        const first = fake.hold('reexportPage');
+        const reexport = await actor.handle.executeUpdate(reexportUpdate, { args: [{}] });
+        await first.reached;
+
+        // A delete is refused while the re-export runs, changing nothing.
+        await assert.rejects(
+          actor.handle.executeUpdate(deleteUpdate, { args: [{}] }),
+          (err: unknown) =>
+            err instanceof WorkflowUpdateFailedError &&
+            /re-export .* is running .*: wait for it to finish, or delete with --force$/.test(
+              err.cause instanceof Error ? err.cause.message : '',
+            ),
+        );
+
+        // A replay waits for the running page; no page starts before it ends.
+        const second = fake.hold('reexportPage');
+        const replaying = await actor.handle.startUpdate(replayDeadLettersUpdate, {
+          args: [{ profileIds: ['p-1', 'p-2'] }],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        });
+        await actor.status();
+        assert.ok(!fake.names().includes('replayPage'), 'the replay waited for the running page');
+        first.open();
+        assert.deepEqual(await replaying.result(), { decided: 2, exported: 2, skipped: 0, deadLettered: 0 });
+        await second.reached;
+        const order = fake
+          .names()
+          .slice(earlier)
+          .filter((n) => n === 'reexportPage' || n === 'replayPage');
+        assert.deepEqual(order, ['reexportPage', 'replayPage', 'reexportPage']);
+
+        // Forced, it waits for the running page, abandons the re-export and the workflow ends.
+        const deleting = await actor.handle.startUpdate(deleteUpdate, {
+          args: [{ force: true }],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+        });
+        second.open();
+        const stopped = await deleting.result();
+        assert.equal(stopped.abandonedReexport, reexport.id);
+        assert.deepEqual(await actor.handle.result(), stopped);
+        assert.equal(await actor.scheduled('reexportPage'), 3, 'no page after the delete (one was the back-fill)');
+        assert.equal((await actor.handle.describe()).status.name, 'COMPLETED');
+      },
+      { input: { reexportPageSize: 10 } },
+    );
   });
 });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { describeIdentityNamespaces, triggersOf } from '../../domain/activation';
+import type { DestinationDeletion } from '../../client/activationClient';
 import type { Activation } from '../../domain/activation';
 import { destinationIdSchema, destinationSettingsSchema } from '../../domain/destination';
 import type { DestinationSettings } from '../../domain/destination';
@@ -109,6 +110,19 @@ export function registerDestination(program: Command): void {
     });
 
   destination
+    .command('delete <id>')
+    .description(
+      'stop the actor once its running step finished, delete its schedule, ledger, dead letters and settings; ' +
+        'refused while a re-export runs unless --force',
+    )
+    .option('--force', 'delete even while a re-export runs (it is abandoned)')
+    .addHelpText('after', '\nExamples:\n  $ kinesis-activation destination delete $ID\n')
+    .action(async (id: string, opts: { force?: boolean }, cmd: Command) => {
+      const removed = await withClient((client) => client.deleteDestination(id, { force: opts.force === true }));
+      emit(json(cmd), removed, describeDeletion(removed));
+    });
+
+  destination
     .command('check <id>')
     .description('check ListStreams, PutRecord and PutRecords and that the stream exists; exits 0 only if all pass')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
@@ -163,4 +177,22 @@ function permissionCheckLines(result: PermissionCheckResult): string[] {
     ),
     `${'stream'.padEnd(11)} ${mark(result.streamVerdict, result.streamVerdict === 'exists')} ${result.streamDetail}`,
   ];
+}
+
+/** What a delete removed, one line each. */
+function describeDeletion(d: DestinationDeletion): string {
+  const actor =
+    d.actor.outcome === 'stopped'
+      ? `stopped its actor ${d.actor.workflowId}` +
+        (d.abandonedReexport === null ? '' : ` (abandoned re-export ${d.abandonedReexport})`)
+      : d.actor.outcome === 'closed before'
+        ? `its actor ${d.actor.workflowId} had ended already`
+        : `it had no actor (${d.actor.workflowId})`;
+  return [
+    `deleted destination ${d.id}:`,
+    `  ${actor}`,
+    `  ${d.schedule === null ? 'it had no re-export schedule' : `deleted its re-export schedule ${d.schedule}`}`,
+    `  removed ${d.ledgerEntries} ledger entries, ${d.deadLetters} dead letters` +
+      `${d.storeRow ? ' and its settings' : ''} from the store`,
+  ].join('\n');
 }

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import type { DeadLetterReplayResult, DeadLetterSummary, DestinationDeletion } from '../../src/client/activationClient';
+import { destinationWorkflowId } from '../../src/domain/destination';
+import type { DestinationSettings } from '../../src/domain/destination';
+import { ensureStream } from '../../src/embedded/ensureStream';
+import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
+import { waitFor } from '../../src/embedded/waitFor';
+import { createKinesisClient } from '../../src/kinesis/client';
+import { openStore } from '../../src/store/openStore';
+import type { Store } from '../../src/store/store';
+import { runCli } from '../support/cli';
+import type { CliResult } from '../support/cli';
+import { readAllRecords } from '../support/kinesisStream';
+import { processEnv, withWorker } from '../support/temporal';
+
+const STREAM = 'e2e-lifecycle';
+const SECRET_ENV = 'E2E_LIFECYCLE_SECRET';
+
+/** A profile of seg-a; `bio` (mapped) makes its record large, `note` (unmapped) changes nothing exported. */
+function profileLine(id: string, bio = '', note = ''): string {
+  return JSON.stringify({
+    profileId: id,
+    identityMap: { ecid: [{ id }] },
+    person: { email: `${id}@example.com`, bio, note },
+    segmentMembership: { ups: { 'seg-a': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+  });
+}
+
+function ok(result: CliResult, what: string): string {
+  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
+  return result.stdout;
+}
+
+describe('dead letters and the destination lifecycle through the CLI', function () {
+  this.timeout(300_000);
+  let dir: string;
+  let emulator: KinesisEmulator;
+  let kinesis: KinesisClient;
+  let store: Store;
+
+  before(async () => {
+    process.env[SECRET_ENV] = 'secret';
+    dir = mkdtempSync(join(tmpdir(), 'ka-e2e-lifecycle-'));
+    emulator = await startKinesisEmulator();
+    kinesis = createKinesisClient({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    await ensureStream(kinesis, STREAM, 1);
+    store = await openStore(join(dir, 'store.sqlite'));
+  });
+
+  after(async () => {
+    kinesis?.destroy();
+    await store?.close();
+    await emulator?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists, replays after the limit was raised, and purges dead letters; delete leaves nothing of the destination', async () => {
+    await withWorker(store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+      const cli = (...args: string[]) => runCli(args, env);
+      const cliJson = async <T>(...args: string[]): Promise<T> =>
+        JSON.parse(ok(await cli(...args, '--json'), args.join(' '))) as T;
+      const ingest = async (...lines: string[]) => ok(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
+      const decided = (n: number) =>
+        waitFor(
+          async () => {
+            const s = await client.status(id);
+            return s.state === 'idle' && s.counters.received === n ? s : undefined;
+          },
+          { timeoutMs: 30_000, what: `the destination to decide ${n} profiles` },
+        );
+      const letters = () => cliJson<DeadLetterSummary[]>('deadletters', 'list', id);
+
+      const { id } = await cliJson<{ id: string }>(
+        'destination',
+        'create',
+        '--name',
+        'lifecycle',
+        '--region',
+        'us-east-1',
+        '--stream',
+        STREAM,
+        '--endpoint',
+        emulator.endpoint,
+        '--access-key-id',
+        'AKIAE2EEXAMPLE0003',
+        '--secret-access-key-env',
+        SECRET_ENV,
+        '--max-record-bytes',
+        '1KiB',
+      );
+      ok(
+        await cli('activate', id, '--segment', 'seg-a', '--attribute', 'person.email', '--attribute', 'person.bio'),
+        'activate',
+      );
+      const big = 'b'.repeat(3000);
+      await ingest(profileLine('p-1'), profileLine('p-2', big));
+      await decided(2);
+      const [letter, ...others] = await letters();
+      assert.deepEqual(others, []);
+      assert.equal(letter?.profileId, 'p-2');
+      assert.match(letter?.reason ?? '', /over the stream's maximum of 1024$/);
+      assert.ok((letter?.bytes ?? 0) > 3000, `size ${letter?.bytes}`);
+      assert.match(ok(await cli('deadletters', 'list', id), 'list'), /^PROFILE +REASON +WHEN +BYTES\np-2 /);
+
+      // An unrelated change of the dead-lettered profile sends nothing and adds no letter.
+      await ingest(profileLine('p-2', big, 'unmapped change'));
+      await decided(3);
+      assert.equal((await letters()).length, 1);
+      assert.equal((await readAllRecords(kinesis, STREAM)).length, 1);
+
+      // Replayed before the fix, it is refused again and stays; a profile without a letter is refused.
+      const early = await cliJson<DeadLetterReplayResult>('deadletters', 'replay', id, 'p-2');
+      assert.deepEqual([early.exported, early.deadLettered, early.remaining], [0, 1, 1]);
+      const unknown = await cli('deadletters', 'replay', id, 'p-1');
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^kinesis-activation: profile p-1 has no dead letter at destination /);
+      assert.equal(unknown.stderr.trim().split('\n').length, 1);
+
+      // The limit raised (and the destination renamed), the replay delivers it.
+      ok(await cli('destination', 'update', id, '--max-record-bytes', '1MiB', '--name', 'lifecycle-renamed'), 'update');
+      const shown = await cliJson<{ settings: DestinationSettings }>('destination', 'show', id);
+      assert.equal(shown.settings.maxRecordBytes, 1024 * 1024);
+      const replayed = await cliJson<DeadLetterReplayResult>('deadletters', 'replay', id, '--all');
+      assert.deepEqual([replayed.exported, replayed.deadLettered, replayed.remaining], [1, 0, 0]);
+      assert.deepEqual(await letters(), []);
+      const records = await readAllRecords(kinesis, STREAM);
+      assert.equal(records.length, 2);
+      const sent = JSON.parse(records[1]?.data ?? '{}') as { person?: { bio?: string }; segmentMembership?: unknown };
+      assert.equal(sent.person?.bio, big);
+      assert.deepEqual(sent.segmentMembership, {
+        ups: { 'seg-a': { lastQualificationTime: '2024-01-01T00:00:00Z', status: 'realized' } },
+      });
+
+      // Findable by name in the Web UI: the DestinationName search attribute followed the rename.
+      await waitFor(
+        async () =>
+          (
+            await temporal.env.client.workflow.count(
+              `DestinationName = 'lifecycle-renamed' AND DestinationId = '${id}'`,
+            )
+          ).count === 1 || undefined,
+        { timeoutMs: 20_000, what: 'DestinationName to follow the rename' },
+      );
+
+      // Purge.
+      ok(await cli('destination', 'update', id, '--max-record-bytes', '1KiB'), 'update');
+      await ingest(profileLine('p-3', big));
+      await decided(6);
+      assert.deepEqual(await cliJson<{ purged: number }>('deadletters', 'purge', id), { id, purged: 1 });
+      assert.deepEqual(await letters(), []);
+
+      // Delete, with a schedule, ledger entries and a dead letter to remove.
+      ok(await cli('schedule', 'set', id, '--every', '1h'), 'schedule set');
+      await ingest(profileLine('p-4', big));
+      await decided(7);
+      const deleted = await cliJson<DestinationDeletion>('destination', 'delete', id);
+      assert.deepEqual(
+        { ...deleted, actor: { ...deleted.actor, stoppedAt: null }, deletedAt: null },
+        {
+          id,
+          actor: { workflowId: destinationWorkflowId(id), outcome: 'stopped', stoppedAt: null },
+          abandonedReexport: null,
+          schedule: `reexport-${id}`,
+          ledgerEntries: 2,
+          deadLetters: 1,
+          storeRow: true,
+          deletedAt: null,
+        },
+      );
+      const actor = await temporal.env.client.workflow.getHandle(destinationWorkflowId(id)).describe();
+      assert.equal(actor.status.name, 'COMPLETED', 'the actor ended itself');
+      await assert.rejects(
+        temporal.env.client.schedule.getHandle(`reexport-${id}`).describe(),
+        (err) => err instanceof ScheduleNotFoundError,
+      );
+      assert.equal((await store.readLedger(id, ['p-1', 'p-2', 'p-3', 'p-4'])).size, 0);
+      assert.deepEqual(await store.listDeadLetters(id), []);
+      assert.equal(await store.getDestination(id), undefined);
+      const listed = await cliJson<{ id: string }[]>('destination', 'list');
+      assert.ok(!listed.some((d) => d.id === id), 'destination list no longer shows it');
+
+      // Every command refuses the deleted id with one line saying so.
+      for (const args of [
+        ['status', id],
+        ['destination', 'show', id],
+        ['destination', 'update', id, '--name', 'x'],
+        ['destination', 'check', id],
+        ['destination', 'delete', id],
+        ['activate', id, '--segment', 'seg-a'],
+        ['pause', id],
+        ['resume', id],
+        ['reexport', id],
+        ['schedule', 'set', id, '--every', '1h'],
+        ['schedule', 'list', id],
+        ['schedule', 'trigger', id],
+        ['schedule', 'delete', id],
+        ['deadletters', 'list', id],
+        ['deadletters', 'replay', id, '--all'],
+        ['deadletters', 'purge', id],
+      ]) {
+        const refused = await cli(...args);
+        assert.equal(refused.code, 1, `${args.join(' ')} was accepted: ${refused.stdout}`);
+        assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+        assert.match(
+          refused.stderr,
+          new RegExp(`^kinesis-activation: no such destination: ${id} \\(deleted 20`),
+          args[0],
+        );
+      }
+    });
+  });
+});
