@@ -9,9 +9,9 @@ import type { Projection } from '../domain/projection';
 import type { RejectedRecord } from '../kinesis/batcher';
 import { KinesisTerminalError } from '../kinesis/errors';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
-import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
+import type { KinesisRecordWriter, WriteSession } from '../kinesis/recordWriter';
 import type { ExportCandidate, LedgerView, Store } from '../store/store';
-import type { ExportCounts } from './types';
+import type { ExportCounts, PutReport } from './types';
 
 /**
  * Profiles read, decided and checkpointed together: a retried attempt resumes after the last
@@ -41,17 +41,16 @@ export interface RecordWriters {
   forDestination(destinationId: string, settings: DestinationSettings): Pick<KinesisRecordWriter, 'open'>;
 }
 
-/** What a page reports of its writes. */
-type PageWrites = Pick<WriteStats, 'calls' | 'throttledEntries'>;
-
 /** The writes of a page that sent nothing. */
-const NOTHING_WRITTEN: PageWrites = { calls: 0, throttledEntries: 0 };
+const NOTHING_WRITTEN: PutReport = { putCalls: 0, throttled: 0 };
 
 /** Where and how a page is decided. */
 export interface PageTarget {
   destinationId: string;
   settings: DestinationSettings;
   activation: Activation;
+  /** Profiles the page pages over at most. */
+  pageSize: number;
   /** Send every member even when nothing mapped changed (a forced re-export). */
   force?: boolean;
 }
@@ -111,11 +110,10 @@ export async function runPage<C>(
   target: PageTarget,
   source: CandidateSource<C>,
   start: PageCheckpoint<C>,
-  pageSize: number,
   details: CheckpointDetails<C>,
-): Promise<{ checkpoint: PageCheckpoint<C>; more: boolean; stats: PageWrites }> {
+): Promise<{ checkpoint: PageCheckpoint<C>; more: boolean; put: PutReport }> {
   const ctx = Context.current();
-  const { destinationId, settings } = target;
+  const { destinationId, settings, pageSize } = target;
   // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
   let checkpoint = start;
   const chunks: Chunk<C>[] = [];
@@ -188,8 +186,9 @@ export async function runPage<C>(
       // Let answers from Kinesis in before the next chunk holds the event loop again.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const stats: PageWrites = session ? await session.end() : NOTHING_WRITTEN;
-    return { checkpoint, more: !exhausted, stats };
+    const stats = session ? await session.end() : undefined;
+    const put = stats ? { putCalls: stats.calls, throttled: stats.throttledEntries } : NOTHING_WRITTEN;
+    return { checkpoint, more: !exhausted, put };
   } catch (err) {
     // Calls in flight finish and reach the ledger before the attempt ends.
     session?.cancel(err);
