@@ -37,28 +37,16 @@ export async function exportPage(
       return { candidates, read: candidates.length, cursor: through === from ? undefined : through };
     },
   };
-  const { checkpoint, more, stats } = await runPage(
-    store,
-    writers,
-    input,
-    source,
-    start,
-    input.pageSize,
-    (p): ChangePageCheckpoint => ({ cursor: p.cursor, counts: p.counts }),
-  );
-  reportPage(metrics, 'export', input.destinationId, checkpoint.counts, {
-    fromCursor: cursor,
-    toCursor: checkpoint.cursor,
-    putCalls: stats.calls,
-    throttled: stats.throttledEntries,
-    stream: input.settings.stream,
-  });
+  const { checkpoint, more, put } = await runPage(store, writers, input, source, start, (p): ChangePageCheckpoint => ({
+    cursor: p.cursor,
+    counts: p.counts,
+  }));
+  reportPage(metrics, 'export', input, checkpoint.counts, put, { fromCursor: cursor, toCursor: checkpoint.cursor });
   return {
     cursor: checkpoint.cursor,
     more,
     remaining: await store.countChangesAfter(checkpoint.cursor),
     ...checkpoint.counts,
-    putCalls: stats.calls,
-    throttled: stats.throttledEntries,
+    ...put,
   };
 }

@@ -9,10 +9,10 @@ import type { Projection } from '../domain/projection';
 import type { RejectedRecord } from '../kinesis/batcher';
 import { KinesisTerminalError } from '../kinesis/errors';
 import type { OutgoingRecord } from '../kinesis/outgoingRecord';
-import type { KinesisRecordWriter, WriteSession, WriteStats } from '../kinesis/recordWriter';
+import type { KinesisRecordWriter, WriteSession } from '../kinesis/recordWriter';
 import type { ExportCandidate, LedgerView, Store } from '../store/store';
 import { addCounts } from '../domain/exportCounts';
-import type { ExportCounts } from './types';
+import type { ExportCounts, PutReport } from './types';
 
 /**
  * Profiles read, decided and checkpointed together: a retried attempt resumes after the last
@@ -42,17 +42,16 @@ export interface RecordWriters {
   forDestination(destinationId: string, settings: DestinationSettings): Pick<KinesisRecordWriter, 'open'>;
 }
 
-/** What a page reports of its writes. */
-type PageWrites = Pick<WriteStats, 'calls' | 'throttledEntries' | 'entryErrors'>;
-
 /** The writes of a page that sent nothing. */
-const NOTHING_WRITTEN: PageWrites = { calls: 0, throttledEntries: 0, entryErrors: {} };
+const NOTHING_WRITTEN: PutReport = { putCalls: 0, throttled: 0 };
 
 /** Where and how a page is decided. */
 export interface PageTarget {
   destinationId: string;
   settings: DestinationSettings;
   activation: Activation;
+  /** Profiles the page pages over at most. */
+  pageSize: number;
   /** Send every member even when nothing mapped changed (a forced re-export). */
   force?: boolean;
   /** Send what dead letters owe (a dead-letter replay; see domain/deadLetterRule). */
@@ -120,11 +119,10 @@ export async function runPage<C>(
   target: PageTarget,
   source: CandidateSource<C>,
   start: PageCheckpoint<C>,
-  pageSize: number,
   details: CheckpointDetails<C>,
-): Promise<{ checkpoint: PageCheckpoint<C>; more: boolean; stats: PageWrites }> {
+): Promise<{ checkpoint: PageCheckpoint<C>; more: boolean; put: PutReport }> {
   const ctx = Context.current();
-  const { destinationId, settings } = target;
+  const { destinationId, settings, pageSize } = target;
   // Replaced, never changed: the SDK sends heartbeat details some time after they are given.
   let checkpoint = start;
   const chunks: Chunk<C>[] = [];
@@ -202,9 +200,10 @@ export async function runPage<C>(
       // Let answers from Kinesis in before the next chunk holds the event loop again.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const stats: PageWrites = session ? await session.end() : NOTHING_WRITTEN;
-    const counts = { ...checkpoint.counts, failedByErrorCode: { ...stats.entryErrors } };
-    return { checkpoint: { ...checkpoint, counts }, more: !exhausted, stats };
+    const stats = session ? await session.end() : undefined;
+    const put = stats ? { putCalls: stats.calls, throttled: stats.throttledEntries } : NOTHING_WRITTEN;
+    const counts = { ...checkpoint.counts, failedByErrorCode: { ...stats?.entryErrors } };
+    return { checkpoint: { ...checkpoint, counts }, more: !exhausted, put };
   } catch (err) {
     // Calls in flight finish and reach the ledger before the attempt ends.
     session?.cancel(err);

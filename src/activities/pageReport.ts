@@ -1,7 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { totalOf } from '../domain/reasonCounts';
 import type { ActivationMetrics } from '../observability/metrics';
-import type { ExportCounts } from './types';
+import type { PageTarget } from './pagePipeline';
+import type { ExportCounts, PutReport } from './types';
 
 /**
  * One log line per page with its counts (never one per record), and the page's decisions in the
@@ -10,11 +11,18 @@ import type { ExportCounts } from './types';
 export function reportPage(
   metrics: ActivationMetrics | undefined,
   what: 'export' | 're-export' | 'dead-letter replay',
-  destinationId: string,
+  { destinationId, settings }: PageTarget,
   counts: ExportCounts,
-  extra: Record<string, number | string> = {},
+  put: PutReport,
+  extra: Record<string, number | string>,
 ): void {
-  Context.current().log.info(`${what} page done`, { destinationId, ...counts, ...extra });
+  Context.current().log.info(`${what} page done`, {
+    destinationId,
+    ...counts,
+    ...extra,
+    ...put,
+    stream: settings.stream,
+  });
   if (!metrics) return;
   const destination = destinationId;
   const outcomes = { ...counts, excluded: totalOf(counts.excludedByReason) };

@@ -33,28 +33,17 @@ export async function reexportPage(
       return { candidates, read: members.length, cursor: members[members.length - 1]?.profileId };
     },
   };
-  const { checkpoint, more, stats } = await runPage(
+  const { checkpoint, more, put } = await runPage(
     store,
     writers,
     input,
     source,
     start,
-    input.pageSize,
-    (p): ReexportPageCheckpoint => ({ cursor: p.cursor, read: p.read, counts: p.counts }),
+    (p): ReexportPageCheckpoint => p,
   );
-  reportPage(metrics, 're-export', input.destinationId, checkpoint.counts, {
+  reportPage(metrics, 're-export', input, checkpoint.counts, put, {
     read: checkpoint.read,
     force: String(input.force),
-    putCalls: stats.calls,
-    throttled: stats.throttledEntries,
-    stream: input.settings.stream,
   });
-  return {
-    cursor: checkpoint.cursor,
-    read: checkpoint.read,
-    more,
-    ...checkpoint.counts,
-    putCalls: stats.calls,
-    throttled: stats.throttledEntries,
-  };
+  return { cursor: checkpoint.cursor, read: checkpoint.read, more, ...checkpoint.counts, ...put };
 }

@@ -42,27 +42,18 @@ export async function replayPage(
       return { candidates, read: ids.length, cursor: ids[ids.length - 1] };
     },
   };
-  const { checkpoint, more, stats } = await runPage(
-    store,
-    writers,
-    { ...input, replay: true },
-    source,
-    start,
-    profileIds.length,
-    (p): ReplayPageCheckpoint => ({ cursor: p.cursor, read: p.read, counts: p.counts }),
-  );
-  reportPage(metrics, 'dead-letter replay', destinationId, checkpoint.counts, {
-    read: checkpoint.read,
-    putCalls: stats.calls,
-    throttled: stats.throttledEntries,
-    stream: input.settings.stream,
-  });
+  const target = { ...input, replay: true, pageSize: profileIds.length };
+  const { checkpoint, more, put } = await runPage(store, writers, target, source, start, (p): ReplayPageCheckpoint => ({
+    cursor: p.cursor,
+    read: p.read,
+    counts: p.counts,
+  }));
+  reportPage(metrics, 'dead-letter replay', target, checkpoint.counts, put, { read: checkpoint.read });
   return {
     cursor: checkpoint.cursor,
     // Stopped by its time budget only: every letter read is all there was.
     more: more && checkpoint.read < profileIds.length,
     ...checkpoint.counts,
-    putCalls: stats.calls,
-    throttled: stats.throttledEntries,
+    ...put,
   };
 }

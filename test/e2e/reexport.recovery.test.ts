@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { Client } from '@temporalio/client';
 import { ActivationClient } from '../../src/client/activationClient';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import { ensureStream } from '../../src/embedded/ensureStream';
-import { freePort } from '../../src/embedded/freePort';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
-import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import type { ReexportProgress } from '../../src/workflows/messages';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { readAllRecords } from '../support/kinesisStream';
 import { profileIds, recordsPerProfile, seedMembers, statusesOf } from '../support/profiles';
+import { useRestartableTemporal } from '../support/restartableTemporal';
 import { processEnv } from '../support/temporal';
 import { startWorkerProcess } from '../support/workerProcess';
 import type { WorkerProcess } from '../support/workerProcess';
@@ -39,68 +30,44 @@ const SUGGEST_CONTINUE_AS_NEW_AT = 60;
  */
 describe('re-export recovery: worker SIGKILL and Temporal server restart mid-export', function () {
   this.timeout(600_000);
-  let dir: string;
-  let port: number;
-  let server: TemporalDevServer;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
-  let connection: Connection;
-  let client: ActivationClient;
   const workers: WorkerProcess[] = [];
   const taskQueue = `recovery-${randomUUID()}`;
+  // Registered first, so it runs first: the workers go before what they use.
+  after(async () => {
+    for (const worker of workers) await worker.kill();
+  });
+  const fx = useKinesisFixture('recovery');
+  const temporal = useRestartableTemporal(fx, {
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': SUGGEST_CONTINUE_AS_NEW_AT },
+  });
+  let client: ActivationClient;
 
-  const startServer = (): Promise<TemporalDevServer> =>
-    startTemporalDevServer({
-      port,
-      headless: true,
-      dbFilename: join(dir, 'temporal.sqlite'),
-      dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': SUGGEST_CONTINUE_AS_NEW_AT },
-    });
+  before(() => {
+    client = new ActivationClient(
+      new Client({ connection: temporal.connection, namespace: temporal.server.namespace }),
+      fx.store,
+      taskQueue,
+    );
+  });
 
   async function startWorker(): Promise<WorkerProcess> {
     const worker = await startWorkerProcess({
-      ...processEnv(server, taskQueue, join(dir, 'store.sqlite')),
+      ...processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite')),
       [SECRET_ENV]: 'any',
     });
     workers.push(worker);
     return worker;
   }
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-recovery-'));
-    port = await freePort();
-    server = await startServer();
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    store = await openStore(join(dir, 'store.sqlite'));
-    connection = await Connection.connect({ address: server.address });
-    client = new ActivationClient(new Client({ connection, namespace: server.namespace }), store, taskQueue);
-  });
-
-  after(async () => {
-    for (const worker of workers) await worker.kill();
-    await connection?.close();
-    kinesis?.destroy();
-    await store?.close();
-    await emulator?.stop();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   async function newDestination(): Promise<{ id: string; stream: string }> {
     const stream = `recovery-${randomUUID()}`;
-    await ensureStream(kinesis, stream, 4);
+    await ensureStream(fx.kinesis, stream, 4);
     const { id } = await client.createDestination(
       {
         name: stream,
         region: 'us-east-1',
         stream,
-        endpoint: emulator.endpoint,
+        endpoint: fx.emulator.endpoint,
         credentials: { type: 'accessKey', accessKeyId: 'AKIARECOVERYTEST01', secretAccessKeyEnv: SECRET_ENV },
       },
       undefined,
@@ -137,7 +104,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     const p = `kill-${randomUUID()}-`;
     const seg = `${p}S`;
     const members = profileIds(`${p}m-`, PROFILES);
-    await seedMembers(store, members, { [seg]: 'realized' });
+    await seedMembers(fx.store, members, { [seg]: 'realized' });
     let worker = await startWorker();
     const { id, stream } = await newDestination();
 
@@ -154,7 +121,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     assert.ok(backfill.profilesExported >= PROFILES - PAGE_SIZE, `exported ${backfill.profilesExported}`);
     assert.ok((await runsOf(id)) > 1, 'the re-export crossed continue-as-new');
 
-    const records = await readAllRecords(kinesis, stream, { timeoutMs: 120_000 });
+    const records = await readAllRecords(fx.kinesis, stream, { timeoutMs: 120_000 });
     const per = recordsPerProfile(records, members);
     const missing = members.filter((pid) => (per.get(pid)?.length ?? 0) === 0);
     assert.deepEqual(missing.slice(0, 5), [], `${missing.length} member(s) never exported`);
@@ -168,7 +135,7 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
     const p = `restart-${randomUUID()}-`;
     const seg = `${p}S`;
     const members = profileIds(`${p}m-`, PROFILES);
-    await seedMembers(store, members, { [seg]: 'realized' });
+    await seedMembers(fx.store, members, { [seg]: 'realized' });
     if (workers.every((w) => w.child.exitCode !== null || w.child.signalCode !== null)) await startWorker();
     const { id, stream } = await newDestination();
     await client.activate(id, { segments: [{ id: seg }], attributes: ['person.email'] });
@@ -179,14 +146,14 @@ describe('re-export recovery: worker SIGKILL and Temporal server restart mid-exp
 
     const forced = await client.reexport(id, { force: true });
     await whenRead(id, PROFILES / 3);
-    await server.stop();
-    server = await startServer();
+    await temporal.server.stop();
+    await temporal.start();
 
     const done = await finished(id, forced.id);
     assert.equal(done.profilesRead, PROFILES);
     assert.ok((await runsOf(id)) > 1, 'the re-export crossed continue-as-new');
 
-    const records = await readAllRecords(kinesis, stream, { timeoutMs: 180_000 });
+    const records = await readAllRecords(fx.kinesis, stream, { timeoutMs: 180_000 });
     const per = recordsPerProfile(records, members);
     // Each member: its back-fill record (realized), then its forced one (existing).
     const short = members.filter((pid) => {

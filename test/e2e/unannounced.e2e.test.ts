@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { Client } from '@temporalio/client';
 import { ActivationClient } from '../../src/client/activationClient';
 import { EXIT_STORED_NOT_ANNOUNCED } from '../../src/cli/commands/ingest';
-import { freePort } from '../../src/embedded/freePort';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
-import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { runCli } from '../support/cli';
 import { emulatorDestination } from '../support/destinations';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { readAllRecords } from '../support/kinesisStream';
 import { profile, recordsPerProfile } from '../support/profiles';
+import { useRestartableTemporal } from '../support/restartableTemporal';
 import { processEnv } from '../support/temporal';
 import { startWorkerProcess } from '../support/workerProcess';
 import type { WorkerProcess } from '../support/workerProcess';
@@ -32,58 +23,35 @@ const SECRET_ENV = 'UNANNOUNCED_TEST_KINESIS_SECRET';
  */
 describe('no change left unannounced: Temporal SIGKILLed, profiles ingested, Temporal restarted', function () {
   this.timeout(300_000);
-  let dir: string;
-  let port: number;
-  let server: TemporalDevServer;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
-  let connection: Connection;
   let worker: WorkerProcess | undefined;
   const taskQueue = `unannounced-${randomUUID()}`;
-
-  const startServer = (): Promise<TemporalDevServer> =>
-    startTemporalDevServer({ port, headless: true, dbFilename: join(dir, 'temporal.sqlite') });
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ka-unannounced-'));
-    port = await freePort();
-    server = await startServer();
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    store = await openStore(join(dir, 'store.sqlite'));
-    connection = await Connection.connect({ address: server.address });
-  });
-
+  // Registered first, so it runs first: the worker goes before what it uses.
   after(async () => {
     await worker?.kill();
-    await connection?.close();
-    kinesis?.destroy();
-    await store?.close();
-    await emulator?.stop();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
+  const fx = useKinesisFixture('unannounced');
+  const temporal = useRestartableTemporal(fx);
 
   it('exports them within 30 s of Temporal answering again; ingest reports stored, not announced, with its own exit code', async () => {
-    const env = { ...processEnv(server, taskQueue, join(dir, 'store.sqlite')), [SECRET_ENV]: 'any' };
+    const { kinesis, store } = fx;
+    const env = { ...processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite')), [SECRET_ENV]: 'any' };
     worker = await startWorkerProcess(env);
-    const client = new ActivationClient(new Client({ connection, namespace: server.namespace }), store, taskQueue);
+    const client = new ActivationClient(
+      new Client({ connection: temporal.connection, namespace: temporal.server.namespace }),
+      store,
+      taskQueue,
+    );
     const { id, stream } = await emulatorDestination(
       client,
       kinesis,
-      emulator.endpoint,
+      fx.emulator.endpoint,
       { segments: [{ id: 'seg-u' }], attributes: ['person.email'] },
       SECRET_ENV,
     );
     await waitFor(async () => (await client.status(id)).state === 'idle', { timeoutMs: 30_000, what: 'idle' });
 
-    server.process.kill('SIGKILL');
-    await new Promise((done) => server.process.once('exit', done));
+    temporal.server.process.kill('SIGKILL');
+    await new Promise((done) => temporal.server.process.once('exit', done));
     const ids = ['u-1', 'u-2', 'u-3'];
     const lines = ids.map((p) =>
       JSON.stringify(profile(p, { 'seg-u': 'realized' }, { person: { email: `${p}@x` } }).snapshot),
@@ -96,7 +64,7 @@ describe('no change left unannounced: Temporal SIGKILLed, profiles ingested, Tem
     assert.deepEqual(report.notified, []);
     assert.ok(report.unannounced);
 
-    server = await startServer();
+    await temporal.start();
     const backAt = Date.now();
     const records = await waitFor(
       async () => {

@@ -136,6 +136,13 @@ describe('exports through a real Temporal worker with faults injected in front o
   const caughtUp = (seq: number) => (s: DestinationStatus) =>
     s.state === 'idle' && s.checkpoint >= seq && s.pending === 0;
 
+  const stoppedInError = (client: ActivationClient, id: string, what = 'the destination to stop in error') =>
+    waitForStatus(client, id, what, (s) => s.state === 'error', 10_000);
+
+  /** Ingests profiles p-0 .. p-(count-1) at `version`. */
+  const ingestVersion = (client: ActivationClient, count: number, version: number) =>
+    client.ingest(ndjson(Array.from({ length: count }, (_, i) => snapshot(i, version))));
+
   it('delivers every record, each profile in order, when 30% of the records of every call fail', async () => {
     const { store, stream } = await freshSetup();
     const profiles = 200;
@@ -146,7 +153,7 @@ describe('exports through a real Temporal worker with faults injected in front o
       // Rounds exported one after the other: every version of every profile must arrive.
       let seq = 0;
       for (let version = 1; version <= 3; version++) {
-        seq = (await client.ingest(ndjson(Array.from({ length: profiles }, (_, i) => snapshot(i, version))))).lastSeq;
+        seq = (await ingestVersion(client, profiles, version)).lastSeq;
         await waitForStatus(client, id, `version ${version} to be exported`, caughtUp(seq));
       }
       const exact = versionsByProfile(await readAllRecords(kinesis, stream), profiles);
@@ -156,7 +163,7 @@ describe('exports through a real Temporal worker with faults injected in front o
       // Rounds ingested while earlier ones are still being exported: changes waiting together
       // are coalesced, but a consumer still sees each profile's versions in order, ending at the last.
       for (let version = 4; version <= 6; version++) {
-        seq = (await client.ingest(ndjson(Array.from({ length: profiles }, (_, i) => snapshot(i, version))))).lastSeq;
+        seq = (await ingestVersion(client, profiles, version)).lastSeq;
       }
       const status = await waitForStatus(client, id, 'every version to be exported', caughtUp(seq));
 
@@ -191,7 +198,7 @@ describe('exports through a real Temporal worker with faults injected in front o
         const id = await createActivated(client, settingsFor(stream));
         proxy.setFaults({ hangRate: 0.05, seed: 6 });
         const started = performance.now();
-        const { lastSeq } = await client.ingest(ndjson(Array.from({ length: profiles }, (_, i) => snapshot(i, 1))));
+        const { lastSeq } = await ingestVersion(client, profiles, 1);
         // Each hung call costs its timeout and a backoff; unabandoned, one would hold its page until
         // the activity's start-to-close timeout (minutes).
         const boundMs = 30_000;
@@ -220,15 +227,9 @@ describe('exports through a real Temporal worker with faults injected in front o
     await withWorker(store, async ({ client }) => {
       const id = await createActivated(client, settingsFor(stream), { initialMs: 200, maxMs: 800 });
       proxy.setFaults({ accessDenied: ['PutRecords'] });
-      const { lastSeq } = await client.ingest(ndjson(Array.from({ length: 2000 }, (_, i) => snapshot(i, 1))));
+      const { lastSeq } = await ingestVersion(client, 2000, 1);
 
-      const stopped = await waitForStatus(
-        client,
-        id,
-        'the destination to stop in error',
-        (s) => s.state === 'error',
-        10_000,
-      );
+      const stopped = await stoppedInError(client, id);
       // The export's failure, or the creation check's when that check runs after the denial began
       // (it may follow the activation): either names the denied PutRecords.
       assert.match(
@@ -268,14 +269,8 @@ describe('exports through a real Temporal worker with faults injected in front o
       const hourFromNow = Date.now() + 3_000_000;
 
       proxy.setFaults({ accessDenied: ['PutRecords'] });
-      let { lastSeq } = await client.ingest(ndjson(Array.from({ length: 100 }, (_, i) => snapshot(i, 1))));
-      let stopped = await waitForStatus(
-        client,
-        id,
-        'the destination to stop in error',
-        (s) => s.state === 'error',
-        10_000,
-      );
+      let { lastSeq } = await ingestVersion(client, 100, 1);
+      let stopped = await stoppedInError(client, id);
       assert.ok(Date.parse(stopped.nextRetryAt ?? '') > hourFromNow, `next retry at ${stopped.nextRetryAt}`);
       proxy.setFaults({ accessDenied: [] });
       await client.resume(id);
@@ -283,14 +278,8 @@ describe('exports through a real Temporal worker with faults injected in front o
       assert.equal(status.counters.exported, 100);
 
       proxy.setFaults({ accessDenied: ['PutRecords'] });
-      ({ lastSeq } = await client.ingest(ndjson(Array.from({ length: 100 }, (_, i) => snapshot(i, 2)))));
-      stopped = await waitForStatus(
-        client,
-        id,
-        'the destination to stop in error again',
-        (s) => s.state === 'error',
-        10_000,
-      );
+      ({ lastSeq } = await ingestVersion(client, 100, 2));
+      stopped = await stoppedInError(client, id, 'the destination to stop in error again');
       proxy.setFaults({ accessDenied: [] });
       await client.configure(id, settingsFor(stream, { description: 'fixed' }));
       status = await waitForStatus(client, id, 'the destination to resume after configure', caughtUp(lastSeq));
@@ -316,13 +305,7 @@ describe('exports through a real Temporal worker with faults injected in front o
       });
       const missing =
         'credentials.secretAccessKeyEnv: environment variable EXPORT_FAULTS_UNSET_SECRET is not set on the worker';
-      const stopped = await waitForStatus(
-        client,
-        id,
-        'the destination to stop in error',
-        (s) => s.state === 'error',
-        10_000,
-      );
+      const stopped = await stoppedInError(client, id);
       assert.match(stopped.lastError ?? '', new RegExp(missing.replace(/\./g, '\\.')));
       await assert.rejects(client.activate(id, ACTIVATION), (err: Error) => {
         assert.match(
@@ -402,7 +385,7 @@ describe('exports through a real Temporal worker with faults injected in front o
 
     await withWorker(store, async ({ client }) => {
       const id = await createActivated(client, settingsFor(stream));
-      const { lastSeq } = await client.ingest(ndjson(Array.from({ length: profiles }, (_, i) => snapshot(i, 1))));
+      const { lastSeq } = await ingestVersion(client, profiles, 1);
       const status = await waitForStatus(client, id, 'the export to finish', caughtUp(lastSeq), 60_000);
 
       // The second attempt's first read starts after the chunks the first attempt finished.

@@ -68,6 +68,9 @@ const backends: { name: string; location(): Promise<string>; cleanup(): Promise<
   ];
 })();
 
+/** Export options with nothing optional in the records. */
+const PLAIN: ExportOptions = { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' };
+
 function settingsFor(
   endpoint: string,
   stream: string,
@@ -128,6 +131,21 @@ for (const backend of backends) {
       await emulator.stop();
       await backend.cleanup();
     });
+
+    /** Profiles with an email, each a realized member of `segment`, written in one call. */
+    const storeMembers = (profileIds: string[], segment: string) =>
+      store.upsertProfiles(
+        profileIds.map((profileId) => ({
+          profileId,
+          snapshot: {
+            identityMap: { ecid: [{ id: profileId }] },
+            person: { email: `${profileId}@example.com` },
+            segmentMembership: {
+              ups: { [segment]: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
+            },
+          },
+        })),
+      );
 
     /** The worker's export activity, run with a real activity Context outside a worker. */
     const runExportPage = (input: ExportPageInput): Promise<ExportPageResult> =>
@@ -281,25 +299,10 @@ for (const backend of backends) {
       const counted = createActivities({ store, writers, metrics });
       const stream = 'routed';
       await createStream(kinesis, stream, 1);
-      const settings = settingsFor(emulator.endpoint, stream, {
-        includeSegmentNames: false,
-        includeSegmentTimestamps: false,
-        statusStyle: 'existing',
-      });
+      const settings = settingsFor(emulator.endpoint, stream, PLAIN);
       const mapping = (segment: string): Activation => ({ segments: [{ id: segment }], attributes: ['person.email'] });
       const cursor = await store.head();
-      await store.upsertProfiles(
-        ['routed-1', 'routed-2', 'routed-3'].map((profileId) => ({
-          profileId,
-          snapshot: {
-            identityMap: { ecid: [{ id: profileId }] },
-            person: { email: `${profileId}@example.com` },
-            segmentMembership: {
-              ups: { 'seg-x': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
-            },
-          },
-        })),
-      );
+      await storeMembers(['routed-1', 'routed-2', 'routed-3'], 'seg-x');
       const head = await store.head();
       const page = (destinationId: string, activation: Activation) =>
         new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
@@ -324,25 +327,10 @@ for (const backend of backends) {
     it('starts where inputs and checkpoints of versions before the cursor rename say (afterSeq)', async () => {
       const stream = 'earlier-names';
       await createStream(kinesis, stream, 1);
-      const settings = settingsFor(emulator.endpoint, stream, {
-        includeSegmentNames: false,
-        includeSegmentTimestamps: false,
-        statusStyle: 'existing',
-      });
+      const settings = settingsFor(emulator.endpoint, stream, PLAIN);
       const activation: Activation = { segments: [{ id: 'seg-e' }], attributes: ['person.email'] };
       const base = await store.head();
-      await store.upsertProfiles(
-        ['earlier-1', 'earlier-2', 'earlier-3'].map((profileId) => ({
-          profileId,
-          snapshot: {
-            identityMap: { ecid: [{ id: profileId }] },
-            person: { email: `${profileId}@example.com` },
-            segmentMembership: {
-              ups: { 'seg-e': { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } },
-            },
-          },
-        })),
-      );
+      await storeMembers(['earlier-1', 'earlier-2', 'earlier-3'], 'seg-e');
       const head = await store.head();
       const page = (destinationId: string, input: Record<string, unknown>, heartbeatDetails?: unknown) =>
         new MockActivityEnvironment({ heartbeatDetails }, { logger: quietLogger }).run<
@@ -441,11 +429,7 @@ for (const backend of backends) {
           person: { email: `${id}@example.com` },
           segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
         });
-        const settings = settingsFor(proxy.endpoint, stream, {
-          includeSegmentNames: false,
-          includeSegmentTimestamps: false,
-          statusStyle: 'existing',
-        });
+        const settings = settingsFor(proxy.endpoint, stream, PLAIN);
         const failed = await exportSnapshots(
           'refused',
           settings,
