@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
-import { ensureStream } from '../../src/embedded/ensureStream';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { counters } from '../support/counters';
 import { runCli } from '../support/cli';
-import { readAllRecords } from '../support/kinesisStream';
+import { useKinesisFixture } from '../support/kinesisFixture';
+import { createStream, readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
 
 const STREAM = 'e2e-options';
@@ -30,34 +22,15 @@ function profileLine(n: number, pad = ''): string {
 }
 
 describe('destination create --partition-key and --max-record-bytes through the CLI', function () {
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
+  const fx = useKinesisFixture('e2e-options', { streams: { [STREAM]: 1 } });
 
-  before(async () => {
+  before(() => {
     process.env.E2E_OPTIONS_SECRET = 'secret';
-    dir = mkdtempSync(join(tmpdir(), 'ka-e2e-options-'));
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    await ensureStream(kinesis, STREAM, 1);
-    store = await openStore(join(dir, 'store.sqlite'));
-  });
-
-  after(async () => {
-    kinesis?.destroy();
-    await store?.close();
-    await emulator?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('keys records by the chosen identity and dead-letters records over the chosen size', async () => {
-    await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+    await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const created = await runCli(
         [
           'destination',
@@ -70,7 +43,7 @@ describe('destination create --partition-key and --max-record-bytes through the 
           '--stream',
           STREAM,
           '--endpoint',
-          emulator.endpoint,
+          fx.emulator.endpoint,
           '--access-key-id',
           'AKIAE2EEXAMPLE0002',
           '--secret-access-key-env',
@@ -107,17 +80,17 @@ describe('destination create --partition-key and --max-record-bytes through the 
         status.counters,
         counters({ received: 3, exported: 2, deadLettered: 1, deadLetteredByReason: { 'record-too-large': 1 } }),
       );
-      const [dead] = await store.listDeadLetters(id);
+      const [dead] = await fx.store.listDeadLetters(id);
       assert.equal(dead?.profileId, 'opt-2');
       assert.match(dead?.reason ?? '', /over the stream's maximum of 2048$/);
-      const records = await readAllRecords(kinesis, STREAM);
+      const records = await readAllRecords(fx.kinesis, STREAM);
       assert.deepEqual(records.map((r) => r.partitionKey).sort(), ['email-hash-1', 'email-hash-3']);
     });
   });
 
   it('rejects a bad --partition-key or --max-record-bytes with one line naming the option, and starts nothing', async () => {
-    await withWorker(store, async ({ temporal, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+    await withWorker(fx.store, async ({ temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const cases: [string[], RegExp][] = [
         [['--partition-key', 'attribute:person..email'], /--partition-key .*path: must be a dotted XDM path/],
         [['--max-record-bytes', '20MiB'], /--max-record-bytes .*must be <= 10485760/],
@@ -140,10 +113,17 @@ describe('destination create --partition-key and --max-record-bytes through the 
   });
 
   it('destination update changes only the flags given, checked first; destination show prints the result', async () => {
-    await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
-      await ensureStream(kinesis, `${STREAM}-v2`, 1);
-      const base = ['--region', 'us-east-1', '--endpoint', emulator.endpoint, '--access-key-id', 'AKIAE2EEXAMPLE0002'];
+    await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
+      await createStream(fx.kinesis, `${STREAM}-v2`, 1);
+      const base = [
+        '--region',
+        'us-east-1',
+        '--endpoint',
+        fx.emulator.endpoint,
+        '--access-key-id',
+        'AKIAE2EEXAMPLE0002',
+      ];
       const created = await runCli(
         [
           'destination',

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { DeadLetterReplayResult, DeadLetterSummary, DestinationDeletion } from '../../src/client/activationClient';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
-import { ensureStream } from '../../src/embedded/ensureStream';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
-import { openStore } from '../../src/store/openStore';
-import type { Store } from '../../src/store/store';
 import { runCli } from '../support/cli';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import type { CliResult } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
@@ -39,34 +31,15 @@ function ok(result: CliResult, what: string): string {
 
 describe('dead letters and the destination lifecycle through the CLI', function () {
   this.timeout(300_000);
-  let dir: string;
-  let emulator: KinesisEmulator;
-  let kinesis: KinesisClient;
-  let store: Store;
+  const fx = useKinesisFixture('e2e-lifecycle', { streams: { [STREAM]: 1 } });
 
-  before(async () => {
+  before(() => {
     process.env[SECRET_ENV] = 'secret';
-    dir = mkdtempSync(join(tmpdir(), 'ka-e2e-lifecycle-'));
-    emulator = await startKinesisEmulator();
-    kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
-    await ensureStream(kinesis, STREAM, 1);
-    store = await openStore(join(dir, 'store.sqlite'));
-  });
-
-  after(async () => {
-    kinesis?.destroy();
-    await store?.close();
-    await emulator?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('lists, replays after the limit was raised, and purges dead letters; delete leaves nothing of the destination', async () => {
-    await withWorker(store, async ({ client, temporal, taskQueue }) => {
-      const env = processEnv(temporal.server, taskQueue, join(dir, 'store.sqlite'));
+    await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const cli = (...args: string[]) => runCli(args, env);
       const cliJson = async <T>(...args: string[]): Promise<T> =>
         JSON.parse(ok(await cli(...args, '--json'), args.join(' '))) as T;
@@ -91,7 +64,7 @@ describe('dead letters and the destination lifecycle through the CLI', function 
         '--stream',
         STREAM,
         '--endpoint',
-        emulator.endpoint,
+        fx.emulator.endpoint,
         '--access-key-id',
         'AKIAE2EEXAMPLE0003',
         '--secret-access-key-env',
@@ -117,7 +90,7 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       await ingest(profileLine('p-2', big, 'unmapped change'));
       await decided(3);
       assert.equal((await letters()).length, 1);
-      assert.equal((await readAllRecords(kinesis, STREAM)).length, 1);
+      assert.equal((await readAllRecords(fx.kinesis, STREAM)).length, 1);
 
       // Replayed before the fix, it is refused again and stays; a profile without a letter is refused.
       const early = await cliJson<DeadLetterReplayResult>('deadletters', 'replay', id, 'p-2');
@@ -134,7 +107,7 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       const replayed = await cliJson<DeadLetterReplayResult>('deadletters', 'replay', id, '--all');
       assert.deepEqual([replayed.exported, replayed.deadLettered, replayed.remaining], [1, 0, 0]);
       assert.deepEqual(await letters(), []);
-      const records = await readAllRecords(kinesis, STREAM);
+      const records = await readAllRecords(fx.kinesis, STREAM);
       assert.equal(records.length, 2);
       const sent = JSON.parse(records[1]?.data ?? '{}') as { person?: { bio?: string }; segmentMembership?: unknown };
       assert.equal(sent.person?.bio, big);
@@ -184,9 +157,9 @@ describe('dead letters and the destination lifecycle through the CLI', function 
         temporal.env.client.schedule.getHandle(`reexport-${id}`).describe(),
         (err) => err instanceof ScheduleNotFoundError,
       );
-      assert.equal((await store.readLedger(id, ['p-1', 'p-2', 'p-3', 'p-4'])).size, 0);
-      assert.deepEqual(await store.listDeadLetters(id), []);
-      assert.equal(await store.getDestination(id), undefined);
+      assert.equal((await fx.store.readLedger(id, ['p-1', 'p-2', 'p-3', 'p-4'])).size, 0);
+      assert.deepEqual(await fx.store.listDeadLetters(id), []);
+      assert.equal(await fx.store.getDestination(id), undefined);
       const listed = await cliJson<{ id: string }[]>('destination', 'list');
       assert.ok(!listed.some((d) => d.id === id), 'destination list no longer shows it');
 

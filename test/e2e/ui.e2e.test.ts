@@ -106,6 +106,7 @@ describe('Temporal Web UI of the dev server', function () {
         );
         assert.match(text, new RegExp(`"DestinationId": "${id}"`));
         assert.match(text, /"KinesisStream": "ui-stream"/);
+        assert.match(text, /"DestinationName": "ui-check"/, 'findable by its name');
         assert.match(text, new RegExp(`"DestinationState": "${state}"`), 'the state the actor is in');
         // For people reviewing a run; what the test checks is the text above.
         mkdirSync(ARTIFACTS, { recursive: true });
