@@ -1,3 +1,4 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/freePort';
@@ -5,7 +6,7 @@ import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { TemporalDevServer, TemporalDevServerOptions } from '../../src/embedded/temporalDevServer';
 import type { KinesisFixture } from './kinesisFixture';
 
-/** A dev server that keeps its history in the fixture's dir, so it can be killed and started again. */
+/** A dev server that keeps its history in a file, so it can be killed and started again. */
 export interface RestartableTemporal {
   /** The server running now (replaced by `start`). */
   server: TemporalDevServer;
@@ -24,18 +25,22 @@ export function useRestartableTemporal(
   options: Pick<TemporalDevServerOptions, 'dynamicConfig'> = {},
 ): RestartableTemporal {
   let port: number;
+  let historyDir: string | undefined;
   const temporal = {
     async start() {
       temporal.server = await startTemporalDevServer({
         ...options,
         port,
         headless: true,
-        dbFilename: join(fixture.dir, 'temporal.sqlite'),
+        dbFilename: join(historyDir ?? fixture.dir, 'temporal.sqlite'),
       });
       return temporal.server;
     },
   } as RestartableTemporal;
   before(async () => {
+    // In memory where the OS offers it: these tests time how fast the project recovers, not how
+    // fast a disk syncs the server's every write (a slow one stretched a restart to tens of seconds).
+    if (existsSync('/dev/shm')) historyDir = mkdtempSync('/dev/shm/ka-temporal-');
     port = await freePort();
     await temporal.start();
     temporal.connection = await Connection.connect({ address: temporal.server.address });
@@ -43,6 +48,7 @@ export function useRestartableTemporal(
   after(async () => {
     await temporal.connection?.close();
     await temporal.server?.stop();
+    if (historyDir) rmSync(historyDir, { recursive: true, force: true });
   });
   return temporal;
 }
