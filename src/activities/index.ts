@@ -4,6 +4,7 @@ import { checkPermissions } from './checkPermissions';
 import { exportPage } from './exportPage';
 import { KinesisConnections } from '../kinesis/connections';
 import { reexportPage } from './reexportPage';
+import { reportingStoreDown } from './storeDown';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
@@ -19,14 +20,14 @@ export function createActivities({
   writers = new KinesisConnections({}, metrics),
 }: ActivityDeps): Activities {
   return {
-    async saveDestination({ destinationId, settings, activation }) {
+    saveDestination: reportingStoreDown(async ({ destinationId, settings, activation }) => {
       await store.saveDestination({ id: destinationId, settings, activation });
-    },
+    }),
     checkPermissions: (input) => checkPermissions(writers, input),
-    exportPage: (input) => exportPage(store, writers, input, metrics),
-    reexportPage: (input) => reexportPage(store, writers, input, metrics),
-    countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
-    storeHead: () => store.maxSeq(),
+    exportPage: reportingStoreDown((input) => exportPage(store, writers, input, metrics)),
+    reexportPage: reportingStoreDown((input) => reexportPage(store, writers, input, metrics)),
+    countSegmentMembers: reportingStoreDown(({ segmentIds }) => store.countSegmentMembers(segmentIds)),
+    storeHead: reportingStoreDown(() => store.maxSeq()),
   };
 }
 
