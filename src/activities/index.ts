@@ -20,14 +20,17 @@ export function createActivities({
   writers = new KinesisConnections({}, metrics),
 }: ActivityDeps): Activities {
   return {
-    saveDestination: reportingStoreDown(async ({ destinationId, settings, activation }) => {
+    // saveDestination and storeHead stay retryable while the store is down: a run's start and
+    // the configure and activate handlers wait for the store instead of failing.
+    async saveDestination({ destinationId, settings, activation }) {
       await store.saveDestination({ id: destinationId, settings, activation });
-    }),
+    },
     checkPermissions: (input) => checkPermissions(writers, input),
+    // Steps: a store down for longer than it waits stops the destination in error (see storeDown).
     exportPage: reportingStoreDown((input) => exportPage(store, writers, input, metrics)),
     reexportPage: reportingStoreDown((input) => reexportPage(store, writers, input, metrics)),
     countSegmentMembers: reportingStoreDown(({ segmentIds }) => store.countSegmentMembers(segmentIds)),
-    storeHead: reportingStoreDown(() => store.maxSeq()),
+    storeHead: () => store.maxSeq(),
   };
 }
 

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { StoreUnavailableError } from '../store/storeUnavailable';
 
 /** The failure type of an activity whose store stayed unreachable. */
-export const STORE_UNAVAILABLE = 'StoreUnavailable';
+const STORE_UNAVAILABLE = 'StoreUnavailable';
 
 /**
  * A store that stayed unreachable for as long as the store waits becomes a non-retryable
