@@ -8,33 +8,36 @@ import { ensureStream } from '../src/embedded/ensureStream';
 import { freePorts } from '../src/embedded/freePort';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
+import type { KinesisFaults } from '../test/support/kinesisFaultProxy';
 
 export interface Emulator {
   endpoint: string;
-  /** The same emulator behind the throttling proxy, where the benchmark has one. */
-  throttledEndpoint?: string;
+  /** The same emulator behind the fault proxy, where the benchmark has one. */
+  proxyEndpoint?: string;
   pid: number;
   stop(): void;
 }
 
 /**
- * The emulator (and the throttling proxy) in a child process, so it does not share our event
- * loop. With `path`, kinesalite keeps streams in LevelDB there instead of in memory (a million
- * records would otherwise sit in the emulator's heap).
+ * The emulator (and the fault proxy in front of it) in a child process, so it does not share our
+ * event loop. With `path`, kinesalite keeps streams in LevelDB there instead of in memory (a
+ * million records would otherwise sit in the emulator's heap). The proxy injects `faults`
+ * (by default per-shard throttling at the service's limits).
  */
 export async function startEmulatorProcess(
-  options: { path?: string } = {},
-): Promise<Emulator & { throttledEndpoint: string }> {
+  options: { path?: string; faults?: Partial<KinesisFaults> } = {},
+): Promise<Emulator & { proxyEndpoint: string }> {
   const script = require.resolve('./emulatorProcess');
   const execArgv = script.endsWith('.ts') ? ['-r', 'ts-node/register'] : [];
   const child = spawn(process.execPath, [...execArgv, script, ...(options.path ? [options.path] : [])], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_PROXY_FAULTS: JSON.stringify(options.faults ?? { shardThrottling: true }) },
   });
   const [line] = await new Promise<string[]>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`emulator process exited with ${code}`)));
     createInterface({ input: child.stdout }).once('line', (l) => resolve([l]));
   });
-  const endpoints = JSON.parse(line ?? '{}') as { endpoint: string; throttledEndpoint: string };
+  const endpoints = JSON.parse(line ?? '{}') as { endpoint: string; proxyEndpoint: string };
   return { ...endpoints, pid: child.pid as number, stop: () => child.stdin.end() };
 }
 
@@ -114,5 +117,6 @@ export async function startKinesisLocalProcess(main: string): Promise<Emulator> 
   } finally {
     client.destroy();
   }
-  return { endpoint, pid: child.pid as number, stop: () => child.kill() };
+  // SIGKILL: its runtime's shutdown hook can leave it running after SIGTERM; it keeps nothing.
+  return { endpoint, pid: child.pid as number, stop: () => child.kill('SIGKILL') };
 }

@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   const temporal = await startTemporalDevServer({ headless: true });
   const connection = await NativeConnection.connect({ address: temporal.address });
   const clientConnection = await Connection.connect({ address: temporal.address });
-  const summary: Record<string, unknown> = {};
+  const summary: Record<string, EmulatorFigures | string> = {};
   try {
     const target: EngineTarget = {
       connection,
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       else if (name === 'kinesis-local') {
         const main = kinesisLocalMain();
         if (main === undefined) {
-          console.log('kinesis-local: not installed (npm install --no-save kinesis-local to measure it too); skipped');
+          console.log('kinesis-local: not installed (a devDependency: `npm ci` installs it); skipped');
           summary[name] = 'not installed';
           continue;
         }
@@ -113,6 +113,7 @@ async function main(): Promise<void> {
         emulator.stop();
       }
     }
+    console.log(`side by side, medians of ${count('rounds')} rounds, records/s:\n${sideBySide(summary)}`);
     console.log(JSON.stringify(summary));
   } finally {
     await clientConnection.close();
@@ -121,12 +122,47 @@ async function main(): Promise<void> {
   }
 }
 
+/** What one emulator's rounds gave, medians first. */
+interface EmulatorFigures {
+  medianBareRps: Record<string, number>;
+  medianEngineRps: number;
+  medianFixedEngineRps: number;
+  medianRatio: number;
+  medianFixedRatio: number;
+  [more: string]: unknown;
+}
+
+/** The emulators side by side: each one's median records/s per side, and the engine over its better bare loop. */
+function sideBySide(figures: Record<string, EmulatorFigures | string>): string {
+  const header = [
+    'emulator',
+    ...BARE_CONCURRENCIES.map((c) => `(a) bare, ${c} in flight`),
+    '(b) engine',
+    'b / better a',
+    "(b') 4 fixed",
+    "b' / better a",
+  ];
+  const rows = Object.entries(figures).map(([name, f]) =>
+    typeof f === 'string'
+      ? [name, f]
+      : [
+          name,
+          ...BARE_CONCURRENCIES.map((c) => String(f.medianBareRps[c] ?? '')),
+          String(f.medianEngineRps),
+          f.medianRatio.toFixed(3),
+          String(f.medianFixedEngineRps),
+          f.medianFixedRatio.toFixed(3),
+        ],
+  );
+  return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
 async function benchEmulator(
   name: string,
   emulator: Emulator,
   target: EngineTarget,
   temporalPid: number,
-): Promise<Record<string, unknown>> {
+): Promise<EmulatorFigures> {
   const profilesPerRun = count('profiles');
   const rounds = count('rounds');
   const shards = count('shards');
@@ -251,16 +287,16 @@ async function benchEmulator(
     );
 
     let throttled: Record<string, number> | undefined;
-    if (throttledProfiles > 0 && emulator.throttledEndpoint !== undefined) {
+    if (throttledProfiles > 0 && emulator.proxyEndpoint !== undefined) {
       const stream = await freshStream(throttledShards);
       const profiles = benchProfiles(throttledProfiles, 'c');
       const records = exportRecords(
         profiles,
-        destinationSettingsSchema.parse(settingsFor(stream, emulator.throttledEndpoint)),
+        destinationSettingsSchema.parse(settingsFor(stream, emulator.proxyEndpoint)),
       );
       const meanBytes = records.reduce((sum, r) => sum + recordSize(r), 0) / records.length;
       const shardRecordsPerSecond = Math.min(SHARD_RECORDS_PER_SECOND, SHARD_BYTES_PER_SECOND / meanBytes);
-      const run = await runEngine(target, settingsFor(stream, emulator.throttledEndpoint), profiles, pids);
+      const run = await runEngine(target, settingsFor(stream, emulator.proxyEndpoint), profiles, pids);
       const { lost } = await assertDelivered(kinesis, stream, throttledProfiles);
       const seconds = run.exportMs / 1000;
       // The proxy's buckets start full (one second of capacity), so that second counts too.
@@ -288,6 +324,11 @@ async function benchEmulator(
       profilesPerRun,
       shards,
       bareConcurrencies: BARE_CONCURRENCIES,
+      medianBareRps: Object.fromEntries(
+        BARE_CONCURRENCIES.map((c) => [c, Math.round(median(results.map((r) => r.bareRps[c] ?? 0)))]),
+      ),
+      medianEngineRps: Math.round(median(results.map((r) => r.engineRps))),
+      medianFixedEngineRps: Math.round(median(results.map((r) => r.fixedEngineRps))),
       results,
       medianRatio: Number(medianRatio.toFixed(3)),
       medianFixedRatio: Number(medianFixedRatio.toFixed(3)),

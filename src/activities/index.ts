@@ -5,6 +5,7 @@ import { exportPage } from './exportPage';
 import { KinesisConnections } from '../kinesis/connections';
 import { reexportPage } from './reexportPage';
 import { replayPage } from './replayPage';
+import { reportingStoreDown } from './storeDown';
 import type { Activities } from './types';
 
 export interface ActivityDeps {
@@ -20,14 +21,17 @@ export function createActivities({
   writers = new KinesisConnections({}, metrics),
 }: ActivityDeps): Activities {
   return {
+    // saveDestination and storeHead stay retryable while the store is down: a run's start and
+    // the configure and activate handlers wait for the store instead of failing.
     async saveDestination({ destinationId, settings, activation }) {
       await store.saveDestination({ id: destinationId, settings, activation });
     },
     checkPermissions: (input) => checkPermissions(writers, input),
-    exportPage: (input) => exportPage(store, writers, input, metrics),
-    reexportPage: (input) => reexportPage(store, writers, input, metrics),
-    replayPage: (input) => replayPage(store, writers, input, metrics),
-    countSegmentMembers: ({ segmentIds }) => store.countSegmentMembers(segmentIds),
+    // Steps: a store down for longer than it waits stops the destination in error (see storeDown).
+    exportPage: reportingStoreDown((input) => exportPage(store, writers, input, metrics)),
+    reexportPage: reportingStoreDown((input) => reexportPage(store, writers, input, metrics)),
+    replayPage: reportingStoreDown((input) => replayPage(store, writers, input, metrics)),
+    countSegmentMembers: reportingStoreDown(({ segmentIds }) => store.countSegmentMembers(segmentIds)),
     storeHead: () => store.head(),
   };
 }

@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { storeDownFailure } from './storeDown';
 import { CredentialsError } from '../aws/credentials';
 import { changeKeySpecOf } from '../domain/changeKey';
 import { decideOwed } from '../domain/deadLetterRule';
@@ -24,7 +25,7 @@ export const EXPORT_CHUNK_SIZE = 500;
  * Records the writer may hold unacknowledged before the next chunk is read: enough that it
  * never runs dry while that chunk is read and built, few enough to bound memory.
  */
-const MAX_UNACKNOWLEDGED = 8 * EXPORT_CHUNK_SIZE;
+export const MAX_UNACKNOWLEDGED = 8 * EXPORT_CHUNK_SIZE;
 /**
  * A page stops reading new chunks after this long (it then finishes what it sent): the actor
  * takes turns between change pages and re-export pages, so this bounds how long one waits for
@@ -337,13 +338,14 @@ async function deadLetter<C>(
 }
 
 /**
- * Configuration errors no retry fixes become non-retryable failures carrying the progress made,
- * so the destination stops with their message and keeps what was done; others are retried.
+ * Configuration errors no retry fixes, and a store that stayed unreachable, become non-retryable
+ * failures carrying the progress made, so the destination stops with their message and keeps
+ * what was done; others are retried.
  */
 function terminalFailure(err: unknown, progress: unknown): unknown {
   if (err instanceof KinesisTerminalError || err instanceof CredentialsError) {
     const type = err instanceof KinesisTerminalError ? err.code : err.name;
     return ApplicationFailure.create({ type, message: err.message, nonRetryable: true, details: [progress] });
   }
-  return err;
+  return storeDownFailure(err, progress);
 }

@@ -4,6 +4,7 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import type { TemporalConfig } from '../config';
+import { StoreUnavailableError } from '../store/storeUnavailable';
 
 /** Turns an error into the one line a user can act on (naming the fix where there is one). */
 export function describeError(err: unknown, temporal: TemporalConfig): string {
@@ -18,6 +19,8 @@ export function describeError(err: unknown, temporal: TemporalConfig): string {
     return cause;
   }
   const message = withCauses(err);
+  // The store's own line names it; its socket errors are not Temporal's.
+  if (causes(err).some((e) => e instanceof StoreUnavailableError)) return message;
   if (/ECONNREFUSED|Failed to connect|connect ETIMEDOUT|transport error|UNAVAILABLE/i.test(message)) {
     return (
       `cannot reach Temporal at ${temporal.address}: ` +
@@ -34,7 +37,13 @@ export function describeError(err: unknown, temporal: TemporalConfig): string {
 function withCauses(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++)
-    if (e.message && !parts.some((part) => part.includes(e.message))) parts.push(e.message);
+  for (const e of causes(err)) if (e.message && !parts.some((part) => part.includes(e.message))) parts.push(e.message);
   return parts.join(': ');
+}
+
+/** `err` and its causes, five at most. */
+function causes(err: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && chain.length < 5; e = e.cause) chain.push(e);
+  return chain;
 }

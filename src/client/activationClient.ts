@@ -354,10 +354,11 @@ export class ActivationClient {
     let linesRead = 0;
     let batch: (AcceptedLine | AcceptedPatch)[] = [];
     // Set in callbacks: kept in an object so that the loop below reads their current values.
-    const write: { inFlight: Promise<void> | null; again: boolean; failure: Error | null } = {
+    const write: { inFlight: Promise<void> | null; again: boolean; failure: Error | null; storedThrough: number } = {
       inFlight: null,
       again: false,
       failure: null,
+      storedThrough: 0,
     };
     let timer: NodeJS.Timeout | undefined;
     const progress = (): void =>
@@ -373,7 +374,7 @@ export class ActivationClient {
       }
       const lines = batch;
       batch = [];
-      write.inFlight = this.writeLines(lines, merge, result, announcements)
+      write.inFlight = this.writeLines(lines, merge, result, announcements, (line) => (write.storedThrough = line))
         .then(progress)
         .catch((err: unknown) => {
           write.failure = err instanceof Error ? err : new Error(String(err));
@@ -410,7 +411,7 @@ export class ActivationClient {
     } finally {
       clearTimeout(timer);
     }
-    if (write.failure !== null) throw write.failure;
+    if (write.failure !== null) throw stoppedAt(write.failure, write.storedThrough, result.accepted);
     progress();
     result.rejected.sort((a, b) => a.line - b.line);
     result.unannounced = await announcements.settle();
@@ -424,6 +425,8 @@ export class ActivationClient {
     merge: boolean,
     result: IngestResult,
     announcements: AnnouncementQueue,
+    /** Told the last line of a batch once the batch is stored. */
+    stored: (throughLine: number) => void,
   ): Promise<void> {
     const profileIds = [...new Set(lines.map((l) => l.profileId))];
     // A profile leaving a mapped segment concerns that destination even before its ledger shows it.
@@ -435,6 +438,7 @@ export class ActivationClient {
       for (const { index, reason } of merged.rejected)
         result.rejected.push({ line: (patches[index] as AcceptedPatch).line, reason });
       result.accepted += lines.length - merged.rejected.length;
+      stored(lines[lines.length - 1]?.line ?? 0);
       if (merged.written === 0) return;
       ({ lastSeq } = merged);
     } else {
@@ -443,6 +447,7 @@ export class ActivationClient {
       for (const { index, reason } of upserted.conflicts)
         result.rejected.push({ line: (snapshots[index] as AcceptedLine).line, reason });
       result.accepted += lines.length - upserted.conflicts.length;
+      stored(lines[lines.length - 1]?.line ?? 0);
       if (upserted.profileIds.length === 0) return;
       ({ lastSeq } = upserted);
       // A line without profileId may have been written as the stored profile sharing its identities.
@@ -597,4 +602,17 @@ export function checkFailureOf(status: DestinationStatus): string | null | undef
   if (status.permissions !== null && !status.permissions.ok) return permissionCheckFailure(status.permissions);
   if (status.state === 'error') return status.lastError ?? 'the permission check failed';
   return status.permissions === null ? undefined : null;
+}
+
+/**
+ * An ingest stopped by a failed write: batches are written one after the other, so every line
+ * up to the last stored batch's is stored, and none after it (a failed write's transaction was
+ * rolled back). Says so, so the user resends exactly what is missing.
+ */
+function stoppedAt(failure: Error, storedThroughLine: number, accepted: number): Error {
+  return new Error(
+    `${failure.message}; lines 1 to ${storedThroughLine} are stored (${accepted} accepted), ` +
+      `none after line ${storedThroughLine}: send those again`,
+    { cause: failure },
+  );
 }

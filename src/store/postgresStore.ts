@@ -1,5 +1,5 @@
 import { Pool } from 'pg';
-import type { PoolClient, PoolConfig } from 'pg';
+import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { Activation } from '../domain/activation';
 import type { ProfileSnapshot } from '../domain/profile';
 import { identityKeyText, identityKeysOf, resolveProfileIds } from '../domain/profileIdentity';
@@ -7,6 +7,7 @@ import type { IdentityKey } from '../domain/profileIdentity';
 import type { Projection } from '../domain/projection';
 import type { ChangeKeySpec } from '../domain/changeKey';
 import { migratePostgres } from './migrations';
+import { isPostgresConnectionLoss, StoreUnavailableError } from './storeUnavailable';
 import {
   concernedBy,
   erasureTombstone,
@@ -257,19 +258,36 @@ const SAVE_DESTINATION = `
   ON CONFLICT (id) DO UPDATE
     SET settings = EXCLUDED.settings, activation = EXCLUDED.activation, updated_at = now()`;
 
+/**
+ * How long an operation waits for a lost server to come back (a restart takes a few seconds)
+ * before it fails with StoreUnavailableError, and how long opening one connection may take.
+ */
+export const DEFAULT_STORE_WAIT_MS = 15_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface PostgresStoreOptions {
+  /** See DEFAULT_STORE_WAIT_MS. */
+  waitMs?: number;
+}
+
 /** The shared store for many workers: a pg connection pool on one PostgreSQL database. */
 export class PostgresStore implements Store {
   private closed = false;
 
-  private constructor(private readonly pool: Pool) {}
+  private constructor(
+    private readonly pool: Pool,
+    /** How messages name it: server and database, never credentials. */
+    private readonly name: string,
+    private readonly waitMs: number,
+  ) {}
 
   /** Connects to `url` (postgres://...), applies pending migrations and returns the store. */
-  static async open(url: string, poolConfig: Omit<PoolConfig, 'connectionString'> = {}): Promise<PostgresStore> {
-    const pool = new Pool({ ...poolConfig, connectionString: url });
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const pool = new Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     // An idle connection that breaks (server restart, network) is dropped from the pool and the
     // next query opens a new one; without a listener the 'error' event would crash the process.
     pool.on('error', () => undefined);
-    const store = new PostgresStore(pool);
+    const store = new PostgresStore(pool, storeName(url), options.waitMs ?? DEFAULT_STORE_WAIT_MS);
     try {
       await store.transaction((client) => migratePostgres(client));
     } catch (err) {
@@ -357,14 +375,11 @@ export class PostgresStore implements Store {
             [changed.fromSeq, changed.toSeq],
           ];
     const [segments, holders, destinations] = await Promise.all([
-      this.pool.query<{ segment_id: string }>(
+      this.query<{ segment_id: string }>(
         `SELECT DISTINCT segment_id FROM profile_segments x WHERE x.member AND ${where}`,
         params,
       ),
-      this.pool.query<{ destination_id: string }>(
-        `SELECT DISTINCT destination_id FROM ledger x WHERE ${where}`,
-        params,
-      ),
+      this.query<{ destination_id: string }>(`SELECT DISTINCT destination_id FROM ledger x WHERE ${where}`, params),
       this.listDestinations(),
     ]);
     return concernedBy(
@@ -375,7 +390,7 @@ export class PostgresStore implements Store {
   }
 
   async unannouncedWrites(olderThanMs: number): Promise<UnannouncedWrite[]> {
-    const { rows } = await this.pool.query<{ first_seq: string; last_seq: string }>(
+    const { rows } = await this.query<{ first_seq: string; last_seq: string }>(
       `SELECT first_seq, last_seq FROM announcement_outbox
        WHERE created_at <= now() - make_interval(secs => $1::double precision / 1000) ORDER BY last_seq`,
       [olderThanMs],
@@ -385,7 +400,7 @@ export class PostgresStore implements Store {
 
   async markAnnounced(lastSeqs: number[]): Promise<void> {
     if (lastSeqs.length === 0) return;
-    await this.pool.query('DELETE FROM announcement_outbox WHERE last_seq = ANY ($1::bigint[])', [lastSeqs]);
+    await this.query('DELETE FROM announcement_outbox WHERE last_seq = ANY ($1::bigint[])', [lastSeqs]);
   }
 
   async requestErasure(profileIds: string[]): Promise<{ found: string[]; lastSeq: number }> {
@@ -409,7 +424,7 @@ export class PostgresStore implements Store {
   }
 
   async pendingErasures(profileIds?: string[]): Promise<{ profileId: string; requestedAt: Date }[]> {
-    const { rows } = await this.pool.query<{ profile_id: string; requested_at: Date }>(
+    const { rows } = await this.query<{ profile_id: string; requested_at: Date }>(
       `SELECT profile_id, requested_at FROM erasure_requests
        WHERE $1::text[] IS NULL OR profile_id = ANY ($1::text[]) ORDER BY requested_at, profile_id`,
       [profileIds ?? null],
@@ -418,7 +433,7 @@ export class PostgresStore implements Store {
   }
 
   async ledgerHoldings(profileIds: string[]): Promise<LedgerHolding[]> {
-    const { rows } = await this.pool.query<{ destination_id: string; profile_id: string; projection: Projection }>(
+    const { rows } = await this.query<{ destination_id: string; profile_id: string; projection: Projection }>(
       `SELECT destination_id, profile_id, projection FROM ledger
        WHERE profile_id = ANY ($1::text[]) ORDER BY destination_id, profile_id`,
       [profileIds],
@@ -450,20 +465,18 @@ export class PostgresStore implements Store {
   }
 
   async countChangesAfter(cursor: number): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [
-      cursor,
-    ]);
+    const { rows } = await this.query<{ n: string }>('SELECT count(*) AS n FROM profiles WHERE seq > $1', [cursor]);
     return Number(rows[0]?.n ?? 0);
   }
 
   async head(): Promise<number> {
-    const { rows } = await this.pool.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
+    const { rows } = await this.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
     return Number(rows[0]?.max ?? 0);
   }
 
   async countSegmentMembers(segmentIds: string[]): Promise<number> {
     if (segmentIds.length === 0) return 0;
-    const { rows } = await this.pool.query<{ count: string }>(
+    const { rows } = await this.query<{ count: string }>(
       'SELECT count(DISTINCT profile_id) AS count FROM profile_segments WHERE segment_id = ANY ($1::text[]) AND member',
       [[...new Set(segmentIds)]],
     );
@@ -478,14 +491,13 @@ export class PostgresStore implements Store {
     if ('segmentIds' in range) {
       if (range.segmentIds.length === 0) return [];
       const params = [...keyParams, [...new Set(range.segmentIds)], range.cursor ?? '', range.limit];
-      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
+      rows = (await this.query<CandidateRow>(READ_CANDIDATE_MEMBERS, params)).rows;
     } else if (segmentIds === null) {
-      rows = (await this.pool.query<CandidateRow>(READ_CANDIDATES_AFTER, [...keyParams, range.cursor, range.limit]))
-        .rows;
+      rows = (await this.query<CandidateRow>(READ_CANDIDATES_AFTER, [...keyParams, range.cursor, range.limit])).rows;
     } else {
       if (segmentIds.length === 0) return [];
       const params = [...keyParams, [...new Set(segmentIds)], range.cursor, range.limit];
-      rows = (await this.pool.query<CandidateRow>(READ_CHANGES, params)).rows;
+      rows = (await this.query<CandidateRow>(READ_CHANGES, params)).rows;
     }
     const candidates = rows.map((r) =>
       toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),
@@ -496,7 +508,7 @@ export class PostgresStore implements Store {
       candidates,
     );
     if (spec !== null && computed.length > 0) {
-      await this.pool.query(KEEP_KEYS, [
+      await this.query(KEEP_KEYS, [
         spec.id,
         computed.map((c) => c.profileId),
         computed.map((c) => c.seq),
@@ -508,7 +520,7 @@ export class PostgresStore implements Store {
 
   async readLedger(destinationId: string, profileIds: string[]): Promise<Map<string, Projection>> {
     if (profileIds.length === 0) return new Map();
-    const { rows } = await this.pool.query<{ profile_id: string; projection: Projection }>(
+    const { rows } = await this.query<{ profile_id: string; projection: Projection }>(
       'SELECT profile_id, projection FROM ledger WHERE destination_id = $1 AND profile_id = ANY ($2::text[])',
       [destinationId, profileIds],
     );
@@ -519,7 +531,7 @@ export class PostgresStore implements Store {
     // One statement may not update a row twice: the last entry of a profile wins.
     const latest = latestPerProfile(entries);
     if (latest.length === 0) return;
-    await this.pool.query(WRITE_LEDGER, [
+    await this.query(WRITE_LEDGER, [
       destinationId,
       latest.map((e) => e.profileId),
       JSON.stringify(latest.map((e) => e.projection)),
@@ -533,7 +545,7 @@ export class PostgresStore implements Store {
     profileIds: string[],
   ): Promise<ExportCandidate[]> {
     if (profileIds.length === 0) return [];
-    const { rows } = await this.pool.query<CandidateRow>(READ_CANDIDATES_OF, [
+    const { rows } = await this.query<CandidateRow>(READ_CANDIDATES_OF, [
       destinationId,
       changeKey?.id ?? null,
       false,
@@ -563,7 +575,7 @@ export class PostgresStore implements Store {
   }
 
   async listDeadLetters(destinationId: string): Promise<DeadLetter[]> {
-    const { rows } = await this.pool.query<{
+    const { rows } = await this.query<{
       destination_id: string;
       profile_id: string;
       reason: string;
@@ -587,7 +599,7 @@ export class PostgresStore implements Store {
 
   async deadLetteredProjections(destinationId: string, profileIds: string[]): Promise<Map<string, Projection | null>> {
     if (profileIds.length === 0) return new Map();
-    const { rows } = await this.pool.query<{ profile_id: string; projection: Projection | null }>(
+    const { rows } = await this.query<{ profile_id: string; projection: Projection | null }>(
       `SELECT profile_id, projection FROM dead_letters
        WHERE destination_id = $1 AND profile_id = ANY ($2::text[]) ORDER BY id`,
       [destinationId, profileIds],
@@ -597,7 +609,7 @@ export class PostgresStore implements Store {
 
   async removeDeadLetters(destinationId: string, profileIds: string[] | null): Promise<number> {
     if (profileIds !== null && profileIds.length === 0) return 0;
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await this.query(
       'DELETE FROM dead_letters WHERE destination_id = $1 AND ($2::text[] IS NULL OR profile_id = ANY ($2::text[]))',
       [destinationId, profileIds],
     );
@@ -605,7 +617,7 @@ export class PostgresStore implements Store {
   }
 
   async saveDestination(row: DestinationRow): Promise<void> {
-    await this.pool.query(SAVE_DESTINATION, [
+    await this.query(SAVE_DESTINATION, [
       row.id,
       JSON.stringify(row.settings ?? null),
       row.activation === null ? null : JSON.stringify(row.activation),
@@ -613,7 +625,7 @@ export class PostgresStore implements Store {
   }
 
   async getDestination(id: string): Promise<DestinationRow | undefined> {
-    const { rows } = await this.pool.query<DestinationDbRow>(
+    const { rows } = await this.query<DestinationDbRow>(
       'SELECT id, settings, activation FROM destinations WHERE id = $1',
       [id],
     );
@@ -621,7 +633,7 @@ export class PostgresStore implements Store {
   }
 
   async listDestinations(): Promise<DestinationRow[]> {
-    const { rows } = await this.pool.query<DestinationDbRow>(
+    const { rows } = await this.query<DestinationDbRow>(
       'SELECT id, settings, activation FROM destinations ORDER BY id',
     );
     return rows;
@@ -647,7 +659,7 @@ export class PostgresStore implements Store {
   }
 
   async destinationDeletedAt(id: string): Promise<Date | null> {
-    const { rows } = await this.pool.query<{ deleted_at: Date }>(
+    const { rows } = await this.query<{ deleted_at: Date }>(
       'SELECT deleted_at FROM deleted_destinations WHERE id = $1',
       [id],
     );
@@ -661,22 +673,62 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
-  /** Runs `work` in one transaction on one pooled connection; a connection that failed to roll back is discarded. */
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (err) {
-      const rolledBack = await client.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      );
-      client.release(!rolledBack);
-      throw err;
+  private query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    return this.reconnecting(() => this.pool.query<R>(text, values));
+  }
+
+  /**
+   * Runs `work` in one transaction on one pooled connection; a connection that failed to roll
+   * back is discarded. A transaction cut by a lost connection is rolled back by the server, and
+   * is run again (see reconnecting).
+   */
+  private transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.reconnecting(async () => {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (err) {
+        const rolledBack = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
+        client.release(!rolledBack);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Runs `op` again while the connection is lost, with a growing pause, for up to `waitMs`; then
+   * fails with StoreUnavailableError. Every operation is one statement or one transaction, and
+   * repeating a write that did commit (its answer was lost) writes the same state again: only a
+   * dead letter, a plain insert, can then be listed twice.
+   */
+  private async reconnecting<T>(op: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.waitMs;
+    for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 1000)) {
+      try {
+        return await op();
+      } catch (err) {
+        if (this.closed || !isPostgresConnectionLoss(err)) throw err;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new StoreUnavailableError(this.name, err);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, left)));
+      }
     }
+  }
+}
+
+/** `PostgreSQL at host:port/database`, from the connection URL. */
+function storeName(url: string): string {
+  try {
+    const { hostname, port, pathname } = new URL(url);
+    return `PostgreSQL at ${hostname}:${port || '5432'}${pathname}`;
+  } catch {
+    return 'PostgreSQL';
   }
 }

@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -26,4 +27,26 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): 
     );
     if (stdin !== undefined) child.stdin?.end(stdin);
   });
+}
+
+/**
+ * Starts the CLI with its stdin open (a feed the test writes to as it goes); `result` resolves
+ * when it exits.
+ */
+export function spawnCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcessWithoutNullStreams; result: Promise<CliResult> } {
+  if (!existsSync(BUILT)) throw new Error('the CLI is not built: run `npm run build` (npm test does it)');
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const result = new Promise<CliResult>((done) =>
+    child.once('close', (code) => done({ code: code ?? 1, stdout, stderr })),
+  );
+  return { child, result };
 }

@@ -13,6 +13,10 @@ import { onShutdown } from './services';
 export interface TestPostgres {
   /** Superuser URL of the `postgres` database. */
   url: string;
+  /** Stops the server (a fast shutdown: clients are cut off) and keeps its data, as an outage does. */
+  down(): Promise<void>;
+  /** Starts the stopped server again, on the same port with the same data, and resolves once it accepts connections. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -140,10 +144,8 @@ export async function startPostgres(): Promise<TestPostgres> {
 
   const log = await open(logFile, 'w');
   if (user) await log.chown(user.uid, user.gid);
-  // The port is probed free, but another process can take it before postgres binds: retry a few times.
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const server = spawn(
+  const spawnServer = (port: number): ChildProcess =>
+    spawn(
       join(binDir, 'postgres'),
       [
         '-D',
@@ -164,6 +166,10 @@ export async function startPostgres(): Promise<TestPostgres> {
       ],
       { stdio: ['ignore', log.fd, log.fd], ...user },
     );
+  // The port is probed free, but another process can take it before postgres binds: retry a few times.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    let server = spawnServer(port);
     // If the test process exits without running its shutdown hooks, leave no server behind, and
     // try to leave no files (the server's last processes may still be writing: best effort).
     const killOnExit = () => {
@@ -187,16 +193,24 @@ export async function startPostgres(): Promise<TestPostgres> {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    await log.close();
+    const shutDown = async (): Promise<void> => {
+      // SIGINT is PostgreSQL's fast shutdown: it disconnects clients and exits promptly.
+      server.kill('SIGINT');
+      const timer = setTimeout(() => server.kill('SIGKILL'), STOP_DEADLINE_MS);
+      await exited(server);
+      clearTimeout(timer);
+    };
     return {
       url,
+      down: shutDown,
+      async up() {
+        server = spawnServer(port);
+        await waitUntilReady(url, server, logFile);
+      },
       async stop() {
         process.removeListener('exit', killOnExit);
-        // SIGINT is PostgreSQL's fast shutdown: it disconnects clients and exits promptly.
-        server.kill('SIGINT');
-        const timer = setTimeout(() => server.kill('SIGKILL'), STOP_DEADLINE_MS);
-        await exited(server);
-        clearTimeout(timer);
+        await shutDown();
+        await log.close();
         await rm(dir, { recursive: true, force: true });
       },
     };
@@ -214,9 +228,9 @@ export function getTestPostgres(): Promise<TestPostgres> {
   return shared;
 }
 
-/** Creates an empty database on the shared server and returns its URL, so each suite starts clean. */
-export async function createTestDatabase(): Promise<string> {
-  const { url } = await getTestPostgres();
+/** Creates an empty database on `server` (the shared one by default) and returns its URL, so each suite starts clean. */
+export async function createTestDatabase(server?: TestPostgres): Promise<string> {
+  const { url } = server ?? (await getTestPostgres());
   const name = `test_${randomBytes(6).toString('hex')}`;
   const admin = new Client({ connectionString: url });
   await admin.connect();
