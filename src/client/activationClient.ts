@@ -17,6 +17,7 @@ import type { TemporalConfig } from '../config';
 import { deadLetterReplayRequestSchema, deleteRequestSchema } from '../domain/lifecycle';
 import { DESTINATION_ID, DESTINATION_NAME, DESTINATION_STATE, KINESIS_STREAM } from '../searchAttributes';
 import type { Store } from '../store/store';
+import { StoreUnavailableError } from '../store/storeUnavailable';
 import { connectClient } from '../temporal/clientConnection';
 import { ensureSearchAttributes } from '../temporal/searchAttributeRegistration';
 import { permissionCheckFailure } from '../domain/permissionCheck';
@@ -579,9 +580,18 @@ export class ActivationClient {
     };
   }
 
-  /** Refuses the id of a deleted destination, with when it was deleted. */
+  /**
+   * Refuses the id of a deleted destination, with when it was deleted. A store that is down
+   * leaves the answer to the actor (a deleted one is gone): steering a destination, such as
+   * resuming it, must not wait for the store.
+   */
   async refuseDeleted(id: string): Promise<void> {
-    const deletedAt = await this.store.destinationDeletedAt(parseInput(destinationIdSchema, id, 'destination id'));
+    const deletedAt = await this.store
+      .destinationDeletedAt(parseInput(destinationIdSchema, id, 'destination id'))
+      .catch((err: unknown) => {
+        if (err instanceof StoreUnavailableError) return null;
+        throw err;
+      });
     if (deletedAt !== null)
       throw new InvalidInputError(`no such destination: ${id} (deleted ${deletedAt.toISOString()})`);
   }
