@@ -83,6 +83,7 @@ export const destinationSettingsSchema = z.strictObject({
     includeSegmentNames: false,
     includeSegmentTimestamps: false,
     statusStyle: 'existing',
+    includeMessageId: false,
   }),
   partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
   /** Absent: every profile may be exported. */

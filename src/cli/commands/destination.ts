@@ -153,6 +153,7 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
       'Records',
       `segment names ${o.includeSegmentNames ? 'on' : 'off'}, ` +
         `timestamps ${o.includeSegmentTimestamps ? 'on' : 'off'}, ` +
+        `message id ${o.includeMessageId ? 'on' : 'off'}, ` +
         `status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
     ],
     ['Partition key', JSON.stringify(settings.partitionKey)],
