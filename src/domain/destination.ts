@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { consentRuleSchema } from './consent';
 import { exportOptionsSchema } from './exportOptions';
 import { defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './partitionKeyStrategy';
-
-const MiB = 1024 * 1024;
+import { MiB } from './recordSizeLimit';
 
 /** An environment variable name: where the worker finds a secret. The secret itself never travels. */
 const envVarName = z
@@ -88,13 +87,16 @@ export const destinationSettingsSchema = z.strictObject({
   partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
   /** Absent: every profile may be exported. */
   consent: consentRuleSchema.optional(),
-  /** Streams can opt in to records up to 10 MiB. */
+  /**
+   * The largest record to send (streams can opt in to records up to 10 MiB). Absent: what the
+   * stream says at the permission check (see recordSizeLimit).
+   */
   maxRecordBytes: z
     .number()
     .int()
     .min(1024)
     .max(10 * MiB)
-    .default(MiB),
+    .optional(),
 });
 export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
 export type DestinationSettingsInput = z.input<typeof destinationSettingsSchema>;

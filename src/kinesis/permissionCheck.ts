@@ -1,9 +1,15 @@
-import { ListStreamsCommand, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  DescribeStreamSummaryCommand,
+  ListStreamsCommand,
+  PutRecordCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
 import type { KinesisClient, ListStreamsCommandInput } from '@aws-sdk/client-kinesis';
 import type {
   KinesisPermission,
   PermissionCheckResult,
   PermissionResult,
+  StreamLimitResult,
   StreamVerdict,
 } from '../domain/permissionCheck';
 import { oneLine } from '../domain/oneLine';
@@ -80,6 +86,8 @@ export async function checkStreamPermissions(
     client.send(new PutRecordsCommand({ StreamName: stream, Records: [probeRecord] })),
   );
 
+  const streamLimit = await readStreamLimit(client, stream);
+
   const permissions = [listStreams, putRecord, putRecords];
   return {
     checkedAt: (options.now?.() ?? new Date()).toISOString(),
@@ -88,6 +96,7 @@ export async function checkStreamPermissions(
     streamVerdict,
     streamDetail,
     permissions,
+    streamLimit,
     ok: streamVerdict === 'exists' && permissions.every((p) => p.verdict === 'granted'),
   };
 }
@@ -114,6 +123,27 @@ async function findStream(
     else if (page.HasMoreStreams && last !== undefined) next = { ExclusiveStartStreamName: last, Limit: pageSize };
     else return { found: false, listed, pages };
   }
+}
+
+/** Reads MaxRecordSizeInKiB with DescribeStreamSummary; a refusal or a silent answer leaves it unknown. */
+async function readStreamLimit(client: KinesisClient, stream: string): Promise<StreamLimitResult> {
+  const outcome = await attempt(() => client.send(new DescribeStreamSummaryCommand({ StreamName: stream })));
+  if ('code' in outcome) {
+    if (outcome.code === NOT_KINESIS_CODE)
+      throw terminalError({ kind: 'terminal', throttled: false, ...outcome }, 'DescribeStreamSummary');
+    const verdict = outcome.code === 'AccessDeniedException' ? 'denied' : 'unknown';
+    const detail = `DescribeStreamSummary (optional) refused: ${refusalDetail(outcome)}; records are held to 1 MiB`;
+    return { verdict, maxRecordBytes: null, detail };
+  }
+  const kib = outcome.value.StreamDescriptionSummary?.MaxRecordSizeInKiB;
+  if (kib === undefined) {
+    return {
+      verdict: 'granted',
+      maxRecordBytes: null,
+      detail: 'the stream did not say its MaxRecordSizeInKiB; records are held to 1 MiB',
+    };
+  }
+  return { verdict: 'granted', maxRecordBytes: kib * 1024, detail: `the stream takes records up to ${kib} KiB` };
 }
 
 async function proveWrite(permission: KinesisPermission, probe: () => Promise<unknown>): Promise<PermissionResult> {

@@ -248,9 +248,13 @@ describe('malformed settings are rejected at every boundary with one exact line,
       assert.equal(status.activation, null);
       assert.deepEqual((await fx.store.getDestination(id))?.settings, {
         ...valid,
-        exportOptions: { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' },
+        exportOptions: {
+          includeSegmentNames: false,
+          includeSegmentTimestamps: false,
+          statusStyle: 'existing',
+          includeMessageId: false,
+        },
         partitionKey: { type: 'profileIdHash' },
-        maxRecordBytes: 1048576,
       });
     });
   });
