@@ -13,6 +13,7 @@ import type {
   StreamVerdict,
 } from '../domain/permissionCheck';
 import { oneLine } from '../domain/oneLine';
+import { streamNameOf, streamParameter } from '../domain/streamRef';
 import { classifyError, NOT_KINESIS_CODE, terminalError } from './errors';
 
 /**
@@ -51,7 +52,7 @@ export async function checkStreamPermissions(
   options: PermissionCheckOptions,
 ): Promise<PermissionCheckResult> {
   const { stream, region } = options;
-  const listing = await findStream(client, stream, options.listPageSize ?? 100);
+  const listing = await findStream(client, streamNameOf(stream), options.listPageSize ?? 100);
   if ('code' in listing && listing.code === NOT_KINESIS_CODE)
     throw terminalError({ kind: 'terminal', throttled: false, ...listing }, 'ListStreams');
   let streamVerdict: StreamVerdict;
@@ -80,10 +81,10 @@ export async function checkStreamPermissions(
     Data: new Uint8Array(0),
   };
   const putRecord = await proveWrite('PutRecord', () =>
-    client.send(new PutRecordCommand({ StreamName: stream, ...probeRecord })),
+    client.send(new PutRecordCommand({ ...streamParameter(stream), ...probeRecord })),
   );
   const putRecords = await proveWrite('PutRecords', () =>
-    client.send(new PutRecordsCommand({ StreamName: stream, Records: [probeRecord] })),
+    client.send(new PutRecordsCommand({ ...streamParameter(stream), Records: [probeRecord] })),
   );
 
   const streamLimit = await readStreamLimit(client, stream);
@@ -127,7 +128,7 @@ async function findStream(
 
 /** Reads MaxRecordSizeInKiB with DescribeStreamSummary; a refusal or a silent answer leaves it unknown. */
 async function readStreamLimit(client: KinesisClient, stream: string): Promise<StreamLimitResult> {
-  const outcome = await attempt(() => client.send(new DescribeStreamSummaryCommand({ StreamName: stream })));
+  const outcome = await attempt(() => client.send(new DescribeStreamSummaryCommand(streamParameter(stream))));
   if ('code' in outcome) {
     if (outcome.code === NOT_KINESIS_CODE)
       throw terminalError({ kind: 'terminal', throttled: false, ...outcome }, 'DescribeStreamSummary');
