@@ -3,6 +3,7 @@ import { storeDownFailure } from './storeDown';
 import { CredentialsError } from '../aws/credentials';
 import { changeKeySpecOf } from '../domain/changeKey';
 import { decideOwed } from '../domain/deadLetterRule';
+import { messageIdOf, withMessageId } from '../domain/messageId';
 import { partitionKeyOf } from '../domain/partitionKey';
 import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
@@ -242,7 +243,7 @@ function decideChunk<C>(
   chunk: Chunk<C>,
   inFlight: Map<OutgoingRecord, InFlight<C>>,
 ): { records: OutgoingRecord[]; settled: string[] } {
-  const { settings, activation } = target;
+  const { destinationId, settings, activation } = target;
   const flags = {
     force: target.force ?? false,
     replay: target.replay ?? false,
@@ -251,7 +252,7 @@ function decideChunk<C>(
   const records: OutgoingRecord[] = [];
   const settled: string[] = [];
   const excluded = chunk.counts.excludedByReason ?? {};
-  for (const { profileId, snapshot, previous, changeKey } of candidates) {
+  for (const { seq, profileId, snapshot, previous, changeKey } of candidates) {
     const letter = owed.get(profileId);
     const decision =
       snapshot && decideOwed(snapshot, previous, letter ?? null, activation, settings.exportOptions, flags);
@@ -264,10 +265,13 @@ function decideChunk<C>(
       chunk.counts.skipped += 1;
       continue;
     }
+    const body = settings.exportOptions.includeMessageId
+      ? withMessageId(decision.record, messageIdOf(destinationId, profileId, seq))
+      : decision.record;
     const record: OutgoingRecord = {
       profileId,
       partitionKey: partitionKeyOf(settings.partitionKey, profileId, snapshot),
-      data: Buffer.from(JSON.stringify(decision.record)),
+      data: Buffer.from(JSON.stringify(body)),
     };
     records.push(record);
     inFlight.set(record, { projection: decision.projection, changeKey, chunk, owed: letter !== undefined });

@@ -44,7 +44,7 @@ export function parseConsentOption(spec: string): ConsentRule {
 
 /** `--max-record-bytes`: bytes, or with a KiB or MiB suffix (`1MiB`; streams that opted in take up to `10MiB`). */
 export function parseMaxRecordBytesOption(text: string): number {
-  return validated(destinationSettingsSchema.shape.maxRecordBytes, parseByteSize(text));
+  return validated(destinationSettingsSchema.shape.maxRecordBytes.unwrap(), parseByteSize(text));
 }
 
 /** The value if the settings schema accepts it; else the schema's own one-line reason. */

@@ -51,6 +51,7 @@ export function withSettingsFlags(cmd: Command, mode: 'create' | 'update'): Comm
     .option('--sts-endpoint <url>', 'STS endpoint override for the role (VPC endpoint, local emulator)');
   toggle('include-segment-names', 'add segment names to records');
   toggle('include-segment-timestamps', 'add segment and mapping timestamps to records');
+  toggle('include-message-id', 'add messageId to records: the same on a resend, new for each export');
   const statusStyle = new Option('--status-style <style>', 'status of members already exported').choices([
     'existing',
     'realized',
@@ -105,6 +106,7 @@ export function settingsFromFlags(opts: SettingsFlags, base?: DestinationSetting
       includeSegmentNames: toggle('includeSegmentNames', exportOptions?.includeSegmentNames),
       includeSegmentTimestamps: toggle('includeSegmentTimestamps', exportOptions?.includeSegmentTimestamps),
       statusStyle: (text('statusStyle') ?? exportOptions?.statusStyle) === 'realized' ? 'realized' : 'existing',
+      includeMessageId: toggle('includeMessageId', exportOptions?.includeMessageId),
     },
     ...(consent !== undefined ? { consent } : {}),
     ...((opts.partitionKey ?? base?.partitionKey) ? { partitionKey: opts.partitionKey ?? base?.partitionKey } : {}),

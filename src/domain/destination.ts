@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { consentRuleSchema } from './consent';
 import { exportOptionsSchema } from './exportOptions';
 import { defaultPartitionKeyStrategy, partitionKeyStrategySchema } from './partitionKeyStrategy';
-
-const MiB = 1024 * 1024;
+import { MiB } from './recordSizeLimit';
+import { isStreamRef, parseStreamArn } from './streamRef';
 
 /** An environment variable name: where the worker finds a secret. The secret itself never travels. */
 const envVarName = z
@@ -72,29 +72,49 @@ export const credentialsSchema = z.discriminatedUnion('type', [
 export type Credentials = z.infer<typeof credentialsSchema>;
 
 /** A Kinesis destination (a connection, as in the seed), without any secret value. */
-export const destinationSettingsSchema = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(256),
-  description: z.string().max(1024).optional(),
-  region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/, 'must be an AWS region such as us-east-1'),
-  stream: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -)'),
-  endpoint: httpUrl.optional(),
-  credentials: credentialsSchema.default({ type: 'default' }),
-  exportOptions: exportOptionsSchema.default({
-    includeSegmentNames: false,
-    includeSegmentTimestamps: false,
-    statusStyle: 'existing',
-  }),
-  partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
-  /** Absent: every profile may be exported. */
-  consent: consentRuleSchema.optional(),
-  /** Streams can opt in to records up to 10 MiB. */
-  maxRecordBytes: z
-    .number()
-    .int()
-    .min(1024)
-    .max(10 * MiB)
-    .default(MiB),
-});
+export const destinationSettingsSchema = z
+  .strictObject({
+    name: z.string().trim().min(1, 'must not be empty').max(256),
+    description: z.string().max(1024).optional(),
+    region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/, 'must be an AWS region such as us-east-1'),
+    stream: z
+      .string()
+      .refine(
+        isStreamRef,
+        'must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -) or ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)',
+      ),
+    endpoint: httpUrl.optional(),
+    credentials: credentialsSchema.default({ type: 'default' }),
+    exportOptions: exportOptionsSchema.default({
+      includeSegmentNames: false,
+      includeSegmentTimestamps: false,
+      statusStyle: 'existing',
+      includeMessageId: false,
+    }),
+    partitionKey: partitionKeyStrategySchema.default(defaultPartitionKeyStrategy),
+    /** Absent: every profile may be exported. */
+    consent: consentRuleSchema.optional(),
+    /**
+     * The largest record to send (streams can opt in to records up to 10 MiB). Absent: what the
+     * stream says at the permission check (see recordSizeLimit).
+     */
+    maxRecordBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(10 * MiB)
+      .optional(),
+  })
+  .superRefine((settings, ctx) => {
+    const arn = parseStreamArn(settings.stream);
+    if (arn && arn.region !== settings.region) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stream'],
+        message: `is a stream in ${arn.region} (its ARN says), not in the region ${settings.region}`,
+      });
+    }
+  });
 export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
 export type DestinationSettingsInput = z.input<typeof destinationSettingsSchema>;
 

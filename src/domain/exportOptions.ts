@@ -9,5 +9,7 @@ export const exportOptionsSchema = z.object({
    * 2023).
    */
   statusStyle: z.enum(['existing', 'realized']).default('existing'),
+  /** Adds `messageId` (see messageIdOf) to each record; off, records are exactly the seed's. */
+  includeMessageId: z.boolean().default(false),
 });
 export type ExportOptions = z.infer<typeof exportOptionsSchema>;

@@ -17,6 +17,17 @@ export interface PermissionResult {
 
 export type StreamVerdict = 'exists' | 'missing' | 'unknown';
 
+/**
+ * What DescribeStreamSummary said of the stream's largest record. The grant is optional: without
+ * it (or when the service does not say) `maxRecordBytes` is null and records are held to 1 MiB.
+ */
+export interface StreamLimitResult {
+  verdict: PermissionVerdict;
+  /** MaxRecordSizeInKiB in bytes (null: not known). */
+  maxRecordBytes: number | null;
+  detail: string;
+}
+
 /** What one permission check found; JSON-safe, kept in the actor's status. */
 export interface PermissionCheckResult {
   /** ISO-8601 time of the check (the worker's clock). */
@@ -27,6 +38,8 @@ export interface PermissionCheckResult {
   streamVerdict: StreamVerdict;
   streamDetail: string;
   permissions: PermissionResult[];
+  /** The stream's record size limit (absent in checks by earlier versions). Not part of `ok`. */
+  streamLimit?: StreamLimitResult;
   /** Every permission granted and the stream listed. */
   ok: boolean;
 }

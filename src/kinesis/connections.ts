@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DestinationSettings } from '../domain/destination';
+import { DEFAULT_MAX_RECORD_BYTES } from '../domain/recordSizeLimit';
 import { resolveCredentials } from '../aws/credentials';
 import type { CredentialOptions } from '../aws/credentials';
 import { limitsForMaxRecordBytes } from './batcher';
@@ -73,7 +74,7 @@ export class KinesisConnections {
     this.connections.delete(destinationId);
     const client = this.createClient(settings);
     const writer = new KinesisRecordWriter(client, settings.stream, {
-      limits: limitsForMaxRecordBytes(settings.maxRecordBytes),
+      limits: limitsForMaxRecordBytes(settings.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES),
       ...(this.aws.fixedCallsInFlight !== undefined
         ? { concurrency: this.aws.fixedCallsInFlight, limiter: new AimdRateLimiter() }
         : {}),

@@ -1,12 +1,19 @@
-import { ListStreamsCommand, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  DescribeStreamSummaryCommand,
+  ListStreamsCommand,
+  PutRecordCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
 import type { KinesisClient, ListStreamsCommandInput } from '@aws-sdk/client-kinesis';
 import type {
   KinesisPermission,
   PermissionCheckResult,
   PermissionResult,
+  StreamLimitResult,
   StreamVerdict,
 } from '../domain/permissionCheck';
 import { oneLine } from '../domain/oneLine';
+import { streamNameOf, streamParameter } from '../domain/streamRef';
 import { classifyError, NOT_KINESIS_CODE, terminalError } from './errors';
 
 /**
@@ -45,7 +52,7 @@ export async function checkStreamPermissions(
   options: PermissionCheckOptions,
 ): Promise<PermissionCheckResult> {
   const { stream, region } = options;
-  const listing = await findStream(client, stream, options.listPageSize ?? 100);
+  const listing = await findStream(client, streamNameOf(stream), options.listPageSize ?? 100);
   if ('code' in listing && listing.code === NOT_KINESIS_CODE)
     throw terminalError({ kind: 'terminal', throttled: false, ...listing }, 'ListStreams');
   let streamVerdict: StreamVerdict;
@@ -74,11 +81,13 @@ export async function checkStreamPermissions(
     Data: new Uint8Array(0),
   };
   const putRecord = await proveWrite('PutRecord', () =>
-    client.send(new PutRecordCommand({ StreamName: stream, ...probeRecord })),
+    client.send(new PutRecordCommand({ ...streamParameter(stream), ...probeRecord })),
   );
   const putRecords = await proveWrite('PutRecords', () =>
-    client.send(new PutRecordsCommand({ StreamName: stream, Records: [probeRecord] })),
+    client.send(new PutRecordsCommand({ ...streamParameter(stream), Records: [probeRecord] })),
   );
+
+  const streamLimit = await readStreamLimit(client, stream);
 
   const permissions = [listStreams, putRecord, putRecords];
   return {
@@ -88,6 +97,7 @@ export async function checkStreamPermissions(
     streamVerdict,
     streamDetail,
     permissions,
+    streamLimit,
     ok: streamVerdict === 'exists' && permissions.every((p) => p.verdict === 'granted'),
   };
 }
@@ -114,6 +124,27 @@ async function findStream(
     else if (page.HasMoreStreams && last !== undefined) next = { ExclusiveStartStreamName: last, Limit: pageSize };
     else return { found: false, listed, pages };
   }
+}
+
+/** Reads MaxRecordSizeInKiB with DescribeStreamSummary; a refusal or a silent answer leaves it unknown. */
+async function readStreamLimit(client: KinesisClient, stream: string): Promise<StreamLimitResult> {
+  const outcome = await attempt(() => client.send(new DescribeStreamSummaryCommand(streamParameter(stream))));
+  if ('code' in outcome) {
+    if (outcome.code === NOT_KINESIS_CODE)
+      throw terminalError({ kind: 'terminal', throttled: false, ...outcome }, 'DescribeStreamSummary');
+    const verdict = outcome.code === 'AccessDeniedException' ? 'denied' : 'unknown';
+    const detail = `DescribeStreamSummary (optional) refused: ${refusalDetail(outcome)}; records are held to 1 MiB`;
+    return { verdict, maxRecordBytes: null, detail };
+  }
+  const kib = outcome.value.StreamDescriptionSummary?.MaxRecordSizeInKiB;
+  if (kib === undefined) {
+    return {
+      verdict: 'granted',
+      maxRecordBytes: null,
+      detail: 'the stream did not say its MaxRecordSizeInKiB; records are held to 1 MiB',
+    };
+  }
+  return { verdict: 'granted', maxRecordBytes: kib * 1024, detail: `the stream takes records up to ${kib} KiB` };
 }
 
 async function proveWrite(permission: KinesisPermission, probe: () => Promise<unknown>): Promise<PermissionResult> {

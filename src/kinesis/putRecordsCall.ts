@@ -1,5 +1,6 @@
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { streamParameter } from '../domain/streamRef';
 import type { OutgoingRecord } from './outgoingRecord';
 
 /**
@@ -9,13 +10,14 @@ import type { OutgoingRecord } from './outgoingRecord';
  */
 export async function putRecords(
   client: KinesisClient,
-  streamName: string,
+  /** Its name or ARN. */
+  stream: string,
   records: readonly OutgoingRecord[],
   signal?: AbortSignal,
 ): Promise<(string | undefined)[]> {
   const response = await client.send(
     new PutRecordsCommand({
-      StreamName: streamName,
+      ...streamParameter(stream),
       Records: records.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey })),
     }),
     signal ? { abortSignal: signal } : {},

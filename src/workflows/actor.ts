@@ -11,6 +11,7 @@ import type { DestinationSettings } from '../domain/destination';
 import { addCounts } from '../domain/exportCounts';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import { totalOf } from '../domain/reasonCounts';
+import { recordSizeLimit } from '../domain/recordSizeLimit';
 import { DESTINATION_NAME, DESTINATION_STATE } from '../searchAttributes';
 import { DEFAULT_ERROR_RETRY, errorRetryDelay } from './errorRetry';
 import type {
@@ -255,6 +256,11 @@ export class DestinationActor {
   resume(): void {
     if (this.state.name === 'paused' || this.state.name === 'error') this.settle();
     this.show();
+  }
+
+  /** The settings pages export with: the record size limit resolved, from the stream when not set. */
+  get pageSettings(): DestinationSettings {
+    return { ...this.settings, maxRecordBytes: recordSizeLimit(this.settings, this.permissions) };
   }
 
   /** New settings, saved and checked (null: runs before checks): a fixed configuration ends an error. */

@@ -70,7 +70,7 @@ export async function takeStep(actor: DestinationActor, lock: WorkflowLock, step
 
 /** One page of changes after the change cursor. */
 async function changePage(actor: DestinationActor, start: StepStart): Promise<void> {
-  const { destinationId, settings, changeCursor } = actor;
+  const { destinationId, pageSettings: settings, changeCursor } = actor;
   if (start.activation === null) return;
   const page = await exportPage.executeWithOptions(
     { summary: `export changes after seq ${changeCursor} to ${settings.stream}` },
@@ -86,7 +86,7 @@ async function changePage(actor: DestinationActor, start: StepStart): Promise<vo
 
 /** One step of the running re-export: count its members first, then one page after its cursor. */
 async function reexportStep(actor: DestinationActor): Promise<void> {
-  const { reexports, activation, destinationId, settings } = actor;
+  const { reexports, activation, destinationId, pageSettings: settings } = actor;
   const active = reexports.active;
   if (active === null || activation === null) return;
   const segmentIds = reexports.segmentsToPage(activation);
@@ -128,7 +128,7 @@ async function reexportStep(actor: DestinationActor): Promise<void> {
 
 /** Replays the dead letters of `profileIds` (null: all), page after page; the counts go to the actor's. */
 export async function replayDeadLetters(actor: DestinationActor, profileIds: string[] | null): Promise<ExportCounts> {
-  const { destinationId, settings, activation } = actor;
+  const { destinationId, pageSettings: settings, activation } = actor;
   if (activation === null) return { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
   const total: ExportCounts = { decided: 0, exported: 0, skipped: 0, deadLettered: 0 };
   for (let cursor: string | null = null; ;) {

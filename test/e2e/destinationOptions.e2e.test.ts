@@ -151,9 +151,20 @@ describe('destination create --partition-key and --max-record-bytes through the 
       };
       const before = await show();
       assert.equal(before.exportOptions.includeSegmentNames, true);
+      assert.equal(before.exportOptions.includeMessageId, false);
 
       const updated = await runCli(
-        ['destination', 'update', id, '--name', 'after', '--stream', `${STREAM}-v2`, '--no-include-segment-names'],
+        [
+          'destination',
+          'update',
+          id,
+          '--name',
+          'after',
+          '--stream',
+          `${STREAM}-v2`,
+          '--no-include-segment-names',
+          '--include-message-id',
+        ],
         env,
       );
       assert.equal(updated.code, 0, updated.stderr);
@@ -163,7 +174,7 @@ describe('destination create --partition-key and --max-record-bytes through the 
         ...before,
         name: 'after',
         stream: `${STREAM}-v2`,
-        exportOptions: { ...before.exportOptions, includeSegmentNames: false },
+        exportOptions: { ...before.exportOptions, includeSegmentNames: false, includeMessageId: true },
       });
       const status = await client.status(id);
       assert.equal(status.name, 'after');
@@ -182,6 +193,7 @@ describe('destination create --partition-key and --max-record-bytes through the 
       }
       const human = await runCli(['destination', 'show', id], env);
       assert.match(human.stdout, /Credentials: +access key AKIAE2EEXAMPLE0002, secret from env E2E_OPTIONS_SECRET/);
+      assert.match(human.stdout, /Records: +segment names off, timestamps off, message id on, /);
       const unknown = await runCli(['destination', 'show', 'no-such-destination'], env);
       assert.equal(unknown.code, 1);
       assert.match(unknown.stderr, /no such destination: no-such-destination \(see `destination list`\)/);

@@ -69,7 +69,12 @@ const backends: { name: string; location(): Promise<string>; cleanup(): Promise<
 })();
 
 /** Export options with nothing optional in the records. */
-const PLAIN: ExportOptions = { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' };
+const PLAIN: ExportOptions = {
+  includeSegmentNames: false,
+  includeSegmentTimestamps: false,
+  statusStyle: 'existing',
+  includeMessageId: false,
+};
 
 function settingsFor(
   endpoint: string,
@@ -254,6 +259,7 @@ for (const backend of backends) {
         includeSegmentNames: false,
         includeSegmentTimestamps: false,
         statusStyle: 'existing',
+        includeMessageId: false,
       };
       const open = settingsFor(emulator.endpoint, stream, options);
       const ruled = settingsFor(emulator.endpoint, stream, options, { path: 'consents.share.val', allowed: ['y'] });
@@ -292,6 +298,67 @@ for (const backend of backends) {
         (r) => (JSON.parse(r.data) as ExportRecord).segmentMembership.ups.seg?.status,
       );
       assert.deepEqual(statuses, ['realized', 'exited']);
+    });
+
+    it('includeMessageId: a record resent after a crash carries the same messageId, a newer snapshot a new one', async () => {
+      const stream = 'message-id';
+      const destinationId = 'message-id';
+      await createStream(kinesis, stream, 1);
+      const settings = settingsFor(emulator.endpoint, stream, { ...PLAIN, includeMessageId: true });
+      const activation: Activation = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
+      await store.saveDestination({ id: destinationId, settings, activation });
+      // The worker crashing after Kinesis acknowledged the record, before its ledger entry was written.
+      const crashing = new Proxy<Store>(store, {
+        get(target, property, receiver) {
+          if (property === 'writeLedger') return () => Promise.reject(new Error('worker lost'));
+          return Reflect.get(target, property, receiver) as unknown;
+        },
+      });
+      const cursor = await store.head();
+      await storeMembers(['message-1'], 'seg');
+      const input: ExportPageInput = { destinationId, settings, activation, cursor, pageSize: 100 };
+      await assert.rejects(
+        new MockActivityEnvironment(undefined, { logger: quietLogger }).run<
+          [ExportPageInput],
+          ExportPageResult,
+          Activities['exportPage']
+        >((i) => createActivities({ store: crashing, writers }).exportPage(i), input),
+        /worker lost/,
+      );
+      assert.equal((await runExportPage(input)).exported, 1, 'resent: the ledger does not have it');
+      const newer = await store.head();
+      await store.upsertProfiles([
+        {
+          profileId: 'message-1',
+          snapshot: {
+            identityMap: { ecid: [{ id: 'message-1' }] },
+            person: { email: 'changed@example.com' },
+            segmentMembership: { ups: { seg: { status: 'realized', lastQualificationTime: '2024-01-01T00:00:00Z' } } },
+          },
+        },
+      ]);
+      assert.equal((await runExportPage({ ...input, cursor: newer })).exported, 1);
+
+      const records = (await readAllRecords(kinesis, stream)).map((r) => JSON.parse(r.data) as ExportRecord);
+      const ids = records.map((r) => r.messageId);
+      assert.equal(ids.length, 3);
+      assert.equal(ids[0], ids[1], 'the resend carries the id of the first send');
+      assert.notEqual(ids[2], ids[0], 'the export of a newer snapshot has an id of its own');
+      assert.ok(ids.every((id) => typeof id === 'string' && /^[\w-]{22}$/.test(id)));
+      // messageId first, then the seed's record unchanged.
+      const { messageId, ...seed } = records[2] as ExportRecord;
+      assert.deepEqual(Object.keys(records[2] as ExportRecord), [
+        'messageId',
+        'person',
+        'segmentMembership',
+        'identityMap',
+      ]);
+      assert.equal(typeof messageId, 'string');
+      assert.deepEqual(seed, {
+        person: { email: 'changed@example.com' },
+        segmentMembership: { ups: { seg: { lastQualificationTime: '2024-01-01T00:00:00Z', status: 'existing' } } },
+        identityMap: { ecid: [{ id: 'message-1' }] },
+      });
     });
 
     it('reads nothing for a destination no change concerns, and moves its cursor past the changes', async () => {
@@ -361,6 +428,7 @@ for (const backend of backends) {
           includeSegmentNames: false,
           includeSegmentTimestamps: false,
           statusStyle: 'existing',
+          includeMessageId: false,
         }),
         maxRecordBytes: 1024,
       };

@@ -104,6 +104,38 @@ describe('permission check against a Kinesis emulator', () => {
     });
   }
 
+  it("reads the stream's record size limit with DescribeStreamSummary, where the service gives it", async () => {
+    const check = () => checkStreamPermissions(clientFor('us-east-1'), { stream: STREAM, region: 'us-east-1' });
+    // The emulator answers DescribeStreamSummary without MaxRecordSizeInKiB.
+    const silent = await check();
+    assert.equal(silent.ok, true);
+    assert.deepEqual(silent.streamLimit, {
+      verdict: 'granted',
+      maxRecordBytes: null,
+      detail: 'the stream did not say its MaxRecordSizeInKiB; records are held to 1 MiB',
+    });
+    proxy.setFaults({ maxRecordSizeInKiB: 2048 });
+    const raised = await check();
+    assert.deepEqual(raised.streamLimit, {
+      verdict: 'granted',
+      maxRecordBytes: 2 * 1024 * 1024,
+      detail: 'the stream takes records up to 2048 KiB',
+    });
+    assert.equal(proxy.counts.DescribeStreamSummary, 2);
+  });
+
+  it('passes without DescribeStreamSummary, the grant being optional, and says records are held to 1 MiB', async () => {
+    proxy.setFaults({ accessDenied: ['DescribeStreamSummary'], maxRecordSizeInKiB: 2048 });
+    const result = await checkStreamPermissions(clientFor('us-east-1'), { stream: STREAM, region: 'us-east-1' });
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.streamLimit?.verdict, 'denied');
+    assert.equal(result.streamLimit.maxRecordBytes, null);
+    assert.match(
+      result.streamLimit.detail,
+      /^DescribeStreamSummary \(optional\) refused: AccessDeniedException: .*kinesis:DescribeStreamSummary .*; records are held to 1 MiB$/,
+    );
+  });
+
   it('reports a missing stream, and leaves the write grants unproven', async () => {
     const result = await checkStreamPermissions(clientFor('us-east-1'), {
       stream: 'no-such-stream',

@@ -60,6 +60,8 @@ export class FakeActivities {
   changesPerPage = 10;
   members = 0;
   denied = false;
+  /** What the check reads as the stream's largest record (null: the check reads none). */
+  streamMaxRecordBytes: number | null = null;
   /** Export pages still to fail (terminally) before they succeed. */
   exportFailures = 0;
   /** Results name their cursor as versions before the rename recorded it (lastSeq, lastProfileId). */
@@ -100,6 +102,13 @@ export class FakeActivities {
       checkPermissions: async (input) => {
         await this.enter('checkPermissions', input);
         const result = checkResult(!this.denied);
+        if (this.streamMaxRecordBytes !== null) {
+          Object.assign(result, {
+            stream: input.settings.stream,
+            region: input.settings.region,
+            streamLimit: { verdict: 'granted', maxRecordBytes: this.streamMaxRecordBytes, detail: 'read' },
+          });
+        }
         if (result.ok) return result;
         throw ApplicationFailure.create({
           type: PERMISSION_CHECK_FAILED,

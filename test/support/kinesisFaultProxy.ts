@@ -35,6 +35,11 @@ export interface KinesisFaults {
    * ExpiredTokenException, as AWS answers calls with an expired session (0: never).
    */
   credentialLifetimeMs: number;
+  /**
+   * When above 0, DescribeStreamSummary answers carry this MaxRecordSizeInKiB, as AWS's do (the
+   * emulator leaves the field out; 0: its answer as it is).
+   */
+  maxRecordSizeInKiB: number;
 }
 
 export interface InjectedFaults {
@@ -87,6 +92,7 @@ const NO_FAULTS: KinesisFaults = {
   hangRate: 0,
   accessDenied: [],
   credentialLifetimeMs: 0,
+  maxRecordSizeInKiB: 0,
 };
 const SHARD_RECORDS_PER_SECOND = 1000;
 const SHARD_BYTES_PER_SECOND = 1024 * 1024;
@@ -328,10 +334,14 @@ export async function startKinesisFaultProxy(
       req.socket.destroy();
       return;
     }
-    const headers = { ...upstream.headers, 'content-length': String(upstream.body.length) };
+    const answer =
+      operation === 'DescribeStreamSummary' && faults.maxRecordSizeInKiB > 0 && upstream.status === 200
+        ? withMaxRecordSize(upstream.body, faults.maxRecordSizeInKiB)
+        : upstream.body;
+    const headers = { ...upstream.headers, 'content-length': String(answer.length) };
     delete headers['transfer-encoding'];
     res.writeHead(upstream.status, headers);
-    res.end(upstream.body);
+    res.end(answer);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -462,4 +472,11 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A DescribeStreamSummary answer with the stream's MaxRecordSizeInKiB set. */
+function withMaxRecordSize(body: Buffer, kib: number): Buffer {
+  const answer = JSON.parse(body.toString('utf8')) as { StreamDescriptionSummary: Record<string, unknown> };
+  answer.StreamDescriptionSummary.MaxRecordSizeInKiB = kib;
+  return Buffer.from(JSON.stringify(answer));
 }

@@ -167,6 +167,8 @@ const options: fc.Arbitrary<ExportOptions> = fc.record({
   includeSegmentNames: fc.boolean(),
   includeSegmentTimestamps: fc.boolean(),
   statusStyle: fc.constantFrom<ExportOptions['statusStyle']>('existing', 'realized'),
+  // Added after the decision, by the page (see messageIdOf).
+  includeMessageId: fc.constant(false),
 });
 
 describe('decideExport against a reference model of the export rules', function () {

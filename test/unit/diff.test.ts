@@ -183,4 +183,5 @@ const seedOptions: ExportOptions = {
   includeSegmentNames: false,
   includeSegmentTimestamps: false,
   statusStyle: 'existing',
+  includeMessageId: false,
 };

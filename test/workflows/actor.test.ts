@@ -318,6 +318,33 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
     });
   });
 
+  it("sends pages the stream's record size limit from the last check, unless the settings set one", async () => {
+    const MiB = 1024 * 1024;
+    const fake = new FakeActivities();
+    fake.streamMaxRecordBytes = 2 * MiB;
+    await withActor(fake, async (actor) => {
+      await activated(actor);
+      fake.head = 5;
+      await actor.signalChanges(5, 5);
+      await actor.until('caught up', (s) => idle(s) && s.checkpoint === 5);
+      const limits = () =>
+        [...fake.inputs<ExportPageInput>('exportPage'), ...fake.inputs<ReexportPageInput>('reexportPage')].map(
+          (p) => p.settings.maxRecordBytes,
+        );
+      assert.deepEqual(new Set(limits()), new Set([2 * MiB]));
+
+      // Set in the settings, the limit is theirs whatever the stream says.
+      await actor.handle.executeUpdate(configureUpdate, { args: [{ ...SETTINGS, maxRecordBytes: 1536 * 1024 }] });
+      const before = fake.inputs<ExportPageInput>('exportPage').length;
+      fake.head = 8;
+      await actor.signalChanges(8, 3);
+      await actor.until('caught up again', (s) => idle(s) && s.checkpoint === 8);
+      const later = fake.inputs<ExportPageInput>('exportPage').slice(before);
+      assert.ok(later.length > 0);
+      assert.deepEqual(new Set(later.map((p) => p.settings.maxRecordBytes)), new Set([1536 * 1024]));
+    });
+  });
+
   it('reads cursors under the names earlier versions carried and recorded (checkpoint, knownSeq, afterProfileId, lastSeq, lastProfileId)', async () => {
     const fake = new FakeActivities();
     fake.head = 12;

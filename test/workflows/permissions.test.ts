@@ -62,11 +62,15 @@ describe('permission checks of a destination actor', () => {
       const denied = await runCli(['destination', 'check', id], env);
       assert.equal(denied.code, 1);
       const lines = denied.stdout.trimEnd().split('\n');
-      assert.equal(lines.length, 4, denied.stdout);
+      assert.equal(lines.length, 5, denied.stdout);
       assert.match(lines[0] ?? '', /^ListStreams +ok +listed /);
       assert.match(lines[1] ?? '', /^PutRecord +ok +authorized/);
       assert.match(lines[2] ?? '', /^PutRecords +denied +AccessDeniedException: .*kinesis:PutRecords/);
       assert.match(lines[3] ?? '', /^stream +ok +permission-stream is listed in us-east-1$/);
+      assert.match(
+        lines[4] ?? '',
+        /^record size +ok +the stream did not say its MaxRecordSizeInKiB; records are held to 1 MiB$/,
+      );
       assert.match(
         denied.stderr,
         /^kinesis-activation: kinesis:PutRecords denied on stream permission-stream \(us-east-1\): .*\n$/,
@@ -86,8 +90,8 @@ describe('permission checks of a destination actor', () => {
         granted.stdout
           .trimEnd()
           .split('\n')
-          .map((line) => line.split(/ +/).slice(0, 2).join(' ')),
-        ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok'],
+          .map((line) => line.slice(0, 19).trimEnd().replace(/ +/g, ' ')),
+        ['ListStreams ok', 'PutRecord ok', 'PutRecords ok', 'stream ok', 'record size ok'],
       );
       const status = await runCli(['status', id], env);
       assert.equal(status.code, 0, status.stderr);
@@ -113,6 +117,51 @@ describe('permission checks of a destination actor', () => {
       assert.equal(after.state, 'idle');
       assert.equal(((await fx.store.getDestination(id))?.settings as { stream?: string } | undefined)?.stream, STREAM);
     });
+  });
+
+  it("reads the stream's record size at check time; without DescribeStreamSummary the check passes and says 1 MiB", async () => {
+    process.env.PERMISSION_TEST_SECRET = 'permission-test-secret';
+    fx.proxy.setFaults({ accessDenied: ['DescribeStreamSummary'], maxRecordSizeInKiB: 2048 });
+    await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
+      const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
+      const { id } = await client.createDestination({
+        name: 'record-size',
+        region: 'us-east-1',
+        stream: STREAM,
+        endpoint: fx.proxy.endpoint,
+        credentials: {
+          type: 'accessKey',
+          accessKeyId: 'AKIAPERMEXAMPLE003',
+          secretAccessKeyEnv: 'PERMISSION_TEST_SECRET',
+        },
+      });
+      const created = await waitFor(
+        async () => ((await client.status(id)).permissions ? client.status(id) : undefined),
+        { timeoutMs: 30_000, what: 'the first check' },
+      );
+      assert.equal(created.state, 'idle', created.lastError ?? '');
+      assert.equal(created.permissions?.streamLimit?.verdict, 'denied');
+
+      const denied = await runCli(['destination', 'check', id], env);
+      assert.equal(denied.code, 0, denied.stderr);
+      assert.match(
+        denied.stdout,
+        /\nrecord size +denied +DescribeStreamSummary \(optional\) refused: AccessDeniedException: .*; records are held to 1 MiB\n$/,
+      );
+
+      fx.proxy.setFaults({ accessDenied: [] });
+      const granted = await runCli(['destination', 'check', id, '--json'], env);
+      assert.equal(granted.code, 0, granted.stderr);
+      assert.deepEqual((JSON.parse(granted.stdout) as PermissionCheckResult).streamLimit, {
+        verdict: 'granted',
+        maxRecordBytes: 2 * 1024 * 1024,
+        detail: 'the stream takes records up to 2048 KiB',
+      });
+      assert.equal((await client.status(id)).permissions?.streamLimit?.maxRecordBytes, 2 * 1024 * 1024);
+      const shown = await runCli(['destination', 'show', id], env);
+      assert.match(shown.stdout, /at most the stream's MaxRecordSizeInKiB \(1 MiB when not known\)/);
+    });
+    fx.proxy.reset();
   });
 
   it('fails the check at once, naming the reference, when the worker cannot resolve the secret', async () => {

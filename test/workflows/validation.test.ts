@@ -40,7 +40,13 @@ const ROWS: Row[] = [
     what: 'a bad stream name',
     change: { stream: 'bad stream!' },
     flags: { stream: 'bad stream!' },
-    message: `${S}stream: must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -)`,
+    message: `${S}stream: must be a Kinesis stream name (1-128 of a-z A-Z 0-9 _ . -) or ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)`,
+  },
+  {
+    what: 'a stream ARN of another region',
+    change: { stream: 'arn:aws:kinesis:eu-west-1:123456789012:stream/validation' },
+    flags: { stream: 'arn:aws:kinesis:eu-west-1:123456789012:stream/validation' },
+    message: `${S}stream: is a stream in eu-west-1 (its ARN says), not in the region us-east-1`,
   },
   { what: 'a blank name', change: { name: '  ' }, flags: { name: '  ' }, message: `${S}name: must not be empty` },
   {
@@ -248,9 +254,13 @@ describe('malformed settings are rejected at every boundary with one exact line,
       assert.equal(status.activation, null);
       assert.deepEqual((await fx.store.getDestination(id))?.settings, {
         ...valid,
-        exportOptions: { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing' },
+        exportOptions: {
+          includeSegmentNames: false,
+          includeSegmentTimestamps: false,
+          statusStyle: 'existing',
+          includeMessageId: false,
+        },
         partitionKey: { type: 'profileIdHash' },
-        maxRecordBytes: 1048576,
       });
     });
   });

@@ -153,7 +153,11 @@ function describeSettings(id: string, settings: DestinationSettings, activation:
       'Records',
       `segment names ${o.includeSegmentNames ? 'on' : 'off'}, ` +
         `timestamps ${o.includeSegmentTimestamps ? 'on' : 'off'}, ` +
-        `status style ${o.statusStyle}, at most ${settings.maxRecordBytes} bytes`,
+        `message id ${o.includeMessageId ? 'on' : 'off'}, ` +
+        `status style ${o.statusStyle}, ` +
+        (settings.maxRecordBytes !== undefined
+          ? `at most ${settings.maxRecordBytes} bytes`
+          : "at most the stream's MaxRecordSizeInKiB (1 MiB when not known)"),
     ],
     ['Partition key', JSON.stringify(settings.partitionKey)],
     ['Consent', settings.consent && `${settings.consent.path} is one of ${settings.consent.allowed.join(', ')}`],
@@ -176,6 +180,11 @@ function permissionCheckLines(result: PermissionCheckResult): string[] {
       (p) => `${p.permission.padEnd(11)} ${mark(p.verdict, p.verdict === 'granted')} ${p.detail}`,
     ),
     `${'stream'.padEnd(11)} ${mark(result.streamVerdict, result.streamVerdict === 'exists')} ${result.streamDetail}`,
+    ...(result.streamLimit
+      ? [
+          `${'record size'.padEnd(11)} ${mark(result.streamLimit.verdict, result.streamLimit.verdict === 'granted')} ${result.streamLimit.detail}`,
+        ]
+      : []),
   ];
 }
 
