@@ -7,7 +7,12 @@ import type { ProfileSnapshot } from '../../src/domain/profile';
 import type { Projection } from '../../src/domain/projection';
 
 const activation: Activation = { segments: [{ id: 'seg' }], attributes: ['person.email'] };
-const options: ExportOptions = { includeSegmentNames: false, includeSegmentTimestamps: false, statusStyle: 'existing', includeMessageId: false };
+const options: ExportOptions = {
+  includeSegmentNames: false,
+  includeSegmentTimestamps: false,
+  statusStyle: 'existing',
+  includeMessageId: false,
+};
 const at = '2024-01-01T00:00:00Z';
 
 function profile(email: string, member = true, note = ''): ProfileSnapshot {
