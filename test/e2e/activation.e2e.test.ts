@@ -8,7 +8,7 @@ import { waitFor } from '../../src/embedded/waitFor';
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationStatus } from '../../src/workflows/messages';
 import { counters } from '../support/counters';
-import { runCli } from '../support/cli';
+import { emulatorCreateArgs, runCli } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
 import { useKinesisFixture } from '../support/kinesisFixture';
@@ -155,23 +155,16 @@ describe('end-to-end activation through the CLI, a real Temporal dev server and 
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const created = await runCli(
         [
-          'destination',
-          'create',
+          ...emulatorCreateArgs({
+            name: 'e2e',
+            stream: STREAM,
+            endpoint: fx.emulator.endpoint,
+            accessKeyId: 'AKIAE2EEXAMPLE0001',
+            secretEnv: 'E2E_KINESIS_SECRET',
+          }),
           '--json',
-          '--name',
-          'e2e',
           '--description',
           'end-to-end test',
-          '--region',
-          'us-east-1',
-          '--stream',
-          STREAM,
-          '--endpoint',
-          fx.emulator.endpoint,
-          '--access-key-id',
-          'AKIAE2EEXAMPLE0001',
-          '--secret-access-key-env',
-          'E2E_KINESIS_SECRET',
           '--include-segment-names',
         ],
         env,

@@ -4,7 +4,7 @@ import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
 import { counters } from '../support/counters';
-import { runCli } from '../support/cli';
+import { emulatorCreateArgs, runCli } from '../support/cli';
 import { useKinesisFixture } from '../support/kinesisFixture';
 import { createStream, readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
@@ -33,21 +33,14 @@ describe('destination create --partition-key and --max-record-bytes through the 
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const created = await runCli(
         [
-          'destination',
-          'create',
+          ...emulatorCreateArgs({
+            name: 'options',
+            stream: STREAM,
+            endpoint: fx.emulator.endpoint,
+            accessKeyId: 'AKIAE2EEXAMPLE0002',
+            secretEnv: 'E2E_OPTIONS_SECRET',
+          }),
           '--json',
-          '--name',
-          'options',
-          '--region',
-          'us-east-1',
-          '--stream',
-          STREAM,
-          '--endpoint',
-          fx.emulator.endpoint,
-          '--access-key-id',
-          'AKIAE2EEXAMPLE0002',
-          '--secret-access-key-env',
-          'E2E_OPTIONS_SECRET',
           '--partition-key',
           'identity:email_lc_sha256',
           '--max-record-bytes',

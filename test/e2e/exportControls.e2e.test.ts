@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { ExportRecord } from '../../src/domain/projection';
 import { waitFor } from '../../src/embedded/waitFor';
-import { runCli } from '../support/cli';
-import type { CliResult } from '../support/cli';
+import { emulatorCreateArgs, runCli, succeeded } from '../support/cli';
 import { useKinesisFixture } from '../support/kinesisFixture';
 import { readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
@@ -29,11 +28,6 @@ function profileLine(
   });
 }
 
-function ok(result: CliResult, what: string): string {
-  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
-  return result.stdout;
-}
-
 describe('export controls through the CLI: consent, triggers, identity namespaces, message ids', function () {
   this.timeout(300_000);
   const fx = useKinesisFixture('e2e-controls', { streams: { [STREAM]: 1 } });
@@ -46,7 +40,8 @@ describe('export controls through the CLI: consent, triggers, identity namespace
     await withWorker(fx.store, async ({ client, temporal, taskQueue }) => {
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const cli = (...args: string[]) => runCli(args, env);
-      const ingest = async (...lines: string[]) => ok(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
+      const ingest = async (...lines: string[]) =>
+        succeeded(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
       const decided = (n: number) =>
         waitFor(
           async () => {
@@ -59,29 +54,25 @@ describe('export controls through the CLI: consent, triggers, identity namespace
         (await readAllRecords(fx.kinesis, STREAM)).map((r) => JSON.parse(r.data) as ExportRecord);
 
       const created = await cli(
-        'destination',
-        'create',
-        '--name',
-        'controls',
-        '--region',
-        'us-east-1',
-        '--stream',
-        STREAM,
-        '--endpoint',
-        fx.emulator.endpoint,
-        '--access-key-id',
-        'AKIAE2EEXAMPLE0005',
-        '--secret-access-key-env',
-        SECRET_ENV,
+        ...emulatorCreateArgs({
+          name: 'controls',
+          stream: STREAM,
+          endpoint: fx.emulator.endpoint,
+          accessKeyId: 'AKIAE2EEXAMPLE0005',
+          secretEnv: SECRET_ENV,
+        }),
         '--consent',
         'consents.share.val=y',
         '--include-message-id',
         '--json',
       );
-      const { id } = JSON.parse(ok(created, 'create')) as { id: string };
-      ok(await cli('activate', id, '--segment', 'seg-a', '--attribute', 'person.email'), 'activate');
-      ok(await cli('activate', id, '--on', 'segmentation,identity', '--identity-namespaces', 'ecid'), 'activate --on');
-      const shown = ok(await cli('destination', 'show', id), 'show');
+      const { id } = JSON.parse(succeeded(created, 'create')) as { id: string };
+      succeeded(await cli('activate', id, '--segment', 'seg-a', '--attribute', 'person.email'), 'activate');
+      succeeded(
+        await cli('activate', id, '--on', 'segmentation,identity', '--identity-namespaces', 'ecid'),
+        'activate --on',
+      );
+      const shown = succeeded(await cli('destination', 'show', id), 'show');
       assert.match(shown, /Triggers: +segmentation, identity\n/);
       assert.match(shown, /Consent: +consents\.share\.val is one of y\n/);
 
@@ -127,7 +118,7 @@ describe('export controls through the CLI: consent, triggers, identity namespace
       assert.equal(back.counters.exported, 3);
       assert.equal(new Set(all.map((r) => r.messageId)).size, 3);
 
-      const status = JSON.parse(ok(await cli('status', id, '--json'), 'status')) as {
+      const status = JSON.parse(succeeded(await cli('status', id, '--json'), 'status')) as {
         counters: { excludedByReason: Record<string, number> };
       };
       assert.deepEqual(status.counters.excludedByReason, { 'consent-refused': 1, 'consent-missing': 1 });

@@ -5,9 +5,8 @@ import type { DeadLetterReplayResult, DeadLetterSummary, DestinationDeletion } f
 import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
-import { runCli } from '../support/cli';
+import { emulatorCreateArgs, runCli, succeeded } from '../support/cli';
 import { useKinesisFixture } from '../support/kinesisFixture';
-import type { CliResult } from '../support/cli';
 import { readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
 
@@ -24,11 +23,6 @@ function profileLine(id: string, bio = '', note = ''): string {
   });
 }
 
-function ok(result: CliResult, what: string): string {
-  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
-  return result.stdout;
-}
-
 describe('dead letters and the destination lifecycle through the CLI', function () {
   this.timeout(300_000);
   const fx = useKinesisFixture('e2e-lifecycle', { streams: { [STREAM]: 1 } });
@@ -42,8 +36,9 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       const env = processEnv(temporal.server, taskQueue, join(fx.dir, 'store.sqlite'));
       const cli = (...args: string[]) => runCli(args, env);
       const cliJson = async <T>(...args: string[]): Promise<T> =>
-        JSON.parse(ok(await cli(...args, '--json'), args.join(' '))) as T;
-      const ingest = async (...lines: string[]) => ok(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
+        JSON.parse(succeeded(await cli(...args, '--json'), args.join(' '))) as T;
+      const ingest = async (...lines: string[]) =>
+        succeeded(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
       const decided = (n: number) =>
         waitFor(
           async () => {
@@ -55,24 +50,17 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       const letters = () => cliJson<DeadLetterSummary[]>('deadletters', 'list', id);
 
       const { id } = await cliJson<{ id: string }>(
-        'destination',
-        'create',
-        '--name',
-        'lifecycle',
-        '--region',
-        'us-east-1',
-        '--stream',
-        STREAM,
-        '--endpoint',
-        fx.emulator.endpoint,
-        '--access-key-id',
-        'AKIAE2EEXAMPLE0003',
-        '--secret-access-key-env',
-        SECRET_ENV,
+        ...emulatorCreateArgs({
+          name: 'lifecycle',
+          stream: STREAM,
+          endpoint: fx.emulator.endpoint,
+          accessKeyId: 'AKIAE2EEXAMPLE0003',
+          secretEnv: SECRET_ENV,
+        }),
         '--max-record-bytes',
         '1KiB',
       );
-      ok(
+      succeeded(
         await cli('activate', id, '--segment', 'seg-a', '--attribute', 'person.email', '--attribute', 'person.bio'),
         'activate',
       );
@@ -84,7 +72,7 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       assert.equal(letter?.profileId, 'p-2');
       assert.match(letter?.reason ?? '', /over the stream's maximum of 1024$/);
       assert.ok((letter?.bytes ?? 0) > 3000, `size ${letter?.bytes}`);
-      assert.match(ok(await cli('deadletters', 'list', id), 'list'), /^PROFILE +REASON +WHEN +BYTES\np-2 /);
+      assert.match(succeeded(await cli('deadletters', 'list', id), 'list'), /^PROFILE +REASON +WHEN +BYTES\np-2 /);
 
       // An unrelated change of the dead-lettered profile sends nothing and adds no letter.
       await ingest(profileLine('p-2', big, 'unmapped change'));
@@ -101,7 +89,10 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       assert.equal(unknown.stderr.trim().split('\n').length, 1);
 
       // The limit raised (and the destination renamed), the replay delivers it.
-      ok(await cli('destination', 'update', id, '--max-record-bytes', '1MiB', '--name', 'lifecycle-renamed'), 'update');
+      succeeded(
+        await cli('destination', 'update', id, '--max-record-bytes', '1MiB', '--name', 'lifecycle-renamed'),
+        'update',
+      );
       const shown = await cliJson<{ settings: DestinationSettings }>('destination', 'show', id);
       assert.equal(shown.settings.maxRecordBytes, 1024 * 1024);
       const replayed = await cliJson<DeadLetterReplayResult>('deadletters', 'replay', id, '--all');
@@ -127,14 +118,14 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       );
 
       // Purge.
-      ok(await cli('destination', 'update', id, '--max-record-bytes', '1KiB'), 'update');
+      succeeded(await cli('destination', 'update', id, '--max-record-bytes', '1KiB'), 'update');
       await ingest(profileLine('p-3', big));
       await decided(6);
       assert.deepEqual(await cliJson<{ purged: number }>('deadletters', 'purge', id), { id, purged: 1 });
       assert.deepEqual(await letters(), []);
 
       // Delete, with a schedule, ledger entries and a dead letter to remove.
-      ok(await cli('schedule', 'set', id, '--every', '1h'), 'schedule set');
+      succeeded(await cli('schedule', 'set', id, '--every', '1h'), 'schedule set');
       await ingest(profileLine('p-4', big));
       await decided(7);
       const deleted = await cliJson<DestinationDeletion>('destination', 'delete', id);

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,6 +11,38 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** The output of a command that must succeed; a failure names `what` and shows what the CLI said. */
+export function succeeded(result: CliResult, what: string): string {
+  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** `destination create` for a destination on the Kinesis emulator whose secret the worker reads from `secretEnv`. */
+export function emulatorCreateArgs(d: {
+  name: string;
+  stream: string;
+  endpoint: string;
+  accessKeyId: string;
+  secretEnv: string;
+}): string[] {
+  return [
+    'destination',
+    'create',
+    '--name',
+    d.name,
+    '--region',
+    'us-east-1',
+    '--stream',
+    d.stream,
+    '--endpoint',
+    d.endpoint,
+    '--access-key-id',
+    d.accessKeyId,
+    '--secret-access-key-env',
+    d.secretEnv,
+  ];
 }
 
 /** Runs the installed CLI (bin/kinesis-activation over the build) as a user's script would. */
