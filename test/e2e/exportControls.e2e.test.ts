@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { ExportRecord } from '../../src/domain/projection';
-import { waitFor } from '../../src/embedded/waitFor';
 import { emulatorCreateArgs, runCli, succeeded } from '../support/cli';
+import { decided } from '../support/destinations';
 import { useKinesisFixture } from '../support/kinesisFixture';
 import { readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
@@ -42,14 +42,6 @@ describe('export controls through the CLI: consent, triggers, identity namespace
       const cli = (...args: string[]) => runCli(args, env);
       const ingest = async (...lines: string[]) =>
         succeeded(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
-      const decided = (n: number) =>
-        waitFor(
-          async () => {
-            const s = await client.status(id);
-            return s.state === 'idle' && s.counters.received === n ? s : undefined;
-          },
-          { timeoutMs: 30_000, what: `the destination to decide ${n} profiles` },
-        );
       const records = async () =>
         (await readAllRecords(fx.kinesis, STREAM)).map((r) => JSON.parse(r.data) as ExportRecord);
 
@@ -81,7 +73,7 @@ describe('export controls through the CLI: consent, triggers, identity namespace
         profileLine('p-no', { consent: 'n' }),
         profileLine('p-none'),
       );
-      const first = await decided(3);
+      const first = await decided(client, id, 3);
       assert.deepEqual(first.counters.excludedByReason, { 'consent-refused': 1, 'consent-missing': 1 });
       assert.equal(first.counters.exported, 1);
       const [entry, ...rest] = await records();
@@ -92,15 +84,15 @@ describe('export controls through the CLI: consent, triggers, identity namespace
 
       // With `attribute` off, a new email alone exports nothing; a change only in phone (left out) neither.
       await ingest(profileLine('p-yes', { consent: 'y', email: 'new@example.com' }));
-      await decided(4);
+      await decided(client, id, 4);
       await ingest(profileLine('p-yes', { consent: 'y', email: 'new@example.com', phone: '555-0199' }));
-      const quiet = await decided(5);
+      const quiet = await decided(client, id, 5);
       assert.equal(quiet.counters.exported, 1);
       assert.equal(quiet.counters.skipped, 2);
 
       // Consent withdrawn: one exit, identities only; then nothing more.
       await ingest(profileLine('p-yes', { consent: 'n', email: 'new@example.com', phone: '555-0199' }));
-      await decided(6);
+      await decided(client, id, 6);
       const [, exit, ...after] = await records();
       assert.equal(after.length, 0);
       assert.deepEqual(exit?.segmentMembership.ups['seg-a']?.status, 'exited');
@@ -110,7 +102,7 @@ describe('export controls through the CLI: consent, triggers, identity namespace
 
       // Consent back: exported again as realized, with the email changed meanwhile.
       await ingest(profileLine('p-yes', { consent: 'y', email: 'new@example.com', phone: '555-0199' }));
-      const back = await decided(7);
+      const back = await decided(client, id, 7);
       const all = await records();
       assert.equal(all.length, 3);
       assert.equal(all[2]?.segmentMembership.ups['seg-a']?.status, 'realized');

@@ -6,6 +6,7 @@ import { destinationWorkflowId } from '../../src/domain/destination';
 import type { DestinationSettings } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
 import { emulatorCreateArgs, runCli, succeeded } from '../support/cli';
+import { decided } from '../support/destinations';
 import { useKinesisFixture } from '../support/kinesisFixture';
 import { readAllRecords } from '../support/kinesisStream';
 import { processEnv, withWorker } from '../support/temporal';
@@ -39,14 +40,6 @@ describe('dead letters and the destination lifecycle through the CLI', function 
         JSON.parse(succeeded(await cli(...args, '--json'), args.join(' '))) as T;
       const ingest = async (...lines: string[]) =>
         succeeded(await runCli(['ingest', '-'], env, lines.join('\n')), 'ingest');
-      const decided = (n: number) =>
-        waitFor(
-          async () => {
-            const s = await client.status(id);
-            return s.state === 'idle' && s.counters.received === n ? s : undefined;
-          },
-          { timeoutMs: 30_000, what: `the destination to decide ${n} profiles` },
-        );
       const letters = () => cliJson<DeadLetterSummary[]>('deadletters', 'list', id);
 
       const { id } = await cliJson<{ id: string }>(
@@ -66,7 +59,7 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       );
       const big = 'b'.repeat(3000);
       await ingest(profileLine('p-1'), profileLine('p-2', big));
-      await decided(2);
+      await decided(client, id, 2);
       const [letter, ...others] = await letters();
       assert.deepEqual(others, []);
       assert.equal(letter?.profileId, 'p-2');
@@ -76,7 +69,7 @@ describe('dead letters and the destination lifecycle through the CLI', function 
 
       // An unrelated change of the dead-lettered profile sends nothing and adds no letter.
       await ingest(profileLine('p-2', big, 'unmapped change'));
-      await decided(3);
+      await decided(client, id, 3);
       assert.equal((await letters()).length, 1);
       assert.equal((await readAllRecords(fx.kinesis, STREAM)).length, 1);
 
@@ -120,14 +113,14 @@ describe('dead letters and the destination lifecycle through the CLI', function 
       // Purge.
       succeeded(await cli('destination', 'update', id, '--max-record-bytes', '1KiB'), 'update');
       await ingest(profileLine('p-3', big));
-      await decided(6);
+      await decided(client, id, 6);
       assert.deepEqual(await cliJson<{ purged: number }>('deadletters', 'purge', id), { id, purged: 1 });
       assert.deepEqual(await letters(), []);
 
       // Delete, with a schedule, ledger entries and a dead letter to remove.
       succeeded(await cli('schedule', 'set', id, '--every', '1h'), 'schedule set');
       await ingest(profileLine('p-4', big));
-      await decided(7);
+      await decided(client, id, 7);
       const deleted = await cliJson<DestinationDeletion>('destination', 'delete', id);
       assert.deepEqual(
         { ...deleted, actor: { ...deleted.actor, stoppedAt: null }, deletedAt: null },
