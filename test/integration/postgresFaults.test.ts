@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { Client } from 'pg';
 import { EXPORT_CHUNK_SIZE, MAX_UNACKNOWLEDGED } from '../../src/activities/pagePipeline';
 import type { ActivationClient } from '../../src/client/activationClient';
 import type { Activation } from '../../src/domain/activation';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
-import { startKinesisEmulator } from '../../src/embedded/kinesisEmulator';
-import type { KinesisEmulator } from '../../src/embedded/kinesisEmulator';
 import { waitFor } from '../../src/embedded/waitFor';
-import { createKinesisClient } from '../../src/kinesis/client';
 import { PostgresStore } from '../../src/store/postgresStore';
 import type { DestinationStatus } from '../../src/workflows/messages';
 import { spawnCli } from '../support/cli';
-import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
-import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
+import { useKinesisFixture } from '../support/kinesisFixture';
 import { createStream, readAllRecords } from '../support/kinesisStream';
 import { createTestDatabase, startPostgres } from '../support/postgres';
 import type { TestPostgres } from '../support/postgres';
@@ -63,33 +58,21 @@ async function storedIds(url: string): Promise<Set<string>> {
 }
 
 describe("PostgreSQL restarts and outages during exports and ingests, on a cluster of the test's own", function () {
+  const fx = useKinesisFixture('pg-faults', { proxy: true });
   let pg: TestPostgres;
   let serverDown = false;
-  let emulator: KinesisEmulator;
-  let proxy: KinesisFaultProxy;
-  let kinesis: KinesisClient;
   let streams = 0;
 
   before(async () => {
     process.env[SECRET_ENV] = 'test-secret';
     pg = await startPostgres();
-    emulator = await startKinesisEmulator();
-    proxy = await startKinesisFaultProxy(emulator.endpoint);
-    kinesis = createKinesisClient({
-      region: 'us-east-1',
-      endpoint: emulator.endpoint,
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
   });
 
   after(async () => {
-    kinesis?.destroy();
-    await proxy?.stop();
-    await emulator?.stop();
     await pg?.stop();
   });
 
-  beforeEach(() => proxy.reset());
+  beforeEach(() => fx.proxy.reset());
 
   // A failed test leaves the server up for the next one.
   afterEach(async () => {
@@ -107,7 +90,7 @@ describe("PostgreSQL restarts and outages during exports and ingests, on a clust
 
   const freshStream = async (): Promise<string> => {
     const stream = `pg-faults-${++streams}`;
-    await createStream(kinesis, stream, 1);
+    await createStream(fx.kinesis, stream, 1);
     return stream;
   };
 
@@ -115,7 +98,7 @@ describe("PostgreSQL restarts and outages during exports and ingests, on a clust
     name: stream,
     region: 'us-east-1',
     stream,
-    endpoint: proxy.endpoint,
+    endpoint: fx.proxy.endpoint,
     credentials: { type: 'accessKey', accessKeyId: 'AKIAPGFAULTSEXAMP01', secretAccessKeyEnv: SECRET_ENV },
   });
 
@@ -143,7 +126,7 @@ describe("PostgreSQL restarts and outages during exports and ingests, on a clust
     const stream = await freshStream();
     const ids = profileIds('restart-', 6000);
     // The stream's one shard takes 1,000 records/s: the export lasts long enough to be cut.
-    proxy.setFaults({ shardThrottling: true });
+    fx.proxy.setFaults({ shardThrottling: true });
     try {
       await withWorker(store, async ({ client }) => {
         const { id } = await client.createDestination(settingsFor(stream));
@@ -164,7 +147,7 @@ describe("PostgreSQL restarts and outages during exports and ingests, on a clust
 
         const status = await waitForStatus(client, id, 'the export to finish', caughtUp(lastSeq), 120_000);
         assert.equal(status.lastError, null);
-        const per = recordsPerProfile(await readAllRecords(kinesis, stream), ids);
+        const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream), ids);
         assert.deepEqual(
           [...per].filter(([, records]) => records.length === 0).map(([p]) => p),
           [],
@@ -287,7 +270,7 @@ describe("PostgreSQL restarts and outages during exports and ingests, on a clust
         await up();
         const status = await waitForStatus(client, id, 'the recovery', caughtUp(lastSeq), 60_000);
         assert.equal(status.lastError, null);
-        const per = recordsPerProfile(await readAllRecords(kinesis, stream), ids);
+        const per = recordsPerProfile(await readAllRecords(fx.kinesis, stream), ids);
         assert.deepEqual(
           [...per].filter(([, records]) => records.length !== 1).map(([p, r]) => `${p}: ${r.length}`),
           [],
