@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
 import type { DataConverter } from '@temporalio/common';
 import { dataConverterFromEnv } from '../codec/dataConverter';
@@ -273,18 +274,17 @@ export class ActivationClient {
    * that no longer exports as if it did. Rejects with WorkflowNotFoundError for an unknown id.
    */
   async liveStatus(id: string): Promise<DestinationStatus | null> {
-    const handle = await this.liveHandle(id);
-    const { status } = await handle.describe();
-    return status.name === 'RUNNING' ? handle.query(statusQuery) : null;
+    return statusIfRunning(await this.liveHandle(id));
   }
 
   /** Every destination in the store with its actor's status (null where the actor is gone). */
   async listDestinations(): Promise<{ id: string; status: DestinationStatus | null }[]> {
+    // The store lists no deleted destination: no id needs checking again.
     const rows = await this.store.listDestinations();
     return Promise.all(
       rows.map(async ({ id }) => {
         try {
-          return { id, status: await this.liveStatus(id) };
+          return { id, status: await statusIfRunning(this.client.workflow.getHandle(destinationWorkflowId(id))) };
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) return { id, status: null };
           throw err;
@@ -625,4 +625,10 @@ function stoppedAt(failure: Error, storedThroughLine: number, accepted: number):
       `none after line ${storedThroughLine}: send those again`,
     { cause: failure },
   );
+}
+
+/** The status of the actor behind `handle` while its workflow runs; null once it ended. */
+async function statusIfRunning(handle: WorkflowHandle): Promise<DestinationStatus | null> {
+  const { status } = await handle.describe();
+  return status.name === 'RUNNING' ? handle.query(statusQuery) : null;
 }
