@@ -1,7 +1,6 @@
+import { DEFAULT_MAX_RECORD_BYTES, MiB } from '../domain/recordSizeLimit';
 import { recordSize } from './outgoingRecord';
 import type { OutgoingRecord } from './outgoingRecord';
-
-const MiB = 1024 * 1024;
 
 /** PutRecords limits; every byte count is data plus partition key. */
 export interface BatchLimits {
@@ -14,7 +13,7 @@ export interface BatchLimits {
 export const DEFAULT_LIMITS: Readonly<BatchLimits> = Object.freeze({
   maxRecordsPerCall: 500,
   maxBytesPerCall: 5 * MiB,
-  maxRecordBytes: 1 * MiB,
+  maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
 });
 
 /** The largest record a stream can opt in to. */
