@@ -23,17 +23,22 @@ export async function exportPage(
     ? { cursor: resumed.cursor ?? resumed.afterSeq ?? cursor, read: resumed.counts.decided, counts: resumed.counts }
     : pageStart(cursor);
   const view = ledgerViewOf(input);
+  // The page decides the changes up to the head as of its start. A profile it sent and that is
+  // rewritten meanwhile has its latest change above that head, so the next page decides it, once
+  // this one's records are acknowledged and in the ledger. Read here instead, it would meet the
+  // ledger without the record still in flight, and the read would leave out an exit from a
+  // segment it never saw the profile in.
+  const stopAt = await store.head();
+  let beyond = false;
   const source: CandidateSource<number> = {
     async read(from, limit) {
-      // Read first: every change up to the head is visible to the read that follows (both stores
-      // commit seqs in order), and the read returns only those that concern this destination.
-      const head = await store.head();
-      const candidates = await store.readExportCandidates(view, { cursor: from, limit });
+      const rows = await store.readExportCandidates(view, { cursor: from, limit });
+      const candidates = rows.filter((c) => c.seq <= stopAt);
+      beyond ||= candidates.length < rows.length;
       metrics?.profilesRead.inc({ destination: input.destinationId }, candidates.length);
-      const last = candidates[candidates.length - 1]?.seq;
-      // A short chunk read every concerned change up to the head: the cursor moves past the
-      // changes that concern other destinations too, so they are never looked at again.
-      const through = candidates.length < limit ? Math.max(head, last ?? from) : last;
+      // A short chunk read every concerned change up to the head (read before it): the cursor
+      // moves past the changes that concern other destinations too, so they are never looked at again.
+      const through = candidates.length < limit ? Math.max(stopAt, from) : (candidates[limit - 1]?.seq ?? from);
       return { candidates, read: candidates.length, cursor: through === from ? undefined : through };
     },
   };
@@ -44,7 +49,8 @@ export async function exportPage(
   reportPage(metrics, 'export', input, checkpoint.counts, put, { fromCursor: cursor, toCursor: checkpoint.cursor });
   return {
     cursor: checkpoint.cursor,
-    more,
+    // Changes past the page's head wait for the next page.
+    more: more || beyond,
     remaining: await store.countChangesAfter(checkpoint.cursor),
     ...checkpoint.counts,
     ...put,

@@ -23,6 +23,7 @@ import { startKinesisFaultProxy } from '../support/kinesisFaultProxy';
 import type { KinesisFaultProxy } from '../support/kinesisFaultProxy';
 import { createStream, readAllRecords } from '../support/kinesisStream';
 import type { StoredRecord } from '../support/kinesisStream';
+import { statusesOf } from '../support/profiles';
 import { withWorker } from '../support/temporal';
 
 const SECRET_ENV = 'EXPORT_FAULTS_TEST_SECRET';
@@ -218,6 +219,54 @@ describe('exports through a real Temporal worker with faults injected in front o
         assert.ok(elapsed < boundMs, `${Math.round(elapsed)} ms`);
       },
       { aws: { http: { requestTimeoutMs } } },
+    );
+    await store.close();
+  });
+
+  it('sends the exit of a profile that exits while its earlier record awaits its answer', async () => {
+    const { store, stream } = await freshSetup(1);
+    const others = 5999;
+    await withWorker(
+      store,
+      async ({ client }) => {
+        const id = await createActivated(client, settingsFor(stream));
+        await waitForStatus(client, id, 'the activation to settle', (s) => s.state === 'idle');
+        await client.pause(id);
+        // p-0 first, so its record goes in the page's first call.
+        await ingestVersion(client, 1, 1);
+        await client.ingest(ndjson(Array.from({ length: others }, (_, i) => snapshot(i + 1, 1))));
+        const hold = proxy.holdAnswers();
+        await client.resume(id);
+        const held = await waitFor(() => hold.calls[0], { timeoutMs: 30_000, intervalMs: 10, what: 'the first call' });
+        assert.ok(held.partitionKeys.includes(profileIdHash('p-0')), 'p-0 is not in the first call');
+
+        // p-0 exits while its realized record awaits its answer, unacknowledged, not in the
+        // ledger; the other answers go on, and the export reads on past the others.
+        const exited = snapshot(0, 1);
+        exited.segmentMembership = {
+          ups: { 'seg-faults': { status: 'exited', lastQualificationTime: '2024-01-02T00:00:00Z' } },
+        };
+        const exit = await client.ingest(ndjson([exited]));
+        hold.stop();
+        for (const call of hold.calls.slice(1)) call.release();
+        const lastKey = profileIdHash(`p-${others}`);
+        await waitFor(async () => (await readAllRecords(kinesis, stream)).some((r) => r.partitionKey === lastKey), {
+          timeoutMs: 30_000,
+          what: `p-${others} in the stream`,
+        });
+        held.release();
+        await waitForStatus(client, id, 'the export to finish', caughtUp(exit.lastSeq), 60_000);
+
+        const p0 = (await readAllRecords(kinesis, stream)).filter((r) => r.partitionKey === profileIdHash('p-0'));
+        assert.deepEqual(
+          p0.map((r) => statusesOf(r)['seg-faults']),
+          ['realized', 'exited'],
+          'p-0 realized, then exited, as its consumer must see it',
+        );
+        assert.equal(proxy.observed.partitionKeyOverlaps, 0, 'a profile was in flight twice');
+      },
+      // A fixed number of calls in flight: the held call takes one, the others go on.
+      { aws: { fixedCallsInFlight: 4 } },
     );
     await store.close();
   });

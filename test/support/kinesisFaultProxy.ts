@@ -71,9 +71,27 @@ export interface KinesisFaultProxyOptions {
   regionEndpoints?: Readonly<Record<string, string>>;
 }
 
+/** A PutRecords call the emulator has written, whose answer the proxy holds back. */
+export interface HeldCall {
+  /** Its entries' partition keys. */
+  partitionKeys: readonly string[];
+  /** Sends the answer on. */
+  release(): void;
+}
+
+/** Answers held back from `holdAnswers` on: acknowledgements slow to come, for records already in the stream. */
+export interface AnswerHold {
+  /** Calls whose answer is held, in the order they came; a released one stays listed. */
+  readonly calls: readonly HeldCall[];
+  /** Holds no further answers (those held stay held until released). */
+  stop(): void;
+}
+
 export interface KinesisFaultProxy {
   endpoint: string;
   setFaults(faults: Partial<KinesisFaults>): void;
+  /** Holds the answers of the PutRecords calls that come from now on, until each is released. */
+  holdAnswers(): AnswerHold;
   /** Calls received per operation (X-Amz-Target operation name). */
   readonly counts: Readonly<Record<string, number>>;
   readonly injected: Readonly<InjectedFaults>;
@@ -154,6 +172,7 @@ export async function startKinesisFaultProxy(
   const observed: ObservedBehaviour = { partitionKeyOverlaps: 0, accessKeyIds: [] };
   const shardsByStream = new Map<string, Promise<Shard[]>>();
   const buckets = new Map<string, ShardBucket>();
+  let hold: { calls: HeldCall[]; holding: boolean } | undefined;
 
   const setFaults = (partial: Partial<KinesisFaults>): void => {
     faults = { ...faults, ...partial };
@@ -299,7 +318,13 @@ export async function startKinesisFaultProxy(
     }
   };
 
-  const respond = async (req: IncomingMessage, res: ServerResponse, operation: string, body: Buffer): Promise<void> => {
+  const respond = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    operation: string,
+    body: Buffer,
+    keys: readonly string[],
+  ): Promise<void> => {
     const accessKeyId = signatureScope(req.headers)?.accessKeyId;
     if (accessKeyId !== undefined) {
       const now = performance.now();
@@ -338,6 +363,10 @@ export async function startKinesisFaultProxy(
       operation === 'DescribeStreamSummary' && faults.maxRecordSizeInKiB > 0 && upstream.status === 200
         ? withMaxRecordSize(upstream.body, faults.maxRecordSizeInKiB)
         : upstream.body;
+    if (operation === 'PutRecords' && hold?.holding) {
+      const calls = hold.calls;
+      await new Promise<void>((release) => calls.push({ partitionKeys: keys, release }));
+    }
     const headers = { ...upstream.headers, 'content-length': String(answer.length) };
     delete headers['transfer-encoding'];
     res.writeHead(upstream.status, headers);
@@ -355,7 +384,7 @@ export async function startKinesisFaultProxy(
     }
     const keys = operation === 'PutRecords' && isJson(req) ? enterKeys(body) : [];
     try {
-      await respond(req, res, operation, body);
+      await respond(req, res, operation, body, keys);
     } finally {
       leaveKeys(keys);
     }
@@ -376,6 +405,16 @@ export async function startKinesisFaultProxy(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     setFaults,
+    holdAnswers() {
+      const current = { calls: [] as HeldCall[], holding: true };
+      hold = current;
+      return {
+        calls: current.calls,
+        stop: () => {
+          current.holding = false;
+        },
+      };
+    },
     counts,
     injected,
     observed,
@@ -388,6 +427,8 @@ export async function startKinesisFaultProxy(
       observed.accessKeyIds.length = 0;
       firstSeen.clear();
       buckets.clear();
+      for (const call of hold?.calls ?? []) call.release();
+      hold = undefined;
       shardsByStream.clear();
     },
     stop: () =>
