@@ -34,7 +34,9 @@ export interface ConcurrencyLimiterOptions {
 }
 
 const DEFAULTS = {
-  initialLimit: 2,
+  // The writer's earlier fixed limit: a fast endpoint loses nothing while the limit learns, and a
+  // slow one sheds the extra calls within a few samples.
+  initialLimit: 4,
   minLimit: 1,
   maxLimit: 8,
   samplesPerStep: 3,
