@@ -14,7 +14,13 @@ import { profileRoutes } from './profileRoutes';
 import type { ProfileOperations } from './profileRoutes';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
-export const DEFAULT_MAX_IN_FLIGHT = 64;
+/**
+ * Requests in progress at once by default: at 1,000 one-change requests a second, each waiting for
+ * its group's write (~100 ms apart), 100-200 are in progress, more while the machine is loaded.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 1024;
+/** Request bodies of the largest size that may be in progress at once by default (the memory they may take). */
+const FULL_BODIES_IN_FLIGHT = 64;
 
 /**
  * The client API the service fronts (ActivationClient is one): its operations, and the store and Temporal client
@@ -35,6 +41,8 @@ export interface IngestServiceOptions {
   bodyLimit?: number;
   /** Requests in progress at once under /v1; past it 503 with Retry-After. */
   maxInFlight?: number;
+  /** Body bytes of the requests in progress at most (past it 503); default 64 bodies of `bodyLimit`. */
+  maxInFlightBytes?: number;
   /** How long /readyz waits for the store and for Temporal. */
   readinessTimeoutMs?: number;
   /** How long a DELETE waits for its exit records before answering 202. */
@@ -87,15 +95,19 @@ async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<
   }
 }
 
+function inFlightLimitOf(options: IngestServiceOptions): InFlightLimit {
+  return new InFlightLimit(
+    options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    options.maxInFlightBytes ?? FULL_BODIES_IN_FLIGHT * (options.bodyLimit ?? DEFAULT_BODY_LIMIT),
+  );
+}
+
 /**
  * The HTTP ingest service: Fastify with its content-type parsers, schema validation, pino
  * request logs and body limit in front of the client API. /healthz says the process is alive;
  * /readyz that the store and Temporal answer; /v1/profiles takes changes (see profileRoutes).
  */
-export function buildIngestService(
-  options: IngestServiceOptions,
-  limit = new InFlightLimit(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT),
-) {
+export function buildIngestService(options: IngestServiceOptions, limit = inFlightLimitOf(options)) {
   const { backend } = options;
   const readinessTimeoutMs = options.readinessTimeoutMs ?? 2000;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -160,6 +172,7 @@ export function buildIngestService(
     operations: backend,
     auth: options.auth,
     limit,
+    bodyLimit,
     groups: new GroupCommit((input, opts) => backend.ingest(input, opts), bodyLimit),
     metrics,
     forgetWaitMs: options.forgetWaitMs ?? 10_000,
@@ -180,7 +193,7 @@ export interface IngestService {
 export async function startIngestService(
   options: IngestServiceOptions & { port: number; host: string },
 ): Promise<IngestService> {
-  const limit = new InFlightLimit(options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  const limit = inFlightLimitOf(options);
   const app = buildIngestService(options, limit);
   await app.listen({ port: options.port, host: options.host });
   const { port } = app.server.address() as AddressInfo;

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fas
 import type { HttpIngestMetrics } from '../observability/httpMetrics';
 import type { BearerTokens } from './auth';
 import type { GroupCommit, IngestOutcome } from './groupCommit';
+import { bodyBytesOf } from './inFlightLimit';
 import type { Admission, InFlightLimit } from './inFlightLimit';
 
 const NDJSON = 'application/x-ndjson';
@@ -29,6 +30,8 @@ export interface ProfileRoutesOptions {
   /** Accepted bearer tokens; null: no authentication. */
   auth: BearerTokens | null;
   limit: InFlightLimit;
+  /** Largest request body in bytes: what a body sent without a declared length may be. */
+  bodyLimit: number;
   /** Writes the bodies, grouping those of concurrent requests. */
   groups: GroupCommit;
   metrics: HttpIngestMetrics | undefined;
@@ -108,7 +111,7 @@ function acceptNdjson(scope: FastifyInstance): void {
  * (415 otherwise).
  */
 export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, options, done) => {
-  const { operations, auth, limit, groups, metrics, forgetWaitMs } = options;
+  const { operations, auth, limit, bodyLimit, groups, metrics, forgetWaitMs } = options;
 
   v1.addHook('onRequest', async (request, reply) => {
     if (auth && !auth.accepts(request.headers.authorization))
@@ -116,12 +119,12 @@ export const profileRoutes: FastifyPluginCallback<ProfileRoutesOptions> = (v1, o
         .code(401)
         .header('www-authenticate', 'Bearer realm="kinesis-activation"')
         .send({ error: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
-    const admission = limit.tryAdmit();
-    if (!admission)
+    const admission = limit.tryAdmit(bodyBytesOf(request.headers, bodyLimit));
+    if (typeof admission === 'string')
       return reply
         .code(503)
         .header('retry-after', '1')
-        .send({ error: `busy: ${limit.max} requests in progress; retry after 1 s` });
+        .send({ error: `busy: ${admission}; retry after 1 s` });
     request.admission = admission;
     reply.raw.once('close', () => admission.closed());
   });

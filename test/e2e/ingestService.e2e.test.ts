@@ -209,6 +209,52 @@ describe('HTTP ingest service: auth, limits, content types, rejected lines', () 
     }
   });
 
+  it('answers 503 past its bound of body bytes in progress, while requests without a body still pass', async () => {
+    const bodyLimit = 64 * 1024;
+    const narrow = await startIngestService({
+      backend,
+      auth: null,
+      logger,
+      bodyLimit,
+      maxInFlightBytes: bodyLimit,
+      port: 0,
+      host: '127.0.0.1',
+    });
+    // A chunked body may be as large as the limit: it reserves all of the byte bound.
+    const slow = httpRequest(`${narrow.url}/v1/profiles`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' },
+    });
+    const slowAnswer = answerOf(slow);
+    slowAnswer.catch(() => undefined); // awaited below; destroyed after a failed check
+    try {
+      slow.write(`${snapshotLine('bytes-1')}\n`);
+      await waitFor(() => narrow.inFlight() === 1, { timeoutMs: 10_000, what: 'the chunked request to be admitted' });
+      const busy = await call(`${narrow.url}/v1/profiles`, {
+        method: 'POST',
+        body: snapshotLine('bytes-2'),
+        headers: { 'content-type': 'application/x-ndjson' },
+        token: null,
+      });
+      assertError(busy, 503, /^busy: 65536 bytes of request bodies in progress \(bound 65536\); retry after 1 s$/);
+      assert.equal(busy.headers.get('retry-after'), '1');
+      const erasure = await call(`${narrow.url}/v1/profiles/bytes-unknown`, { method: 'DELETE', token: null });
+      assert.equal(erasure.status, 200, erasure.text);
+      slow.end(snapshotLine('bytes-3'));
+      assert.deepEqual((await slowAnswer).body, { accepted: 2, rejected: [] });
+      const again = await call(`${narrow.url}/v1/profiles`, {
+        method: 'POST',
+        body: snapshotLine('bytes-2'),
+        headers: { 'content-type': 'application/x-ndjson' },
+        token: null,
+      });
+      assert.equal(again.status, 200, again.text);
+    } finally {
+      slow.destroy(); // a failed check leaves it open, and the service's stop would wait for it
+      await narrow.stop();
+    }
+  });
+
   it('counts requests, lines and latency in the registry', async () => {
     const text = await registry.metrics();
     assert.match(
