@@ -27,6 +27,8 @@ import { createStream } from '../test/support/kinesisStream';
 import { measureCpu } from './cpu';
 import { withBenchServers } from './engine';
 import type { EngineTarget } from './engine';
+import { summarize, timelineOf } from './fanoutTimeline';
+import type { TimelineSummary } from './fanoutTimeline';
 import type { FanoutWorkerReply } from './fanoutWorker';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
 import type { BenchProfile } from './profiles';
@@ -41,6 +43,7 @@ const { values: args } = parseArgs({
     'idle-destinations': { type: 'string', default: '100' },
     'history-seconds': { type: 'string', default: '120' },
     parts: { type: 'string', default: 'a,b,c,d' },
+    'max-cached-workflows': { type: 'string' },
   },
 });
 const whole = (name: string, text: string | undefined): number => {
@@ -50,6 +53,9 @@ const whole = (name: string, text: string | undefined): number => {
 };
 const counts = (args.destinations ?? '').split(',').map((d) => whole('destinations', d));
 const parts = new Set((args.parts ?? '').split(','));
+/** The workers' workflow cache (KINESIS_ACTIVATION_MAX_CACHED_WORKFLOWS); by default the SDK's. */
+const maxCachedWorkflows =
+  args['max-cached-workflows'] === undefined ? undefined : whole('max-cached-workflows', args['max-cached-workflows']);
 
 /** A mapping of its own for each unconcerned destination: same attributes, another segment. */
 const otherActivation = (i: number): Activation => ({ ...BENCH_ACTIVATION, segments: [{ id: `seg-other-${i}` }] });
@@ -68,6 +74,7 @@ async function withStack<T>(
     taskQueue,
     store,
     workflowBundle: servers.bundle,
+    ...(maxCachedWorkflows !== undefined ? { maxCachedWorkflows } : {}),
   });
   try {
     return await worker.runUntil(() => run(new ActivationClient(servers.client, store, taskQueue), store));
@@ -203,7 +210,7 @@ async function main(): Promise<void> {
     distinct.shift();
 
     // (b) the same segment: records in all stay the same, split among the destinations.
-    const same: { d: number; records: number; aggregateRps: number }[] = [];
+    const same: { d: number; records: number; aggregateRps: number; timeline: TimelineSummary }[] = [];
     for (const d of parts.has('b') ? counts : []) {
       const perDestination = Math.max(1, Math.round(sameSegmentRecords / d));
       const run = await withStack(servers, async (client) => {
@@ -214,18 +221,27 @@ async function main(): Promise<void> {
           () => BENCH_ACTIVATION,
           d,
         );
+        const startedAt = Date.now();
         const started = performance.now();
         await client.ingest(ndjson(benchProfiles(perDestination, `b${d}`)));
         for (const id of ids) await untilIdle(client, id, perDestination);
         const ms = performance.now() - started;
-        return { d, records: perDestination * d, aggregateRps: Math.round((perDestination * d * 1000) / ms) };
+        const timelines = await Promise.all(
+          ids.map((id) => timelineOf(servers.client, destinationWorkflowId(id), startedAt)),
+        );
+        return {
+          d,
+          records: perDestination * d,
+          aggregateRps: Math.round((perDestination * d * 1000) / ms),
+          timeline: summarize(timelines),
+        };
       });
       console.log(`(b) D=${d} same segment: ${JSON.stringify(run)}`);
       same.push(run);
     }
 
     // (c) a worker in its own process, with 1 and with many idle destinations.
-    const rss: { d: number; rssMiB: number; heapMiB: number; heapTotalMiB: number }[] = [];
+    const rss: { d: number; rssMiB: number; heapMiB: number; heapTotalMiB: number; settling: number[] }[] = [];
     for (const d of parts.has('c') ? [1, idleDestinations] : []) {
       const dir = mkdtempSync(join(tmpdir(), 'ka-fanout-rss-'));
       const storePath = join(dir, 'store.sqlite');
@@ -234,7 +250,14 @@ async function main(): Promise<void> {
       const taskQueue = `fanout-rss-${randomUUID()}`;
       const child = fork(
         require.resolve('./fanoutWorker'),
-        [temporalAddress, servers.namespace, taskQueue, storePath, codePath],
+        [
+          temporalAddress,
+          servers.namespace,
+          taskQueue,
+          storePath,
+          codePath,
+          ...(maxCachedWorkflows !== undefined ? [String(maxCachedWorkflows)] : []),
+        ],
         {
           execArgv: [...process.execArgv, '--expose-gc'],
         },
@@ -263,13 +286,21 @@ async function main(): Promise<void> {
         for (const id of ids) await untilIdle(client, id, 0);
         child.send('measure');
         const measured = await reply();
-        rss.push({ d, rssMiB: measured.rssMiB, heapMiB: measured.heapMiB, heapTotalMiB: measured.heapTotalMiB });
+        rss.push({
+          d,
+          rssMiB: measured.rssMiB,
+          heapMiB: measured.heapMiB,
+          heapTotalMiB: measured.heapTotalMiB,
+          settling: measured.series ?? [],
+        });
         console.log(`(c) worker with ${d} idle destinations: ${JSON.stringify(measured)}`);
         for (const id of ids)
           await servers.client.workflow.getHandle(destinationWorkflowId(id)).terminate('bench done');
         await store.close();
       } finally {
-        child.kill();
+        // Not SIGTERM: the SDK's runtime takes it for a graceful shutdown that may never end, and a
+        // worker left running kept this process (and its IPC channel) alive after the last figure.
+        child.kill('SIGKILL');
         rmSync(dir, { recursive: true, force: true });
       }
     }

@@ -14,7 +14,11 @@ export interface FanoutWorkerReply {
   rssMiB: number;
   heapMiB: number;
   heapTotalMiB: number;
+  /** RSS at each sample while settling. */
+  series?: number[];
 }
+
+const SETTLE_SAMPLES = 6;
 
 const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
 
@@ -25,9 +29,9 @@ function memory(kind: FanoutWorkerReply['kind']): FanoutWorkerReply {
 }
 
 async function main(): Promise<void> {
-  const [address, namespace, taskQueue, storePath, codePath] = process.argv.slice(2);
+  const [address, namespace, taskQueue, storePath, codePath, maxCached] = process.argv.slice(2);
   if (!address || !namespace || !taskQueue || !storePath || !codePath)
-    throw new Error('usage: fanoutWorker address namespace taskQueue storePath codePath');
+    throw new Error('usage: fanoutWorker address namespace taskQueue storePath codePath [maxCachedWorkflows]');
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const store = new SqliteStore(storePath);
   const connection = await NativeConnection.connect({ address });
@@ -37,10 +41,16 @@ async function main(): Promise<void> {
     taskQueue,
     store,
     workflowBundle: { codePath },
+    ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : {}),
   });
   process.on('message', () => {
-    memory('measured');
-    setTimeout(() => process.send?.(memory('measured')), 10_000);
+    const series: number[] = [];
+    const sample = setInterval(() => {
+      series.push(memory('measured').rssMiB);
+      if (series.length < SETTLE_SAMPLES) return;
+      clearInterval(sample);
+      process.send?.({ ...memory('measured'), series });
+    }, 10_000);
   });
   process.on('disconnect', () => worker.shutdown());
   const running = worker.run();

@@ -40,3 +40,20 @@ export function temporalConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Tem
 export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return env.DATABASE_URL ?? DEFAULT_SQLITE_FILE;
 }
+
+/** The variable of the worker's workflow cache size (documented in the README). */
+const MAX_CACHED_WORKFLOWS_ENV = 'KINESIS_ACTIVATION_MAX_CACHED_WORKFLOWS';
+
+/**
+ * How many destination workflows the worker keeps in memory (undefined: the SDK's default, sized
+ * by the heap limit, so in practice every destination). Each cached one costs about 2.5 MiB; an
+ * evicted one is replayed from its history when it next has work. At least 2, as the SDK requires.
+ */
+export function maxCachedWorkflowsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[MAX_CACHED_WORKFLOWS_ENV];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!(Number.isSafeInteger(value) && value >= 2))
+    throw new Error(`${MAX_CACHED_WORKFLOWS_ENV} must be a whole number of at least 2, got ${raw}`);
+  return value;
+}

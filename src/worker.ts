@@ -21,7 +21,12 @@ export interface ActivationWorkerOptions {
   /** Payload encryption; by default what KINESIS_ACTIVATION_CODEC_KEY(_FILE) configures. */
   dataConverter?: DataConverter;
   aws?: AwsOptions;
+  /** Destination workflows kept in memory (see maxCachedWorkflowsFromEnv); by default the SDK's. */
+  maxCachedWorkflows?: number;
 }
+
+/** Workflow tasks run at once by default (the SDK's); never more than the cache holds, as the SDK requires. */
+const WORKFLOW_TASK_SLOTS = 40;
 
 /** The worker: destination workflows plus the activities bound to the store and Kinesis. */
 export async function createActivationWorker(
@@ -45,6 +50,12 @@ export async function createActivationWorker(
     // Export pages checkpoint in their heartbeats; by default the SDK sends one only every 80% of
     // the heartbeat timeout, so a retried page would resume from a checkpoint up to 24 s old.
     maxHeartbeatThrottleInterval: '2 seconds',
+    ...(options.maxCachedWorkflows !== undefined
+      ? {
+          maxCachedWorkflows: options.maxCachedWorkflows,
+          maxConcurrentWorkflowTaskExecutions: Math.min(WORKFLOW_TASK_SLOTS, options.maxCachedWorkflows),
+        }
+      : {}),
   });
   return { worker, close: () => writers.close() };
 }

@@ -2,6 +2,7 @@ import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { Announcer } from './client/announcer';
 import { dataConverterFromEnv } from './codec/dataConverter';
+import { maxCachedWorkflowsFromEnv } from './config';
 import type { TemporalConfig } from './config';
 import { freePort } from './embedded/freePort';
 import { httpSettingsFromEnv } from './kinesis/client';
@@ -35,6 +36,9 @@ export interface WorkerProcess {
  * the SDK's metrics merged in, the worker itself, and an orderly shutdown of all of it.
  */
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<WorkerProcess> {
+  // Settings first: a bad one fails with its one line before anything starts.
+  const maxCachedWorkflows = maxCachedWorkflowsFromEnv();
+  const aws = { http: httpSettingsFromEnv() };
   const logger = createLogger();
   const sdkMetricsPort = options.metricsPort !== undefined ? await freePort() : undefined;
   const { sdkMetricsUrl } = installRuntime(logger, sdkMetricsPort);
@@ -53,7 +57,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     taskQueue: options.temporal.taskQueue,
     store: options.store,
     metrics,
-    aws: { http: httpSettingsFromEnv() },
+    aws,
+    ...(maxCachedWorkflows !== undefined ? { maxCachedWorkflows } : {}),
   });
   // Tells destinations of changes stored while Temporal was unreachable or by a client that died.
   // Lazy, and quick to reconnect: it must reach Temporal within seconds of its return.
