@@ -46,7 +46,7 @@ const MAX_CACHED_WORKFLOWS_ENV = 'KINESIS_ACTIVATION_MAX_CACHED_WORKFLOWS';
 
 /**
  * How many destination workflows the worker keeps in memory (undefined: the SDK's default, sized
- * by the heap limit, so in practice every destination). Each cached one costs about 2.5 MiB; an
+ * by the heap limit, so in practice every destination). Each cached one costs about 1.7 MiB; an
  * evicted one is replayed from its history when it next has work. At least 2, as the SDK requires.
  */
 export function maxCachedWorkflowsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
