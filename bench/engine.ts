@@ -12,7 +12,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ExportPageResult } from '../src/activities/types';
 import { ActivationClient } from '../src/client/activationClient';
-import { destinationWorkflowId } from '../src/domain/destination';
+import { destinationWorkflowId } from '../src/domain/destinationWorkflowId';
 import type { AwsOptions } from '../src/kinesis/connections';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';

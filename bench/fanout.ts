@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ActivationClient } from '../src/client/activationClient';
 import type { Activation } from '../src/domain/activation';
-import { destinationWorkflowId } from '../src/domain/destination';
+import { destinationWorkflowId } from '../src/domain/destinationWorkflowId';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { waitFor } from '../src/embedded/waitFor';
 import { SqliteStore } from '../src/store/sqliteStore';

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { ActivationClient } from '../src/client/activationClient';
-import { destinationWorkflowId } from '../src/domain/destination';
+import { destinationWorkflowId } from '../src/domain/destinationWorkflowId';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { destinationSettingsSchema } from '../src/domain/destination';

@@ -12,7 +12,7 @@ export { destinationWorkflow, scheduledReexportWorkflow } from './workflows';
 export * from './workflows/messages';
 export type { Activation, MappedSegment } from './domain/activation';
 export type { DestinationSettings, DestinationSettingsInput, Credentials } from './domain/destination';
-export { destinationWorkflowId } from './domain/destination';
+export { destinationWorkflowId } from './domain/destinationWorkflowId';
 export type { ProfileSnapshot } from './domain/profile';
 export type { ExportRecord } from './domain/projection';
 export { createActivationWorker, connectWorker } from './worker';

@@ -1,3 +1,4 @@
+import { parseMessage } from '../domain/messageParsing';
 import type { ActivationMetrics } from '../observability/metrics';
 import type { Store } from '../store/store';
 import { checkPermissions } from './checkPermissions';
@@ -33,6 +34,7 @@ export function createActivities({
     replayPage: reportingStoreDown((input) => replayPage(store, writers, input, metrics)),
     countSegmentMembers: reportingStoreDown(({ segmentIds }) => store.countSegmentMembers(segmentIds)),
     storeHead: () => store.head(),
+    parseMessage: ({ kind, value }) => Promise.resolve(parseMessage(kind, value)),
   };
 }
 

@@ -2,6 +2,7 @@ import type { Activation } from '../domain/activation';
 import type { DestinationSettings } from '../domain/destination';
 import type { PermissionCheckResult } from '../domain/permissionCheck';
 import type { ExportCounts } from '../domain/exportCounts';
+import type { MessageKind, MessageParse } from '../domain/messageParsing';
 
 export interface SaveDestinationInput {
   destinationId: string;
@@ -135,4 +136,6 @@ export interface Activities {
   countSegmentMembers(input: { segmentIds: string[] }): Promise<number>;
   /** The highest change sequence in the store. */
   storeHead(): Promise<number>;
+  /** Parses a message the actor took, outside the workflow sandbox (see workflows/messageParsing). */
+  parseMessage(input: { kind: MessageKind; value: unknown }): Promise<MessageParse<MessageKind>>;
 }

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
-import { destinationWorkflowId } from '../domain/destination';
+import { destinationWorkflowId } from '../domain/destinationWorkflowId';
 import type { Store } from '../store/store';
 import { profilesChangedSignal } from '../workflows/messages';
 import type { ProfilesChanged } from '../workflows/messages';

@@ -1,7 +1,8 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Client, ScheduleDescription, ScheduleOptionsStartWorkflowAction, ScheduleSpec } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { destinationIdSchema, destinationWorkflowId } from '../domain/destination';
+import { destinationIdSchema } from '../domain/destination';
+import { destinationWorkflowId } from '../domain/destinationWorkflowId';
 import { scheduleCronSchema, scheduleEverySchema } from '../domain/reexport';
 import type { ReexportSchedule } from '../domain/reexport';
 import { DESTINATION_ID } from '../searchAttributes';

@@ -69,18 +69,3 @@ export function describeIdentityNamespaces(filter: IdentityNamespaces | undefine
 export function triggersOf(activation: Activation): readonly ExportTrigger[] {
   return activation.triggers ?? EXPORT_TRIGGERS;
 }
-
-/**
- * `next` as it replaces `previous`: a segment that stays mapped keeps the `mappingCreatedAt` it
- * was first mapped with; only newly mapped segments take the one given now.
- */
-export function keepMappingCreatedAt(previous: Activation | null, next: Activation): Activation {
-  const created = new Map(previous?.segments.map((s) => [s.id, s.mappingCreatedAt]));
-  return {
-    ...next,
-    segments: next.segments.map((segment) => {
-      const first = created.get(segment.id);
-      return first === undefined ? segment : { ...segment, mappingCreatedAt: first };
-    }),
-  };
-}

@@ -119,8 +119,3 @@ export type DestinationSettings = z.infer<typeof destinationSettingsSchema>;
 export type DestinationSettingsInput = z.input<typeof destinationSettingsSchema>;
 
 export const destinationIdSchema = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 of a-z A-Z 0-9 _ -');
-
-/** One destination actor per destination: its workflow id is derived from the destination id. */
-export function destinationWorkflowId(destinationId: string): string {
-  return `destination-${destinationId}`;
-}

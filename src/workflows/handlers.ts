@@ -1,13 +1,9 @@
 import { ApplicationFailure, condition, log, patched, setHandler } from '@temporalio/workflow';
-import type { ZodType } from 'zod';
-import { activationSchema, keepMappingCreatedAt } from '../domain/activation';
 import type { Activation } from '../domain/activation';
-import { destinationSettingsSchema } from '../domain/destination';
-import { deadLetterReplayRequestSchema, deleteRequestSchema } from '../domain/lifecycle';
-import { reexportRequestSchema, scheduledReexportRequestSchema } from '../domain/reexport';
-import { invalidInputMessage, parseOrThrow } from '../domain/validationError';
+import { keepMappingCreatedAt } from '../domain/mappingCreatedAt';
 import type { DestinationActor } from './actor';
 import type { WorkflowLock } from './lock';
+import { parsedMessage, validateMessage } from './messageParsing';
 import {
   activateUpdate,
   checkPermissionsUpdate,
@@ -30,13 +26,6 @@ export const PERMISSION_CHECKS_PATCH = 'permission-checks';
 /** Marks runs that back-fill newly mapped segments by their members (not by re-deciding every stored profile). */
 const BACKFILL_BY_SEGMENT_PATCH = 'backfill-by-segment';
 
-/** Validates a message with zod; a failure becomes one line naming the field, and nothing changes. */
-function parseMessage<T>(schema: ZodType<T>, value: unknown, what: string): T {
-  return parseOrThrow(schema, value, (err) =>
-    ApplicationFailure.create({ type: 'ValidationError', nonRetryable: true, message: invalidInputMessage(what, err) }),
-  );
-}
-
 /**
  * The actor's messages. Each validates its input, then calls the actor; those that await an
  * activity hold the lock throughout, so two of them never interleave (a `configure` saving while
@@ -55,13 +44,13 @@ export function registerHandlers(actor: DestinationActor, lock: WorkflowLock): v
   setHandler(resumeSignal, () => actor.resume());
   setHandler(configureUpdate, (next) => locked(() => configure(actor, next)), {
     validator: (next) => {
-      parseMessage(destinationSettingsSchema, next, 'destination settings');
+      validateMessage('destination settings', next);
       rejectDeleted(actor);
     },
   });
   setHandler(activateUpdate, (next) => locked(() => activate(actor, next)), {
     validator: (next) => {
-      parseMessage(activationSchema, next, 'activation');
+      validateMessage('activation', next);
       rejectDeleted(actor);
     },
   });
@@ -74,7 +63,7 @@ export function registerHandlers(actor: DestinationActor, lock: WorkflowLock): v
     },
     {
       validator: (request) => {
-        parseMessage(reexportRequestSchema, request, 're-export request');
+        validateMessage('re-export request', request);
         rejectDeleted(actor);
         rejectBusy(actor);
       },
@@ -94,14 +83,14 @@ export function registerHandlers(actor: DestinationActor, lock: WorkflowLock): v
   );
   setHandler(replayDeadLettersUpdate, (request) => locked(() => replay(actor, request)), {
     validator: (request) => {
-      parseMessage(deadLetterReplayRequestSchema, request, 'dead-letter replay request');
+      validateMessage('dead-letter replay request', request);
       rejectDeleted(actor);
       rejectUnreplayable(actor);
     },
   });
   setHandler(deleteUpdate, (request) => locked(() => stopForDeletion(actor, request)), {
     validator: (request) => {
-      const { force } = parseMessage(deleteRequestSchema, request, 'delete request');
+      const { force } = validateMessage('delete request', request);
       rejectDeleted(actor);
       if (force !== true) rejectReexportRunning(actor);
     },
@@ -124,7 +113,7 @@ async function inTurn<T>(actor: DestinationActor, fn: () => Promise<T>): Promise
 
 /** Replays dead letters in the actor's turn, through the export path. */
 async function replay(actor: DestinationActor, request: unknown): Promise<DeadLetterReplay> {
-  const { profileIds } = parseMessage(deadLetterReplayRequestSchema, request, 'dead-letter replay request');
+  const { profileIds } = await parsedMessage('dead-letter replay request', request);
   rejectUnreplayable(actor);
   return inTurn(actor, () => replayDeadLetters(actor, profileIds));
 }
@@ -134,7 +123,7 @@ async function replay(actor: DestinationActor, request: unknown): Promise<DeadLe
  * re-export, telling a scheduled run that waits for it); the workflow then ends.
  */
 async function stopForDeletion(actor: DestinationActor, request: unknown): Promise<DestinationStopped> {
-  const { force } = parseMessage(deleteRequestSchema, request, 'delete request');
+  const { force } = await parsedMessage('delete request', request);
   return inTurn(actor, async () => {
     // A re-export may have started while this waited (a back-fill of an activation before it).
     if (force !== true) rejectReexportRunning(actor);
@@ -184,7 +173,7 @@ function rejectUnreplayable(actor: DestinationActor): void {
 
 /** New settings are checked before they replace the old ones: a failing check changes nothing. */
 async function configure(actor: DestinationActor, next: unknown): Promise<DestinationStatus> {
-  const settings = parseMessage(destinationSettingsSchema, next, 'destination settings');
+  const settings = await parsedMessage('destination settings', next);
   const check = patched(PERMISSION_CHECKS_PATCH) ? await verifyPermissions(actor.destinationId, settings) : null;
   if (check?.failure) throw rejectWith(check.failure);
   await saveDestination({ destinationId: actor.destinationId, settings, activation: actor.activation });
@@ -194,7 +183,7 @@ async function configure(actor: DestinationActor, next: unknown): Promise<Destin
 }
 
 async function activate(actor: DestinationActor, next: unknown): Promise<DestinationStatus> {
-  const parsed = parseMessage(activationSchema, next, 'activation');
+  const parsed = await parsedMessage('activation', next);
   if (patched(PERMISSION_CHECKS_PATCH)) {
     const check = await verifyPermissions(actor.destinationId, actor.settings);
     actor.recordCheck(check);
@@ -214,12 +203,14 @@ function rejectBusy(actor: DestinationActor): void {
 
 /** A scheduled run's request: a signal cannot be refused, so a bad or busy one is answered or logged. */
 async function requestReexport(actor: DestinationActor, request: ScheduledReexportRequest): Promise<void> {
-  const parsed = scheduledReexportRequestSchema.safeParse(request);
-  if (!parsed.success) {
-    log.warn('ignored an invalid re-export request', { error: invalidInputMessage('re-export request', parsed.error) });
+  let parsed: ScheduledReexportRequest;
+  try {
+    parsed = await parsedMessage('scheduled re-export request', request);
+  } catch (err) {
+    log.warn('ignored an invalid re-export request', { error: err instanceof Error ? err.message : String(err) });
     return;
   }
-  const { requestedBy, force } = parsed.data;
+  const { requestedBy, force } = parsed;
   if (actor.deleted) return notifyWaiter(requestedBy, { outcome: 'skipped', reason: 'the destination was deleted' });
   const busy = actor.reexports.busyReason(actor.activation);
   if (busy) return notifyWaiter(requestedBy, { outcome: 'skipped', reason: busy });

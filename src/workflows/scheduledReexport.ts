@@ -5,7 +5,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { destinationWorkflowId } from '../domain/destination';
+import { destinationWorkflowId } from '../domain/destinationWorkflowId';
 import { reexportFinishedSignal, requestReexportSignal } from './messages';
 import type { ReexportOutcome, ScheduledReexportInput } from './messages';
 

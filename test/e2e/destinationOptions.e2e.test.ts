@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import type { DestinationSettings } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
 import { counters } from '../support/counters';

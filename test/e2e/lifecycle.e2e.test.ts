@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { DeadLetterReplayResult, DeadLetterSummary, DestinationDeletion } from '../../src/client/activationClient';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import type { DestinationSettings } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
 import { emulatorCreateArgs, runCli, succeeded } from '../support/cli';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import type { ReexportScheduleInfo } from '../../src/client/reexportSchedules';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { waitFor } from '../../src/embedded/waitFor';
 import type { DestinationStatus, ReexportOutcome, ReexportProgress } from '../../src/workflows/messages';

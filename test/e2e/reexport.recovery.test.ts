@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { ActivationClient } from '../../src/client/activationClient';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { waitFor } from '../../src/embedded/waitFor';
 import type { ReexportProgress } from '../../src/workflows/messages';

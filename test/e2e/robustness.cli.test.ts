@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutRecordCommand } from '@aws-sdk/client-kinesis';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { ensureStream } from '../../src/embedded/ensureStream';
 import { waitFor } from '../../src/embedded/waitFor';
 import { openStore } from '../../src/store/openStore';

@@ -11,7 +11,7 @@ import { startCodecServer } from '../../src/codec/codecServer';
 import { dataConverterFor } from '../../src/codec/dataConverter';
 import { ENCRYPTED_ENCODING, EncryptionCodec } from '../../src/codec/encryptionCodec';
 import { parseKeyring } from '../../src/codec/keyring';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
 import { readAllRecords } from '../support/kinesisStream';

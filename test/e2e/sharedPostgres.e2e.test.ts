@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ActivationClient } from '../../src/client/activationClient';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { profileIdHash } from '../../src/domain/partitionKey';
 import type { ProfileSnapshot, SegmentStatus } from '../../src/domain/profile';
 import type { ExportRecord } from '../../src/domain/projection';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { ActivationClient } from '../../src/client/activationClient';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { EXIT_STORED_NOT_ANNOUNCED } from '../../src/cli/commands/ingest';
 import { waitFor } from '../../src/embedded/waitFor';
 import { runCli } from '../support/cli';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Announcer } from '../../src/client/announcer';
 import type { ActivationClient } from '../../src/client/activationClient';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { waitFor } from '../../src/embedded/waitFor';
 import { readAllRecords } from '../support/kinesisStream';
 import { emulatorDestination } from '../support/destinations';

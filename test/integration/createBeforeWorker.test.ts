@@ -7,7 +7,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { NativeConnection } from '@temporalio/worker';
 import { describeError } from '../../src/cli/errors';
 import { ActivationClient } from '../../src/client/activationClient';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
 import { SEARCH_ATTRIBUTES } from '../../src/searchAttributes';

@@ -7,6 +7,7 @@ import type {
   ReexportPageResult,
   SaveDestinationInput,
 } from '../../src/activities/types';
+import { parseMessage } from '../../src/domain/messageParsing';
 import { PERMISSION_CHECK_FAILED } from '../../src/domain/permissionCheck';
 import type { PermissionCheckResult } from '../../src/domain/permissionCheck';
 
@@ -151,6 +152,8 @@ export class FakeActivities {
         await this.enter('storeHead', undefined);
         return this.head;
       },
+      // Pure parsing, as the worker's: not a step the tests script.
+      parseMessage: ({ kind, value }) => Promise.resolve(parseMessage(kind, value)),
     };
   }
 

@@ -27,6 +27,21 @@ export function getWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return sharedBundle;
 }
 
+let bundleWithoutZod: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/**
+ * The workflow code with zod left out (an empty module in its place): evaluating any schema fails
+ * with it, so a replay that passes evaluated none.
+ */
+export function getWorkflowBundleWithoutZod(): Promise<WorkflowBundleWithSourceMap> {
+  bundleWithoutZod ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    ignoreModules: ['zod'],
+    logger: quietLogger,
+  });
+  return bundleWithoutZod;
+}
+
 /**
  * A real `temporal server start-dev` (in memory, headless) shared by the test process, with the
  * workflows bundled once; each test runs its own worker on its own task queue.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { destinationWorkflowId } from '../../src/domain/destination';
+import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
 import type { DestinationSettingsInput } from '../../src/domain/destination';
 import { InvalidInputError } from '../../src/domain/validationError';
 import { waitFor } from '../../src/embedded/waitFor';
