@@ -5,7 +5,8 @@
  *   (a) D destinations mapping distinct segments, one concerned by the ingested profiles: ingest
  *       rate and that destination's time to idle;
  *   (b) D destinations mapping the same segment: aggregate records/s;
- *   (c) worker RSS (a worker in its own process) with 1 and with many idle destinations;
+ *   (c) worker RSS (a worker in its own process) with 1 and with many idle destinations, in the
+ *       worker that created them and in one started afterwards;
  *   (d) history events per destination at one change a second, extrapolated to an hour.
  */
 import { fork } from 'node:child_process';
@@ -83,6 +84,39 @@ async function withStack<T>(
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface WorkerProcess {
+  /** The worker's memory once settled (see bench/fanoutWorker). */
+  measure(): Promise<FanoutWorkerReply>;
+  stop(): void;
+}
+
+/** (c)'s worker in a process of its own (bench/fanoutWorker), once it polls. */
+async function startWorkerProcess(args: string[]): Promise<WorkerProcess> {
+  const child = fork(require.resolve('./fanoutWorker'), args, { execArgv: [...process.execArgv, '--expose-gc'] });
+  const replies: FanoutWorkerReply[] = [];
+  child.on('message', (m) => replies.push(m as FanoutWorkerReply));
+  const reply = (): Promise<FanoutWorkerReply> =>
+    waitFor(() => Promise.resolve(replies.shift()), { timeoutMs: 120_000, intervalMs: 50, what: 'the worker process' });
+  const stop = (): void => {
+    // Not SIGTERM: the SDK's runtime takes it for a graceful shutdown that may never end, and a
+    // worker left running kept this process (and its IPC channel) alive after the last figure.
+    child.kill('SIGKILL');
+  };
+  try {
+    await reply(); // started
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return {
+    measure: () => {
+      child.send('measure');
+      return reply();
+    },
+    stop,
+  };
 }
 
 /** Creates and activates destinations (a few at a time), and waits until each is idle. */
@@ -240,38 +274,35 @@ async function main(): Promise<void> {
       same.push(run);
     }
 
-    // (c) a worker in its own process, with 1 and with many idle destinations.
-    const rss: { d: number; rssMiB: number; heapMiB: number; heapTotalMiB: number; settling: number[] }[] = [];
-    for (const d of parts.has('c') ? [1, idleDestinations] : []) {
+    // (c) a worker in its own process, with 1 and with many idle destinations: as the worker that
+    // created them holds them, and as a worker started afterwards finds them.
+    const rss: {
+      d: number;
+      restarted: boolean;
+      rssMiB: number;
+      heapMiB: number;
+      heapTotalMiB: number;
+      settling: number[];
+    }[] = [];
+    const settings = parts.has('c')
+      ? [false, true].flatMap((restarted) => [1, idleDestinations].map((d) => ({ d, restarted })))
+      : [];
+    for (const { d, restarted } of settings) {
       const dir = mkdtempSync(join(tmpdir(), 'ka-fanout-rss-'));
       const storePath = join(dir, 'store.sqlite');
       const codePath = join(dir, 'workflows.js');
       writeFileSync(codePath, servers.bundle.code);
       const taskQueue = `fanout-rss-${randomUUID()}`;
-      const child = fork(
-        require.resolve('./fanoutWorker'),
-        [
-          temporalAddress,
-          servers.namespace,
-          taskQueue,
-          storePath,
-          codePath,
-          ...(maxCachedWorkflows !== undefined ? [String(maxCachedWorkflows)] : []),
-        ],
-        {
-          execArgv: [...process.execArgv, '--expose-gc'],
-        },
-      );
-      const replies: FanoutWorkerReply[] = [];
-      child.on('message', (m) => replies.push(m as FanoutWorkerReply));
-      const reply = (): Promise<FanoutWorkerReply> =>
-        waitFor(() => Promise.resolve(replies.shift()), {
-          timeoutMs: 120_000,
-          intervalMs: 50,
-          what: 'the worker process',
-        });
+      const workerArgs = [
+        temporalAddress,
+        servers.namespace,
+        taskQueue,
+        storePath,
+        codePath,
+        ...(maxCachedWorkflows !== undefined ? [String(maxCachedWorkflows)] : []),
+      ];
+      let worker = await startWorkerProcess(workerArgs);
       try {
-        await reply(); // started
         const store = new SqliteStore(storePath);
         const client = new ActivationClient(servers.client, store, taskQueue);
         const stream = await freshStream();
@@ -281,26 +312,30 @@ async function main(): Promise<void> {
           (i) => otherActivation(i),
           d,
         );
+        if (restarted) {
+          worker.stop();
+          worker = await startWorkerProcess(workerArgs);
+        }
         // An ingest every destination hears of, then idle again.
         await client.ingest(ndjson(benchProfiles(100, `c${d}`)));
         for (const id of ids) await untilIdle(client, id, 0);
-        child.send('measure');
-        const measured = await reply();
+        const measured = await worker.measure();
         rss.push({
           d,
+          restarted,
           rssMiB: measured.rssMiB,
           heapMiB: measured.heapMiB,
           heapTotalMiB: measured.heapTotalMiB,
           settling: measured.series ?? [],
         });
-        console.log(`(c) worker with ${d} idle destinations: ${JSON.stringify(measured)}`);
+        console.log(
+          `(c) ${restarted ? 'restarted ' : ''}worker with ${d} idle destinations: ${JSON.stringify(measured)}`,
+        );
         for (const id of ids)
           await servers.client.workflow.getHandle(destinationWorkflowId(id)).terminate('bench done');
         await store.close();
       } finally {
-        // Not SIGTERM: the SDK's runtime takes it for a graceful shutdown that may never end, and a
-        // worker left running kept this process (and its IPC channel) alive after the last figure.
-        child.kill('SIGKILL');
+        worker.stop();
         rmSync(dir, { recursive: true, force: true });
       }
     }
@@ -355,7 +390,10 @@ async function main(): Promise<void> {
         idleVsFirst: ratio(r.idleMs, first?.idleMs),
       })),
       same: same.map((r) => ({ ...r, vsFirst: ratio(r.aggregateRps, firstSame?.aggregateRps) })),
-      rss: rss.map((r) => ({ ...r, vsOne: ratio(r.rssMiB, rss[0]?.rssMiB) })),
+      rss: rss.map((r) => ({
+        ...r,
+        vsOne: ratio(r.rssMiB, rss.find((one) => one.d === 1 && one.restarted === r.restarted)?.rssMiB),
+      })),
       history,
     };
     console.log(JSON.stringify(summary));

@@ -50,10 +50,17 @@ const MAX_CACHED_WORKFLOWS_ENV = 'KINESIS_ACTIVATION_MAX_CACHED_WORKFLOWS';
  * evicted one is replayed from its history when it next has work. At least 2, as the SDK requires.
  */
 export function maxCachedWorkflowsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env[MAX_CACHED_WORKFLOWS_ENV];
+  return wholeNumberFromEnv(env, MAX_CACHED_WORKFLOWS_ENV, 2);
+}
+
+/** A whole number of at least `min` (undefined when unset or empty); a bad one throws one line naming the variable. */
+export function wholeNumberFromEnv(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
+  const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const value = Number(raw);
-  if (!(Number.isSafeInteger(value) && value >= 2))
-    throw new Error(`${MAX_CACHED_WORKFLOWS_ENV} must be a whole number of at least 2, got ${raw}`);
+  if (!(Number.isSafeInteger(value) && value >= min)) {
+    const expected = min === 1 ? 'a positive whole number' : `a whole number of at least ${min}`;
+    throw new Error(`${name} must be ${expected}, got ${raw}`);
+  }
   return value;
 }

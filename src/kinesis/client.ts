@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { wholeNumberFromEnv } from '../config';
 
 /** How a client talks HTTP to Kinesis; worker-wide, the same for every destination. */
 export interface KinesisHttpSettings {
@@ -34,12 +35,8 @@ const HTTP_SETTINGS_ENV: Readonly<Record<keyof KinesisHttpSettings, string>> = {
 export function httpSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<KinesisHttpSettings> {
   const settings: Partial<KinesisHttpSettings> = {};
   for (const [key, name] of Object.entries(HTTP_SETTINGS_ENV) as [keyof KinesisHttpSettings, string][]) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    const value = Number(raw);
-    if (!(Number.isSafeInteger(value) && value > 0))
-      throw new Error(`${name} must be a positive whole number, got ${raw}`);
-    settings[key] = value;
+    const value = wholeNumberFromEnv(env, name, 1);
+    if (value !== undefined) settings[key] = value;
   }
   return settings;
 }
