@@ -33,6 +33,7 @@ import type { TimelineSummary } from './fanoutTimeline';
 import type { FanoutWorkerReply } from './fanoutWorker';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
 import type { BenchProfile } from './profiles';
+import { median } from './median';
 
 const SECRET_ENV = 'BENCH_KINESIS_SECRET';
 
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     'same-segment-records': { type: 'string', default: '20000' },
     'idle-destinations': { type: 'string', default: '100' },
     'history-seconds': { type: 'string', default: '120' },
+    rounds: { type: 'string', default: '3' },
     parts: { type: 'string', default: 'a,b,c,d' },
     'max-cached-workflows': { type: 'string' },
   },
@@ -186,6 +188,7 @@ async function main(): Promise<void> {
   const sameSegmentRecords = whole('same-segment-records', args['same-segment-records']);
   const idleDestinations = whole('idle-destinations', args['idle-destinations']);
   const historySeconds = whole('history-seconds', args['history-seconds']);
+  const rounds = whole('rounds', args.rounds);
   process.env[SECRET_ENV] = 'bench';
 
   await withBenchServers(async ({ target: servers, emulator, kinesis, temporalAddress, pids }) => {
@@ -211,7 +214,9 @@ async function main(): Promise<void> {
       idleMs: number;
       cpuS: Record<string, number>;
     }[] = [];
-    for (const d of parts.has('a') ? [...counts.slice(0, 1), ...counts] : []) {
+    // The settings take turns `rounds` times (the machine's load drifts), after a warm-up run.
+    const distinctOrder = [...counts.slice(0, 1), ...Array.from({ length: rounds }, () => counts).flat()];
+    for (const d of parts.has('a') ? distinctOrder : []) {
       const run = await withStack(servers, async (client, store) => {
         const concernedStream = await freshStream();
         const othersStream = await freshStream();
@@ -240,8 +245,18 @@ async function main(): Promise<void> {
       console.log(`(a) D=${d} distinct segments: ${JSON.stringify(run)}`);
       distinct.push(run);
     }
-    // The first setting ran twice: the first run warms up (JIT, connections, first workflow tasks).
+    // The first run warmed up (JIT, connections, first workflow tasks).
     distinct.shift();
+    const distinctMedians = [...new Set(distinct.map((r) => r.d))].map((d) => {
+      const runs = distinct.filter((r) => r.d === d);
+      return {
+        d,
+        ingestRps: median(runs.map((r) => r.ingestRps)),
+        storeWriteRps: median(runs.map((r) => r.storeWriteRps)),
+        idleMs: median(runs.map((r) => r.idleMs)),
+        runs: runs.map(({ ingestRps, idleMs }) => ({ ingestRps, idleMs })),
+      };
+    });
 
     // (b) the same segment: records in all stay the same, split among the destinations.
     const same: { d: number; records: number; aggregateRps: number; timeline: TimelineSummary }[] = [];
@@ -381,9 +396,9 @@ async function main(): Promise<void> {
       `(d) history at one change a second (extrapolated from ${historySeconds} s): ${JSON.stringify(history)}`,
     );
 
-    const [first, firstSame] = [distinct[0], same[0]];
+    const [first, firstSame] = [distinctMedians[0], same[0]];
     const summary = {
-      distinct: distinct.map((r) => ({
+      distinct: distinctMedians.map((r) => ({
         ...r,
         ingestVsFirst: ratio(r.ingestRps, first?.ingestRps),
         storeWriteVsFirst: ratio(r.storeWriteRps, first?.storeWriteRps),

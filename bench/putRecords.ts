@@ -23,6 +23,7 @@ import type { Emulator } from './emulator';
 import { runEngine } from './engine';
 import type { EngineTarget } from './engine';
 import { benchProfiles, exportRecords } from './profiles';
+import { median } from './median';
 
 const SHARD_RECORDS_PER_SECOND = 1000;
 const SHARD_BYTES_PER_SECOND = 1024 * 1024;
@@ -273,12 +274,6 @@ async function benchEmulator(
           `(b) made ${b.putCalls} calls; ingest ${result.ingestRps} profiles/s`,
       );
     }
-    const median = (values: number[]): number => {
-      const sorted = [...values].sort((x, y) => x - y);
-      return sorted.length > 0
-        ? ((sorted[(sorted.length - 1) >> 1] ?? 0) + (sorted[sorted.length >> 1] ?? 0)) / 2
-        : NaN;
-    };
     const medianRatio = median(results.map((r) => r.ratio));
     const medianFixedRatio = median(results.map((r) => r.fixedRatio));
     const medianRatioFromActivate = median(results.map((r) => r.ratioFromActivate));

@@ -46,8 +46,9 @@ const MAX_CACHED_WORKFLOWS_ENV = 'KINESIS_ACTIVATION_MAX_CACHED_WORKFLOWS';
 
 /**
  * How many destination workflows the worker keeps in memory (undefined: the SDK's default, sized
- * by the heap limit, so in practice every destination). Each cached one costs about 1.7 MiB; an
- * evicted one is replayed from its history when it next has work. At least 2, as the SDK requires.
+ * by the heap limit, so in practice every destination). Each cached one costs about 0.3 MiB, 1.5
+ * MiB once it validated a new message (see workflows/messageParsing); an evicted one is replayed
+ * from its history when it next has work. At least 2, as the SDK requires.
  */
 export function maxCachedWorkflowsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   return wholeNumberFromEnv(env, MAX_CACHED_WORKFLOWS_ENV, 2);
