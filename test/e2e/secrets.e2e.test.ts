@@ -16,22 +16,17 @@ import type { DestinationSettingsInput } from '../../src/domain/destination';
 import { waitFor } from '../../src/embedded/waitFor';
 import { readAllRecords } from '../support/kinesisStream';
 import { useKinesisFixture } from '../support/kinesisFixture';
-import { withWorker } from '../support/temporal';
+import { historiesOfEveryRun, withWorker } from '../support/temporal';
 
 const STREAM = 'secrets-stream';
 const PROFILES = 5;
 
 /** Every run of a workflow id (continued-as-new runs included), each history as raw proto bytes and as JSON. */
 async function allHistories(client: Client, workflowId: string): Promise<{ bytes: Buffer; json: string }[]> {
-  const histories: { bytes: Buffer; json: string }[] = [];
-  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
-    histories.push({
-      bytes: Buffer.from(temporal.api.history.v1.History.encode(history).finish()),
-      json: historyToJSON(history),
-    });
-  }
-  return histories;
+  return (await historiesOfEveryRun(client, workflowId)).map((history) => ({
+    bytes: Buffer.from(temporal.api.history.v1.History.encode(history).finish()),
+    json: historyToJSON(history),
+  }));
 }
 
 /** Every row of every table of a SQLite store, as text. */
@@ -50,8 +45,9 @@ function dumpSqlite(file: string): string {
 
 /**
  * Payloads in proto3 JSON (`{metadata: {encoding: base64}, data}`), except search attributes
- * (the server indexes them, so they cannot be encrypted) and the SDK's own patch markers (which
- * hold only a patch id).
+ * (the server indexes them, so they cannot be encrypted), the SDK's own patch markers (which
+ * hold only a patch id) and the SDK's data of a local activity marker (its id, type, attempt and
+ * times; its result is a payload like any other).
  */
 function payloadsOf(json: unknown, path = ''): { path: string; encoding: string }[] {
   if (typeof json !== 'object' || json === null) return [];
@@ -59,7 +55,12 @@ function payloadsOf(json: unknown, path = ''): { path: string; encoding: string 
   const encoding = (record.metadata as Record<string, unknown> | undefined)?.encoding;
   if (typeof encoding === 'string') return [{ path, encoding: Buffer.from(encoding, 'base64').toString() }];
   return Object.entries(record)
-    .filter(([key]) => key !== 'searchAttributes' && key !== 'patch-data')
+    .filter(
+      ([key]) =>
+        key !== 'searchAttributes' &&
+        key !== 'patch-data' &&
+        !(key === 'data' && path.endsWith('.markerRecordedEventAttributes.details')),
+    )
     .flatMap(([key, value]) => payloadsOf(value, `${path}.${key}`));
 }
 

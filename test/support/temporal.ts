@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -25,6 +26,20 @@ let sharedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function getWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   sharedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
   return sharedBundle;
+}
+
+export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+
+/** The history of every run of a workflow, oldest first (each run's start names the run it continued). */
+export async function historiesOfEveryRun(client: Client, workflowId: string): Promise<History[]> {
+  const histories: History[] = [];
+  let runId: string | undefined;
+  do {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    histories.unshift(history);
+    runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+  } while (runId);
+  return histories;
 }
 
 let bundleWithoutZod: Promise<WorkflowBundleWithSourceMap> | undefined;
