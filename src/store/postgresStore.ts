@@ -50,6 +50,14 @@ import type {
  */
 const PROFILE_WRITE_LOCK = 0x6b61_0002;
 
+/** The highest seq given out (0: none); the head only where no writer is between nextval and commit. */
+async function sequenceHead(client: PoolClient): Promise<number> {
+  const { rows } = await client.query<{ head: string }>(
+    'SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS head FROM profile_seq',
+  );
+  return Number(rows[0]?.head ?? 0);
+}
+
 interface DestinationDbRow {
   id: string;
   settings: unknown;
@@ -359,7 +367,8 @@ export class PostgresStore implements Store {
         [[...new Set(patches.map((p) => p.profileId))]],
       );
       const { merged, rejected } = mergePatches(new Map(rows.map((r) => [r.profile_id, r.snapshot])), patches);
-      if (merged.length === 0) return { lastSeq: await this.head(), written: 0, rejected };
+      // This writer holds the lock: the sequence is the head.
+      if (merged.length === 0) return { lastSeq: await sequenceHead(client), written: 0, rejected };
       const { lastSeq } = await this.writeProfiles(client, merged);
       await client.query(CANCEL_ERASURES, [merged.map((p) => p.profileId)]);
       return { lastSeq, written: merged.length, rejected };
@@ -470,8 +479,13 @@ export class PostgresStore implements Store {
   }
 
   async head(): Promise<number> {
-    const { rows } = await this.query<{ max: string | null }>('SELECT max(seq) AS max FROM profiles');
-    return Number(rows[0]?.max ?? 0);
+    // Under the writers' lock, shared: a seq a writer took but has not committed yet is no head
+    // (a page reading up to it would pass that write). Not max(seq): a purged profile may have
+    // held the highest seq, and the head must not move back.
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [PROFILE_WRITE_LOCK]);
+      return sequenceHead(client);
+    });
   }
 
   async countSegmentMembers(segmentIds: string[]): Promise<number> {

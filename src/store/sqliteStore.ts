@@ -214,7 +214,8 @@ function prepareStatements(db: Database.Database) {
       (table) => db.prepare<[string]>(`DELETE FROM ${table} WHERE profile_id IN (SELECT value FROM json_each(?))`),
     ),
     countChangesAfter: db.prepare<[number], number>('SELECT count(*) FROM profiles WHERE seq > ?').pluck(),
-    head: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM profiles').pluck(),
+    // The sequence, not max(seq): a purged profile may have held the highest seq.
+    head: db.prepare<[], number>("SELECT value FROM sequences WHERE name = 'profile_seq'").pluck(),
     // An index range scan on (segment_id, profile_id) that stops after `limit` rows.
     segmentPage: db
       .prepare<[string, string, number], string>(

@@ -172,7 +172,7 @@ export interface Store {
 
   /** Profiles whose latest change has a sequence above `cursor`. */
   countChangesAfter(cursor: number): Promise<number>;
-  /** The store's head: the highest change sequence given out (0: none). */
+  /** The store's head: the highest change sequence given out and committed (0: none); it never moves back. */
   head(): Promise<number>;
   /** Profiles that are members of any of `segmentIds` (each counted once). */
   countSegmentMembers(segmentIds: string[]): Promise<number>;

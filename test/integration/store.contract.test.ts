@@ -208,6 +208,21 @@ for (const backend of backends) {
       assert.deepEqual(await store.upsertProfiles([]), { lastSeq: second.lastSeq, profileIds: [], conflicts: [] });
     });
 
+    it('keeps its head when the profile with the highest seq is purged: the head never moves back', async () => {
+      const p = unique('purged-head');
+      await store.upsertProfiles([{ profileId: `${p}a`, snapshot: snapshot(`${p}a`) }]);
+      // Erasure rewrites the profile as a tombstone (the newest change), then purges it.
+      const { found, lastSeq } = await store.requestErasure([`${p}a`]);
+      assert.deepEqual(found, [`${p}a`]);
+      assert.equal(await store.head(), lastSeq);
+      await store.purgeProfiles([`${p}a`]);
+      assert.deepEqual(await readChangesAfter(store, lastSeq - 1, 10), []);
+      assert.equal(await store.head(), lastSeq);
+      assert.deepEqual(await store.upsertProfiles([]), { lastSeq, profileIds: [], conflicts: [] });
+      const next = await store.upsertProfiles([{ profileId: `${p}b`, snapshot: snapshot(`${p}b`) }]);
+      assert.ok(next.lastSeq > lastSeq);
+    });
+
     it('lets a later duplicate in one call win', async () => {
       const p = unique('dup');
       const base = await store.head();
