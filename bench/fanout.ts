@@ -29,7 +29,6 @@ import { measureCpu } from './cpu';
 import { withBenchServers } from './engine';
 import type { EngineTarget } from './engine';
 import { summarize, timelineOf } from './fanoutTimeline';
-import type { TimelineSummary } from './fanoutTimeline';
 import type { FanoutWorkerReply } from './fanoutWorker';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
 import type { BenchProfile } from './profiles';
@@ -86,6 +85,23 @@ async function withStack<T>(
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs each D of `counts` in turn, `rounds` times (the machine's load drifts), after a warm-up
+ * run of the first (JIT, connections, first workflow tasks), whose figures are dropped.
+ */
+async function inTurns<R>(counts: number[], rounds: number, run: (d: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  const order =
+    counts.length === 0 ? [] : [counts[0] as number, ...Array.from({ length: rounds }, () => counts).flat()];
+  for (const d of order) results.push(await run(d));
+  return results.slice(1);
+}
+
+/** The runs of each D, in the order the Ds first ran. */
+function byD<R extends { d: number }>(runs: R[]): { d: number; runs: R[] }[] {
+  return [...new Set(runs.map((r) => r.d))].map((d) => ({ d, runs: runs.filter((r) => r.d === d) }));
 }
 
 interface WorkerProcess {
@@ -207,16 +223,7 @@ async function main(): Promise<void> {
     });
 
     // (a) distinct segments: one destination concerned.
-    const distinct: {
-      d: number;
-      ingestRps: number;
-      storeWriteRps: number;
-      idleMs: number;
-      cpuS: Record<string, number>;
-    }[] = [];
-    // The settings take turns `rounds` times (the machine's load drifts), after a warm-up run.
-    const distinctOrder = [...counts.slice(0, 1), ...Array.from({ length: rounds }, () => counts).flat()];
-    for (const d of parts.has('a') ? distinctOrder : []) {
+    const distinct = await inTurns(parts.has('a') ? counts : [], rounds, async (d) => {
       const run = await withStack(servers, async (client, store) => {
         const concernedStream = await freshStream();
         const othersStream = await freshStream();
@@ -243,12 +250,9 @@ async function main(): Promise<void> {
         };
       });
       console.log(`(a) D=${d} distinct segments: ${JSON.stringify(run)}`);
-      distinct.push(run);
-    }
-    // The first run warmed up (JIT, connections, first workflow tasks).
-    distinct.shift();
-    const distinctMedians = [...new Set(distinct.map((r) => r.d))].map((d) => {
-      const runs = distinct.filter((r) => r.d === d);
+      return run;
+    });
+    const distinctMedians = byD(distinct).map(({ d, runs }) => {
       return {
         d,
         ingestRps: median(runs.map((r) => r.ingestRps)),
@@ -259,8 +263,7 @@ async function main(): Promise<void> {
     });
 
     // (b) the same segment: records in all stay the same, split among the destinations.
-    const same: { d: number; records: number; aggregateRps: number; timeline: TimelineSummary }[] = [];
-    for (const d of parts.has('b') ? counts : []) {
+    const sameRuns = await inTurns(parts.has('b') ? counts : [], rounds, async (d) => {
       const perDestination = Math.max(1, Math.round(sameSegmentRecords / d));
       const run = await withStack(servers, async (client) => {
         const stream = await freshStream();
@@ -286,8 +289,17 @@ async function main(): Promise<void> {
         };
       });
       console.log(`(b) D=${d} same segment: ${JSON.stringify(run)}`);
-      same.push(run);
-    }
+      return run;
+    });
+    const same = byD(sameRuns).map(({ d, runs }) => {
+      return {
+        d,
+        aggregateRps: median(runs.map((r) => r.aggregateRps)),
+        // By the histories: from the ingest's start until the last destination's last page ended.
+        doneMs: median(runs.map((r) => r.timeline.done.max)),
+        runs,
+      };
+    });
 
     // (c) a worker in its own process, with 1 and with many idle destinations: as the worker that
     // created them holds them, and as a worker started afterwards finds them.
@@ -404,7 +416,11 @@ async function main(): Promise<void> {
         storeWriteVsFirst: ratio(r.storeWriteRps, first?.storeWriteRps),
         idleVsFirst: ratio(r.idleMs, first?.idleMs),
       })),
-      same: same.map((r) => ({ ...r, vsFirst: ratio(r.aggregateRps, firstSame?.aggregateRps) })),
+      same: same.map((r) => ({
+        ...r,
+        vsFirst: ratio(r.aggregateRps, firstSame?.aggregateRps),
+        doneVsFirst: ratio(r.doneMs, firstSame?.doneMs),
+      })),
       rss: rss.map((r) => ({
         ...r,
         vsOne: ratio(r.rssMiB, rss.find((one) => one.d === 1 && one.restarted === r.restarted)?.rssMiB),
