@@ -20,12 +20,26 @@ export interface TestTemporal {
 }
 
 let shared: Promise<TestTemporal> | undefined;
-let sharedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+
+/** The workflow code with `ignoreModules` left out (empty modules in their place), bundled once per test process. */
+function bundleWithout(ignoreModules: string[]): Promise<WorkflowBundleWithSourceMap> {
+  const key = ignoreModules.join(',');
+  let bundle = bundles.get(key);
+  if (bundle === undefined) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: require.resolve('../../src/workflows'),
+      ignoreModules,
+      logger: quietLogger,
+    });
+    bundles.set(key, bundle);
+  }
+  return bundle;
+}
 
 /** The workflow code, bundled once per test process. */
 export function getWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  sharedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
-  return sharedBundle;
+  return bundleWithout([]);
 }
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
@@ -42,19 +56,12 @@ export async function historiesOfEveryRun(client: Client, workflowId: string): P
   return histories;
 }
 
-let bundleWithoutZod: Promise<WorkflowBundleWithSourceMap> | undefined;
-
 /**
- * The workflow code with zod left out (an empty module in its place): evaluating any schema fails
- * with it, so a replay that passes evaluated none.
+ * The workflow code with zod left out: evaluating any schema fails with it, so a replay that
+ * passes evaluated none.
  */
 export function getWorkflowBundleWithoutZod(): Promise<WorkflowBundleWithSourceMap> {
-  bundleWithoutZod ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    ignoreModules: ['zod'],
-    logger: quietLogger,
-  });
-  return bundleWithoutZod;
+  return bundleWithout(['zod']);
 }
 
 /**
