@@ -19,7 +19,7 @@ import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
-import { createActivationWorker } from '../src/worker';
+import { createActivationWorker, workflowBundleOptions } from '../src/worker';
 import type { DestinationStatus } from '../src/workflows/messages';
 import { measureCpu } from './cpu';
 import { startEmulatorProcess } from './emulator';
@@ -95,7 +95,7 @@ const quiet = (): undefined => undefined;
 /** The destination workflows bundled once for a benchmark run, the bundler's chatter left out. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
+    ...workflowBundleOptions,
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error },
   });
 }

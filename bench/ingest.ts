@@ -12,7 +12,7 @@ import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
-import { createActivationWorker } from '../src/worker';
+import { createActivationWorker, workflowBundleOptions } from '../src/worker';
 import { emulatorDestination } from '../test/support/destinations';
 import { tailStream } from '../test/support/streamTail';
 import { startEmulatorProcess } from './emulator';
@@ -40,7 +40,7 @@ export async function withIngestStack<T>(fn: (stack: IngestStack) => Promise<T>)
   const store = new SqliteStore(join(dir, 'store.sqlite'));
   const taskQueue = `bench-ingest-${randomUUID()}`;
   const workflowBundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
+    ...workflowBundleOptions,
     logger: new DefaultLogger('WARN'),
   });
   const { worker, close } = await createActivationWorker({

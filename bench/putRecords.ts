@@ -14,6 +14,7 @@ import { destinationSettingsSchema } from '../src/domain/destination';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { createKinesisClient } from '../src/kinesis/client';
+import { workflowBundleOptions } from '../src/worker';
 import { recordSize } from '../src/kinesis/outgoingRecord';
 import { createStream, readAllRecords } from '../test/support/kinesisStream';
 import { bareLoop } from './bareLoop';
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
       client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
       namespace: temporal.namespace,
       bundle: await bundleWorkflowCode({
-        workflowsPath: require.resolve('../src/workflows'),
+        ...workflowBundleOptions,
         logger: {
           log: () => undefined,
           trace: () => undefined,

@@ -25,6 +25,15 @@ export interface ActivationWorkerOptions {
   maxCachedWorkflows?: number;
 }
 
+/**
+ * Where the workflow code is, and the modules its workflows share: every worker, test and bench
+ * bundles with these (see sharedParsing for why the schemas are shared).
+ */
+export const workflowBundleOptions = {
+  workflowsPath: require.resolve('./workflows'),
+  preloadModules: [require.resolve('./workflows/sharedParsing')],
+};
+
 /** Workflow tasks run at once by default (the SDK's); never more than the cache holds, as the SDK requires. */
 const WORKFLOW_TASK_SLOTS = 40;
 
@@ -40,7 +49,10 @@ export async function createActivationWorker(
     taskQueue: options.taskQueue,
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('./workflows') }),
+      : {
+          workflowsPath: workflowBundleOptions.workflowsPath,
+          bundlerOptions: { preloadModules: workflowBundleOptions.preloadModules },
+        }),
     activities: createActivities({
       store: options.store,
       writers,

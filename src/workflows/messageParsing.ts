@@ -1,13 +1,12 @@
 import { ApplicationFailure, patched, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/types';
-import type * as MessageParsing from '../domain/messageParsing';
 import type { MessageKind, MessageParse, ParsedMessage } from '../domain/messageParsing';
+import { parseMessageShared } from './sharedParsing';
 
 /**
- * zod and the message schemas cost each workflow about 1.1 MiB and 10 ms when evaluated (every
- * workflow has its own module instances), so the workflow never imports them: a validator loads
- * them at its first message, and handlers take the parsed message from a local activity, which
- * a replay reads back from history. An idle or replayed destination then carries no zod.
+ * The workflow never imports zod and the message schemas: validators parse with the copy the
+ * worker's workflows share (see sharedParsing), and handlers take the parsed message from a local
+ * activity, which a replay reads back from history. A replay then evaluates no zod.
  */
 const PARSE_IN_ACTIVITY_PATCH = 'parse-messages-in-activity';
 
@@ -15,14 +14,6 @@ const { parseMessage: parseInActivity } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumInterval: '1 second' },
 });
-
-let parsing: typeof MessageParsing | undefined;
-
-function parseHere<K extends MessageKind>(kind: K, value: unknown): MessageParse<K> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded at first use, as explained above
-  parsing ??= require('../domain/messageParsing') as typeof MessageParsing;
-  return parsing.parseMessage(kind, value);
-}
 
 function valueOf<K extends MessageKind>(parse: MessageParse<K>): ParsedMessage<K> {
   if (parse.ok) return parse.value;
@@ -32,7 +23,7 @@ function valueOf<K extends MessageKind>(parse: MessageParse<K>): ParsedMessage<K
 
 /** Validates a message where it must be synchronous (update validators: bad input never reaches history). */
 export function validateMessage<K extends MessageKind>(kind: K, value: unknown): ParsedMessage<K> {
-  return valueOf(parseHere(kind, value));
+  return valueOf(parseMessageShared(kind, value));
 }
 
 /** The parsed message a handler acts on; histories from before the patch parse in the sandbox. */

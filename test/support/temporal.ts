@@ -9,7 +9,7 @@ import { ActivationClient } from '../../src/client/activationClient';
 import { startTemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { TemporalDevServer } from '../../src/embedded/temporalDevServer';
 import type { Store } from '../../src/store/store';
-import { createActivationWorker } from '../../src/worker';
+import { createActivationWorker, workflowBundleOptions } from '../../src/worker';
 import type { ActivationWorkerOptions } from '../../src/worker';
 import { onShutdown } from './services';
 
@@ -28,7 +28,7 @@ function bundleWithout(ignoreModules: string[]): Promise<WorkflowBundleWithSourc
   let bundle = bundles.get(key);
   if (bundle === undefined) {
     bundle = bundleWorkflowCode({
-      workflowsPath: require.resolve('../../src/workflows'),
+      ...workflowBundleOptions,
       ignoreModules,
       logger: quietLogger,
     });
