@@ -115,8 +115,9 @@ async function startWorkerProcess(args: string[]): Promise<WorkerProcess> {
   const child = fork(require.resolve('./fanoutWorker'), args, { execArgv: [...process.execArgv, '--expose-gc'] });
   const replies: FanoutWorkerReply[] = [];
   child.on('message', (m) => replies.push(m as FanoutWorkerReply));
+  // A measurement settles for two minutes (bench/fanoutWorker).
   const reply = (): Promise<FanoutWorkerReply> =>
-    waitFor(() => Promise.resolve(replies.shift()), { timeoutMs: 120_000, intervalMs: 50, what: 'the worker process' });
+    waitFor(() => Promise.resolve(replies.shift()), { timeoutMs: 180_000, intervalMs: 50, what: 'the worker process' });
   const stop = (): void => {
     // Not SIGTERM: the SDK's runtime takes it for a graceful shutdown that may never end, and a
     // worker left running kept this process (and its IPC channel) alive after the last figure.

@@ -3,7 +3,8 @@
  * worker's alone. Arguments: Temporal address, namespace, task queue, SQLite path,
  * and the path of the workflow bundle's code (bundling here would inflate the figure). It says
  * `started` once polling, and answers each `measure` message with its memory once settled: full
- * GCs ten seconds apart, so V8 gives back heap the destinations' set-up needed only for a while.
+ * GCs ten seconds apart for two minutes, so V8 gives back heap the destinations' set-up needed only
+ * for a while.
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { SqliteStore } from '../src/store/sqliteStore';
@@ -18,7 +19,8 @@ export interface FanoutWorkerReply {
   series?: number[];
 }
 
-const SETTLE_SAMPLES = 6;
+/** Samples ten seconds apart: the workflow thread's heap gives back a burst's memory in steps over a minute or two. */
+const SETTLE_SAMPLES = 12;
 
 const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
 
