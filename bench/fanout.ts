@@ -22,6 +22,7 @@ import type { Activation } from '../src/domain/activation';
 import { destinationWorkflowId } from '../src/domain/destinationWorkflowId';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { waitFor } from '../src/embedded/waitFor';
+import { ActivationMetrics } from '../src/observability/metrics';
 import { SqliteStore } from '../src/store/sqliteStore';
 import { createActivationWorker } from '../src/worker';
 import { createStream } from '../test/support/kinesisStream';
@@ -62,11 +63,12 @@ const maxCachedWorkflows =
 /** A mapping of its own for each unconcerned destination: same attributes, another segment. */
 const otherActivation = (i: number): Activation => ({ ...BENCH_ACTIVATION, segments: [{ id: `seg-other-${i}` }] });
 
-/** One fresh store and worker (its own task queue) on the shared servers, and a client for them. */
+/** One fresh store and worker (its own task queue, its own metrics) on the shared servers, and a client for them. */
 async function withStack<T>(
   servers: EngineTarget,
-  run: (client: ActivationClient, store: SqliteStore) => Promise<T>,
+  run: (client: ActivationClient, store: SqliteStore, metrics: ActivationMetrics) => Promise<T>,
 ): Promise<T> {
+  const metrics = new ActivationMetrics();
   const dir = mkdtempSync(join(tmpdir(), 'ka-fanout-'));
   const store = new SqliteStore(join(dir, 'store.sqlite'));
   const taskQueue = `fanout-${randomUUID()}`;
@@ -75,11 +77,12 @@ async function withStack<T>(
     namespace: servers.namespace,
     taskQueue,
     store,
+    metrics,
     workflowBundle: servers.bundle,
     ...(maxCachedWorkflows !== undefined ? { maxCachedWorkflows } : {}),
   });
   try {
-    return await worker.runUntil(() => run(new ActivationClient(servers.client, store, taskQueue), store));
+    return await worker.runUntil(() => run(new ActivationClient(servers.client, store, taskQueue), store, metrics));
   } finally {
     close();
     await store.close();
@@ -174,6 +177,11 @@ function untilIdle(client: ActivationClient, id: string, received: number) {
   );
 }
 
+/** Records Kinesis acknowledged, over every destination of the worker. */
+async function recordsSent(metrics: ActivationMetrics): Promise<number> {
+  return (await metrics.recordsSent.get()).values.reduce((sum, { value }) => sum + value, 0);
+}
+
 /** Runs `fn` and says how long of it the store spent writing profiles (the rest of an ingest is telling destinations). */
 async function timingWrites<T>(store: SqliteStore, fn: () => Promise<T>): Promise<{ result: T; writeMs: number }> {
   const write = store.upsertProfiles.bind(store);
@@ -266,7 +274,7 @@ async function main(): Promise<void> {
     // (b) the same segment: records in all stay the same, split among the destinations.
     const sameRuns = await inTurns(parts.has('b') ? counts : [], rounds, async (d) => {
       const perDestination = Math.max(1, Math.round(sameSegmentRecords / d));
-      const run = await withStack(servers, async (client) => {
+      const run = await withStack(servers, async (client, _store, metrics) => {
         const stream = await freshStream();
         const ids = await createActivated(
           client,
@@ -274,18 +282,29 @@ async function main(): Promise<void> {
           () => BENCH_ACTIVATION,
           d,
         );
+        const records = perDestination * d;
         const startedAt = Date.now();
-        const started = performance.now();
-        await client.ingest(ndjson(benchProfiles(perDestination, `b${d}`)));
+        const { result: ms, cpu } = await measureCpu(pids, async () => {
+          const started = performance.now();
+          await client.ingest(ndjson(benchProfiles(perDestination, `b${d}`)));
+          // Until Kinesis acknowledged every record, by the worker's own counter: asking D
+          // destinations their status one after the other would time the asking.
+          await waitFor(async () => (await recordsSent(metrics)) >= records, {
+            timeoutMs: 600_000,
+            intervalMs: 10,
+            what: `${records} records acknowledged`,
+          });
+          return performance.now() - started;
+        });
         for (const id of ids) await untilIdle(client, id, perDestination);
-        const ms = performance.now() - started;
         const timelines = await Promise.all(
           ids.map((id) => timelineOf(servers.client, destinationWorkflowId(id), startedAt)),
         );
         return {
           d,
-          records: perDestination * d,
-          aggregateRps: Math.round((perDestination * d * 1000) / ms),
+          records,
+          aggregateRps: Math.round((records * 1000) / ms),
+          cpuS: cpu,
           timeline: summarize(timelines),
         };
       });
