@@ -47,6 +47,9 @@ const PAUSE_OUTLASTS_FAILURE_PATCH = 'pause-outlasts-failure';
 /** Marks runs that keep the DestinationName search attribute (and the memo's name) equal to the name. */
 const DESTINATION_NAME_PATCH = 'destination-name';
 
+/** Marks runs whose search attribute shows `exporting` for re-exports and backlogs only (see shownState). */
+const SHOWN_EXPORTS_PATCH = 'shown-exports';
+
 /** A permission check: the per-permission result (null when it could not run) and what failed (null: all passed). */
 export interface CheckOutcome {
   result: PermissionCheckResult | null;
@@ -383,11 +386,24 @@ export class DestinationActor {
     upsertMemo({ name, description: description ?? '' });
   }
 
-  /** Keeps the DestinationState search attribute equal to the state, written only when it changes. */
+  /** Keeps the DestinationState search attribute equal to the shown state, written only when it changes. */
   show(): void {
-    if (this.state.name === this.shown) return;
-    this.shown = this.state.name;
-    upsertSearchAttributes([{ key: DESTINATION_STATE, value: this.shown }]);
+    const shown = this.shownState();
+    if (shown === this.shown) return;
+    this.shown = shown;
+    upsertSearchAttributes([{ key: DESTINATION_STATE, value: shown }]);
+  }
+
+  /**
+   * The state, except that `exporting` is shown only for a re-export or a backlog of changes (the
+   * last page was full, so more follow): each write of the search attribute is a visibility update
+   * (about 10 ms of the server's CPU), and a steady feed would flip it there and back for every
+   * page, too briefly for anyone to find. Earlier runs showed every page.
+   */
+  private shownState(): DestinationState {
+    const name = this.state.name;
+    if ((name !== 'exporting' && name !== 'idle') || !patched(SHOWN_EXPORTS_PATCH)) return name;
+    return this.reexports.active !== null || this.moreChanges ? 'exporting' : 'idle';
   }
 
   /** Out of pause or error: exporting while a step runs or a re-export is in progress, else idle. */

@@ -144,7 +144,7 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
   // Each test takes a few seconds; the first also waits for the dev server and the workflow bundle.
   this.timeout(60_000);
 
-  it('goes idle → exporting → paused (the running page still counts) → idle, the search attribute following', async () => {
+  it('goes idle → exporting → paused (the running page still counts) → idle, the search attribute showing backlogs, not each page', async () => {
     const fake = new FakeActivities();
     await withActor(fake, async (actor) => {
       await activated(actor);
@@ -155,7 +155,7 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
       await actor.signalChanges(5, 5);
       await page.reached;
       await actor.until('exporting', (s) => s.state === 'exporting');
-      assert.equal(await actor.shownState(), 'exporting');
+      assert.equal(await actor.shownState(), 'idle', 'a page that catches up at once is not shown');
 
       await actor.handle.signal(pauseSignal);
       await actor.until('paused while the page runs', (s) => s.state === 'paused');
@@ -173,6 +173,19 @@ describe('destination actor with mocked activities (real Temporal dev server)', 
       await actor.handle.signal(resumeSignal);
       const resumed = await actor.until('caught up after resume', (s) => idle(s) && s.checkpoint === 8);
       assert.equal(resumed.pending, 0);
+      assert.equal(await actor.shownState(), 'idle');
+
+      // A backlog (pages of 10): the first page comes back full, and the rest show as exporting.
+      fake.head = 33;
+      const first = fake.hold('exportPage');
+      await actor.signalChanges(33, 25);
+      await first.reached;
+      const second = fake.hold('exportPage');
+      first.open();
+      await second.reached;
+      assert.equal(await actor.shownState(), 'exporting', 'a backlog is shown');
+      second.open();
+      await actor.until('caught up with the backlog', (s) => idle(s) && s.checkpoint === 33);
       assert.equal(await actor.shownState(), 'idle');
     });
   });
