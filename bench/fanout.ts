@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ActivationClient } from '../src/client/activationClient';
 import type { Activation } from '../src/domain/activation';
@@ -218,10 +219,16 @@ async function main(): Promise<void> {
 
   await withBenchServers(async ({ target: servers, emulator, kinesis, temporalAddress, pids }) => {
     let streams = 0;
+    const live: string[] = [];
     const freshStream = async (): Promise<string> => {
       const name = `fanout-${process.pid}-${++streams}`;
       await createStream(kinesis, name, 4);
+      live.push(name);
       return name;
+    };
+    // After each run: the emulator holds 100 shards in all.
+    const dropStreams = async (): Promise<void> => {
+      for (const name of live.splice(0)) await kinesis.send(new DeleteStreamCommand({ StreamName: name }));
     };
     const settingsOn = (stream: string, name: string): DestinationSettingsInput => ({
       name,
@@ -258,6 +265,7 @@ async function main(): Promise<void> {
           cpuS: cpu,
         };
       });
+      await dropStreams();
       console.log(`(a) D=${d} distinct segments: ${JSON.stringify(run)}`);
       return run;
     });
@@ -308,6 +316,7 @@ async function main(): Promise<void> {
           timeline: summarize(timelines),
         };
       });
+      await dropStreams();
       console.log(`(b) D=${d} same segment: ${JSON.stringify(run)}`);
       return run;
     });
@@ -384,6 +393,7 @@ async function main(): Promise<void> {
       } finally {
         worker.stop();
         rmSync(dir, { recursive: true, force: true });
+        await dropStreams();
       }
     }
 
