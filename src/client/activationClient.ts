@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
+import { setImmediate, setTimeout as delay } from 'node:timers/promises';
 import { Client, ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
@@ -404,6 +404,9 @@ export class ActivationClient {
           commit();
           // Back-pressure: at most one batch in flight and one full batch waiting.
           while (write.inFlight !== null && batch.length >= INGEST_BATCH) await write.inFlight;
+          // An input already in memory never waits on I/O: let the signals telling destinations
+          // of the batches written go out before reading on, not only at the end of the input.
+          await setImmediate();
         } else {
           timer ??= setTimeout(commit, COMMIT_AFTER_MS);
         }

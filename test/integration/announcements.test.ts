@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { Announcer } from '../../src/client/announcer';
 import type { ActivationClient } from '../../src/client/activationClient';
 import { destinationWorkflowId } from '../../src/domain/destinationWorkflowId';
@@ -64,6 +65,37 @@ describe('announcements: only the destinations a change concerns are told, and n
       assert.equal(nobody.unannounced, null);
       for (const other of others) assert.equal(await signalsTo(client, other.id), 0, `signals to ${other.id}`);
       assert.equal(await signalsTo(client, concerned.id), 2);
+    });
+  });
+
+  it('tells the destinations of each batch once it is written, before an input already in memory ends', async () => {
+    await withWorker(fx.store, async ({ client }) => {
+      const p = randomUUID();
+      const concerned = await destination(client, `${p}-a`);
+      // Three batches of the ingest's 5,000 lines; only the first line concerns the destination.
+      const lines = 15_000;
+      let lastLineReadAt = 0;
+      const input = Readable.from(
+        (function* () {
+          for (let i = 0; i < lines; i++) {
+            if (i === lines - 1) lastLineReadAt = Date.now();
+            const segment = i === 0 ? `${p}-a` : `${p}-x`;
+            yield `${JSON.stringify(profile(`${p}-${i}`, { [segment]: 'realized' }).snapshot)}\n`;
+          }
+        })(),
+      );
+      const ingested = await client.ingest(input);
+      assert.deepEqual(ingested.notified, [concerned.id]);
+      const history = await client.client.workflow.getHandle(destinationWorkflowId(concerned.id)).fetchHistory();
+      const told = (history.events ?? []).find(
+        (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'profilesChanged',
+      );
+      assert.ok(told, 'the destination was told');
+      // Both clocks are this machine's: the server's event time and the test's.
+      assert.ok(
+        tsToMs(told.eventTime) < lastLineReadAt,
+        `told ${tsToMs(told.eventTime) - lastLineReadAt} ms after the last line was read, not before`,
+      );
     });
   });
 
