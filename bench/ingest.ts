@@ -5,17 +5,18 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ActivationClient } from '../src/client/activationClient';
 import { profileIdHash } from '../src/domain/partitionKey';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
-import { createActivationWorker, workflowBundleOptions } from '../src/worker';
+import { createActivationWorker } from '../src/worker';
 import { emulatorDestination } from '../test/support/destinations';
 import { tailStream } from '../test/support/streamTail';
 import { startEmulatorProcess } from './emulator';
+import { bundleWorkflows } from './engine';
 import { BENCH_ACTIVATION, benchProfiles } from './profiles';
 
 /** The embedded stack a scenario runs on: dev server, emulator process, SQLite store, one worker, one destination. */
@@ -39,10 +40,7 @@ export async function withIngestStack<T>(fn: (stack: IngestStack) => Promise<T>)
   });
   const store = new SqliteStore(join(dir, 'store.sqlite'));
   const taskQueue = `bench-ingest-${randomUUID()}`;
-  const workflowBundle = await bundleWorkflowCode({
-    ...workflowBundleOptions,
-    logger: new DefaultLogger('WARN'),
-  });
+  const workflowBundle = await bundleWorkflows();
   const { worker, close } = await createActivationWorker({
     connection: env.nativeConnection,
     namespace: server.namespace,

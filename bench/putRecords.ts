@@ -7,21 +7,20 @@
  */
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { destinationSettingsSchema } from '../src/domain/destination';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { createKinesisClient } from '../src/kinesis/client';
-import { workflowBundleOptions } from '../src/worker';
 import { recordSize } from '../src/kinesis/outgoingRecord';
 import { createStream, readAllRecords } from '../test/support/kinesisStream';
 import { bareLoop } from './bareLoop';
 import { measureCpu } from './cpu';
 import { kinesisLocalMain, startEmulatorProcess, startKinesisLocalProcess } from './emulator';
 import type { Emulator } from './emulator';
-import { runEngine } from './engine';
+import { bundleWorkflows, runEngine } from './engine';
 import type { EngineTarget } from './engine';
 import { benchProfiles, exportRecords } from './profiles';
 import { median } from './median';
@@ -88,17 +87,7 @@ async function main(): Promise<void> {
       connection,
       client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
       namespace: temporal.namespace,
-      bundle: await bundleWorkflowCode({
-        ...workflowBundleOptions,
-        logger: {
-          log: () => undefined,
-          trace: () => undefined,
-          debug: () => undefined,
-          info: () => undefined,
-          warn: () => undefined,
-          error: console.error,
-        },
-      }),
+      bundle: await bundleWorkflows(),
     };
     for (const name of String(args.emulators).split(',')) {
       let emulator: Emulator;
