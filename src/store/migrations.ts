@@ -274,17 +274,24 @@ function pending(applied: Set<number>): Migration[] {
 /**
  * Applies the missing steps in one IMMEDIATE transaction: it takes SQLite's write lock up front,
  * so a second process opening the same file waits (busy timeout) and then finds nothing to do.
+ * A file already up to date is only read: opening it (a CLI beside a busy worker) takes no lock.
  */
 export function migrateSqlite(db: BetterSqlite3.Database): void {
+  if (pending(appliedSqlite(db)).length === 0) return;
   db.transaction(() => {
     db.exec(SQLITE_MIGRATIONS_TABLE);
-    const versions = db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[];
     const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-    for (const m of pending(new Set(versions))) {
+    for (const m of pending(appliedSqlite(db))) {
       db.exec(m.sqlite);
       record.run(m.version, m.name, Date.now());
     }
   }).immediate();
+}
+
+function appliedSqlite(db: BetterSqlite3.Database): Set<number> {
+  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (hasTable === undefined) return new Set();
+  return new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
 }
 
 /**

@@ -271,6 +271,8 @@ function prepareStatements(db: Database.Database) {
 
 /** How long one attempt waits for another writer's lock, synchronously. */
 const BUSY_WAIT_MS = 50;
+/** How long opening waits for the lock when the file needs migrating: once per process, before any work. */
+const OPEN_BUSY_WAIT_MS = 10_000;
 /** How long a write keeps trying while another process holds the lock. */
 const BUSY_RETRY_FOR_MS = 60_000;
 
@@ -287,8 +289,9 @@ export class SqliteStore implements Store {
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     // better-sqlite3 waits for a lock synchronously, stalling the event loop (heartbeats included)
-    // for as long: wait briefly here, and longer, asynchronously, in `run`.
-    this.db = new Database(path, { timeout: BUSY_WAIT_MS });
+    // for as long: wait briefly here, and longer, asynchronously, in `run`. Only opening (migrating
+    // a new file, seldom contended) waits longer, as no activity runs on this store yet.
+    this.db = new Database(path, { timeout: OPEN_BUSY_WAIT_MS });
     try {
       this.db.pragma('journal_mode = WAL');
       // With WAL, NORMAL loses at most the last commits on power loss, never consistency.
@@ -296,6 +299,7 @@ export class SqliteStore implements Store {
       // Deleted content is overwritten with zeros: an erased profile leaves no bytes behind.
       this.db.pragma('secure_delete = ON');
       migrateSqlite(this.db);
+      this.db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
       this.stmt = prepareStatements(this.db);
     } catch (err) {
       this.db.close();

@@ -44,4 +44,25 @@ describe('SQLite store with another process writing to the same file', function 
       await store.close();
     }
   });
+
+  it('opens a file already migrated while another connection holds the write lock, taking no lock', async () => {
+    const path = join(dir, 'store.sqlite');
+    const store = new SqliteStore(path);
+    await store.upsertProfiles([profile('p-1', { seg: 'realized' })]);
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      // Opening on this thread while the lock is held here: waiting for it could never succeed.
+      const second = new SqliteStore(path);
+      try {
+        assert.equal(await second.countSegmentMembers(['seg']), 1);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+      await store.close();
+    }
+  });
 });
