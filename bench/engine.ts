@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,18 +14,18 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { ExportPageResult } from '../src/activities/types';
 import { ActivationClient } from '../src/client/activationClient';
 import { destinationWorkflowId } from '../src/domain/destinationWorkflowId';
-import type { AwsOptions } from '../src/kinesis/connections';
+import type { Activation } from '../src/domain/activation';
 import type { DestinationSettingsInput } from '../src/domain/destination';
 import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
-import { createActivationWorker, workflowBundleOptions } from '../src/worker';
+import { workflowBundleOptions } from '../src/worker';
 import type { DestinationStatus } from '../src/workflows/messages';
 import { measureCpu } from './cpu';
 import { startEmulatorProcess } from './emulator';
 import type { Emulator } from './emulator';
-import { BENCH_ACTIVATION } from './profiles';
+import type { EngineWorkerArgs } from './engineWorker';
 import type { BenchProfile } from './profiles';
 
 const EventType = temporal.api.enums.v1.EventType;
@@ -36,7 +37,7 @@ export interface EngineRun {
   exportMs: number;
   /** Milliseconds from `activate` until the last export activity completed: the export plus the activation's checks and set-up. */
   activateMs: number;
-  /** CPU seconds of each measured process during the export. */
+  /** CPU seconds of each measured process (the worker's as `worker`) from `activate` to idle. */
   cpu: Record<string, number>;
   status: DestinationStatus;
   /** PutRecords calls, and entries throttled, as the export activities reported them. */
@@ -105,13 +106,13 @@ const EXPORT_ACTIVITIES = new Set(['exportPage', 'reexportPage']);
 
 /**
  * From the destination's history (times in epoch ms, by the Temporal server's clock): when its
- * first export activity started and its last one completed, and the PutRecords calls and
- * throttled entries the exports reported.
+ * first export activity started and its last one completed, and the profiles decided, PutRecords
+ * calls and throttled entries the exports reported.
  */
 async function exportsOf(
   client: Client,
   workflowId: string,
-): Promise<{ startedAt: number; completedAt: number; putCalls: number; throttled: number }> {
+): Promise<{ startedAt: number; completedAt: number; decided: number; putCalls: number; throttled: number }> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = history.events ?? [];
   const firstExport = events.find(
@@ -122,6 +123,7 @@ async function exportsOf(
   const completed = events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
   const last = completed[completed.length - 1];
   if (!last || !firstExport) throw new Error(`${workflowId} completed no export activity`);
+  let decided = 0;
   let putCalls = 0;
   let throttled = 0;
   for (const event of completed) {
@@ -129,41 +131,90 @@ async function exportsOf(
     const result = payload
       ? defaultPayloadConverter.fromPayload<Partial<ExportPageResult> | undefined>(payload)
       : undefined;
+    decided += result?.decided ?? 0;
     putCalls += result?.putCalls ?? 0;
     throttled += result?.throttled ?? 0;
   }
-  return { startedAt: tsToMs(firstExport.eventTime), completedAt: tsToMs(last.eventTime), putCalls, throttled };
+  return {
+    startedAt: tsToMs(firstExport.eventTime),
+    completedAt: tsToMs(last.eventTime),
+    decided,
+    putCalls,
+    throttled,
+  };
+}
+
+/** Polls of the history per status query while an engine run is watched. */
+const STATUS_EVERY = 20;
+
+/** The engine of bench/putRecords: a worker in its own process for the whole run, and a client here. */
+export interface Engine {
+  /** The worker's process: its CPU is the engine's. */
+  pid: number;
+  /**
+   * Ingests the profiles as NDJSON, creates a destination, activates it with `activation` and
+   * waits until it decided every profile. Timed from the start of the first export activity
+   * (after the activation's permission checks and set-up) to the completion of the last one, and
+   * also from `activate`; CPU is counted from `activate`, for `pids` and the worker (`worker`).
+   */
+  run(
+    settings: DestinationSettingsInput,
+    profiles: readonly BenchProfile[],
+    activation: Activation,
+    pids: Record<string, number>,
+  ): Promise<EngineRun>;
+  stop(): void;
 }
 
 /**
- * The whole product on one fresh SQLite store and worker: ingest the profiles as NDJSON, create
- * a destination, activate it and wait until it decided every profile. Timed from the start of
- * the first export activity (after the activation's permission checks and set-up) to the
- * completion of the last one, and also from `activate`.
+ * Starts a worker as production runs one (bench/engineWorker) on a fresh SQLite store, and a
+ * client on the same store. The worker lives as long as the engine: a production worker does
+ * not start afresh for each export, so its JIT-compiled code and workflow sandbox carry over.
  */
-export async function runEngine(
-  target: EngineTarget,
-  settings: DestinationSettingsInput,
-  profiles: readonly BenchProfile[],
-  pids: Record<string, number>,
-  aws: AwsOptions = {},
-): Promise<EngineRun> {
+export async function startEngine(
+  target: Pick<EngineTarget, 'client' | 'namespace'> & { address: string },
+  options: Pick<EngineWorkerArgs, 'fixedCallsInFlight'> = {},
+): Promise<Engine> {
   const dir = mkdtempSync(join(tmpdir(), 'ka-bench-'));
-  const store = new SqliteStore(join(dir, 'store.sqlite'));
+  const storePath = join(dir, 'store.sqlite');
+  const store = new SqliteStore(storePath);
   const taskQueue = `bench-${randomUUID()}`;
-  const { worker, close } = await createActivationWorker({
-    connection: target.connection,
+  const args: EngineWorkerArgs = {
+    address: target.address,
     namespace: target.namespace,
     taskQueue,
-    store,
-    workflowBundle: target.bundle,
-    aws,
+    storePath,
+    ...options,
+  };
+  const child = fork(require.resolve('./engineWorker'), [JSON.stringify(args)], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
-  const client = new ActivationClient(target.client, store, taskQueue);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const stop = (): void => {
+    // Not SIGTERM: a graceful worker shutdown may wait long for the SDK.
+    child.kill('SIGKILL');
+    void store.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
-    return await worker.runUntil(async () => {
+    await new Promise<void>((started, failed) => {
+      child.once('message', () => started());
+      child.once('exit', (code) => failed(new Error(`the engine's worker exited (${code}): ${stderr.trim()}`)));
+    });
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  const client = new ActivationClient(target.client, store, taskQueue);
+  return {
+    pid: child.pid as number,
+    stop,
+    async run(settings, profiles, activation, pids) {
       const { id } = await client.createDestination(settings);
-      // The actor's first workflow task on a new worker builds its sandbox: not part of an export.
+      const workflowId = destinationWorkflowId(id);
       await client.status(id);
       const ndjson = Readable.from(profiles.map((p) => `${JSON.stringify(p.snapshot)}\n`));
       const ingestStarted = performance.now();
@@ -173,29 +224,34 @@ export async function runEngine(
         throw new Error(`ingest accepted ${ingested.accepted} of ${profiles.length}`);
 
       const activated = Date.now();
-      const { result: status, cpu } = await measureCpu(pids, async () => {
-        await client.activate(id, BENCH_ACTIVATION);
+      const { result: status, cpu } = await measureCpu({ ...pids, worker: child.pid as number }, async () => {
+        await client.activate(id, activation);
+        // Watched in its history, which the server answers: a status query costs the worker a few
+        // milliseconds of CPU (a workflow task), and polling with them would count in its figure.
+        // One query in every STATUS_EVERY polls still catches a destination that stopped on an error.
+        let polls = 0;
+        await waitFor(
+          async () => {
+            if (++polls % STATUS_EVERY === 0 && (await client.status(id)).lastError !== null) return true;
+            return (await exportsOf(target.client, workflowId)).decided >= profiles.length;
+          },
+          { timeoutMs: 600_000, intervalMs: 100, what: `the destination to export ${profiles.length} profiles` },
+        );
         return waitFor(
           async () => {
             const s = await client.status(id);
-            return s.lastError !== null || (s.state === 'idle' && s.counters.received >= profiles.length)
-              ? s
-              : undefined;
+            return s.lastError !== null || s.state === 'idle' ? s : undefined;
           },
-          // Queries run on the worker too: polling is kept slow, and the end is read from history.
-          { timeoutMs: 600_000, intervalMs: 250, what: `the destination to export ${profiles.length} profiles` },
+          { timeoutMs: 60_000, intervalMs: 100, what: 'the destination to be idle' },
         );
       });
-      const exports = await exportsOf(target.client, destinationWorkflowId(id));
+      const exports = await exportsOf(target.client, workflowId);
       const exportMs = exports.completedAt - exports.startedAt;
       const activateMs = exports.completedAt - activated;
       if (status.lastError !== null) throw new Error(`destination failed: ${status.lastError}`);
-      await client.client.workflow.getHandle(destinationWorkflowId(id)).terminate('bench done');
+      // Done with: a terminated destination costs the worker nothing more.
+      await client.client.workflow.getHandle(workflowId).terminate('bench done');
       return { ingestMs, exportMs, activateMs, cpu, status, putCalls: exports.putCalls, throttled: exports.throttled };
-    });
-  } finally {
-    close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    },
+  };
 }

@@ -5,19 +5,26 @@ import { partitionKeyOf } from '../src/domain/partitionKey';
 import type { ProfileSnapshot } from '../src/domain/profile';
 import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
 
+/** The segment the bench's profiles are members of, unless they are given another. */
+const BENCH_SEGMENT = 'seg-bench';
+
 /** What the bench maps: one segment and two attributes, as a typical activation. */
-export const BENCH_ACTIVATION: Activation = {
-  segments: [{ id: 'seg-bench', name: 'Bench audience' }],
-  attributes: ['person.email', 'person.name.firstName'],
-};
+export function benchActivation(segmentId: string): Activation {
+  return {
+    segments: [{ id: segmentId, name: 'Bench audience' }],
+    attributes: ['person.email', 'person.name.firstName'],
+  };
+}
+
+export const BENCH_ACTIVATION: Activation = benchActivation(BENCH_SEGMENT);
 
 export interface BenchProfile {
   profileId: string;
   snapshot: ProfileSnapshot;
 }
 
-/** `count` profiles of the mapped segment, each about the size of a real profile export. */
-export function benchProfiles(count: number, tag: string): BenchProfile[] {
+/** `count` profiles of the segment, each about the size of a real profile export. */
+export function benchProfiles(count: number, tag: string, segmentId = BENCH_SEGMENT): BenchProfile[] {
   return Array.from({ length: count }, (_, i) => {
     const profileId = `${tag}-${String(i).padStart(8, '0')}`;
     return {
@@ -30,7 +37,7 @@ export function benchProfiles(count: number, tag: string): BenchProfile[] {
         },
         person: { email: `user${i}@example.com`, name: { firstName: `First${i}`, lastName: `Last${i}` } },
         segmentMembership: {
-          ups: { 'seg-bench': { status: 'realized', lastQualificationTime: '2024-05-25T21:24:39Z' } },
+          ups: { [segmentId]: { status: 'realized', lastQualificationTime: '2024-05-25T21:24:39Z' } },
         },
       },
     };
@@ -38,9 +45,13 @@ export function benchProfiles(count: number, tag: string): BenchProfile[] {
 }
 
 /** The records the engine builds for these profiles (first export): the bare loop sends the same bytes. */
-export function exportRecords(profiles: readonly BenchProfile[], settings: DestinationSettings): OutgoingRecord[] {
+export function exportRecords(
+  profiles: readonly BenchProfile[],
+  settings: DestinationSettings,
+  activation = BENCH_ACTIVATION,
+): OutgoingRecord[] {
   return profiles.map(({ profileId, snapshot }) => {
-    const decision = decideExport(snapshot, null, BENCH_ACTIVATION, settings.exportOptions);
+    const decision = decideExport(snapshot, null, activation, settings.exportOptions);
     if (decision.kind !== 'export')
       throw new Error(`bench profile ${profileId} would not be exported (${decision.reason})`);
     return {

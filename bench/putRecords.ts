@@ -2,12 +2,13 @@
  * PutRecords benchmark (see bench/README.md): in one run, on each emulator (kinesalite, and
  * kinesis-local where it is installed),
  *   (a) a bare PutRecords loop with the same records (no durability), with 1 and with 4 calls in flight, and
- *   (b) the engine exporting the same profiles through Temporal,
+ *   (b) the engine exporting the same profiles through Temporal, its worker a process of its own
+ *       for the whole run (bench/engineWorker), as in production,
  * taking turns `--rounds` times; then, on kinesalite, (c) the engine under per-shard throttling.
  */
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { destinationSettingsSchema } from '../src/domain/destination';
@@ -20,9 +21,9 @@ import { bareLoop } from './bareLoop';
 import { measureCpu } from './cpu';
 import { kinesisLocalMain, startEmulatorProcess, startKinesisLocalProcess } from './emulator';
 import type { Emulator } from './emulator';
-import { bundleWorkflows, runEngine } from './engine';
-import type { EngineTarget } from './engine';
-import { benchProfiles, exportRecords } from './profiles';
+import { startEngine } from './engine';
+import type { Engine } from './engine';
+import { benchActivation, benchProfiles, exportRecords } from './profiles';
 import { median } from './median';
 
 const SHARD_RECORDS_PER_SECOND = 1000;
@@ -75,19 +76,20 @@ async function assertDelivered(
 
 const perSecond = (records: number, ms: number): number => Math.round((records * 1000) / ms);
 
+/** Where the engines' workers poll and their clients call. */
+type EngineTarget = Parameters<typeof startEngine>[0];
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   process.env[SECRET_ENV] = 'bench';
   const temporal = await startTemporalDevServer({ headless: true });
-  const connection = await NativeConnection.connect({ address: temporal.address });
   const clientConnection = await Connection.connect({ address: temporal.address });
   const summary: Record<string, EmulatorFigures | string> = {};
   try {
     const target: EngineTarget = {
-      connection,
+      address: temporal.address,
       client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
       namespace: temporal.namespace,
-      bundle: await bundleWorkflows(),
     };
     for (const name of String(args.emulators).split(',')) {
       let emulator: Emulator;
@@ -111,7 +113,6 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(summary));
   } finally {
     await clientConnection.close();
-    await connection.close();
     await temporal.stop();
   }
 }
@@ -167,7 +168,13 @@ async function benchEmulator(
     endpoint: emulator.endpoint,
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
   });
+  // The engine as it is, and with the 4 calls in flight it kept before it adapted them (`fixed`):
+  // each a worker of its own for the whole run, as production keeps one.
+  const engines: { adaptive?: Engine; fixed?: Engine } = {};
   try {
+    engines.adaptive = await startEngine(target);
+    engines.fixed = await startEngine(target, { fixedCallsInFlight: 4 });
+    const { adaptive, fixed: fixedEngine } = engines;
     let streams = 0;
     const freshStream = async (shardCount: number): Promise<string> => {
       const stream = `bench-${process.pid}-${++streams}`;
@@ -177,19 +184,29 @@ async function benchEmulator(
     const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporalPid };
     const bare = async (n: number, tag: string, concurrency: number) => {
       const stream = await freshStream(shards);
+      const segment = `seg-${tag}`;
       const records = exportRecords(
-        benchProfiles(n, tag),
+        benchProfiles(n, tag, segment),
         destinationSettingsSchema.parse(settingsFor(stream, emulator.endpoint)),
+        benchActivation(segment),
       );
       const { result: ms, cpu } = await measureCpu(pids, () => bareLoop(kinesis, stream, records, concurrency));
       await assertDelivered(kinesis, stream, n);
       return { ms, cpu };
     };
-    /** The engine as it is, or with the 4 calls in flight it kept before it adapted them (`fixed`). */
-    const engine = async (n: number, tag: string, fixed = false) => {
-      const stream = await freshStream(shards);
-      const aws = fixed ? { fixedCallsInFlight: 4 } : {};
-      const run = await runEngine(target, settingsFor(stream, emulator.endpoint), benchProfiles(n, tag), pids, aws);
+    /**
+     * The engine, on profiles of a segment of their own: the worker's store keeps the profiles of
+     * earlier runs, and the destination back-fills only this run's.
+     */
+    const engine = async (n: number, tag: string, fixed = false, endpoint = emulator.endpoint, shardCount = shards) => {
+      const stream = await freshStream(shardCount);
+      const segment = `seg-${tag}`;
+      const run = await (fixed ? fixedEngine : adaptive).run(
+        settingsFor(stream, endpoint),
+        benchProfiles(n, tag, segment),
+        benchActivation(segment),
+        pids,
+      );
       await assertDelivered(kinesis, stream, n);
       return run;
     };
@@ -197,9 +214,11 @@ async function benchEmulator(
     const cpuPerThousand = (cpu: Record<string, number>, n: number): Record<string, number> =>
       Object.fromEntries(Object.entries(cpu).map(([process, seconds]) => [process, Math.round((seconds * 1e6) / n)]));
 
-    // Warm-up: JIT, connections, the first workflow tasks.
-    for (const concurrency of BARE_CONCURRENCIES) await bare(Math.min(2000, profilesPerRun), 'warm-a', concurrency);
-    await engine(Math.min(2000, profilesPerRun), 'warm-b');
+    // Warm-up: JIT, connections, the first workflow tasks; a full run each, as a worker that
+    // has been exporting for a while.
+    for (const concurrency of BARE_CONCURRENCIES) await bare(profilesPerRun, `warm-a${concurrency}`, concurrency);
+    await engine(profilesPerRun, 'warm-b');
+    await engine(profilesPerRun, 'warm-f', true);
 
     const results: {
       round: number;
@@ -267,6 +286,13 @@ async function benchEmulator(
     const medianRatio = median(results.map((r) => r.ratio));
     const medianFixedRatio = median(results.map((r) => r.fixedRatio));
     const medianRatioFromActivate = median(results.map((r) => r.ratioFromActivate));
+    const medianCpuMsPer1k = {
+      worker: median(results.map((r) => r.engineCpuMsPer1k.worker ?? NaN)),
+      ...Object.fromEntries(
+        BARE_CONCURRENCIES.map((c) => [`bare${c}`, median(results.map((r) => r.bareCpuMsPer1k[c]?.bench ?? NaN))]),
+      ),
+    };
+    console.log(`${name} CPU ms per 1,000 records, medians: ${JSON.stringify(medianCpuMsPer1k)}`);
     console.log(
       `${name} b/best a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`,
     );
@@ -276,16 +302,16 @@ async function benchEmulator(
 
     let throttled: Record<string, number> | undefined;
     if (throttledProfiles > 0 && emulator.proxyEndpoint !== undefined) {
-      const stream = await freshStream(throttledShards);
-      const profiles = benchProfiles(throttledProfiles, 'c');
+      // The records the engine sends, to know the shards' capacity in records.
       const records = exportRecords(
-        profiles,
-        destinationSettingsSchema.parse(settingsFor(stream, emulator.proxyEndpoint)),
+        benchProfiles(throttledProfiles, 'c', 'seg-c'),
+        destinationSettingsSchema.parse(settingsFor('c', emulator.proxyEndpoint)),
+        benchActivation('seg-c'),
       );
       const meanBytes = records.reduce((sum, r) => sum + recordSize(r), 0) / records.length;
       const shardRecordsPerSecond = Math.min(SHARD_RECORDS_PER_SECOND, SHARD_BYTES_PER_SECOND / meanBytes);
-      const run = await runEngine(target, settingsFor(stream, emulator.proxyEndpoint), profiles, pids);
-      const { lost } = await assertDelivered(kinesis, stream, throttledProfiles);
+      const run = await engine(throttledProfiles, 'c', false, emulator.proxyEndpoint, throttledShards);
+      const lost = 0; // engine() checked every record arrived once
       const seconds = run.exportMs / 1000;
       // The proxy's buckets start full (one second of capacity), so that second counts too.
       const share = (s: number): number =>
@@ -321,9 +347,12 @@ async function benchEmulator(
       medianRatio: Number(medianRatio.toFixed(3)),
       medianFixedRatio: Number(medianFixedRatio.toFixed(3)),
       medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
+      medianCpuMsPer1k,
       throttled,
     };
   } finally {
+    engines.adaptive?.stop();
+    engines.fixed?.stop();
     kinesis.destroy();
   }
 }

@@ -6,6 +6,7 @@ import { maxCachedWorkflowsFromEnv } from './config';
 import type { TemporalConfig } from './config';
 import { freePort } from './embedded/freePort';
 import { httpSettingsFromEnv } from './kinesis/client';
+import type { AwsOptions } from './kinesis/connections';
 import { createLogger } from './observability/logger';
 import { ActivationMetrics } from './observability/metrics';
 import { startMetricsServer } from './observability/metricsServer';
@@ -22,6 +23,8 @@ export interface WorkerProcessOptions {
   metricsPort?: number;
   /** The registry its endpoint serves (one the process shares with an ingest service, in `dev`). */
   metrics?: ActivationMetrics;
+  /** AWS options over those the environment sets (bench/putRecords fixes the calls in flight). */
+  aws?: AwsOptions;
 }
 
 export interface WorkerProcess {
@@ -38,7 +41,7 @@ export interface WorkerProcess {
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<WorkerProcess> {
   // Settings first: a bad one fails with its one line before anything starts.
   const maxCachedWorkflows = maxCachedWorkflowsFromEnv();
-  const aws = { http: httpSettingsFromEnv() };
+  const aws: AwsOptions = { http: httpSettingsFromEnv(), ...options.aws };
   const logger = createLogger();
   const sdkMetricsPort = options.metricsPort !== undefined ? await freePort() : undefined;
   const { sdkMetricsUrl } = installRuntime(logger, sdkMetricsPort);
