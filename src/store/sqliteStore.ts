@@ -84,12 +84,12 @@ function toDestination(row: DestinationDbRow): DestinationRow {
  * snapshot and ledger entry when the view skips unchanged profiles: nothing mapped changed since
  * its last export. SQLite parses the small change_keys text once per row for all three uses.
  */
-function candidatesSql(where: string): string {
+function candidatesSql(where: string, from = 'profiles p'): string {
   return `SELECT p.seq, p.profile_id,
       CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE p.snapshot END,
       p.change_keys ->> @key,
       CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE l.projection END
-    FROM profiles p
+    FROM ${from}
     LEFT JOIN ledger l ON l.destination_id = @destination AND l.profile_id = p.profile_id
     WHERE ${where} LIMIT @limit`;
 }
@@ -130,6 +130,15 @@ function prepareStatements(db: Database.Database) {
     candidatesOf: db
       .prepare<[CandidateParams & { ids: string }], CandidateRow>(
         candidatesSql('p.profile_id IN (SELECT value FROM json_each(@ids)) ORDER BY p.profile_id'),
+      )
+      .raw(),
+    // A re-export page of one segment in one query: its members by id, joined to their rows.
+    candidatesOfSegment: db
+      .prepare<[CandidateParams & { segment: string; cursor: string }], CandidateRow>(
+        candidatesSql(
+          's.segment_id = @segment AND s.profile_id > @cursor AND s.member ORDER BY s.profile_id',
+          'profile_segments s CROSS JOIN profiles p ON p.profile_id = s.profile_id',
+        ),
       )
       .raw(),
     candidatesBySeqOf: db
@@ -540,9 +549,19 @@ export class SqliteStore implements Store {
                 return ids.length === 0 ? [] : this.stmt.candidatesBySeqOf.all({ ...params, ids: JSON.stringify(ids) });
               })();
       } else {
-        const ids = this.segmentPageIds(range.segmentIds, range.cursor, range.limit);
-        if (ids.length === 0) return [];
-        rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
+        const segments = [...new Set(range.segmentIds)];
+        if (segments.length === 1) {
+          rows = this.stmt.candidatesOfSegment.all({
+            ...params,
+            segment: segments[0] as string,
+            cursor: range.cursor ?? '',
+          });
+        } else {
+          // Members of several segments, each once: their ids first, then their rows.
+          const ids = this.segmentPageIds(segments, range.cursor, range.limit);
+          if (ids.length === 0) return [];
+          rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
+        }
       }
       const candidates = rows.map(([seq, profileId, snapshot, changeKey, projection]) =>
         toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection),
