@@ -1,4 +1,3 @@
-import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,7 @@ import { startTemporalDevServer } from '../src/embedded/temporalDevServer';
 import { waitFor } from '../src/embedded/waitFor';
 import { createKinesisClient } from '../src/kinesis/client';
 import { SqliteStore } from '../src/store/sqliteStore';
+import { startWorkerProcess } from '../test/support/workerProcess';
 import { workflowBundleOptions } from '../src/worker';
 import type { DestinationStatus } from '../src/workflows/messages';
 import { measureCpu } from './cpu';
@@ -163,8 +163,11 @@ export interface Engine {
     activation: Activation,
     pids: Record<string, number>,
   ): Promise<EngineRun>;
-  stop(): void;
+  stop(): Promise<void>;
 }
+
+/** Where an engine's worker polls and its client calls. */
+export type EngineTemporal = Pick<EngineTarget, 'client' | 'namespace'> & { address: string };
 
 /**
  * Starts a worker as production runs one (bench/engineWorker) on a fresh SQLite store, and a
@@ -172,7 +175,7 @@ export interface Engine {
  * not start afresh for each export, so its JIT-compiled code and workflow sandbox carry over.
  */
 export async function startEngine(
-  target: Pick<EngineTarget, 'client' | 'namespace'> & { address: string },
+  target: EngineTemporal,
   options: Pick<EngineWorkerArgs, 'fixedCallsInFlight'> = {},
 ): Promise<Engine> {
   const dir = mkdtempSync(join(tmpdir(), 'ka-bench-'));
@@ -186,32 +189,26 @@ export async function startEngine(
     storePath,
     ...options,
   };
-  const child = fork(require.resolve('./engineWorker'), [JSON.stringify(args)], {
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  const stop = (): void => {
-    // Not SIGTERM: a graceful worker shutdown may wait long for the SDK.
-    child.kill('SIGKILL');
-    void store.close();
+  const removeStore = async (): Promise<void> => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   };
+  let worker: Awaited<ReturnType<typeof startWorkerProcess>>;
   try {
-    await new Promise<void>((started, failed) => {
-      child.once('message', () => started());
-      child.once('exit', (code) => failed(new Error(`the engine's worker exited (${code}): ${stderr.trim()}`)));
-    });
+    worker = await startWorkerProcess({}, [require.resolve('./engineWorker'), JSON.stringify(args)]);
   } catch (err) {
-    stop();
+    await removeStore();
     throw err;
   }
+  const pid = worker.child.pid as number;
   const client = new ActivationClient(target.client, store, taskQueue);
   return {
-    pid: child.pid as number,
-    stop,
+    pid,
+    async stop() {
+      // Not SIGTERM: a graceful worker shutdown may wait long for the SDK.
+      await worker.kill();
+      await removeStore();
+    },
     async run(settings, profiles, activation, pids) {
       const { id } = await client.createDestination(settings);
       const workflowId = destinationWorkflowId(id);
@@ -224,7 +221,7 @@ export async function startEngine(
         throw new Error(`ingest accepted ${ingested.accepted} of ${profiles.length}`);
 
       const activated = Date.now();
-      const { result: status, cpu } = await measureCpu({ ...pids, worker: child.pid as number }, async () => {
+      const { result: status, cpu } = await measureCpu({ ...pids, worker: pid }, async () => {
         await client.activate(id, activation);
         // Watched in its history, which the server answers: a status query costs the worker a few
         // milliseconds of CPU (a workflow task), and polling with them would count in its figure.

@@ -3,7 +3,7 @@
  * a worker runs in production: the product's worker process (src/workerProcess: JSON logs,
  * metrics, the announcer) on a SQLite file the benchmark's client shares. Its CPU is the
  * engine's figure; the client's stays in the benchmark's process. Argument: EngineWorkerArgs as
- * JSON. It sends `started` once polling, and shuts down when the channel closes.
+ * JSON. Started and stopped by test/support/workerProcess, which waits for its `worker started` line.
  */
 import { SqliteStore } from '../src/store/sqliteStore';
 import { startWorkerProcess } from '../src/workerProcess';
@@ -25,8 +25,6 @@ async function main(): Promise<void> {
     store,
     ...(args.fixedCallsInFlight !== undefined ? { aws: { fixedCallsInFlight: args.fixedCallsInFlight } } : {}),
   });
-  process.on('disconnect', () => void worker.shutdown());
-  process.send?.('started');
   await worker.running;
   await store.close();
 }

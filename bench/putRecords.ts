@@ -22,7 +22,7 @@ import { measureCpu } from './cpu';
 import { kinesisLocalMain, startEmulatorProcess, startKinesisLocalProcess } from './emulator';
 import type { Emulator } from './emulator';
 import { startEngine } from './engine';
-import type { Engine } from './engine';
+import type { Engine, EngineTemporal } from './engine';
 import { benchActivation, benchProfiles, exportRecords } from './profiles';
 import { median } from './median';
 
@@ -76,9 +76,6 @@ async function assertDelivered(
 
 const perSecond = (records: number, ms: number): number => Math.round((records * 1000) / ms);
 
-/** Where the engines' workers poll and their clients call. */
-type EngineTarget = Parameters<typeof startEngine>[0];
-
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   process.env[SECRET_ENV] = 'bench';
@@ -86,7 +83,7 @@ async function main(): Promise<void> {
   const clientConnection = await Connection.connect({ address: temporal.address });
   const summary: Record<string, EmulatorFigures | string> = {};
   try {
-    const target: EngineTarget = {
+    const target: EngineTemporal = {
       address: temporal.address,
       client: new Client({ connection: clientConnection, namespace: temporal.namespace }),
       namespace: temporal.namespace,
@@ -155,7 +152,7 @@ function sideBySide(figures: Record<string, EmulatorFigures | string>): string {
 async function benchEmulator(
   name: string,
   emulator: Emulator,
-  target: EngineTarget,
+  target: EngineTemporal,
   temporalPid: number,
 ): Promise<EmulatorFigures> {
   const profilesPerRun = count('profiles');
@@ -168,13 +165,14 @@ async function benchEmulator(
     endpoint: emulator.endpoint,
     credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
   });
-  // The engine as it is, and with the 4 calls in flight it kept before it adapted them (`fixed`):
-  // each a worker of its own for the whole run, as production keeps one.
-  const engines: { adaptive?: Engine; fixed?: Engine } = {};
+  const engines: Engine[] = [];
   try {
-    engines.adaptive = await startEngine(target);
-    engines.fixed = await startEngine(target, { fixedCallsInFlight: 4 });
-    const { adaptive, fixed: fixedEngine } = engines;
+    // The engine as it is, and with the 4 calls in flight it kept before it adapted them (`fixed`):
+    // each a worker of its own for the whole run, as production keeps one.
+    const adaptive = await startEngine(target);
+    engines.push(adaptive);
+    const fixedEngine = await startEngine(target, { fixedCallsInFlight: 4 });
+    engines.push(fixedEngine);
     let streams = 0;
     const freshStream = async (shardCount: number): Promise<string> => {
       const stream = `bench-${process.pid}-${++streams}`;
@@ -198,7 +196,11 @@ async function benchEmulator(
      * The engine, on profiles of a segment of their own: the worker's store keeps the profiles of
      * earlier runs, and the destination back-fills only this run's.
      */
-    const engine = async (n: number, tag: string, fixed = false, endpoint = emulator.endpoint, shardCount = shards) => {
+    const engine = async (
+      n: number,
+      tag: string,
+      { fixed = false, endpoint = emulator.endpoint, shardCount = shards } = {},
+    ) => {
       const stream = await freshStream(shardCount);
       const segment = `seg-${tag}`;
       const run = await (fixed ? fixedEngine : adaptive).run(
@@ -207,8 +209,7 @@ async function benchEmulator(
         benchActivation(segment),
         pids,
       );
-      await assertDelivered(kinesis, stream, n);
-      return run;
+      return { ...run, ...(await assertDelivered(kinesis, stream, n)) };
     };
     /** CPU milliseconds per 1,000 records, per process. */
     const cpuPerThousand = (cpu: Record<string, number>, n: number): Record<string, number> =>
@@ -218,7 +219,7 @@ async function benchEmulator(
     // has been exporting for a while.
     for (const concurrency of BARE_CONCURRENCIES) await bare(profilesPerRun, `warm-a${concurrency}`, concurrency);
     await engine(profilesPerRun, 'warm-b');
-    await engine(profilesPerRun, 'warm-f', true);
+    await engine(profilesPerRun, 'warm-f', { fixed: true });
 
     const results: {
       round: number;
@@ -247,7 +248,7 @@ async function benchEmulator(
       let fixed: Awaited<ReturnType<typeof engine>> | undefined;
       for (const side of order) {
         if (side === 'engine') b = await engine(profilesPerRun, `b${round}`);
-        else if (side === 'fixed') fixed = await engine(profilesPerRun, `f${round}`, true);
+        else if (side === 'fixed') fixed = await engine(profilesPerRun, `f${round}`, { fixed: true });
         else bareRuns[side] = await bare(profilesPerRun, `a${side}-${round}`, side);
       }
       if (b === undefined || fixed === undefined) throw new Error('the engine did not run');
@@ -310,8 +311,10 @@ async function benchEmulator(
       );
       const meanBytes = records.reduce((sum, r) => sum + recordSize(r), 0) / records.length;
       const shardRecordsPerSecond = Math.min(SHARD_RECORDS_PER_SECOND, SHARD_BYTES_PER_SECOND / meanBytes);
-      const run = await engine(throttledProfiles, 'c', false, emulator.proxyEndpoint, throttledShards);
-      const lost = 0; // engine() checked every record arrived once
+      const run = await engine(throttledProfiles, 'c', {
+        endpoint: emulator.proxyEndpoint,
+        shardCount: throttledShards,
+      });
       const seconds = run.exportMs / 1000;
       // The proxy's buckets start full (one second of capacity), so that second counts too.
       const share = (s: number): number =>
@@ -324,14 +327,14 @@ async function benchEmulator(
         capacityRps: Math.round(throttledShards * shardRecordsPerSecond),
         shareOfCapacity: share(seconds),
         shareOfCapacityFromActivate: share(run.activateMs / 1000),
-        lost,
+        lost: run.lost,
         putCalls: run.putCalls,
         throttledEntries: run.throttled,
       };
       console.log(
         `${name} throttled: ${throttledProfiles} records to ${throttledShards} shards in ${seconds.toFixed(2)} s: ${throttled.deliveredRps} records/s, ` +
           `${(100 * (throttled.shareOfCapacity ?? 0)).toFixed(1)}% of capacity (from activate: ${(100 * (throttled.shareOfCapacityFromActivate ?? 0)).toFixed(1)}%), ` +
-          `${lost} lost; ${run.putCalls} calls, ${run.throttled} entries throttled`,
+          `${run.lost} lost; ${run.putCalls} calls, ${run.throttled} entries throttled`,
       );
     }
     return {
@@ -351,8 +354,7 @@ async function benchEmulator(
       throttled,
     };
   } finally {
-    engines.adaptive?.stop();
-    engines.fixed?.stop();
+    for (const started of engines) await started.stop();
     kinesis.destroy();
   }
 }

@@ -488,13 +488,13 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The next `limit` ids of each segment (bounded index range scans); the candidate query orders
+   * The next `limit` ids of each segment (distinct; bounded index range scans); the candidate query orders
    * their union byte-wise and cuts it to `limit`: the cost of a page does not grow with the
    * segment's size, and a profile in two segments comes once.
    */
-  private segmentPageIds(segmentIds: string[], cursor: string | null, limit: number): string[] {
+  private segmentPageIds(segmentIds: readonly string[], cursor: string | null, limit: number): string[] {
     const ids = new Set<string>();
-    for (const segmentId of new Set(segmentIds)) {
+    for (const segmentId of segmentIds) {
       for (const id of this.stmt.segmentPage.all(segmentId, cursor ?? '', limit)) ids.add(id);
     }
     return [...ids];

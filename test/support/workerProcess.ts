@@ -32,11 +32,15 @@ export interface WorkerProcess {
 /**
  * Starts `kinesis-activation worker` as its own process (so a test can SIGKILL it) and resolves
  * once it polls its task queue. `env` carries TEMPORAL_ADDRESS, KINESIS_ACTIVATION_TASK_QUEUE
- * and DATABASE_URL.
+ * and DATABASE_URL. `argv`: another script that starts the product's worker process (and logs
+ * `worker started` as it does), with its arguments.
  */
-export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+export async function startWorkerProcess(
+  env: NodeJS.ProcessEnv,
+  argv: readonly string[] = [BIN, 'worker'],
+): Promise<WorkerProcess> {
   if (!existsSync(BUILT)) throw new Error('the CLI is not built: run `npx tsc -p .` first');
-  const child = spawn(process.execPath, [BIN, 'worker'], {
+  const child = spawn(process.execPath, argv, {
     // Any free port for its metrics endpoint: several workers run on this one host.
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
