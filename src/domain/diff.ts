@@ -124,12 +124,12 @@ function changedKinds(
   membershipChanged: boolean,
 ): ExportTrigger[] {
   const changed: ExportTrigger[] = membershipChanged ? ['segmentation'] : [];
-  if (
-    activation.attributes.some(
-      (path) => !jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path)),
-    )
-  )
-    changed.push('attribute');
+  for (const path of activation.attributes) {
+    if (!jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path))) {
+      changed.push('attribute');
+      break;
+    }
+  }
   if (!jsonEqual(previous.identityMap, next.identityMap)) changed.push('identity');
   return changed;
 }

@@ -86,10 +86,14 @@ export function cloneJson<T>(value: T): T {
  */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
+  // Plain loops, allocating nothing: the diff runs this for every decided profile.
   if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => jsonEqual(item, b[i]));
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
   }
   if (!isJsonObject(a) || !isJsonObject(b)) return false;
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].every((key) => jsonEqual(ownValue(a, key), ownValue(b, key)));
+  for (const key in a) if (Object.hasOwn(a, key) && !jsonEqual(a[key], ownValue(b, key))) return false;
+  for (const key in b) if (Object.hasOwn(b, key) && !Object.hasOwn(a, key) && b[key] !== undefined) return false;
+  return true;
 }

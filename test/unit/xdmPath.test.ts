@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { cloneJson, getXdmValue, jsonEqual, setXdmValue } from '../../src/domain/xdmPath';
 
 describe('getXdmValue', () => {
@@ -80,5 +81,37 @@ describe('cloneJson and jsonEqual', () => {
     assert.ok(!jsonEqual([1], { 0: 1 }));
     assert.ok(!jsonEqual(null, {}));
     assert.ok(jsonEqual(undefined, undefined));
+  });
+
+  it('takes a missing key for undefined, either way round, and own keys only', () => {
+    assert.ok(jsonEqual({ a: 1, b: undefined }, { a: 1 }));
+    assert.ok(jsonEqual({ a: 1 }, { a: 1, b: undefined }));
+    assert.ok(!jsonEqual({ a: 1 }, { a: 1, b: null }));
+    assert.ok(!jsonEqual({}, { constructor: 1 }));
+    assert.ok(!jsonEqual(JSON.parse('{"__proto__":1}'), {}));
+  });
+
+  it('agrees with comparing the values serialized with sorted keys', () => {
+    const sorted = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(sorted)
+        : value !== null && typeof value === 'object'
+          ? Object.fromEntries(
+              Object.keys(value)
+                .sort()
+                .map((k) => [k, sorted((value as Record<string, unknown>)[k])]),
+            )
+          : value;
+    // Small values, so that equal pairs come up often enough.
+    const json = fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+    const pair = fc.oneof(
+      fc.tuple(json, json),
+      json.map((v) => [v, JSON.parse(JSON.stringify(sorted(v))) as unknown] as const),
+    );
+    fc.assert(
+      fc.property(pair, ([a, b]) => {
+        assert.equal(jsonEqual(a, b), JSON.stringify(sorted(a)) === JSON.stringify(sorted(b)));
+      }),
+    );
   });
 });
