@@ -1,5 +1,5 @@
 import { triggersOf } from './activation';
-import type { Activation, ExportTrigger } from './activation';
+import type { Activation } from './activation';
 import { consentExclusion } from './consent';
 import type { ConsentRule, ExcludeReason } from './consent';
 import { buildExportRecord, exportedIdentityMap, mappedAttributeValues } from './exportRecord';
@@ -81,10 +81,8 @@ export function decideExport(
   };
   // An exit for withdrawn consent goes out whatever the triggers.
   if (!force && exclusion === null) {
-    const changed = changedKinds(previous ?? NOTHING_EXPORTED, projection, activation, membershipChanged);
-    if (changed.length === 0) return { kind: 'skip', reason: 'no-mapped-change' };
-    const triggers = triggersOf(activation);
-    if (!changed.some((kind) => triggers.includes(kind))) return { kind: 'skip', reason: 'not-a-trigger' };
+    const reason = skipReasonOf(previous ?? NOTHING_EXPORTED, projection, activation, membershipChanged);
+    if (reason !== undefined) return { kind: 'skip', reason };
   }
   return { kind: 'export', record: buildExportRecord(projection, activation, options), projection };
 }
@@ -113,23 +111,38 @@ function exportedSegment(now: SegmentState, before: SegmentState, options: Expor
 const NOTHING_EXPORTED: Projection = { segments: {}, attributes: {}, identityMap: {} };
 
 /**
- * The kinds of change since the last export: membership (compared while the projection is
- * built), a mapped attribute, the exported identity map. Status style and qualification times
- * alone do not count.
+ * Why a profile is skipped after all: no kind of change since the last export (membership,
+ * compared while the projection is built; a mapped attribute; the exported identity map), or
+ * none whose trigger is on. Undefined: a change it has is a trigger, so it is exported. Status
+ * style and qualification times alone do not count. Stops at the first triggering change: most
+ * exports are membership changes, and then nothing else needs comparing.
  */
-function changedKinds(
+function skipReasonOf(
   previous: Projection,
   next: Projection,
   activation: Activation,
   membershipChanged: boolean,
-): ExportTrigger[] {
-  const changed: ExportTrigger[] = membershipChanged ? ['segmentation'] : [];
-  for (const path of activation.attributes) {
-    if (!jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path))) {
-      changed.push('attribute');
-      break;
-    }
+): SkipReason | undefined {
+  const triggers = triggersOf(activation);
+  let changed = false;
+  if (membershipChanged) {
+    if (triggers.includes('segmentation')) return undefined;
+    changed = true;
   }
-  if (!jsonEqual(previous.identityMap, next.identityMap)) changed.push('identity');
-  return changed;
+  if (attributesChanged(previous, next, activation.attributes)) {
+    if (triggers.includes('attribute')) return undefined;
+    changed = true;
+  }
+  if (!jsonEqual(previous.identityMap, next.identityMap)) {
+    if (triggers.includes('identity')) return undefined;
+    changed = true;
+  }
+  return changed ? 'not-a-trigger' : 'no-mapped-change';
+}
+
+function attributesChanged(previous: Projection, next: Projection, paths: readonly string[]): boolean {
+  for (const path of paths) {
+    if (!jsonEqual(ownValue(previous.attributes, path), ownValue(next.attributes, path))) return true;
+  }
+  return false;
 }
