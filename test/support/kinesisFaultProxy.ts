@@ -90,7 +90,7 @@ export interface AnswerHold {
 export interface KinesisFaultProxy {
   endpoint: string;
   setFaults(faults: Partial<KinesisFaults>): void;
-  /** Holds the answers of the PutRecords calls that come from now on, until each is released. */
+  /** Holds the successful answers of the PutRecords calls that come from now on, until each is released. */
   holdAnswers(): AnswerHold;
   /** Calls received per operation (X-Amz-Target operation name). */
   readonly counts: Readonly<Record<string, number>>;
@@ -363,7 +363,8 @@ export async function startKinesisFaultProxy(
       operation === 'DescribeStreamSummary' && faults.maxRecordSizeInKiB > 0 && upstream.status === 200
         ? withMaxRecordSize(upstream.body, faults.maxRecordSizeInKiB)
         : upstream.body;
-    if (operation === 'PutRecords' && hold?.holding) {
+    // Only acknowledgements wait: a refused call (a permission check's probe) is answered at once.
+    if (operation === 'PutRecords' && hold?.holding && upstream.status === 200) {
       const calls = hold.calls;
       await new Promise<void>((release) => calls.push({ partitionKeys: keys, release }));
     }
