@@ -9,7 +9,7 @@ import type { OutgoingRecord } from '../src/kinesis/outgoingRecord';
 const BENCH_SEGMENT = 'seg-bench';
 
 /** What the bench maps: one segment and two attributes, as a typical activation. */
-export function benchActivation(segmentId: string): Activation {
+function benchActivation(segmentId: string): Activation {
   return {
     segments: [{ id: segmentId, name: 'Bench audience' }],
     attributes: ['person.email', 'person.name.firstName'],
@@ -42,6 +42,15 @@ export function benchProfiles(count: number, tag: string, segmentId = BENCH_SEGM
       },
     };
   });
+}
+
+/**
+ * A run's own profiles: `count` members of a segment named after `tag`, and the activation that
+ * maps it, so that a store which keeps earlier runs' profiles back-fills only this run's.
+ */
+export function benchRun(count: number, tag: string): { profiles: BenchProfile[]; activation: Activation } {
+  const segmentId = `seg-${tag}`;
+  return { profiles: benchProfiles(count, tag, segmentId), activation: benchActivation(segmentId) };
 }
 
 /** The records the engine builds for these profiles (first export): the bare loop sends the same bytes. */

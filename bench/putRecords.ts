@@ -23,7 +23,7 @@ import { kinesisLocalMain, startEmulatorProcess, startKinesisLocalProcess } from
 import type { Emulator } from './emulator';
 import { startEngine } from './engine';
 import type { Engine, EngineTemporal } from './engine';
-import { benchActivation, benchProfiles, exportRecords } from './profiles';
+import { benchRun, exportRecords } from './profiles';
 import { median } from './median';
 
 const SHARD_RECORDS_PER_SECOND = 1000;
@@ -182,11 +182,11 @@ async function benchEmulator(
     const pids = { bench: process.pid, emulator: emulator.pid, temporal: temporalPid };
     const bare = async (n: number, tag: string, concurrency: number) => {
       const stream = await freshStream(shards);
-      const segment = `seg-${tag}`;
+      const { profiles, activation } = benchRun(n, tag);
       const records = exportRecords(
-        benchProfiles(n, tag, segment),
+        profiles,
         destinationSettingsSchema.parse(settingsFor(stream, emulator.endpoint)),
-        benchActivation(segment),
+        activation,
       );
       const { result: ms, cpu } = await measureCpu(pids, () => bareLoop(kinesis, stream, records, concurrency));
       await assertDelivered(kinesis, stream, n);
@@ -202,13 +202,8 @@ async function benchEmulator(
       { fixed = false, endpoint = emulator.endpoint, shardCount = shards } = {},
     ) => {
       const stream = await freshStream(shardCount);
-      const segment = `seg-${tag}`;
-      const run = await (fixed ? fixedEngine : adaptive).run(
-        settingsFor(stream, endpoint),
-        benchProfiles(n, tag, segment),
-        benchActivation(segment),
-        pids,
-      );
+      const { profiles, activation } = benchRun(n, tag);
+      const run = await (fixed ? fixedEngine : adaptive).run(settingsFor(stream, endpoint), profiles, activation, pids);
       return { ...run, ...(await assertDelivered(kinesis, stream, n)) };
     };
     /** CPU milliseconds per 1,000 records, per process. */
@@ -304,10 +299,11 @@ async function benchEmulator(
     let throttled: Record<string, number> | undefined;
     if (throttledProfiles > 0 && emulator.proxyEndpoint !== undefined) {
       // The records the engine sends, to know the shards' capacity in records.
+      const { profiles, activation } = benchRun(throttledProfiles, 'c');
       const records = exportRecords(
-        benchProfiles(throttledProfiles, 'c', 'seg-c'),
+        profiles,
         destinationSettingsSchema.parse(settingsFor('c', emulator.proxyEndpoint)),
-        benchActivation('seg-c'),
+        activation,
       );
       const meanBytes = records.reduce((sum, r) => sum + recordSize(r), 0) / records.length;
       const shardRecordsPerSecond = Math.min(SHARD_RECORDS_PER_SECOND, SHARD_BYTES_PER_SECOND / meanBytes);

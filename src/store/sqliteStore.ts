@@ -488,7 +488,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The next `limit` ids of each segment (distinct; bounded index range scans); the candidate query orders
+   * The next `limit` ids of each segment (given once each; bounded index range scans); the candidate query orders
    * their union byte-wise and cuts it to `limit`: the cost of a page does not grow with the
    * segment's size, and a profile in two segments comes once.
    */
