@@ -232,6 +232,11 @@ async function benchEmulator(
       ingestRps: number;
       bareCpuMsPer1k: Record<string, Record<string, number>>;
       engineCpuMsPer1k: Record<string, number>;
+      /**
+       * The worker's CPU over the bare loop's (1 in flight) for the same records: the figure that
+       * holds while the machine's speed changes (the bare loop is the SDK's own cost).
+       */
+      workerOverBare: number;
       enginePutCalls: number;
     }[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -267,6 +272,7 @@ async function benchEmulator(
           Object.entries(bareRuns).map(([concurrency, run]) => [concurrency, cpuPerThousand(run.cpu, profilesPerRun)]),
         ),
         engineCpuMsPer1k: cpuPerThousand(b.cpu, profilesPerRun),
+        workerOverBare: Number(((b.cpu.worker ?? NaN) / (bareRuns[1]?.cpu.bench ?? NaN)).toFixed(2)),
         enginePutCalls: b.putCalls,
       };
       results.push(result);
@@ -288,7 +294,11 @@ async function benchEmulator(
         BARE_CONCURRENCIES.map((c) => [`bare${c}`, median(results.map((r) => r.bareCpuMsPer1k[c]?.bench ?? NaN))]),
       ),
     };
+    const medianWorkerOverBare = median(results.map((r) => r.workerOverBare));
     console.log(`${name} CPU ms per 1,000 records, medians: ${JSON.stringify(medianCpuMsPer1k)}`);
+    console.log(
+      `${name} worker CPU over the bare loop's (1 in flight) per round: ${results.map((r) => r.workerOverBare).join(', ')}; median ${medianWorkerOverBare.toFixed(2)}`,
+    );
     console.log(
       `${name} b/best a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`,
     );
@@ -347,6 +357,7 @@ async function benchEmulator(
       medianFixedRatio: Number(medianFixedRatio.toFixed(3)),
       medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
       medianCpuMsPer1k,
+      medianWorkerOverBare: Number(medianWorkerOverBare.toFixed(2)),
       throttled,
     };
   } finally {
