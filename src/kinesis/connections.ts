@@ -23,12 +23,23 @@ interface Connection {
   fingerprint: string;
   client: KinesisClient;
   writer: KinesisRecordWriter;
+  /** When a page last asked for it (ms since the epoch). */
+  lastUsed: number;
 }
+
+/**
+ * A connection no page asked for this long, and with no write open, is closed: the worker is
+ * never told that a destination was deleted, and its client (HTTP agent, credentials) would stay
+ * for as long as the worker runs. Reopening costs a handshake, an AssumeRole for a role, and the
+ * rate limit learnt, which after this long says little about the stream's other writers.
+ */
+export const IDLE_CONNECTION_MS = 15 * 60_000;
 
 /**
  * One Kinesis client and writer per destination and worker process, so connections, the
  * adaptive rate limit and assumed-role sessions (refreshed by the client's credential provider
- * before they expire) carry over from one activity to the next. Changed settings get fresh ones.
+ * before they expire) carry over from one activity to the next. Changed settings get fresh ones,
+ * and idle ones are closed (see IDLE_CONNECTION_MS).
  */
 export class KinesisConnections {
   private readonly connections = new Map<string, Connection>();
@@ -36,6 +47,7 @@ export class KinesisConnections {
   constructor(
     private readonly aws: AwsOptions = {},
     private readonly metrics?: ActivationMetrics,
+    private readonly now: () => number = Date.now,
   ) {}
 
   forDestination(destinationId: string, settings: DestinationSettings): KinesisRecordWriter {
@@ -67,9 +79,14 @@ export class KinesisConnections {
   }
 
   private connect(destinationId: string, settings: DestinationSettings): Connection {
+    const now = this.now();
+    this.closeIdle(destinationId, now);
     const fingerprint = fingerprintOf(settings);
     const existing = this.connections.get(destinationId);
-    if (existing?.fingerprint === fingerprint) return existing;
+    if (existing?.fingerprint === fingerprint) {
+      existing.lastUsed = now;
+      return existing;
+    }
     existing?.client.destroy();
     this.connections.delete(destinationId);
     const client = this.createClient(settings);
@@ -80,9 +97,18 @@ export class KinesisConnections {
         : {}),
     });
     if (this.metrics) observePutRecords(client, destinationId, this.metrics, writer.limiter);
-    const connection = { fingerprint, client, writer };
+    const connection = { fingerprint, client, writer, lastUsed: now };
     this.connections.set(destinationId, connection);
     return connection;
+  }
+
+  /** Closes the other destinations' connections idle since before `now - IDLE_CONNECTION_MS`. */
+  private closeIdle(asked: string, now: number): void {
+    for (const [destinationId, { client, writer, lastUsed }] of this.connections) {
+      if (destinationId === asked || !writer.idle || now - lastUsed < IDLE_CONNECTION_MS) continue;
+      client.destroy();
+      this.connections.delete(destinationId);
+    }
   }
 
   private createClient(settings: DestinationSettings): KinesisClient {

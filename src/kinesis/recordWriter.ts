@@ -64,6 +64,7 @@ interface WriterSettings {
  */
 export class KinesisRecordWriter {
   private readonly settings: WriterSettings;
+  private openSessions = 0;
 
   constructor(
     private readonly client: KinesisClient,
@@ -86,6 +87,11 @@ export class KinesisRecordWriter {
   /** The limiter deciding when this writer's calls go. */
   get limiter(): SendLimiter {
     return this.settings.limiter;
+  }
+
+  /** No session is open: nothing is queued, in flight or backing off. */
+  get idle(): boolean {
+    return this.openSessions === 0;
   }
 
   /**
@@ -113,7 +119,13 @@ export class KinesisRecordWriter {
    * time per destination.
    */
   open(onAcked: (records: OutgoingRecord[]) => Promise<void>, options: { signal?: AbortSignal } = {}): WriteSession {
-    return new WriteRun(this.client, this.streamName, this.settings, onAcked, options.signal);
+    const run = new WriteRun(this.client, this.streamName, this.settings, onAcked, options.signal);
+    this.openSessions += 1;
+    const closed = (): void => {
+      this.openSessions -= 1;
+    };
+    void run.settled.then(closed, closed);
+    return run;
   }
 }
 
@@ -152,7 +164,8 @@ class WriteRun implements WriteSession {
   private readonly stopping = new AbortController();
   private wakeUp: () => void = () => undefined;
   private readonly stats: WriteStats;
-  private readonly senders: Promise<void>;
+  /** Resolves once the senders stopped: every call has finished, and the session has ended or failed. */
+  readonly settled: Promise<void>;
   private readonly onAbort = (): void => this.fail(this.signal?.reason ?? new Error('write aborted'));
 
   constructor(
@@ -173,7 +186,7 @@ class WriteRun implements WriteSession {
     };
     if (this.signal?.aborted) this.onAbort();
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.senders = Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender())).then(
+    this.settled = Promise.all(Array.from({ length: this.settings.concurrency }, () => this.sender())).then(
       () => undefined,
     );
   }
@@ -206,7 +219,7 @@ class WriteRun implements WriteSession {
     this.ended = true;
     this.notify();
     try {
-      await this.senders;
+      await this.settled;
     } finally {
       this.signal?.removeEventListener('abort', this.onAbort);
     }
