@@ -64,7 +64,11 @@ export class KinesisConnections {
     fn: (client: KinesisClient) => Promise<T>,
   ): Promise<T> {
     const existing = this.connections.get(destinationId);
-    if (existing?.fingerprint === fingerprintOf(settings)) return fn(existing.client);
+    if (existing?.fingerprint === fingerprintOf(settings)) {
+      // In use: not to be closed by another destination's page while `fn` runs.
+      existing.lastUsed = this.now();
+      return fn(existing.client);
+    }
     const client = this.createClient(settings);
     try {
       return await fn(client);

@@ -40,6 +40,14 @@ describe('KinesisConnections', () => {
     assert.equal(connections.forDestination('b', settings), recent);
   });
 
+  it('counts a permission check with the current client as use', async () => {
+    const writer = connections.forDestination('a', settings);
+    clock += IDLE_CONNECTION_MS * 2;
+    await connections.withClient('a', settings, () => Promise.resolve());
+    connections.forDestination('b', settings);
+    assert.equal(connections.forDestination('a', settings), writer);
+  });
+
   it('keeps a connection whose write is still open, however long ago it was asked for', async () => {
     const writer = connections.forDestination('a', settings);
     const session = writer.open(() => Promise.resolve());
