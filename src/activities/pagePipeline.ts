@@ -191,7 +191,7 @@ export async function runPage<C>(
       chunks.push(chunk);
       const owed = await store.deadLetteredProjections(
         destinationId,
-        page.candidates.filter((c) => c.snapshot !== null).map((c) => c.profileId),
+        page.candidates.map((c) => c.profileId),
       );
       const { records, settled } = decideChunk(target, page.candidates, owed, chunk, inFlight);
       await store.removeDeadLetters(destinationId, settled);
@@ -233,8 +233,8 @@ export function ledgerViewOf(target: PageTarget): LedgerView {
 /**
  * Diffs a chunk against the ledger (and the dead letters its profiles have, `owed`) and builds
  * the records to send; skips are counted in the chunk. A candidate the store left unparsed (its
- * change key equals the ledger's) is a skip. `settled`: profiles whose dead letter is obsolete,
- * the consumer having their current state already.
+ * change key equals the ledger's) is a skip, as the diff would decide. `settled`: profiles whose
+ * dead letter is obsolete, the consumer having their current state already.
  */
 function decideChunk<C>(
   target: PageTarget,
@@ -261,7 +261,7 @@ function decideChunk<C>(
       continue;
     }
     if (!snapshot || !decision || decision.kind !== 'export') {
-      if (decision?.kind === 'skip' && letter !== undefined) settled.push(profileId);
+      if ((!snapshot || decision?.kind === 'skip') && letter !== undefined) settled.push(profileId);
       chunk.counts.skipped += 1;
       continue;
     }

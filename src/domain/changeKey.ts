@@ -15,7 +15,7 @@ import { getXdmValue, ownValue } from './xdmPath';
  * such a snapshot whatever its unmapped data (the last export's projection was built from the
  * same values). So the export path skips a profile whose key equals its ledger key without
  * reading its snapshot, and decides every other profile in full: a differing key only means
- * "look", never "send" (a changed qualification time or primary flag gives a new key and a skip).
+ * "look", never "send" (a changed primary flag gives a new key and a skip).
  */
 export interface ChangeKeySpec {
   /**

@@ -29,6 +29,7 @@ import type {
   LedgerView,
   ProfilePatch,
   Store,
+  StoredCandidate,
   UnannouncedWrite,
   UpsertResult,
 } from './store';
@@ -164,12 +165,14 @@ async function syncIdentities(
 /*
  * Profiles with the destination's ($1) ledger entry and stored change key under the spec $2. A
  * profile whose stored key equals its ledger key comes without its snapshot and ledger entry
- * when $3 (skip unchanged) holds. Texts are read as they are and parsed only when needed.
+ * when $3 (skip unchanged) holds; the ledger's key comes too, for a key computed on read
+ * (toExportCandidate). Texts are read as they are and parsed only when needed.
  */
 const CANDIDATES = `
   SELECT p.seq, p.profile_id, p.change_keys ->> $2::text AS change_key,
     CASE WHEN $3 AND p.change_keys ->> $2::text = l.change_key THEN NULL ELSE p.snapshot::text END AS snapshot,
-    CASE WHEN $3 AND p.change_keys ->> $2::text = l.change_key THEN NULL ELSE l.projection::text END AS projection
+    CASE WHEN $3 AND p.change_keys ->> $2::text = l.change_key THEN NULL ELSE l.projection::text END AS projection,
+    l.change_key AS ledger_key
   FROM profiles p
   LEFT JOIN ledger l ON l.destination_id = $1 AND l.profile_id = p.profile_id`;
 
@@ -236,6 +239,18 @@ interface CandidateRow {
   change_key: string | null;
   snapshot: string | null;
   projection: string | null;
+  ledger_key: string | null;
+}
+
+function storedCandidate(r: CandidateRow): StoredCandidate {
+  return {
+    seq: Number(r.seq),
+    profileId: r.profile_id,
+    snapshot: r.snapshot,
+    changeKey: r.change_key,
+    projection: r.projection,
+    ledgerKey: r.ledger_key,
+  };
 }
 
 const WRITE_LEDGER = `
@@ -513,14 +528,9 @@ export class PostgresStore implements Store {
       const params = [...keyParams, [...new Set(segmentIds)], range.cursor, range.limit];
       rows = (await this.query<CandidateRow>(READ_CHANGES, params)).rows;
     }
-    const candidates = rows.map((r) =>
-      toExportCandidate(spec, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),
-    );
-    const computed = keysComputedOnRead(
-      range,
-      rows.map((r) => r.change_key),
-      candidates,
-    );
+    const stored = rows.map(storedCandidate);
+    const candidates = stored.map((row) => toExportCandidate(spec, view.skipUnchanged, row));
+    const computed = keysComputedOnRead(range, stored, candidates);
     if (spec !== null && computed.length > 0) {
       await this.query(KEEP_KEYS, [
         spec.id,
@@ -565,9 +575,7 @@ export class PostgresStore implements Store {
       false,
       [...new Set(profileIds)],
     ]);
-    return rows.map((r) =>
-      toExportCandidate(changeKey, Number(r.seq), r.profile_id, r.snapshot, r.change_key, r.projection),
-    );
+    return rows.map((r) => toExportCandidate(changeKey, false, storedCandidate(r)));
   }
 
   async addDeadLetters(entries: DeadLetter[]): Promise<void> {

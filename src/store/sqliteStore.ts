@@ -30,12 +30,17 @@ import type {
   LedgerView,
   ProfilePatch,
   Store,
+  StoredCandidate,
   UnannouncedWrite,
   UpsertResult,
 } from './store';
 
-/** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection. */
-type CandidateRow = [number, string, string | null, string | null, string | null];
+/** seq, profile_id, snapshot (null: unchanged), stored change key, ledger's projection, ledger's change key. */
+type CandidateRow = [number, string, string | null, string | null, string | null, string | null];
+
+function storedCandidate([seq, profileId, snapshot, changeKey, projection, ledgerKey]: CandidateRow): StoredCandidate {
+  return { seq, profileId, snapshot, changeKey, projection, ledgerKey };
+}
 
 /** Changed profiles by id (ids: a JSON array) or by seq range (from, to). */
 interface ChangedParams {
@@ -82,13 +87,15 @@ function toDestination(row: DestinationDbRow): DestinationRow {
  * Profiles with the view's ledger entry and stored change key (@key: the JSON path of the view's
  * spec in change_keys). A profile whose stored key equals its ledger key comes without its
  * snapshot and ledger entry when the view skips unchanged profiles: nothing mapped changed since
- * its last export. SQLite parses the small change_keys text once per row for all three uses.
+ * its last export. The ledger's key comes too, for a key computed on read (toExportCandidate).
+ * SQLite parses the small change_keys text once per row for all three uses.
  */
 function candidatesSql(where: string, from = 'profiles p'): string {
   return `SELECT p.seq, p.profile_id,
       CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE p.snapshot END,
       p.change_keys ->> @key,
-      CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE l.projection END
+      CASE WHEN @skip AND p.change_keys ->> @key = l.change_key THEN NULL ELSE l.projection END,
+      l.change_key
     FROM ${from}
     LEFT JOIN ledger l ON l.destination_id = @destination AND l.profile_id = p.profile_id
     WHERE ${where} LIMIT @limit`;
@@ -563,14 +570,9 @@ export class SqliteStore implements Store {
           rows = this.stmt.candidatesOf.all({ ...params, ids: JSON.stringify(ids) });
         }
       }
-      const candidates = rows.map(([seq, profileId, snapshot, changeKey, projection]) =>
-        toExportCandidate(spec, seq, profileId, snapshot, changeKey, projection),
-      );
-      const computed = keysComputedOnRead(
-        range,
-        rows.map((row) => row[3]),
-        candidates,
-      );
+      const stored = rows.map(storedCandidate);
+      const candidates = stored.map((row) => toExportCandidate(spec, view.skipUnchanged, row));
+      const computed = keysComputedOnRead(range, stored, candidates);
       if (computed.length > 0) {
         this.db
           .transaction(() => {
@@ -628,9 +630,7 @@ export class SqliteStore implements Store {
         limit: profileIds.length,
         ids: JSON.stringify([...new Set(profileIds)]),
       });
-      return rows.map(([seq, profileId, snapshot, key, projection]) =>
-        toExportCandidate(changeKey, seq, profileId, snapshot, key, projection),
-      );
+      return rows.map((row) => toExportCandidate(changeKey, false, storedCandidate(row)));
     });
   }
 

@@ -249,27 +249,45 @@ export function memberSegmentIds(snapshot: ProfileSnapshot): string[] {
     .map(([segmentId]) => segmentId);
 }
 
+/** A candidate as a store reads it: texts, unparsed. */
+export interface StoredCandidate {
+  seq: number;
+  profileId: string;
+  /** Null when the store skipped it as unchanged (its stored key equals its ledger key). */
+  snapshot: string | null;
+  /** The change key stored with the profile under the view's mapping (null: none yet). */
+  changeKey: string | null;
+  /** The ledger entry's projection (null: never exported, or skipped). */
+  projection: string | null;
+  /** The ledger entry's change key. */
+  ledgerKey: string | null;
+}
+
 /**
  * A candidate from its stored texts. The store leaves out the snapshot (null) of a profile the
- * view skips as unchanged; any other snapshot is parsed, with the ledger entry, and gets its key
- * computed here when none was stored for it (the first read of this snapshot under this mapping).
+ * view skips as unchanged; any other snapshot is parsed and gets its key computed here when none
+ * was stored for it (the first read of this snapshot under this mapping, as after every write).
+ * A computed key equal to the ledger's is the same skip, found before the ledger entry is parsed
+ * and decided: a profile rewritten with only unmapped changes costs one parse and one digest.
  */
 export function toExportCandidate(
   spec: ChangeKeySpec | null,
-  seq: number,
-  profileId: string,
-  snapshot: string | null,
-  changeKey: string | null,
-  projection: string | null,
+  skipUnchanged: boolean,
+  row: StoredCandidate,
 ): ExportCandidate {
-  if (snapshot === null) return { seq, profileId, changeKey, snapshot: null, previous: null };
+  const { seq, profileId, snapshot } = row;
+  if (snapshot === null) return { seq, profileId, changeKey: row.changeKey, snapshot: null, previous: null };
   const parsed = JSON.parse(snapshot) as ProfileSnapshot;
+  const changeKey = row.changeKey ?? (spec === null ? null : changeKeyOf(spec, parsed));
+  // Not under a consent rule: a profile it holds back is counted as excluded, which takes its decision.
+  if (skipUnchanged && spec?.consentPath === undefined && changeKey !== null && changeKey === row.ledgerKey)
+    return { seq, profileId, changeKey, snapshot: null, previous: null };
   return {
     seq,
     profileId,
-    changeKey: changeKey ?? (spec === null ? null : changeKeyOf(spec, parsed)),
+    changeKey,
     snapshot: parsed,
-    previous: projection === null ? null : (JSON.parse(projection) as Projection),
+    previous: row.projection === null ? null : (JSON.parse(row.projection) as Projection),
   };
 }
 
@@ -284,13 +302,15 @@ export function toExportCandidate(
  */
 export function keysComputedOnRead(
   range: CandidateRange,
-  storedKeys: readonly (string | null)[],
+  rows: readonly StoredCandidate[],
   candidates: readonly ExportCandidate[],
 ): { profileId: string; seq: number; changeKey: string }[] {
   const computed: { profileId: string; seq: number; changeKey: string }[] = [];
   if (!('segmentIds' in range)) return computed;
-  candidates.forEach(({ profileId, seq, changeKey, previous }, i) => {
-    if (storedKeys[i] === null && changeKey !== null && previous !== null) computed.push({ profileId, seq, changeKey });
+  candidates.forEach(({ profileId, seq, changeKey }, i) => {
+    const row = rows[i] as StoredCandidate;
+    if (row.changeKey === null && changeKey !== null && row.projection !== null)
+      computed.push({ profileId, seq, changeKey });
   });
   return computed;
 }

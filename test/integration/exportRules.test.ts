@@ -483,6 +483,14 @@ for (const backend of backends) {
       const fixed = await exportSnapshots(destinationId, small, activation, [write('owed-3', 'short now')]);
       assert.deepEqual([fixed.exported, fixed.deadLettered], [1, 0]);
       assert.deepEqual(await store.listDeadLetters(destinationId), []);
+
+      // A profile back to what the consumer has (its change key equals the ledger's) is skipped,
+      // and its letter, now obsolete, settled.
+      await exportSnapshots(destinationId, small, activation, [write('owed-3', big)]);
+      assert.equal((await store.listDeadLetters(destinationId)).length, 1);
+      const reverted = await exportSnapshots(destinationId, small, activation, [write('owed-3', 'short now', 'x')]);
+      assert.deepEqual([reverted.exported, reverted.skipped, reverted.deadLettered], [0, 1, 0]);
+      assert.deepEqual(await store.listDeadLetters(destinationId), []);
     });
 
     it('writes no ledger entry for records Kinesis never acknowledged', async () => {
