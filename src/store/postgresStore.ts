@@ -218,6 +218,8 @@ const READ_CANDIDATE_MEMBERS = `${CANDIDATES}
  * destination's ledger holds; the union is ordered by seq and cut to `limit`. A profile's rows
  * all carry its latest seq, so one under two segments comes once, and each full scan holds
  * `limit` distinct profiles: the first `limit` of the union are below the end of every scan.
+ * The ledger is probed by key for exits only, as a scalar subquery: the planner may run an EXISTS
+ * as a hash of every ledger row, built again for each chunk.
  */
 const READ_CHANGES = `${CANDIDATES}
   WHERE p.profile_id IN (
@@ -226,7 +228,7 @@ const READ_CHANGES = `${CANDIDATES}
     CROSS JOIN LATERAL (
       SELECT ps.profile_id, ps.seq FROM profile_segments ps
       WHERE ps.segment_id = s.segment_id AND ps.seq > $5
-        AND (ps.member OR EXISTS (SELECT 1 FROM ledger x WHERE x.destination_id = $1 AND x.profile_id = ps.profile_id))
+        AND (ps.member OR (SELECT true FROM ledger x WHERE x.destination_id = $1 AND x.profile_id = ps.profile_id) IS NOT NULL)
       ORDER BY ps.seq LIMIT $6
     ) m
     GROUP BY m.profile_id ORDER BY max(m.seq) LIMIT $6
