@@ -7,6 +7,8 @@ import type { CredentialOptions } from '../aws/credentials';
 import { limitsForMaxRecordBytes } from './batcher';
 import { createKinesisClient } from './client';
 import type { KinesisHttpSettings } from './client';
+import { systemClock } from './clock';
+import type { Clock } from './clock';
 import { AimdRateLimiter } from './rateLimiter';
 import { KinesisRecordWriter } from './recordWriter';
 import { observePutRecords } from '../observability/kinesisMetricsMiddleware';
@@ -23,7 +25,7 @@ interface Connection {
   fingerprint: string;
   client: KinesisClient;
   writer: KinesisRecordWriter;
-  /** When a page last asked for it (ms since the epoch). */
+  /** When a page last asked for it (the clock's ms). */
   lastUsed: number;
 }
 
@@ -47,7 +49,7 @@ export class KinesisConnections {
   constructor(
     private readonly aws: AwsOptions = {},
     private readonly metrics?: ActivationMetrics,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Pick<Clock, 'now'> = systemClock,
   ) {}
 
   forDestination(destinationId: string, settings: DestinationSettings): KinesisRecordWriter {
@@ -66,7 +68,7 @@ export class KinesisConnections {
     const existing = this.connections.get(destinationId);
     if (existing?.fingerprint === fingerprintOf(settings)) {
       // In use: not to be closed by another destination's page while `fn` runs.
-      existing.lastUsed = this.now();
+      existing.lastUsed = this.clock.now();
       return fn(existing.client);
     }
     const client = this.createClient(settings);
@@ -83,7 +85,7 @@ export class KinesisConnections {
   }
 
   private connect(destinationId: string, settings: DestinationSettings): Connection {
-    const now = this.now();
+    const now = this.clock.now();
     this.closeIdle(destinationId, now);
     const fingerprint = fingerprintOf(settings);
     const existing = this.connections.get(destinationId);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { destinationSettingsSchema } from '../../src/domain/destination';
 import { IDLE_CONNECTION_MS, KinesisConnections } from '../../src/kinesis/connections';
+import { FakeClock } from '../support/fakeClock';
 
 /** No call is made: the clients are only created, kept and closed. */
 const settings = destinationSettingsSchema.parse({
@@ -11,30 +12,30 @@ const settings = destinationSettingsSchema.parse({
 });
 
 describe('KinesisConnections', () => {
-  let clock: number;
+  let clock: FakeClock;
   let connections: KinesisConnections;
 
   beforeEach(() => {
-    clock = 1_000_000;
-    connections = new KinesisConnections({}, undefined, () => clock);
+    clock = new FakeClock();
+    connections = new KinesisConnections({}, undefined, clock);
   });
 
   afterEach(() => connections.close());
 
-  it("keeps a destination's writer from one page to the next", () => {
+  it("keeps a destination's writer from one page to the next", async () => {
     const first = connections.forDestination('a', settings);
-    clock += IDLE_CONNECTION_MS * 2;
+    await clock.advance(IDLE_CONNECTION_MS * 2);
     assert.equal(connections.forDestination('a', settings), first);
   });
 
-  it('closes a connection no page asked for in IDLE_CONNECTION_MS once another destination connects', () => {
+  it('closes a connection no page asked for in IDLE_CONNECTION_MS once another destination connects', async () => {
     const idle = connections.forDestination('a', settings);
     const recent = connections.forDestination('b', settings);
-    clock += IDLE_CONNECTION_MS - 1;
+    await clock.advance(IDLE_CONNECTION_MS - 1);
     connections.forDestination('b', settings);
     assert.equal(connections.forDestination('a', settings), idle, 'not yet idle for long enough');
 
-    clock += IDLE_CONNECTION_MS;
+    await clock.advance(IDLE_CONNECTION_MS);
     connections.forDestination('b', settings);
     assert.notEqual(connections.forDestination('a', settings), idle, 'closed, so a fresh writer');
     assert.equal(connections.forDestination('b', settings), recent);
@@ -42,7 +43,7 @@ describe('KinesisConnections', () => {
 
   it('counts a permission check with the current client as use', async () => {
     const writer = connections.forDestination('a', settings);
-    clock += IDLE_CONNECTION_MS * 2;
+    await clock.advance(IDLE_CONNECTION_MS * 2);
     await connections.withClient('a', settings, () => Promise.resolve());
     connections.forDestination('b', settings);
     assert.equal(connections.forDestination('a', settings), writer);
@@ -52,13 +53,13 @@ describe('KinesisConnections', () => {
     const writer = connections.forDestination('a', settings);
     const session = writer.open(() => Promise.resolve());
     assert.equal(writer.idle, false);
-    clock += IDLE_CONNECTION_MS * 2;
+    await clock.advance(IDLE_CONNECTION_MS * 2);
     connections.forDestination('b', settings);
     assert.equal(connections.forDestination('a', settings), writer);
 
     await session.end();
     assert.equal(writer.idle, true);
-    clock += IDLE_CONNECTION_MS * 2;
+    await clock.advance(IDLE_CONNECTION_MS * 2);
     connections.forDestination('b', settings);
     assert.notEqual(connections.forDestination('a', settings), writer);
   });
