@@ -1,11 +1,15 @@
 /**
  * PutRecords benchmark (see bench/README.md): in one run, on each emulator (kinesalite, and
  * kinesis-local where it is installed),
- *   (a) a bare PutRecords loop with the same records (no durability), with 1 and with 4 calls in flight, and
+ *   (a) a bare PutRecords loop with the same records (no durability), with 1 and with 4 calls in flight,
+ *   (f) the durable floor: the least a durable exporter does per record (bench/durableFloor), and
  *   (b) the engine exporting the same profiles through Temporal, its worker a process of its own
  *       for the whole run (bench/engineWorker), as in production,
  * taking turns `--rounds` times; then, on kinesalite, (c) the engine under per-shard throttling.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -19,6 +23,7 @@ import { recordSize } from '../src/kinesis/outgoingRecord';
 import { createStream, readAllRecords } from '../test/support/kinesisStream';
 import { bareLoop } from './bareLoop';
 import { measureCpu } from './cpu';
+import { durableFloor } from './durableFloor';
 import { kinesisLocalMain, startEmulatorProcess, startKinesisLocalProcess } from './emulator';
 import type { Emulator } from './emulator';
 import { startEngine } from './engine';
@@ -192,6 +197,22 @@ async function benchEmulator(
       await assertDelivered(kinesis, stream, n);
       return { ms, cpu };
     };
+    /** The durable floor on the same profiles, its SQLite file in a directory of its own. */
+    const floor = async (n: number, tag: string) => {
+      const stream = await freshStream(shards);
+      const { profiles, activation } = benchRun(n, tag);
+      const settings = destinationSettingsSchema.parse(settingsFor(stream, emulator.endpoint));
+      const dir = mkdtempSync(join(tmpdir(), 'ka-floor-'));
+      const loop = durableFloor(kinesis, stream, dir, profiles, activation, settings);
+      try {
+        const { cpu } = await measureCpu(pids, loop.run);
+        await assertDelivered(kinesis, stream, n);
+        return { cpu };
+      } finally {
+        loop.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
     /**
      * The engine, on profiles of a segment of their own: the worker's store keeps the profiles of
      * earlier runs, and the destination back-fills only this run's.
@@ -215,6 +236,7 @@ async function benchEmulator(
     for (const concurrency of BARE_CONCURRENCIES) await bare(profilesPerRun, `warm-a${concurrency}`, concurrency);
     await engine(profilesPerRun, 'warm-b');
     await engine(profilesPerRun, 'warm-f', { fixed: true });
+    await floor(profilesPerRun, 'warm-floor');
 
     const results: {
       round: number;
@@ -237,21 +259,29 @@ async function benchEmulator(
        * holds while the machine's speed changes (the bare loop is the SDK's own cost).
        */
       workerOverBare: number;
+      /** The durable floor's CPU ms per 1,000 records, over the bare loop's, and the worker's over it. */
+      floorCpuMsPer1k: number;
+      floorOverBare: number;
+      workerOverFloor: number;
       enginePutCalls: number;
     }[] = [];
     for (let round = 1; round <= rounds; round++) {
       // Taking turns at going first keeps a drift in the machine's load from favouring one side.
-      const sides = ['engine', 'fixed', ...BARE_CONCURRENCIES] as const;
+      const sides = ['engine', 'fixed', 'floor', ...BARE_CONCURRENCIES] as const;
       const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
       const bareRuns: Record<string, { ms: number; cpu: Record<string, number> }> = {};
       let b: Awaited<ReturnType<typeof engine>> | undefined;
       let fixed: Awaited<ReturnType<typeof engine>> | undefined;
+      let floorRun: Awaited<ReturnType<typeof floor>> | undefined;
       for (const side of order) {
         if (side === 'engine') b = await engine(profilesPerRun, `b${round}`);
+        else if (side === 'floor') floorRun = await floor(profilesPerRun, `floor${round}`);
         else if (side === 'fixed') fixed = await engine(profilesPerRun, `f${round}`, { fixed: true });
         else bareRuns[side] = await bare(profilesPerRun, `a${side}-${round}`, side);
       }
-      if (b === undefined || fixed === undefined) throw new Error('the engine did not run');
+      if (b === undefined || fixed === undefined || floorRun === undefined) throw new Error('a side did not run');
+      const bareCpu = bareRuns[1]?.cpu.bench ?? NaN;
+      const floorCpu = floorRun.cpu.bench ?? NaN;
       const bareRps = Object.fromEntries(
         Object.entries(bareRuns).map(([concurrency, run]) => [concurrency, perSecond(profilesPerRun, run.ms)]),
       );
@@ -272,7 +302,10 @@ async function benchEmulator(
           Object.entries(bareRuns).map(([concurrency, run]) => [concurrency, cpuPerThousand(run.cpu, profilesPerRun)]),
         ),
         engineCpuMsPer1k: cpuPerThousand(b.cpu, profilesPerRun),
-        workerOverBare: Number(((b.cpu.worker ?? NaN) / (bareRuns[1]?.cpu.bench ?? NaN)).toFixed(2)),
+        workerOverBare: Number(((b.cpu.worker ?? NaN) / bareCpu).toFixed(2)),
+        floorCpuMsPer1k: Math.round((floorCpu * 1e6) / profilesPerRun),
+        floorOverBare: Number((floorCpu / bareCpu).toFixed(2)),
+        workerOverFloor: Number(((b.cpu.worker ?? NaN) / floorCpu).toFixed(2)),
         enginePutCalls: b.putCalls,
       };
       results.push(result);
@@ -281,7 +314,8 @@ async function benchEmulator(
           `(b) engine ${engineRps} records/s, b/best a = ${result.ratio} ` +
           `[4 fixed calls in flight, as before: ${result.fixedEngineRps} records/s, ${result.fixedRatio}] ` +
           `(from activate: ${engineFromActivateRps} records/s, ${result.ratioFromActivate}); ` +
-          `CPU ms per 1,000 records (a) ${JSON.stringify(result.bareCpuMsPer1k)} (b) ${JSON.stringify(result.engineCpuMsPer1k)}; ` +
+          `CPU ms per 1,000 records (a) ${JSON.stringify(result.bareCpuMsPer1k)} (b) ${JSON.stringify(result.engineCpuMsPer1k)} ` +
+          `(f) durable floor ${result.floorCpuMsPer1k}; ` +
           `(b) made ${b.putCalls} calls; ingest ${result.ingestRps} profiles/s`,
       );
     }
@@ -290,14 +324,23 @@ async function benchEmulator(
     const medianRatioFromActivate = median(results.map((r) => r.ratioFromActivate));
     const medianCpuMsPer1k = {
       worker: median(results.map((r) => r.engineCpuMsPer1k.worker ?? NaN)),
+      floor: median(results.map((r) => r.floorCpuMsPer1k)),
       ...Object.fromEntries(
         BARE_CONCURRENCIES.map((c) => [`bare${c}`, median(results.map((r) => r.bareCpuMsPer1k[c]?.bench ?? NaN))]),
       ),
     };
     const medianWorkerOverBare = median(results.map((r) => r.workerOverBare));
+    const medianFloorOverBare = median(results.map((r) => r.floorOverBare));
+    const medianWorkerOverFloor = median(results.map((r) => r.workerOverFloor));
     console.log(`${name} CPU ms per 1,000 records, medians: ${JSON.stringify(medianCpuMsPer1k)}`);
     console.log(
       `${name} worker CPU over the bare loop's (1 in flight) per round: ${results.map((r) => r.workerOverBare).join(', ')}; median ${medianWorkerOverBare.toFixed(2)}`,
+    );
+    console.log(
+      `${name} durable floor's CPU over the bare loop's per round: ${results.map((r) => r.floorOverBare).join(', ')}; median ${medianFloorOverBare.toFixed(2)}`,
+    );
+    console.log(
+      `${name} worker CPU over the durable floor's per round: ${results.map((r) => r.workerOverFloor).join(', ')}; median ${medianWorkerOverFloor.toFixed(2)}`,
     );
     console.log(
       `${name} b/best a per round: ${results.map((r) => r.ratio).join(', ')}; median ${medianRatio.toFixed(3)}`,
@@ -358,6 +401,8 @@ async function benchEmulator(
       medianRatioFromActivate: Number(medianRatioFromActivate.toFixed(3)),
       medianCpuMsPer1k,
       medianWorkerOverBare: Number(medianWorkerOverBare.toFixed(2)),
+      medianFloorOverBare: Number(medianFloorOverBare.toFixed(2)),
+      medianWorkerOverFloor: Number(medianWorkerOverFloor.toFixed(2)),
       throttled,
     };
   } finally {
